@@ -1,0 +1,88 @@
+"""The whole engine config: one pydantic model, loaded from JSON."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from ate.config.modules import ModulesConfig
+from ate.config.risk import (
+    CanaryConfig,
+    CapitalStagesConfig,
+    KillSwitchConfig,
+    RiskLimits,
+    ShutdownConfig,
+)
+from ate.config.sim import SimConfig
+from ate.config.strategies import StrategiesConfig
+from ate.config.venues import VenuesConfig
+from ate.model import MarketKind, Mode
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class MarketConfig(_Section):
+    symbol: str = Field(min_length=1)
+    kind: MarketKind = MarketKind.SPOT
+
+
+class MarketsConfig(_Section):
+    # "venue:SYMBOL" of the market whose closed 1m candles feed the signal modules.
+    primary: str = "binance:BTCUSDT"
+    binance: list[MarketConfig] = Field(
+        default_factory=lambda: [MarketConfig(symbol="BTCUSDT"), MarketConfig(symbol="BTCUSDT", kind=MarketKind.PERP)]
+    )
+    backpack: list[MarketConfig] = Field(default_factory=lambda: [MarketConfig(symbol="BTC_USDC")])
+
+
+class StoreConfig(_Section):
+    url: str = "sqlite:///state/ate.db"
+
+
+class AlertsConfig(_Section):
+    telegram_bot_token_env: str | None = None
+    telegram_chat_id: str | None = None
+    webhook_url: str | None = None
+    min_interval_s: float = Field(60.0, ge=0)
+
+
+class MonitorConfig(_Section):
+    enabled: bool = True
+    host: str = "127.0.0.1"
+    port: int = Field(8080, ge=0, le=65535)
+    token_env: str = "ATE_MONITOR_TOKEN"
+    heartbeat_url: str | None = None
+    heartbeat_interval_s: float = Field(60.0, gt=0)
+    dead_man_minutes: float | None = Field(None, gt=0)
+    alerts: AlertsConfig = AlertsConfig()
+
+
+class EngineConfig(_Section):
+    mode: Mode = Mode.SHADOW
+    run_id: str = Field("ate", pattern=r"^[A-Za-z0-9_-]{1,16}$")
+    venues: VenuesConfig = VenuesConfig()
+    markets: MarketsConfig = MarketsConfig()
+    risk_limits: RiskLimits = RiskLimits()
+    canary: CanaryConfig = CanaryConfig()
+    capital_stages: CapitalStagesConfig = CapitalStagesConfig()
+    kill_switch: KillSwitchConfig = KillSwitchConfig()
+    shutdown: ShutdownConfig = ShutdownConfig()
+    strategies: StrategiesConfig = StrategiesConfig()
+    modules: ModulesConfig = ModulesConfig()
+    store: StoreConfig = StoreConfig()
+    monitor: MonitorConfig = MonitorConfig()
+    sim: SimConfig | None = None
+
+    @model_validator(mode="after")
+    def _consistent(self) -> EngineConfig:
+        venue, _, symbol = self.markets.primary.partition(":")
+        markets = getattr(self.markets, venue, None)
+        if markets is None or not any(m.symbol == symbol for m in markets):
+            raise ValueError(f"markets.primary {self.markets.primary!r} is not one of the configured markets")
+        simulated = self.venues.binance.simulated or self.venues.backpack.simulated
+        if simulated and self.sim is None:
+            raise ValueError("a venue is simulated but the config has no 'sim' section")
+        if self.mode in (Mode.CANARY, Mode.LIVE) and simulated:
+            raise ValueError(f"mode {self.mode.value} trades real money and cannot use simulated venues")
+        return self

@@ -1,0 +1,94 @@
+"""Risk limits, canary caps and capital stages.
+
+The operator's plan contradicts itself; the choices (documented in the README) are:
+- canary daily loss: the stricter of "$50" and "3 %" — 3 % of the $1,000 canary capital = $30;
+- position sizes: 2 % is the canary position cap (of canary capital), 5 % the per-stage position cap,
+  25 % the per-order sanity cap against capital. They bound different things, so all three apply.
+"""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class RiskLimits(_Section):
+    max_position_size_usd: float = Field(2500.0, gt=0)
+    max_daily_loss_pct: float = Field(0.03, gt=0, le=1)
+    max_single_trade_pct: float = Field(0.05, gt=0, le=1)
+    emergency_stop_loss_pct: float = Field(0.10, gt=0, le=1)
+    max_order_pct_of_capital: float = Field(0.25, gt=0, le=1)
+    max_price_deviation_pct: float = Field(0.10, gt=0, le=1)
+    max_orders_per_second: float = Field(10.0, gt=0)
+    trusted_price_max_age_s: float = Field(5.0, gt=0)
+
+    @model_validator(mode="after")
+    def _consistent(self) -> RiskLimits:
+        if self.max_daily_loss_pct > self.emergency_stop_loss_pct:
+            raise ValueError(
+                f"max_daily_loss_pct ({self.max_daily_loss_pct}) must not exceed "
+                f"emergency_stop_loss_pct ({self.emergency_stop_loss_pct})"
+            )
+        if self.max_single_trade_pct > self.max_order_pct_of_capital:
+            raise ValueError(
+                f"max_single_trade_pct ({self.max_single_trade_pct}) must not exceed "
+                f"max_order_pct_of_capital ({self.max_order_pct_of_capital})"
+            )
+        return self
+
+
+class CanaryConfig(_Section):
+    initial_capital: float = Field(1000.0, gt=0)
+    max_position_size: float = Field(0.02, gt=0, le=1, description="fraction of initial_capital")
+    daily_loss_limit: float = Field(30.0, gt=0, description="USD")
+
+    @model_validator(mode="after")
+    def _consistent(self) -> CanaryConfig:
+        if self.daily_loss_limit >= self.initial_capital:
+            raise ValueError(
+                f"daily_loss_limit ({self.daily_loss_limit}) must be below initial_capital ({self.initial_capital})"
+            )
+        return self
+
+
+class CapitalStage(_Section):
+    name: str
+    capital: float = Field(gt=0)
+    max_position_pct: float = Field(0.05, gt=0, le=1)
+    daily_loss_pct: float = Field(0.03, gt=0, le=1)
+
+
+def _default_stages() -> list[CapitalStage]:
+    return [
+        CapitalStage(name="stage1", capital=1000),
+        CapitalStage(name="stage2", capital=3000),
+        CapitalStage(name="stage3", capital=5000),
+        CapitalStage(name="stage4", capital=10000),
+        CapitalStage(name="stage5", capital=25000),
+        CapitalStage(name="stage6", capital=50000),
+    ]
+
+
+class CapitalStagesConfig(_Section):
+    stages: list[CapitalStage] = Field(default_factory=_default_stages, min_length=1)
+
+    @model_validator(mode="after")
+    def _increasing(self) -> CapitalStagesConfig:
+        caps = [s.capital for s in self.stages]
+        if caps != sorted(caps) or len(set(caps)) != len(caps):
+            raise ValueError("stages must have strictly increasing capital")
+        return self
+
+
+class KillSwitchConfig(_Section):
+    file: str = "EMERGENCY_STOP"
+    poll_ms: int = Field(250, gt=0, le=500)
+    flatten: bool = False
+
+
+class ShutdownConfig(_Section):
+    cancel_orders: bool = True
+    flatten: bool = False

@@ -1,0 +1,66 @@
+"""Strategy parameters; defaults from signals-and-strategies.md §6–§8."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class ArbitrageConfig(_Section):
+    enabled: bool = True
+    buy_market: str = "binance:BTCUSDT"
+    sell_market: str = "backpack:BTC_USDC"
+    net_threshold_bps: float = Field(15.0, ge=0)
+    slippage_buffer_bps: float = Field(5.0, ge=0)
+    book_max_age_ms: int = Field(1000, gt=0)
+    depth_fraction: float = Field(0.5, gt=0, le=1)
+    max_notional: float = Field(1000.0, gt=0)
+    max_unwind_slippage_bps: float = Field(30.0, ge=0)
+    min_attempt_interval_ms: int = Field(500, ge=0)
+    # USDT per USDC; None = take the live USDC/USDT mid when configured, else 1 with a warning.
+    conversion_rate: float | None = Field(None, gt=0)
+    conversion_max_age_s: float = Field(60.0, gt=0)
+    skew_alert: float = Field(0.3, gt=0, le=0.5)
+
+
+class FundingCarryConfig(_Section):
+    enabled: bool = True
+    spot_market: str = "binance:BTCUSDT"
+    perp_market: str = "binance:BTCUSDT_PERP"
+    notional: float = Field(1000.0, gt=0)
+    min_rate_bps_8h: float = Field(1.0, ge=0)
+    persistence: int = Field(3, ge=1)
+    holding_days: float = Field(7.0, gt=0)
+    exit_threshold_bps_8h: float = 0.0
+    exit_periods: int = Field(2, ge=1)
+    hedge_ratio: float = Field(1.0, ge=0, le=1)
+    fee_spot_bps: float = Field(10.0, ge=0)
+    fee_perp_bps: float = Field(5.0, ge=0)
+    slippage_bps: float = Field(2.0, ge=0)
+    entry_max_from_touch_bps: float = Field(10.0, ge=0)
+    margin_floor: float = Field(3.0, gt=1)
+    liquidation_distance: float = Field(0.30, gt=0, lt=1)
+    liquidation_distance_hard: float = Field(0.20, gt=0, lt=1)
+    grace_minutes: float = Field(15.0, ge=0)
+    max_basis_loss_bps: float = Field(50.0, gt=0)
+    leverage: float = Field(2.0, ge=1, le=20)
+
+
+class DirectionalConfig(_Section):
+    enabled: bool = True
+    market: str = "binance:BTCUSDT"
+    stop_atr: float = Field(2.0, gt=0)
+    target_atr: float = Field(3.0, gt=0)
+    time_stop_hours: float = Field(72.0, gt=0)
+    hedge_ratio: float = Field(0.0, ge=0, le=1)
+    hedge_market: str | None = None
+    exit_cap_bps: float = Field(50.0, gt=0)
+
+
+class StrategiesConfig(_Section):
+    arbitrage: ArbitrageConfig = ArbitrageConfig()
+    funding_carry: FundingCarryConfig = FundingCarryConfig()
+    directional: DirectionalConfig = DirectionalConfig()

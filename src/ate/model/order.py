@@ -1,0 +1,111 @@
+"""Orders with an explicit state machine and deterministic client order ids."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from decimal import Decimal
+from enum import StrEnum
+
+from ate.model.enums import OrderType, Side, TimeInForce
+
+
+class OrderStatus(StrEnum):
+    NEW = "NEW"  # created and written ahead, not yet sent
+    SUBMITTED = "SUBMITTED"  # sent; the venue acknowledged it or the outcome is being resolved
+    PARTIALLY_FILLED = "PARTIALLY_FILLED"
+    FILLED = "FILLED"
+    CANCELED = "CANCELED"
+    REJECTED = "REJECTED"
+    EXPIRED = "EXPIRED"
+
+    @property
+    def is_terminal(self) -> bool:
+        return self in TERMINAL
+
+
+TERMINAL = frozenset({OrderStatus.FILLED, OrderStatus.CANCELED, OrderStatus.REJECTED, OrderStatus.EXPIRED})
+
+_S = OrderStatus
+TRANSITIONS: dict[OrderStatus, frozenset[OrderStatus]] = {
+    # A fill report can arrive before the acknowledgement, so NEW may jump straight to a fill state.
+    _S.NEW: frozenset({_S.SUBMITTED, _S.PARTIALLY_FILLED, _S.FILLED, _S.REJECTED, _S.CANCELED, _S.EXPIRED}),
+    _S.SUBMITTED: frozenset({_S.PARTIALLY_FILLED, _S.FILLED, _S.CANCELED, _S.REJECTED, _S.EXPIRED}),
+    _S.PARTIALLY_FILLED: frozenset({_S.PARTIALLY_FILLED, _S.FILLED, _S.CANCELED, _S.EXPIRED}),
+    _S.FILLED: frozenset(),
+    _S.CANCELED: frozenset(),
+    _S.REJECTED: frozenset(),
+    _S.EXPIRED: frozenset(),
+}
+
+
+class IllegalTransition(RuntimeError):
+    pass
+
+
+def client_order_id(run_id: str, strategy: str, seq: int) -> str:
+    """Deterministic id: the same (run, strategy, sequence) always yields the same id.
+
+    Fits Binance's ``^[.A-Z:/a-z0-9_-]{1,36}$``; Backpack's uint32 ``clientId`` is derived from it.
+    """
+    digest = hashlib.blake2b(f"{run_id}|{strategy}|{seq}".encode(), digest_size=9).hexdigest()
+    return f"ate-{strategy[:6]}-{digest}"
+
+
+def backpack_client_id(coid: str) -> int:
+    """Backpack takes a uint32 clientId; derive it deterministically from the string id."""
+    return int.from_bytes(hashlib.blake2b(coid.encode(), digest_size=4).digest(), "big") or 1
+
+
+@dataclass(slots=True)
+class Order:
+    client_order_id: str
+    venue: str
+    symbol: str
+    side: Side
+    type: OrderType
+    qty: Decimal
+    price: Decimal | None = None
+    tif: TimeInForce = TimeInForce.GTC
+    reduce_only: bool = False
+    strategy: str = ""
+    status: OrderStatus = OrderStatus.NEW
+    venue_order_id: str | None = None
+    filled_qty: Decimal = Decimal(0)
+    filled_quote: Decimal = Decimal(0)
+    created_ms: int = 0
+    updated_ms: int = 0
+    reason: str = ""
+    meta: dict = field(default_factory=dict)
+
+    @property
+    def remaining(self) -> Decimal:
+        return self.qty - self.filled_qty
+
+    @property
+    def avg_price(self) -> Decimal | None:
+        return self.filled_quote / self.filled_qty if self.filled_qty else None
+
+    @property
+    def is_open(self) -> bool:
+        return not self.status.is_terminal
+
+    def transition(self, new: OrderStatus, ts_ms: int = 0, reason: str = "") -> None:
+        if new not in TRANSITIONS[self.status]:
+            raise IllegalTransition(f"{self.client_order_id}: {self.status} -> {new} is not allowed")
+        self.status = new
+        if ts_ms:
+            self.updated_ms = ts_ms
+        if reason:
+            self.reason = reason
+
+    def apply_fill(self, qty: Decimal, price: Decimal, ts_ms: int = 0) -> None:
+        """Book a fill and move to PARTIALLY_FILLED or FILLED."""
+        if qty <= 0:
+            raise ValueError("fill quantity must be positive")
+        if self.filled_qty + qty > self.qty:
+            raise IllegalTransition(f"{self.client_order_id}: overfill {self.filled_qty + qty} > {self.qty}")
+        self.filled_qty += qty
+        self.filled_quote += qty * price
+        done = self.filled_qty == self.qty
+        self.transition(OrderStatus.FILLED if done else OrderStatus.PARTIALLY_FILLED, ts_ms)

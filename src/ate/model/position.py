@@ -1,0 +1,72 @@
+"""Positions and balances. A position is signed base quantity with average entry and P&L parts."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from decimal import Decimal
+
+from ate.model.enums import Side
+
+ZERO = Decimal(0)
+
+
+@dataclass(slots=True)
+class Balance:
+    asset: str
+    free: Decimal = ZERO
+    locked: Decimal = ZERO
+
+    @property
+    def total(self) -> Decimal:
+        return self.free + self.locked
+
+
+@dataclass(slots=True)
+class Position:
+    """Signed position (long > 0) on one venue market, spot inventory or perp contract."""
+
+    venue: str
+    symbol: str
+    qty: Decimal = ZERO
+    entry_price: Decimal = ZERO
+    realized_pnl: Decimal = ZERO
+    fees: Decimal = ZERO
+    funding: Decimal = ZERO
+    mark_price: Decimal = ZERO
+
+    @property
+    def unrealized_pnl(self) -> Decimal:
+        if self.qty == 0 or self.mark_price == 0:
+            return ZERO
+        return (self.mark_price - self.entry_price) * self.qty
+
+    @property
+    def notional(self) -> Decimal:
+        return abs(self.qty) * self.mark_price
+
+    def apply_fill(self, side: Side, qty: Decimal, price: Decimal, fee_quote: Decimal = ZERO) -> Decimal:
+        """Apply a fill; return the realized P&L it closed (before fees)."""
+        signed = qty * side.sign
+        realized = ZERO
+        self.fees += fee_quote
+        if self.qty == 0 or (self.qty > 0) == (signed > 0):
+            total = self.qty + signed
+            self.entry_price = (self.entry_price * abs(self.qty) + price * qty) / abs(total)
+            self.qty = total
+        else:
+            closing = min(abs(signed), abs(self.qty))
+            realized = (price - self.entry_price) * closing * (1 if self.qty > 0 else -1)
+            remainder = abs(signed) - closing
+            self.qty += signed
+            if self.qty == 0:
+                self.entry_price = ZERO
+            elif remainder > 0:  # flipped through zero: the rest opens at the fill price
+                self.entry_price = price
+        self.realized_pnl += realized
+        return realized
+
+    def apply_funding(self, rate: Decimal, mark: Decimal) -> Decimal:
+        """Funding at a settlement: positive rate, longs pay shorts. Returns the amount received."""
+        payment = -self.qty * mark * rate
+        self.funding += payment
+        return payment

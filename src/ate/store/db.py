@@ -1,0 +1,271 @@
+"""The store: SQLAlchemy 2 Core over SQLite (WAL, fsync on commit) or PostgreSQL by URL.
+
+Every write commits before the method returns, so an order written here is durable before it is
+sent (write-ahead). The schema is versioned with Alembic; opening a store upgrades it to head.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable
+from dataclasses import asdict
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+from alembic import command
+from alembic.config import Config as AlembicConfig
+from sqlalchemy import create_engine, event, func, insert, select, update
+from sqlalchemy.engine import Engine
+from sqlalchemy.exc import IntegrityError
+
+from ate.model import (
+    EngineEvent,
+    Fill,
+    Order,
+    OrderStatus,
+    OrderType,
+    Position,
+    Severity,
+    Side,
+    TimeInForce,
+)
+from ate.store import schema as t
+
+MIGRATIONS = Path(__file__).with_name("migrations")
+OPEN_STATUSES = [s.value for s in OrderStatus if not s.is_terminal]
+
+
+def _now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+def _sqlite_pragmas(dbapi_conn, _record) -> None:
+    cur = dbapi_conn.cursor()
+    cur.execute("PRAGMA journal_mode=WAL")
+    cur.execute("PRAGMA synchronous=FULL")
+    cur.execute("PRAGMA busy_timeout=5000")
+    cur.close()
+
+
+def make_engine(url: str) -> Engine:
+    if url.startswith("sqlite:///") and not url.startswith("sqlite:///:memory:"):
+        Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+    engine = create_engine(url, future=True)
+    if engine.dialect.name == "sqlite":
+        event.listen(engine, "connect", _sqlite_pragmas)
+    return engine
+
+
+def upgrade(engine: Engine) -> None:
+    cfg = AlembicConfig()
+    cfg.set_main_option("script_location", str(MIGRATIONS))
+    with engine.begin() as conn:
+        cfg.attributes["connection"] = conn
+        command.upgrade(cfg, "head")
+
+
+def _order_row(o: Order, shadow: bool) -> dict:
+    return {
+        "client_order_id": o.client_order_id, "venue": o.venue, "symbol": o.symbol, "side": o.side.value,
+        "type": o.type.value, "tif": o.tif.value, "qty": o.qty, "price": o.price, "reduce_only": o.reduce_only,
+        "strategy": o.strategy, "status": o.status.value, "venue_order_id": o.venue_order_id,
+        "filled_qty": o.filled_qty, "filled_quote": o.filled_quote, "created_ms": o.created_ms,
+        "updated_ms": o.updated_ms, "reason": o.reason, "shadow": shadow, "meta": o.meta,
+    }
+
+
+def _order_from(r: Any) -> Order:
+    return Order(
+        client_order_id=r.client_order_id, venue=r.venue, symbol=r.symbol, side=Side(r.side),
+        type=OrderType(r.type), qty=r.qty, price=r.price, tif=TimeInForce(r.tif), reduce_only=r.reduce_only,
+        strategy=r.strategy, status=OrderStatus(r.status), venue_order_id=r.venue_order_id,
+        filled_qty=r.filled_qty, filled_quote=r.filled_quote, created_ms=r.created_ms, updated_ms=r.updated_ms,
+        reason=r.reason, meta=dict(r.meta or {}),
+    )
+
+
+def _fill_from(r: Any) -> Fill:
+    return Fill(
+        venue=r.venue, symbol=r.symbol, trade_id=r.trade_id, client_order_id=r.client_order_id,
+        venue_order_id=r.venue_order_id, side=Side(r.side), qty=r.qty, price=r.price, fee=r.fee,
+        fee_asset=r.fee_asset, is_maker=r.is_maker, ts_ms=r.ts_ms, strategy=r.strategy,
+    )
+
+
+class Store:
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.engine = make_engine(url)
+        upgrade(self.engine)
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    # -- key/value engine state (trading state, daily loss anchor, equity peak, cursors) --
+
+    def get_state(self, key: str, default: Any = None) -> Any:
+        with self.engine.connect() as c:
+            row = c.execute(select(t.engine_state.c.value).where(t.engine_state.c.key == key)).first()
+        return default if row is None else row[0]
+
+    def set_state(self, key: str, value: Any, ts_ms: int | None = None) -> None:
+        ts = ts_ms or _now_ms()
+        with self.engine.begin() as c:
+            done = c.execute(
+                update(t.engine_state).where(t.engine_state.c.key == key).values(value=value, updated_ms=ts)
+            ).rowcount
+            if not done:
+                c.execute(insert(t.engine_state).values(key=key, value=value, updated_ms=ts))
+
+    def all_state(self) -> dict[str, Any]:
+        with self.engine.connect() as c:
+            return {r.key: r.value for r in c.execute(select(t.engine_state))}
+
+    # -- orders --
+
+    def save_order(self, order: Order, *, shadow: bool = False) -> None:
+        """Insert or update by client order id; durable when this returns."""
+        row = _order_row(order, shadow)
+        with self.engine.begin() as c:
+            done = c.execute(
+                update(t.orders).where(t.orders.c.client_order_id == order.client_order_id).values(**row)
+            ).rowcount
+            if not done:
+                c.execute(insert(t.orders).values(**row))
+
+    def get_order(self, client_order_id: str) -> Order | None:
+        with self.engine.connect() as c:
+            r = c.execute(select(t.orders).where(t.orders.c.client_order_id == client_order_id)).first()
+        return None if r is None else _order_from(r)
+
+    def orders(self, *, open_only: bool = False, venue: str | None = None, shadow: bool | None = None,
+               limit: int | None = None) -> list[Order]:
+        q = select(t.orders).order_by(t.orders.c.created_ms.desc(), t.orders.c.client_order_id)
+        if open_only:
+            q = q.where(t.orders.c.status.in_(OPEN_STATUSES))
+        if venue is not None:
+            q = q.where(t.orders.c.venue == venue)
+        if shadow is not None:
+            q = q.where(t.orders.c.shadow == shadow)
+        if limit is not None:
+            q = q.limit(limit)
+        with self.engine.connect() as c:
+            return [_order_from(r) for r in c.execute(q)]
+
+    # -- fills (idempotent on venue + symbol + trade id) --
+
+    def add_fill(self, fill: Fill, *, shadow: bool = False) -> bool:
+        """Record a fill; False if it was already recorded (replayed stream or reconciliation)."""
+        try:
+            with self.engine.begin() as c:
+                c.execute(insert(t.fills).values(shadow=shadow, **asdict(fill)))
+        except IntegrityError:
+            return False
+        return True
+
+    def fills(self, *, since_ms: int | None = None, strategy: str | None = None,
+              shadow: bool | None = None, limit: int | None = None) -> list[Fill]:
+        q = select(t.fills).order_by(t.fills.c.ts_ms, t.fills.c.id)
+        if since_ms is not None:
+            q = q.where(t.fills.c.ts_ms >= since_ms)
+        if strategy is not None:
+            q = q.where(t.fills.c.strategy == strategy)
+        if shadow is not None:
+            q = q.where(t.fills.c.shadow == shadow)
+        if limit is not None:
+            q = q.limit(limit)
+        with self.engine.connect() as c:
+            return [_fill_from(r) for r in c.execute(q)]
+
+    # -- positions --
+
+    def save_positions(self, positions: Iterable[Position], *, shadow: bool = False, ts_ms: int | None = None) -> None:
+        ts = ts_ms or _now_ms()
+        with self.engine.begin() as c:
+            for p in positions:
+                row = {"qty": p.qty, "entry_price": p.entry_price, "realized_pnl": p.realized_pnl, "fees": p.fees,
+                       "funding": p.funding, "mark_price": p.mark_price, "updated_ms": ts}
+                key = (t.positions.c.venue == p.venue) & (t.positions.c.symbol == p.symbol) & (
+                    t.positions.c.shadow == shadow)
+                if not c.execute(update(t.positions).where(key).values(**row)).rowcount:
+                    c.execute(insert(t.positions).values(venue=p.venue, symbol=p.symbol, shadow=shadow, **row))
+
+    def positions(self, *, shadow: bool = False) -> list[Position]:
+        with self.engine.connect() as c:
+            rows = c.execute(select(t.positions).where(t.positions.c.shadow == shadow).order_by(
+                t.positions.c.venue, t.positions.c.symbol))
+            return [Position(r.venue, r.symbol, r.qty, r.entry_price, r.realized_pnl, r.fees, r.funding,
+                             r.mark_price) for r in rows]
+
+    # -- balances --
+
+    def add_balance_snapshot(self, venue: str, balances: dict[str, tuple[Decimal, Decimal]], ts_ms: int) -> None:
+        with self.engine.begin() as c:
+            for asset, (free, locked) in balances.items():
+                c.execute(insert(t.balance_snapshots).values(ts_ms=ts_ms, venue=venue, asset=asset, free=free,
+                                                             locked=locked))
+
+    def latest_balances(self, venue: str) -> dict[str, tuple[Decimal, Decimal]]:
+        with self.engine.connect() as c:
+            last = c.execute(select(func.max(t.balance_snapshots.c.ts_ms)).where(
+                t.balance_snapshots.c.venue == venue)).scalar()
+            if last is None:
+                return {}
+            rows = c.execute(select(t.balance_snapshots).where(
+                (t.balance_snapshots.c.venue == venue) & (t.balance_snapshots.c.ts_ms == last)))
+            return {r.asset: (r.free, r.locked) for r in rows}
+
+    # -- P&L ledger (idempotent on kind + venue + ref) --
+
+    def add_ledger(self, *, ts_ms: int, kind: str, amount: Decimal, asset: str, venue: str, ref: str,
+                   symbol: str = "", strategy: str = "", shadow: bool = False) -> bool:
+        try:
+            with self.engine.begin() as c:
+                c.execute(insert(t.ledger).values(ts_ms=ts_ms, kind=kind, amount=amount, asset=asset, venue=venue,
+                                                  symbol=symbol, strategy=strategy, ref=ref, shadow=shadow))
+        except IntegrityError:
+            return False
+        return True
+
+    def ledger(self, *, since_ms: int | None = None, kind: str | None = None, shadow: bool | None = None) -> list[dict]:
+        q = select(t.ledger).order_by(t.ledger.c.ts_ms, t.ledger.c.id)
+        if since_ms is not None:
+            q = q.where(t.ledger.c.ts_ms >= since_ms)
+        if kind is not None:
+            q = q.where(t.ledger.c.kind == kind)
+        if shadow is not None:
+            q = q.where(t.ledger.c.shadow == shadow)
+        with self.engine.connect() as c:
+            return [dict(r._mapping) for r in c.execute(q)]
+
+    # -- equity snapshots (promotion gates, Sharpe, daily P&L) --
+
+    def add_equity(self, ts_ms: int, equity: Decimal, flows: Decimal = Decimal(0), *, shadow: bool = False) -> None:
+        with self.engine.begin() as c:
+            c.execute(insert(t.equity_snapshots).values(ts_ms=ts_ms, equity=equity, flows=flows, shadow=shadow))
+
+    def equity_series(self, *, since_ms: int | None = None, shadow: bool = False) -> list[tuple[int, Decimal, Decimal]]:
+        q = select(t.equity_snapshots).where(t.equity_snapshots.c.shadow == shadow).order_by(
+            t.equity_snapshots.c.ts_ms, t.equity_snapshots.c.id)
+        if since_ms is not None:
+            q = q.where(t.equity_snapshots.c.ts_ms >= since_ms)
+        with self.engine.connect() as c:
+            return [(r.ts_ms, r.equity, r.flows) for r in c.execute(q)]
+
+    # -- events --
+
+    def add_event(self, ev: EngineEvent) -> None:
+        with self.engine.begin() as c:
+            c.execute(insert(t.events).values(ts_ms=ev.ts_ms, kind=ev.kind, severity=ev.severity.value,
+                                              message=ev.message, data=ev.data))
+
+    def events(self, *, limit: int = 100, kind: str | None = None, since_ms: int | None = None) -> list[EngineEvent]:
+        q = select(t.events).order_by(t.events.c.ts_ms.desc(), t.events.c.id.desc()).limit(limit)
+        if kind is not None:
+            q = q.where(t.events.c.kind == kind)
+        if since_ms is not None:
+            q = q.where(t.events.c.ts_ms >= since_ms)
+        with self.engine.connect() as c:
+            return [EngineEvent(r.ts_ms, r.kind, r.message, Severity(r.severity), dict(r.data or {}))
+                    for r in c.execute(q)]

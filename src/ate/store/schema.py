@@ -1,0 +1,160 @@
+"""Tables. Decimals are stored as text so SQLite and PostgreSQL both keep them exact."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    Column,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    TypeDecorator,
+    UniqueConstraint,
+)
+
+
+class DecimalText(TypeDecorator):
+    impl = String(64)
+    cache_ok = True
+
+    def process_bind_param(self, value, dialect):
+        return None if value is None else format(Decimal(value), "f")
+
+    def process_result_value(self, value, dialect):
+        return None if value is None else Decimal(value)
+
+
+metadata = MetaData()
+
+orders = Table(
+    "orders",
+    metadata,
+    Column("client_order_id", String(64), primary_key=True),
+    Column("venue", String(32), nullable=False),
+    Column("symbol", String(32), nullable=False),
+    Column("side", String(4), nullable=False),
+    Column("type", String(16), nullable=False),
+    Column("tif", String(16), nullable=False),
+    Column("qty", DecimalText, nullable=False),
+    Column("price", DecimalText),
+    Column("reduce_only", Boolean, nullable=False, default=False),
+    Column("strategy", String(32), nullable=False, default=""),
+    Column("status", String(20), nullable=False),
+    Column("venue_order_id", String(64)),
+    Column("filled_qty", DecimalText, nullable=False),
+    Column("filled_quote", DecimalText, nullable=False),
+    Column("created_ms", BigInteger, nullable=False),
+    Column("updated_ms", BigInteger, nullable=False),
+    Column("reason", Text, nullable=False, default=""),
+    Column("shadow", Boolean, nullable=False, default=False),
+    Column("meta", JSON, nullable=False, default=dict),
+    Index("ix_orders_status", "status"),
+    Index("ix_orders_venue_symbol", "venue", "symbol"),
+)
+
+fills = Table(
+    "fills",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("venue", String(32), nullable=False),
+    Column("symbol", String(32), nullable=False),
+    Column("trade_id", String(64), nullable=False),
+    Column("client_order_id", String(64), nullable=False),
+    Column("venue_order_id", String(64), nullable=False),
+    Column("side", String(4), nullable=False),
+    Column("qty", DecimalText, nullable=False),
+    Column("price", DecimalText, nullable=False),
+    Column("fee", DecimalText, nullable=False),
+    Column("fee_asset", String(16), nullable=False),
+    Column("is_maker", Boolean, nullable=False),
+    Column("ts_ms", BigInteger, nullable=False),
+    Column("strategy", String(32), nullable=False, default=""),
+    Column("shadow", Boolean, nullable=False, default=False),
+    UniqueConstraint("venue", "symbol", "trade_id", name="uq_fills_trade"),
+    Index("ix_fills_ts", "ts_ms"),
+)
+
+positions = Table(
+    "positions",
+    metadata,
+    Column("venue", String(32), primary_key=True),
+    Column("symbol", String(32), primary_key=True),
+    Column("shadow", Boolean, primary_key=True, default=False),
+    Column("qty", DecimalText, nullable=False),
+    Column("entry_price", DecimalText, nullable=False),
+    Column("realized_pnl", DecimalText, nullable=False),
+    Column("fees", DecimalText, nullable=False),
+    Column("funding", DecimalText, nullable=False),
+    Column("mark_price", DecimalText, nullable=False),
+    Column("updated_ms", BigInteger, nullable=False),
+)
+
+balance_snapshots = Table(
+    "balance_snapshots",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("ts_ms", BigInteger, nullable=False),
+    Column("venue", String(32), nullable=False),
+    Column("asset", String(16), nullable=False),
+    Column("free", DecimalText, nullable=False),
+    Column("locked", DecimalText, nullable=False),
+    Index("ix_balance_snapshots_ts", "ts_ms"),
+)
+
+ledger = Table(
+    "ledger",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("ts_ms", BigInteger, nullable=False),
+    # realized | fee | funding | transfer | adjustment
+    Column("kind", String(16), nullable=False),
+    Column("amount", DecimalText, nullable=False),
+    Column("asset", String(16), nullable=False),
+    Column("venue", String(32), nullable=False),
+    Column("symbol", String(32), nullable=False, default=""),
+    Column("strategy", String(32), nullable=False, default=""),
+    Column("ref", String(96), nullable=False, default=""),
+    Column("shadow", Boolean, nullable=False, default=False),
+    UniqueConstraint("kind", "venue", "ref", "shadow", name="uq_ledger_ref"),
+    Index("ix_ledger_ts", "ts_ms"),
+)
+
+equity_snapshots = Table(
+    "equity_snapshots",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("ts_ms", BigInteger, nullable=False),
+    Column("equity", DecimalText, nullable=False),
+    # external deposits (+) and withdrawals (−) since the previous snapshot, for flow-adjusted returns
+    Column("flows", DecimalText, nullable=False),
+    Column("shadow", Boolean, nullable=False, default=False),
+    Index("ix_equity_ts", "ts_ms"),
+)
+
+events = Table(
+    "events",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("ts_ms", BigInteger, nullable=False),
+    Column("kind", String(48), nullable=False),
+    Column("severity", String(16), nullable=False),
+    Column("message", Text, nullable=False),
+    Column("data", JSON, nullable=False, default=dict),
+    Index("ix_events_ts", "ts_ms"),
+    Index("ix_events_kind", "kind"),
+)
+
+engine_state = Table(
+    "engine_state",
+    metadata,
+    Column("key", String(64), primary_key=True),
+    Column("value", JSON, nullable=False),
+    Column("updated_ms", BigInteger, nullable=False),
+)
