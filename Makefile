@@ -18,7 +18,7 @@ lint: $(STAMP)
 	$(VENV)/bin/ruff check src tests bench
 
 test: $(STAMP) lint
-	$(VENV)/bin/pytest
+	$(VENV)/bin/pytest -q
 
 bench: $(STAMP)
 	for f in bench/bench_*.py; do $(VENV)/bin/python $$f || exit 1; done

@@ -10,7 +10,17 @@ import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 
-from ate.model import EngineEvent, Fill, Order, OrderStatus, OrderType, Position, Severity, Side, client_order_id
+from ate.model import (
+    EngineEvent,
+    Fill,
+    Order,
+    OrderStatus,
+    OrderType,
+    Position,
+    Severity,
+    Side,
+    client_order_id,
+)
 from ate.store import Store
 from ate.store.schema import metadata
 

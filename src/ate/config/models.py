@@ -35,6 +35,15 @@ class MarketsConfig(_Section):
     )
     backpack: list[MarketConfig] = Field(default_factory=lambda: [MarketConfig(symbol="BTC_USDC")])
 
+    def by_key(self) -> dict[str, MarketConfig]:
+        """Engine market keys `venue:SYMBOL`; Binance perps live on the `binance_usdm` venue."""
+        out = {}
+        for m in self.binance:
+            out[f"{'binance_usdm' if m.kind is MarketKind.PERP else 'binance'}:{m.symbol}"] = m
+        for m in self.backpack:
+            out[f"backpack:{m.symbol}"] = m
+        return out
+
 
 class StoreConfig(_Section):
     url: str = "sqlite:///state/ate.db"
@@ -45,6 +54,11 @@ class AlertsConfig(_Section):
     telegram_chat_id: str | None = None
     webhook_url: str | None = None
     min_interval_s: float = Field(60.0, ge=0)
+    # Telegram Bot API base URL; tests point it at a local receiver.
+    telegram_api_base: str = "https://api.telegram.org"
+    max_per_minute: int = Field(20, ge=1, description="alerts delivered per minute across all kinds")
+    queue_size: int = Field(100, ge=1, description="undelivered alerts kept; newer ones are dropped beyond it")
+    timeout_s: float = Field(10.0, gt=0)
 
 
 class MonitorConfig(_Section):
@@ -56,6 +70,9 @@ class MonitorConfig(_Section):
     heartbeat_interval_s: float = Field(60.0, gt=0)
     dead_man_minutes: float | None = Field(None, gt=0)
     alerts: AlertsConfig = AlertsConfig()
+    heartbeat_timeout_s: float = Field(10.0, gt=0)
+    control_per_minute: int = Field(6, ge=1, description="control requests (kill/resume/close-all) per minute")
+    stream_interval_s: float = Field(2.0, gt=0, le=60, description="dashboard live update period")
 
 
 class EngineConfig(_Section):
@@ -76,9 +93,7 @@ class EngineConfig(_Section):
 
     @model_validator(mode="after")
     def _consistent(self) -> EngineConfig:
-        venue, _, symbol = self.markets.primary.partition(":")
-        markets = getattr(self.markets, venue, None)
-        if markets is None or not any(m.symbol == symbol for m in markets):
+        if self.markets.primary not in self.markets.by_key():
             raise ValueError(f"markets.primary {self.markets.primary!r} is not one of the configured markets")
         simulated = self.venues.binance.simulated or self.venues.backpack.simulated
         if simulated and self.sim is None:

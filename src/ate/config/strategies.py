@@ -1,4 +1,8 @@
-"""Strategy parameters; defaults from signals-and-strategies.md §6–§8."""
+"""Strategy parameters; defaults from signals-and-strategies.md §6–§8.
+
+Markets are named `"<venue>:<SYMBOL>"` with the engine's venue ids: `binance` (spot), `binance_usdm`
+(USD-M perpetuals) and `backpack` (spot and perps, e.g. `BTC_USDC`, `BTC_USDC_PERP`).
+"""
 
 from __future__ import annotations
 
@@ -11,8 +15,12 @@ class _Section(BaseModel):
 
 class ArbitrageConfig(_Section):
     enabled: bool = True
-    buy_market: str = "binance:BTCUSDT"
-    sell_market: str = "backpack:BTC_USDC"
+    # Both directions are traded. Prices of market_b are converted into market_a's quote (USDT per USDC)
+    # when the quotes differ.
+    market_a: str = Field("binance:BTCUSDT", pattern=r"^[^:]+:[^:]+$")
+    market_b: str = Field("backpack:BTC_USDC", pattern=r"^[^:]+:[^:]+$")
+    fee_a_bps: float = Field(10.0, ge=0, le=100)  # taker fee of the account tier
+    fee_b_bps: float = Field(10.0, ge=0, le=100)
     net_threshold_bps: float = Field(15.0, ge=0)
     slippage_buffer_bps: float = Field(5.0, ge=0)
     book_max_age_ms: int = Field(1000, gt=0)
@@ -22,6 +30,7 @@ class ArbitrageConfig(_Section):
     min_attempt_interval_ms: int = Field(500, ge=0)
     # USDT per USDC; None = take the live USDC/USDT mid when configured, else 1 with a warning.
     conversion_rate: float | None = Field(None, gt=0)
+    conversion_market: str | None = "binance:USDCUSDT"  # its mid is USDT per USDC
     conversion_max_age_s: float = Field(60.0, gt=0)
     skew_alert: float = Field(0.3, gt=0, le=0.5)
 
@@ -29,7 +38,7 @@ class ArbitrageConfig(_Section):
 class FundingCarryConfig(_Section):
     enabled: bool = True
     spot_market: str = "binance:BTCUSDT"
-    perp_market: str = "binance:BTCUSDT_PERP"
+    perp_market: str = "binance_usdm:BTCUSDT"
     notional: float = Field(1000.0, gt=0)
     min_rate_bps_8h: float = Field(1.0, ge=0)
     persistence: int = Field(3, ge=1)
