@@ -36,10 +36,10 @@ def _main(version: bool = typer.Option(False, "--version", callback=_version, is
     """Active Trading Engine."""
 
 
-def load_or_exit(path: Path):
+def load_or_exit(path: Path, overrides: dict | None = None):
     """Load a config, or print one `<field.path>: <reason>` line per problem and exit 2."""
     try:
-        return load_config(path)
+        return load_config(path, overrides=overrides)
     except ConfigError as exc:
         for line in exc.problems:
             err_console.print(line, markup=False, highlight=False, soft_wrap=True)
@@ -84,6 +84,77 @@ def data_info_cmd(path: Path = typer.Argument(..., exists=True, dir_okay=False, 
         console.print(f"  gap after {_utc(a)} → next {_utc(b)}")
     if len(info.gaps) > 20:
         console.print(f"  … {len(info.gaps) - 20} more")
+
+
+@app.command("dashboard")
+def dashboard_cmd(config: Path = typer.Option(..., "--config", help="Config JSON file.")) -> None:
+    """Serve the operator dashboard and API read-only from the store (when the engine is not running)."""
+    import asyncio
+
+    from ate.monitor.standalone import serve_store
+
+    asyncio.run(serve_store(load_or_exit(config)))
+
+
+# risk layer (issue 6): kill switch, resume, capital stage promotion
+from ate.risk.commands import kill_cmd, promote_cmd, resume_cmd  # noqa: E402
+
+app.command("kill")(kill_cmd)
+app.command("resume")(resume_cmd)
+app.command("promote")(promote_cmd)
+
+
+@app.command("run")
+def run_cmd(
+    config: Path = typer.Option(..., "--config", "-c", help="Engine config JSON."),
+    mode: str | None = typer.Option(None, "--mode", help="backtest|paper|shadow|canary|live (overrides the config)."),
+    paper: bool = typer.Option(False, "--paper", help="Alias of --mode paper."),
+    shadow_mode: bool = typer.Option(False, "--shadow-mode", help="Alias of --mode shadow."),
+    canary_mode: bool = typer.Option(False, "--canary-mode", help="Alias of --mode canary."),
+    quiet: bool = typer.Option(False, "--quiet", help="No live summary."),
+) -> None:
+    """Run the engine until Ctrl-C or SIGTERM (graceful: positions are left as they are)."""
+    import asyncio
+
+    from ate.model import Mode
+
+    chosen = [m for m, flag in (("paper", paper), ("shadow", shadow_mode), ("canary", canary_mode)) if flag]
+    if mode:
+        chosen.append(mode)
+    if len(set(chosen)) > 1:
+        err_console.print(f"mode: conflicting choices {sorted(set(chosen))}")
+        raise typer.Exit(2)
+    try:
+        override = Mode(chosen[0]) if chosen else None
+    except ValueError:
+        err_console.print(f"mode: {chosen[0]!r} is not one of backtest, paper, shadow, canary, live")
+        raise typer.Exit(2) from None
+    cfg = load_or_exit(config, {"mode": override.value} if override is not None else None)
+    if cfg.mode is Mode.BACKTEST:
+        err_console.print("mode: use `ate backtest` for backtests")
+        raise typer.Exit(2)
+    from ate.engine import run_engine
+
+    raise typer.Exit(asyncio.run(run_engine(cfg, console=None if quiet else console)))
+
+
+@app.command("status")
+def status_cmd(
+    config: Path = typer.Option(..., "--config", "-c", help="Engine config JSON."),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON."),
+) -> None:
+    """Engine and trading state, modules, positions, open orders and today's P&L, from the store."""
+    from ate.monitor.status import stored_status
+    from ate.store import Store
+
+    cfg = load_or_exit(config)
+    status = stored_status(Store(cfg.store.url))
+    if as_json:
+        sys.stdout.write(json.dumps(status, indent=2, default=str) + "\n")
+        return
+    from ate.monitor.console import status_tables
+
+    console.print(status_tables(status))
 
 
 def main() -> None:

@@ -95,9 +95,11 @@ def parse_config(data: dict, *, path: Path | None = None, env: Mapping[str, str]
     return cfg
 
 
-def load_config(path: str | Path, *, env: Mapping[str, str] | None = None) -> EngineConfig:
+def load_config(path: str | Path, *, env: Mapping[str, str] | None = None,
+                overrides: Mapping[str, object] | None = None) -> EngineConfig:
+    """Load and validate; ``overrides`` replace top-level keys (e.g. the CLI's --mode) before validation."""
     path = Path(path)
-    return parse_config(_read_json(path), path=path, env=env)
+    return parse_config({**_read_json(path), **(overrides or {})}, path=path, env=env)
 
 
 def config_schema() -> dict:

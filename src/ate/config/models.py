@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from ate.config.modules import ModulesConfig
@@ -43,6 +45,13 @@ class MarketsConfig(_Section):
         for m in self.backpack:
             out[f"backpack:{m.symbol}"] = m
         return out
+
+
+class ExecutionConfig(_Section):
+    # Orders found on a venue that this engine never wrote: cancel them, or adopt them into the store.
+    unknown_orders: Literal["cancel", "adopt"] = "cancel"
+    # Resolution of an order whose outcome is unknown (timeout, 5xx): how long to keep querying.
+    resolve_timeout_s: float = Field(60.0, gt=0)
 
 
 class StoreConfig(_Section):
@@ -87,6 +96,7 @@ class EngineConfig(_Section):
     shutdown: ShutdownConfig = ShutdownConfig()
     strategies: StrategiesConfig = StrategiesConfig()
     modules: ModulesConfig = ModulesConfig()
+    execution: ExecutionConfig = ExecutionConfig()
     store: StoreConfig = StoreConfig()
     monitor: MonitorConfig = MonitorConfig()
     sim: SimConfig | None = None

@@ -1,0 +1,379 @@
+"""One running engine, wired from a config: the only place that knows every part (DESIGN.md).
+
+Market data arrives from the venue clients' streams, is validated by the market data manager and
+drives the TradingCore; orders leave through the executor of the mode (shadow: none; paper: the
+in-process matching core; canary/live: the venues). When the config's venues are `simulated`, the
+built-in simulator runs in this process and every venue client talks to it over its real wire
+protocol on 127.0.0.1, on the simulator's clock.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+
+from ate.config import EngineConfig
+from ate.data.candles import INTERVAL_MS, Candle
+from ate.data.loaders import load_dvol
+from ate.execution.executors import ShadowExecutor, VenueExecutor
+from ate.model import EngineEvent, Instrument, MarketKind, Mode, Order, Severity, TradingState
+from ate.model.market import BookTicker, MarkPrice
+from ate.risk.killswitch import KillSwitch
+from ate.store import Store
+from ate.strategies.factory import build_strategies
+from ate.trading.core import TradingCore
+from ate.venues.clock import Clock, SystemClock
+from ate.venues.factory import build_clients
+
+log = logging.getLogger(__name__)
+DVOL_FILE = Path("data/deribit_BTC_DVOL_1d.csv")
+SIM_VENUE = {"binance": "binance-spot", "binance_usdm": "binance-usdm", "backpack": "backpack"}
+
+
+class SimTime:
+    """The simulator's replay clock as a venue Clock: sleeps are in simulated seconds."""
+
+    def __init__(self, scaled: Any, speed: float) -> None:
+        self.scaled = scaled
+        self.speed = speed
+
+    def now_ms(self) -> int:
+        return self.scaled.now_ms()
+
+    async def sleep(self, seconds: float) -> None:
+        await asyncio.sleep(seconds / self.speed if self.speed > 0 else 0)
+
+
+def simulated_venues(cfg: EngineConfig, sim: Any) -> EngineConfig:
+    """The config with every simulated venue's URLs pointed at the running simulator."""
+    v = cfg.venues
+    b, p, d = v.binance, v.backpack, v.deribit
+    if b.simulated:
+        b = b.model_copy(update={
+            "spot_rest_url": sim.url("binance-spot", "rest"), "spot_ws_url": sim.url("binance-spot", "ws"),
+            "spot_ws_api_url": sim.url("binance-spot", "ws"), "usdm_rest_url": sim.url("binance-usdm", "rest"),
+            "usdm_ws_url": sim.url("binance-usdm", "ws")})
+    if p.simulated:
+        p = p.model_copy(update={"rest_url": sim.url("backpack", "rest"), "ws_url": sim.url("backpack", "ws")})
+    if d.simulated:
+        d = d.model_copy(update={"rest_url": sim.url("deribit", "rest")})
+    return cfg.model_copy(update={"venues": v.model_copy(update={"binance": b, "backpack": p, "deribit": d})})
+
+
+@dataclass
+class EngineStats:
+    started_ms: int = 0
+    books: int = 0
+    candles: int = 0
+    request_errors: dict[str, int] = field(default_factory=dict)
+
+
+class CoreSink:
+    """MarketSink/UserSink feeding the trading core (after the data manager's validation)."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+
+    def on_book(self, book: BookTicker) -> None:
+        self.engine.stats.books += 1
+        self.engine.core.on_book(book)
+
+    def on_candle(self, venue: str, symbol: str, candle: Candle) -> None:
+        if candle.interval_ms == INTERVAL_MS["1m"]:
+            self.engine.stats.candles += 1
+            self.engine.core.on_candle(f"{venue}:{symbol}", candle)
+
+    def on_mark(self, mark: MarkPrice) -> None:
+        market = f"{mark.venue}:{mark.symbol}"
+        if mark.funding_rate is not None:
+            self.engine.core.set_predicted_funding(market, mark.funding_rate)
+
+    def on_trade(self, trade: Any) -> None:
+        pass
+
+    def on_depth(self, depth: Any) -> None:
+        pass
+
+    def on_order(self, order: Order, fill: Any) -> None:
+        self.engine.core.on_order_update(order, fill)
+
+
+class Engine:
+    def __init__(self, cfg: EngineConfig, *, mode: Mode | None = None, clock: Clock | None = None,
+                 monitor: bool | None = None) -> None:
+        self.cfg = cfg if mode is None else cfg.model_copy(update={"mode": mode})
+        self.mode = self.cfg.mode
+        self.clock: Clock = clock or SystemClock()
+        self.monitor_enabled = self.cfg.monitor.enabled if monitor is None else monitor
+        self.store = Store(self.cfg.store.url)
+        self.stats = EngineStats()
+        self.sim: Any = None
+        self.clients: dict[str, Any] = {}
+        self.instruments: dict[str, Instrument] = {}
+        self.core: TradingCore
+        self.sink = CoreSink(self)
+        self.tasks: list[asyncio.Task] = []
+        self.streams: list[Any] = []
+        self.stopping = asyncio.Event()
+        self.ready = False
+        self.monitor: Any = None
+        self.killswitch: KillSwitch | None = None
+        self._exit_stack = contextlib.AsyncExitStack()
+        self.on_status: Callable[[dict], None] | None = None
+
+    # ---- lifecycle -----------------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        cfg = self.cfg
+        if cfg.sim is not None and (cfg.venues.binance.simulated or cfg.venues.backpack.simulated):
+            from ate.sim.runner import run_simulator
+
+            self.sim = await self._exit_stack.enter_async_context(run_simulator(cfg.sim))
+            self.clock = SimTime(self.sim.clock, cfg.sim.speed)
+            cfg = self.cfg = simulated_venues(cfg, self.sim)
+        session = await self._exit_stack.enter_async_context(aiohttp.ClientSession())
+        self.clients = build_clients(cfg.venues, clock=self.clock, session=session)
+        for name, client in self.clients.items():
+            if name != "deribit":
+                await client.start()
+        await self._load_instruments()
+        self.stats.started_ms = self.clock.now_ms()
+        self.core = TradingCore(cfg, instruments=self.instruments.values(), strategies=build_strategies(cfg),
+                                clock=self.clock.now_ms, state=self.store, store=self.store,
+                                shadow=self.mode is Mode.SHADOW,
+                                dvol_history=load_dvol(DVOL_FILE) if DVOL_FILE.exists() else ())
+        self.core.attach(self._executor())
+        await self._read_accounts()
+        await self._warm_up()
+        self._start_streams()
+        self.killswitch = KillSwitch(cfg.kill_switch, self.core.keeper, self._cancel_all, self.clock.now_ms,
+                                     self.store)
+        self._spawn(self.killswitch.run())
+        self._spawn(self._timer())
+        if self.clients.get("deribit") is not None:
+            self._spawn(self._poll_dvol())
+        if self.monitor_enabled:
+            await self._start_monitor()
+        self.ready = True
+        self._event("engine_started", f"engine started in {self.mode.value} mode")
+
+    async def run_until_stopped(self) -> None:
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            with contextlib.suppress(NotImplementedError, RuntimeError):
+                loop.add_signal_handler(sig, self.stopping.set)
+        if self.killswitch is not None:
+            with contextlib.suppress(NotImplementedError, RuntimeError):
+                self.killswitch.install_signal_handler(loop)
+        await self.stopping.wait()
+
+    async def stop(self) -> None:
+        """Graceful shutdown: stop strategies, keep positions, cancel resting orders per config, flush."""
+        self.ready = False
+        for t in self.tasks:
+            t.cancel()
+        for s in self.streams:
+            with contextlib.suppress(Exception):
+                await s.close()
+        await asyncio.gather(*self.tasks, return_exceptions=True)
+        if hasattr(self, "core") and self.cfg.shutdown.cancel_orders and self.mode in (Mode.CANARY, Mode.LIVE):
+            await self._cancel_all("shutdown", "engine")
+        if hasattr(self, "core"):
+            self.core.on_timer()
+            self._event("engine_stopped", "engine stopped; positions left as they are")
+        if self.monitor is not None:
+            await self.monitor.stop()
+        for client in self.clients.values():
+            with contextlib.suppress(Exception):
+                await client.close()
+        await self._exit_stack.aclose()
+        self.store.close()
+
+    # ---- wiring ------------------------------------------------------------------------------------
+
+    def _executor(self):
+        if self.mode is Mode.SHADOW:
+            return ShadowExecutor(self.core.books.get, self._taker_fee_bps, self.core.on_order_update,
+                                  self.clock.now_ms)
+        if self.mode is Mode.PAPER:
+            from ate.execution.paper import PaperExecutor
+
+            return PaperExecutor(self.instruments.values(), self._taker_fee_bps, self.core.on_order_update,
+                                 self.clock.now_ms)
+        return VenueExecutor(self.clients, self.core.on_order_update, self.clock.now_ms, self._venue_error)
+
+    def _taker_fee_bps(self, venue: str) -> Decimal:
+        section = self.cfg.venues.backpack if venue == "backpack" else self.cfg.venues.binance
+        return Decimal(repr(section.taker_fee_bps))
+
+    def _venue_error(self, venue: str, kind: str) -> None:
+        self.stats.request_errors[venue] = self.stats.request_errors.get(venue, 0) + 1
+        self.core.signals.record_request(venue, False, self.clock.now_ms())
+
+    async def _load_instruments(self) -> None:
+        wanted = self.cfg.markets.by_key()
+        for venue in {k.partition(":")[0] for k in wanted}:
+            client = self.clients.get(venue)
+            if client is None:
+                continue
+            for inst in await client.instruments():
+                if inst.key in wanted:
+                    self.instruments[inst.key] = inst
+        missing = sorted(set(wanted) - set(self.instruments))
+        if missing:
+            raise RuntimeError(f"markets not listed by their venues: {', '.join(missing)}")
+
+    async def _read_accounts(self) -> None:
+        """Real balances and positions (read-only in shadow); reconciliation of orders in canary/live."""
+        for venue, client in self.clients.items():
+            if venue == "deribit":
+                continue
+            try:
+                balances = await client.balances()
+                self.core.set_balances(venue, balances)
+                self.store.add_balance_snapshot(venue, {a: (b.free, b.locked) for a, b in balances.items()},
+                                                self.clock.now_ms())
+                if venue != "binance":
+                    for pos in await client.positions():
+                        self.core.set_position(f"{venue}:{pos.symbol}", pos.qty, pos.entry_price)
+            except Exception as exc:  # a venue error never crashes the engine
+                self._event("account_read_failed", f"{venue}: {type(exc).__name__}: {exc}", Severity.WARNING)
+        if self.mode in (Mode.CANARY, Mode.LIVE):
+            from ate.execution.reconcile import reconcile
+
+            for venue, client in self.clients.items():
+                if venue != "deribit":
+                    await reconcile(self.core, client, self.store, self.clock.now_ms())
+
+    async def _warm_up(self) -> None:
+        """Back-fill the signal modules' history: native 1h candles, then the recent 1m ones."""
+        venue, _, symbol = self.cfg.markets.primary.partition(":")
+        client = self.clients[venue]
+        now = self.clock.now_ms()
+        hour = INTERVAL_MS["1h"]
+        try:
+            start_1m = now - now % hour
+            hours = await client.klines(symbol, "1h", start_1m - 1100 * hour, start_1m)
+            for c in hours:
+                self.core.signals.on_candle(c)
+            for c in await client.klines(symbol, "1m", start_1m, now - now % 60_000):
+                self.core.on_candle(self.cfg.markets.primary, c)
+        except Exception as exc:
+            self._event("warmup_failed", f"{type(exc).__name__}: {exc}", Severity.WARNING)
+
+    def _start_streams(self) -> None:
+        by_venue: dict[str, list[str]] = {}
+        for key in self.instruments:
+            venue, _, symbol = key.partition(":")
+            by_venue.setdefault(venue, []).append(symbol)
+        for venue, symbols in by_venue.items():
+            perp = self.instruments[f"{venue}:{symbols[0]}"].kind is MarketKind.PERP
+            stream = self.clients[venue].market_stream(symbols, self.sink, book=True, candles=True, marks=perp)
+            self.streams.append(stream)
+            self._spawn(stream.run())
+            if self.mode in (Mode.CANARY, Mode.LIVE):
+                user = self.clients[venue].user_stream(self.sink)
+                self.streams.append(user)
+                self._spawn(user.run())
+
+    def _spawn(self, coro) -> None:
+        self.tasks.append(asyncio.get_running_loop().create_task(coro))
+
+    async def _timer(self) -> None:
+        while True:
+            await self.clock.sleep(1.0)
+            try:
+                self.core.on_timer()
+                if self.on_status is not None:
+                    self.on_status(self.status())
+            except Exception:  # the timer must survive anything a tick throws
+                log.exception("timer tick failed")
+
+    async def _poll_dvol(self) -> None:
+        client = self.clients["deribit"]
+        while True:
+            try:
+                latest = await client.latest("BTC", "1D")
+                if latest is not None:
+                    self.core.on_dvol(latest.close, latest.close_ms)
+            except Exception as exc:
+                self._event("dvol_poll_failed", f"{type(exc).__name__}: {exc}", Severity.WARNING)
+            await self.clock.sleep(self.cfg.venues.deribit.poll_interval_s)
+
+    async def _cancel_all(self, reason: str = "", who: str = "") -> None:
+        for o in list(self.core.orders.open_orders()):
+            self.core.orders.cancel(o)
+        if self.mode in (Mode.CANARY, Mode.LIVE):
+            for venue, client in self.clients.items():
+                if venue == "deribit":
+                    continue
+                with contextlib.suppress(Exception):
+                    for o in await client.open_orders():
+                        await client.cancel_order(o.symbol, o.client_order_id)
+
+    async def _start_monitor(self) -> None:
+        try:
+            from ate.monitor.engine_view import EngineMonitorView
+            from ate.monitor.server import start_monitor
+        except ImportError:
+            return
+        self.monitor = await start_monitor(EngineMonitorView(self), self.cfg.monitor)
+
+    def _event(self, kind: str, message: str, severity: Severity = Severity.INFO) -> None:
+        self.store.add_event(EngineEvent(self.clock.now_ms(), kind, message, severity))
+
+    # ---- views -------------------------------------------------------------------------------------
+
+    def status(self) -> dict:
+        snap = self.core.snapshot()
+        snap.update(mode=self.mode.value, now_ms=self.clock.now_ms(), books=self.stats.books,
+                    candles=self.stats.candles, ready=self.ready)
+        return snap
+
+    async def kill(self, reason: str, who: str) -> None:
+        if self.killswitch is not None:
+            await self.killswitch.activate(reason, who)
+        else:
+            self.core.set_trading_state(TradingState.HALTED, who, reason)
+
+
+async def run_engine(cfg: EngineConfig, *, console: Any = None, refresh_s: float = 0.5) -> int:
+    """`ate run`: start, show a live summary until Ctrl-C/SIGTERM, stop gracefully. Returns the exit code."""
+    engine = Engine(cfg)
+    try:
+        await engine.start()
+    except Exception as exc:
+        log.error("engine failed to start: %s", exc)
+        if console is not None:
+            console.print(f"[red]engine failed to start:[/] {type(exc).__name__}: {exc}")
+        await engine.stop()
+        return 1
+    if console is not None and engine.monitor is not None:
+        console.print(f"dashboard: http://{cfg.monitor.host}:{engine.monitor.port}")
+    try:
+        if console is None:
+            await engine.run_until_stopped()
+        else:
+            from rich.live import Live
+
+            from ate.monitor.console import run_summary
+
+            with Live(run_summary(engine.status()), console=console, refresh_per_second=4) as live:
+                waiter = asyncio.ensure_future(engine.run_until_stopped())
+                while not waiter.done():
+                    await asyncio.wait([waiter], timeout=refresh_s)
+                    live.update(run_summary(engine.status()))
+    finally:
+        await engine.stop()
+    if console is not None:
+        console.print("stopped cleanly; state is in", cfg.store.url)
+    return 0

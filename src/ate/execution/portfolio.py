@@ -1,0 +1,149 @@
+"""Accounting: balances, positions, marks and the P&L ledger, from fills and funding only.
+
+Balances are per venue wallet (`binance` spot, `binance_usdm`, `backpack`) and asset. Spot fills
+move base and quote balances; perp fills move the position and book realized P&L into the wallet's
+quote balance. Fees are charged in the asset the venue reports. Equity values every asset in USD
+(stablecoins at 1 unless configured) plus perp unrealized P&L, so it can be compared to the venue's
+own account to the cent.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass
+from decimal import Decimal
+
+from ate.model import Balance, Fill, Instrument, MarketKind, Position
+
+ZERO = Decimal(0)
+STABLES = {"USDT": Decimal(1), "USDC": Decimal(1), "USD": Decimal(1)}
+
+
+@dataclass(frozen=True, slots=True)
+class LedgerEntry:
+    ts_ms: int
+    kind: str  # realized | fee | funding
+    amount: Decimal  # in `asset`; positive = gain
+    asset: str
+    venue: str
+    symbol: str
+    strategy: str
+    ref: str
+
+
+class Portfolio:
+    def __init__(self, stable_prices: dict[str, Decimal] | None = None) -> None:
+        self.balances: dict[str, dict[str, Decimal]] = defaultdict(lambda: defaultdict(lambda: ZERO))
+        self.positions: dict[str, Position] = {}
+        self.prices: dict[str, Decimal] = dict(STABLES if stable_prices is None else stable_prices)
+        self.entries: list[LedgerEntry] = []
+        self.instruments: dict[str, Instrument] = {}
+
+    # -- setup --
+
+    def add_instrument(self, inst: Instrument) -> None:
+        self.instruments[inst.key] = inst
+
+    def set_balances(self, venue: str, balances: dict[str, Balance] | dict[str, Decimal]) -> None:
+        wallet = self.balances[venue]
+        wallet.clear()
+        for asset, b in balances.items():
+            wallet[asset] = b.total if isinstance(b, Balance) else Decimal(b)
+
+    def set_position(self, pos: Position) -> None:
+        self.positions[f"{pos.venue}:{pos.symbol}"] = pos
+
+    def position(self, market: str) -> Position:
+        pos = self.positions.get(market)
+        if pos is None:
+            venue, _, symbol = market.partition(":")
+            pos = self.positions[market] = Position(venue, symbol)
+        return pos
+
+    # -- marks --
+
+    def mark(self, market: str, price: Decimal) -> None:
+        inst = self.instruments.get(market)
+        pos = self.positions.get(market)
+        if pos is not None:
+            pos.mark_price = price
+        if inst is not None and inst.kind is MarketKind.SPOT and inst.quote in self.prices:
+            self.prices[inst.base] = price * self.prices[inst.quote]
+
+    def usd(self, asset: str) -> Decimal | None:
+        return self.prices.get(asset)
+
+    # -- events --
+
+    def apply_fill(self, fill: Fill) -> Decimal:
+        """Book a fill; returns the realized P&L (quote) it closed, before fees."""
+        market = f"{fill.venue}:{fill.symbol}"
+        inst = self.instruments[market]
+        pos = self.position(market)
+        wallet = self.balances[fill.venue]
+        sign = fill.side.sign
+        realized = pos.apply_fill(fill.side, fill.qty, fill.price)
+        if inst.kind is MarketKind.SPOT:
+            wallet[inst.base] += sign * fill.qty
+            wallet[inst.quote] -= sign * fill.qty * fill.price
+        else:
+            wallet[inst.quote] += realized
+        if fill.fee:
+            wallet[fill.fee_asset] -= fill.fee
+            fee_quote = fill.fee * (fill.price if fill.fee_asset == inst.base else Decimal(1))
+            pos.fees += fee_quote
+            self._entry(fill.ts_ms, "fee", -fill.fee, fill.fee_asset, fill, f"fee:{fill.trade_id}")
+        if realized:
+            self._entry(fill.ts_ms, "realized", realized, inst.quote, fill, f"pnl:{fill.trade_id}")
+        return realized
+
+    def apply_funding(self, market: str, rate: Decimal, mark: Decimal, ts_ms: int, strategy: str = "") -> Decimal:
+        """Funding settlement at ts: the payment the position receives (negative = paid)."""
+        pos = self.positions.get(market)
+        if pos is None or pos.qty == 0:
+            return ZERO
+        inst = self.instruments[market]
+        payment = pos.apply_funding(rate, mark)
+        self.balances[pos.venue][inst.quote] += payment
+        self.entries.append(LedgerEntry(ts_ms, "funding", payment, inst.quote, pos.venue, pos.symbol, strategy,
+                                        f"funding:{pos.symbol}:{ts_ms}"))
+        return payment
+
+    def _entry(self, ts: int, kind: str, amount: Decimal, asset: str, fill: Fill, ref: str) -> None:
+        self.entries.append(LedgerEntry(ts, kind, amount, asset, fill.venue, fill.symbol, fill.strategy, ref))
+
+    # -- valuation --
+
+    def equity(self) -> Decimal:
+        total = ZERO
+        for wallet in self.balances.values():
+            for asset, amount in wallet.items():
+                if amount:
+                    price = self.prices.get(asset)
+                    if price is not None:
+                        total += amount * price
+        for market, pos in self.positions.items():
+            if self.instruments.get(market) is not None and self.instruments[market].kind is MarketKind.PERP:
+                total += pos.unrealized_pnl
+        return total
+
+    def gross_exposure(self) -> Decimal:
+        """USD value of every non-stable spot holding plus every perp notional."""
+        total = ZERO
+        for wallet in self.balances.values():
+            for asset, amount in wallet.items():
+                if asset not in STABLES and amount:
+                    total += abs(amount) * self.prices.get(asset, ZERO)
+        for market, pos in self.positions.items():
+            inst = self.instruments.get(market)
+            if inst is not None and inst.kind is MarketKind.PERP:
+                total += pos.notional
+        return total
+
+    def totals(self, kind: str, *, strategy: str | None = None, venue: str | None = None) -> Decimal:
+        """Sum of ledger entries of a kind in USD, optionally per strategy or venue."""
+        total = ZERO
+        for e in self.entries:
+            if e.kind == kind and (strategy is None or e.strategy == strategy) and (venue is None or e.venue == venue):
+                total += e.amount * self.prices.get(e.asset, Decimal(1))
+        return total

@@ -1,0 +1,78 @@
+"""Terminal views for operators: the live summary of `ate run` and the stored `ate status`."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from rich.console import Group
+from rich.table import Table
+
+MODULES = ("bitvol", "lxvx", "garch", "kelly", "gamma", "emergency", "atr_supertrend", "multi_timeframe")
+STYLE = {"OK": "green", "DEGRADED": "yellow", "WARMUP": "cyan", "STALE": "red", "ERROR": "bold red"}
+
+
+def _utc(ms: int | None) -> str:
+    return "-" if not ms else datetime.fromtimestamp(ms / 1000, UTC).strftime("%Y-%m-%d %H:%M:%S")
+
+
+def _kv(title: str, rows: list[tuple[str, Any]]) -> Table:
+    t = Table(title=title, show_header=False, title_justify="left", expand=False)
+    for k, v in rows:
+        t.add_row(k, "-" if v is None else str(v))
+    return t
+
+
+def run_summary(s: dict[str, Any]) -> Group:
+    """One screen: mode, clock, state, modules, strategies, P&L and positions."""
+    head = _kv("ate", [("mode", s.get("mode")), ("clock (UTC)", _utc(s.get("now_ms"))),
+                       ("trading state", s.get("trading_state")), ("equity USD", f"{s.get('equity_usd', 0):,.2f}"),
+                       ("daily loss USD", f"{s.get('daily_loss_usd', 0):,.2f}"),
+                       ("books / candles", f"{s.get('books', 0):,} / {s.get('candles', 0):,}"),
+                       ("decisions", s.get("decisions")), ("open orders", s.get("open_orders"))])
+    mods = Table(title="modules", title_justify="left")
+    for m in MODULES:
+        mods.add_column(m, justify="center")
+    statuses = s.get("modules", {})
+    mods.add_row(*[f"[{STYLE.get(statuses.get(m, ''), 'dim')}]{statuses.get(m, '-')}[/]" for m in MODULES])
+    strat = Table(title="strategies", title_justify="left")
+    strat.add_column("strategy")
+    strat.add_column("metrics")
+    for name, metrics in s.get("strategies", {}).items():
+        shown = ", ".join(f"{k}={_short(v)}" for k, v in metrics.items() if not isinstance(v, (dict, list)))
+        strat.add_row(name, shown)
+    pos = Table(title="positions", title_justify="left")
+    for col in ("market", "qty", "entry", "mark"):
+        pos.add_column(col)
+    for market, p in s.get("positions", {}).items():
+        pos.add_row(market, p["qty"], p["entry"], p["mark"])
+    return Group(head, mods, strat, pos)
+
+
+def _short(v: Any) -> str:
+    return f"{v:.4g}" if isinstance(v, float) else str(v)
+
+
+def status_tables(s: dict[str, Any]) -> Group:
+    eng = s["engine"]
+    head = _kv("ate status", [("trading state", s["trading_state"].get("state")),
+                              ("set by", s["trading_state"].get("who") or "-"),
+                              ("why", s["trading_state"].get("why") or "-"),
+                              ("last start (UTC)", _utc(eng["last_started_ms"])),
+                              ("last stop (UTC)", _utc(eng["last_stopped_ms"])),
+                              ("equity", s["equity"]), ("P&L today", s["pnl_today"])])
+    mods = Table(title="modules (last decision)", title_justify="left")
+    for m in MODULES:
+        mods.add_column(m, justify="center")
+    mods.add_row(*[s["modules"].get(m, "-") for m in MODULES])
+    pos = Table(title="positions", title_justify="left")
+    for col in ("market", "qty", "entry"):
+        pos.add_column(col)
+    for p in s["positions"]:
+        pos.add_row(p["market"], p["qty"], p["entry"])
+    orders = Table(title="open orders", title_justify="left")
+    for col in ("client_order_id", "market", "side", "qty", "price", "status"):
+        orders.add_column(col)
+    for o in s["open_orders"]:
+        orders.add_row(*(o[c] for c in ("client_order_id", "market", "side", "qty", "price", "status")))
+    return Group(head, mods, pos, orders)

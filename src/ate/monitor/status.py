@@ -1,0 +1,39 @@
+"""`ate status`: what the store says about the engine, whether or not it is running."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any
+
+DAY_MS = 86_400_000
+
+
+def stored_status(store) -> dict[str, Any]:
+    state = store.get_state("risk.trading_state") or {"state": "ACTIVE"}
+    started = store.events(limit=1, kind="engine_started")
+    stopped = store.events(limit=1, kind="engine_stopped")
+    decision = store.events(limit=1, kind="signal_decision")
+    modules = {}
+    if decision:
+        modules = {k: v["status"] for k, v in decision[0].data.get("outputs", {}).items()}
+    equity = store.equity_series()
+    pnl_today = None
+    if equity:
+        last_ts = equity[-1][0]
+        day = last_ts - last_ts % DAY_MS
+        today = [e for e in equity if e[0] >= day]
+        pnl_today = str(today[-1][1] - today[0][1] - sum((e[2] for e in today[1:]), Decimal(0)))
+    running = bool(started) and (not stopped or stopped[0].ts_ms < started[0].ts_ms)
+    return {
+        "engine": {"last_started_ms": started[0].ts_ms if started else None,
+                   "last_stopped_ms": stopped[0].ts_ms if stopped else None, "running_per_store": running},
+        "trading_state": state,
+        "modules": modules,
+        "positions": [{"market": f"{p.venue}:{p.symbol}", "qty": str(p.qty), "entry": str(p.entry_price)}
+                      for p in store.positions() if p.qty],
+        "open_orders": [{"client_order_id": o.client_order_id, "market": f"{o.venue}:{o.symbol}",
+                         "side": o.side.value, "qty": str(o.qty), "price": str(o.price), "status": o.status.value}
+                        for o in store.orders(open_only=True)],
+        "equity": str(equity[-1][1]) if equity else None,
+        "pnl_today": pnl_today,
+    }

@@ -1,0 +1,314 @@
+"""TradingCore: the mode-independent heart of ate (DESIGN.md principle 1, "one engine, many clocks").
+
+Events go in — closed candles, top-of-book updates, funding settlements, DVOL values, order updates,
+timer ticks — and orders come out through an executor. The core runs the signal engine, the
+strategies, the risk layer and the order manager exactly the same way in backtest, paper, shadow,
+canary and live; only the clock, the event source and the executor differ. It does no I/O of its own
+except through the store it is given, and it never raises into its caller on bad market data.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import defaultdict
+from collections.abc import Callable, Iterable, Sequence
+from decimal import Decimal
+from typing import Any
+
+from ate.config import EngineConfig
+from ate.data.candles import Candle
+from ate.data.loaders import DvolPoint
+from ate.execution.order_manager import Executor, OrderManager
+from ate.execution.portfolio import Portfolio
+from ate.model import (
+    EngineEvent,
+    Fill,
+    Instrument,
+    MarketKind,
+    Order,
+    OrderIntent,
+    Severity,
+    TradingState,
+)
+from ate.model.market import BookTicker
+from ate.risk.capital import limits_from_config
+from ate.risk.daily import DailyLossTracker
+from ate.risk.pretrade import PreTradeChecker
+from ate.risk.state import TradingStateKeeper
+from ate.risk.store import StateStore
+from ate.signals.base import ModuleOutput
+from ate.signals.engine import Decision, SignalEngine
+from ate.strategies.base import FundingInfo, MarginInfo, Strategy
+from ate.trading.context import CoreContext
+
+log = logging.getLogger(__name__)
+TWO = Decimal(2)
+EQUITY_EVERY_MS = 60_000
+
+
+class TradingCore:
+    def __init__(self, cfg: EngineConfig, *, instruments: Iterable[Instrument], strategies: Sequence[Strategy],
+                 clock: Callable[[], int], state: StateStore, store=None, shadow: bool = False,
+                 dvol_history: Iterable[DvolPoint] = (), stage_index: int | None = None,
+                 record_decisions: bool = True) -> None:
+        self.cfg = cfg
+        self.clock = clock
+        self.state = state
+        self.store = store
+        self.shadow = shadow
+        self.record_decisions = record_decisions
+        self.portfolio = Portfolio()
+        for inst in instruments:
+            self.portfolio.add_instrument(inst)
+        self.primary = cfg.markets.primary
+        self.signals = SignalEngine(cfg.modules, market=self.primary, dvol_history=dvol_history)
+        limits = limits_from_config(cfg, stage_index)
+        self.risk = PreTradeChecker(limits, clock)
+        self.keeper = TradingStateKeeper(state, clock)
+        self.keeper.subscribe(self.risk.set_state)
+        self.risk.set_state(self.keeper.state)
+        self.daily = DailyLossTracker(state, limits.daily_loss_usd, clock)
+        self.strategies = list(strategies)
+        self.by_name = {s.name: s for s in self.strategies}
+        self.ctx = CoreContext(self)
+        self.books: dict[str, BookTicker] = {}
+        self.funding: dict[str, FundingInfo] = {}
+        self.margins: dict[str, MarginInfo] = {}
+        self.module_outputs: dict[str, ModuleOutput] = {}
+        self.last_decision: Decision | None = None
+        self.decisions = 0
+        self.quarantined = 0
+        self.events: list[EngineEvent] = []
+        self._last_equity_ms = 0
+        self._in_handler = 0
+        self.orders: OrderManager  # set by attach()
+
+    def attach(self, executor: Executor) -> None:
+        """Connect the executor; the order manager restores open orders and id sequences from the store."""
+        self.orders = OrderManager(run_id=self.cfg.run_id, store=self.store, portfolio=self.portfolio,
+                                   executor=executor, risk=self.risk.check, clock=self.clock, shadow=self.shadow,
+                                   on_fill=self._on_fill, on_event=self._record)
+        for name, strategy in self.by_name.items():
+            saved = self.state.get_state(f"strategy.{name}")
+            if saved:
+                strategy.restore(saved)
+            for book_id, book in strategy.hedge_books(self.ctx).items():
+                self.signals.register_hedge_book(book_id, book)
+        saved = self.state.get_state("signals")
+        if saved:
+            self.signals.import_state(saved)
+
+    # ---- state the context reads ------------------------------------------------------------------
+
+    @property
+    def trading_state(self) -> TradingState:
+        return self.keeper.state
+
+    def active_vetoes(self) -> set[str]:
+        scopes = {v.scope for out in self.module_outputs.values() for v in out.vetoes}
+        return scopes
+
+    def locked(self, venue: str, asset: str) -> Decimal:
+        """Balance held by our open orders (buy: quote, sell: base) on a venue."""
+        total = Decimal(0)
+        for o in self.orders.open_orders():
+            if o.venue != venue:
+                continue
+            inst = self.portfolio.instruments.get(f"{o.venue}:{o.symbol}")
+            if inst is None or inst.kind is MarketKind.PERP:
+                continue
+            if o.side.sign > 0 and inst.quote == asset and o.price is not None:
+                total += o.remaining * o.price
+            elif o.side.sign < 0 and inst.base == asset:
+                total += o.remaining
+        return total
+
+    # ---- inputs -------------------------------------------------------------------------------------
+
+    def set_balances(self, venue: str, balances: dict) -> None:
+        self.portfolio.set_balances(venue, balances)
+
+    def set_position(self, market: str, qty: Decimal, entry: Decimal) -> None:
+        pos = self.portfolio.position(market)
+        pos.qty, pos.entry_price = qty, entry
+        inst = self.portfolio.instruments.get(market)
+        if inst is not None:
+            self.risk.set_position(inst, qty)
+
+    def on_book(self, book: BookTicker) -> None:
+        market = f"{book.venue}:{book.symbol}"
+        if not (book.bid > 0 and book.ask > 0 and book.bid < book.ask):
+            self.quarantined += 1  # poisoned or crossed: never traded on
+            return
+        self.books[market] = book
+        mid = (book.bid + book.ask) / TWO
+        now = self.clock()
+        self.portfolio.mark(market, mid)
+        self.risk.update_mark(market, mid, now)
+        self.signals.on_market_update(market, now)
+        for s in self.strategies:
+            self._handle(s, s.on_book(market, self.ctx))
+
+    def on_candle(self, market: str, candle: Candle) -> Decision | None:
+        """A closed 1m candle of any market in use (the primary one also feeds the signal engine)."""
+        decision = None
+        if market == self.primary:
+            decision = self.signals.on_candle(candle)
+            if decision is not None:
+                self._on_decision(decision)
+            self._overrides()
+        if market not in self.books:  # candle-only replays (backtests) still need marks for valuation
+            close = Decimal(repr(candle.close))
+            self.portfolio.mark(market, close)
+            self.risk.update_mark(market, close, self.clock())
+        for s in self.strategies:
+            self._handle(s, s.on_candle(market, candle, self.ctx))
+        return decision
+
+    def on_funding(self, market: str, rate: Decimal, mark: Decimal | None, ts_ms: int) -> None:
+        info = self.funding.get(market) or FundingInfo()
+        settled = (*info.settled[-9:], (ts_ms, rate))
+        self.funding[market] = FundingInfo(settled, info.predicted if info.predicted is not None else rate,
+                                           info.interval_ms)
+        pos = self.portfolio.positions.get(market)
+        if mark is not None and pos is not None and pos.qty:
+            payment = self.portfolio.apply_funding(market, rate, mark, ts_ms, strategy=self._owner(market))
+            self._ledger_tail(1)
+            log.debug("funding %s %s -> %s", market, rate, payment)
+        for s in self.strategies:
+            self._handle(s, s.on_funding(market, rate, mark, ts_ms, self.ctx))
+
+    def set_predicted_funding(self, market: str, rate: Decimal, interval_ms: int | None = None) -> None:
+        info = self.funding.get(market) or FundingInfo()
+        self.funding[market] = FundingInfo(info.settled, rate, interval_ms or info.interval_ms)
+
+    def on_dvol(self, value: float, ts_ms: int) -> None:
+        self.signals.push_dvol(value, ts_ms)
+
+    def on_order_update(self, view: Order, fill: Fill | None) -> None:
+        before = self.orders.orders.get(view.client_order_id)
+        filled_before = before.filled_qty if before is not None else None
+        order = self.orders.on_update(view, fill)
+        if order is None:
+            return
+        if not order.is_open and filled_before is not None:
+            self.risk.on_order_closed(f"{order.venue}:{order.symbol}", order.side, order.remaining)
+        strategy = self.by_name.get(order.strategy)
+        if strategy is not None:
+            self._handle(strategy, strategy.on_order_update(order, fill, self.ctx))
+
+    def on_timer(self) -> None:
+        """Periodic work (every second live; every candle in backtests): equity, daily loss, state."""
+        now = self.clock()
+        equity = self.portfolio.equity()
+        self.daily.update(equity)
+        self.risk.set_daily_loss(self.daily.loss)
+        self.signals.update_equity(float(equity), now, float(self.portfolio.gross_exposure()))
+        if now - self._last_equity_ms >= EQUITY_EVERY_MS:
+            self._last_equity_ms = now
+            if self.store is not None:
+                self.store.add_equity(now, equity, shadow=self.shadow)
+                self.state.set_state("signals", self.signals.export_state(), now)
+                for name, s in self.by_name.items():
+                    self.state.set_state(f"strategy.{name}", s.state(), now)
+
+    def set_trading_state(self, state: TradingState, who: str, why: str) -> None:
+        self.keeper.set(state, who, why)
+
+    # ---- internals ---------------------------------------------------------------------------------
+
+    def _owner(self, market: str) -> str:
+        for s in self.strategies:
+            if any(market in (b.instrument, f"{b.venue}:{b.instrument}") for b in s.hedge_books(self.ctx).values()):
+                return s.name
+        return ""
+
+    def _on_decision(self, decision: Decision) -> None:
+        self.decisions += 1
+        self.last_decision = decision
+        self.module_outputs.update(decision.outputs)
+        if self.record_decisions and self.store is not None:
+            self._record(EngineEvent(decision.ts, "signal_decision", decision.intent.kind, Severity.INFO,
+                                     decision.to_dict()))
+        for s in self.strategies:
+            self._handle(s, s.on_decision(decision, self.ctx))
+
+    def _overrides(self) -> None:
+        now = self.clock()
+        for _name, s in self.by_name.items():
+            for book_id, snap in s.hedge_snapshot(self.ctx).items():
+                self.signals.update_hedge_book(book_id, snap.spot, snap.perp, snap.mark, now, snap.in_flight)
+        emergency, gamma = self.signals.overrides(now)
+        self.module_outputs["emergency"] = emergency
+        self.module_outputs["gamma"] = gamma
+        for action in emergency.actions:
+            if action.kind == "FLATTEN_AND_HALT" and self.trading_state is not TradingState.HALTED:
+                self.set_trading_state(TradingState.HALTED, "emergency", emergency.reason or "level 5")
+        for action in gamma.actions:
+            if action.kind == "HEDGE" and action.qty:
+                for s in self.strategies:
+                    for book_id, book in s.hedge_books(self.ctx).items():
+                        if book.instrument == action.instrument and book.venue == action.venue:
+                            self._handle(s, s.on_hedge(book_id, action.qty, self.ctx))
+
+    def _handle(self, strategy: Strategy, intents: Sequence[OrderIntent]) -> None:
+        if not intents:
+            return
+        self._in_handler += 1
+        try:
+            for intent in intents:
+                order = self.orders.submit(intent)
+                if order is None:
+                    self._handle(strategy, strategy.on_intent_rejected(intent, "risk", self.ctx))
+        finally:
+            self._in_handler -= 1
+        for ev in strategy.drain_events():
+            self._record(ev)
+
+    def _on_fill(self, order: Order, fill: Fill) -> None:
+        inst = self.portfolio.instruments[f"{fill.venue}:{fill.symbol}"]
+        self.risk.on_fill(inst, fill.side, fill.qty)
+        self._ledger_tail(2)
+        for s in self.strategies:
+            for trade in s.drain_trades():
+                if s.name == "directional":
+                    self.signals.record_trade(trade.net_pnl, trade.entry_notional, trade.ts_ms, trade.hypothetical)
+                    if not trade.hypothetical:
+                        self.signals.set_position(float(self.portfolio.positions[self.primary].qty)
+                                                  if self.primary in self.portfolio.positions else 0.0)
+
+    def _ledger_tail(self, n: int) -> None:
+        if self.store is None:
+            return
+        for e in self.portfolio.entries[-n:]:
+            self.store.add_ledger(ts_ms=e.ts_ms, kind=e.kind, amount=e.amount, asset=e.asset, venue=e.venue,
+                                  ref=e.ref, symbol=e.symbol, strategy=e.strategy, shadow=self.shadow)
+
+    def _record(self, ev: EngineEvent) -> None:
+        self.events.append(ev)
+        if len(self.events) > 1000:
+            del self.events[:500]
+        if self.store is not None:
+            self.store.add_event(ev)
+
+    def snapshot(self) -> dict[str, Any]:
+        """Plain values for status displays and the monitor."""
+        out: dict[str, Any] = {
+            "trading_state": self.trading_state.value,
+            "equity_usd": float(self.portfolio.equity()),
+            "daily_loss_usd": float(self.daily.loss),
+            "decisions": self.decisions,
+            "quarantined": self.quarantined,
+            "modules": {k: v.status.value for k, v in self.module_outputs.items()},
+            "positions": {k: {"qty": str(p.qty), "entry": str(p.entry_price), "mark": str(p.mark_price)}
+                          for k, p in self.portfolio.positions.items() if p.qty},
+            "open_orders": len(self.orders.open_orders()),
+            "strategies": {name: s.metrics() for name, s in self.by_name.items()},
+        }
+        balances = defaultdict(dict)
+        for venue, wallet in self.portfolio.balances.items():
+            for asset, amount in wallet.items():
+                if amount:
+                    balances[venue][asset] = str(amount)
+        out["balances"] = dict(balances)
+        return out
