@@ -6,7 +6,7 @@ Markets are named `"<venue>:<SYMBOL>"` with the engine's venue ids: `binance` (s
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 
 class _Section(BaseModel):
@@ -65,8 +65,17 @@ class DirectionalConfig(_Section):
     target_atr: float = Field(3.0, gt=0)
     time_stop_hours: float = Field(72.0, gt=0)
     hedge_ratio: float = Field(0.0, ge=0, le=1)
-    hedge_market: str | None = None
+    hedge_market: str | None = None  # the perp that carries the h·qty short; required when hedge_ratio > 0
+    entry_cap_bps: float = Field(10.0, ge=0)  # entry IOC limit at most this far through the touch
     exit_cap_bps: float = Field(50.0, gt=0)
+    taker_fee_bps: float = Field(10.0, ge=0, le=100)  # for the hypothetical trades booked while kelly is 0
+    hypothetical_offset_bps: float = Field(5.0, ge=0)
+
+    @model_validator(mode="after")
+    def _hedge_market(self) -> DirectionalConfig:
+        if self.hedge_ratio > 0 and not self.hedge_market:
+            raise ValueError("hedge_market is required when hedge_ratio > 0")
+        return self
 
 
 class StrategiesConfig(_Section):

@@ -80,7 +80,7 @@ class TradingCore:
         self.quarantined = 0
         self.events: list[EngineEvent] = []
         self._last_equity_ms = 0
-        self._in_handler = 0
+        self._ledger_written = 0
         self.orders: OrderManager  # set by attach()
 
     def attach(self, executor: Executor) -> None:
@@ -173,7 +173,7 @@ class TradingCore:
         pos = self.portfolio.positions.get(market)
         if mark is not None and pos is not None and pos.qty:
             payment = self.portfolio.apply_funding(market, rate, mark, ts_ms, strategy=self._owner(market))
-            self._ledger_tail(1)
+            self._flush_ledger()
             log.debug("funding %s %s -> %s", market, rate, payment)
         for s in self.strategies:
             self._handle(s, s.on_funding(market, rate, mark, ts_ms, self.ctx))
@@ -252,35 +252,32 @@ class TradingCore:
                             self._handle(s, s.on_hedge(book_id, action.qty, self.ctx))
 
     def _handle(self, strategy: Strategy, intents: Sequence[OrderIntent]) -> None:
-        if not intents:
-            return
-        self._in_handler += 1
-        try:
-            for intent in intents:
-                order = self.orders.submit(intent)
-                if order is None:
-                    self._handle(strategy, strategy.on_intent_rejected(intent, "risk", self.ctx))
-        finally:
-            self._in_handler -= 1
+        for intent in intents:
+            if self.orders.submit(intent) is None:
+                self._handle(strategy, strategy.on_intent_rejected(intent, "risk", self.ctx))
         for ev in strategy.drain_events():
             self._record(ev)
+        for trade in strategy.drain_trades():
+            if strategy.name == "directional":  # kelly learns from directional round trips only (§4.3)
+                self.signals.record_trade(trade.net_pnl, trade.entry_notional, trade.ts_ms, trade.hypothetical)
 
     def _on_fill(self, order: Order, fill: Fill) -> None:
         inst = self.portfolio.instruments[f"{fill.venue}:{fill.symbol}"]
         self.risk.on_fill(inst, fill.side, fill.qty)
-        self._ledger_tail(2)
-        for s in self.strategies:
-            for trade in s.drain_trades():
-                if s.name == "directional":
-                    self.signals.record_trade(trade.net_pnl, trade.entry_notional, trade.ts_ms, trade.hypothetical)
-                    if not trade.hypothetical:
-                        self.signals.set_position(float(self.portfolio.positions[self.primary].qty)
-                                                  if self.primary in self.portfolio.positions else 0.0)
+        self._flush_ledger()
+        if f"{fill.venue}:{fill.symbol}" == self.primary and order.strategy == "directional":
+            self.signals.set_position(float(self.portfolio.position(self.primary).qty))
+        book_id = order.meta.get("hedge_book")
+        if book_id and order.meta.get("purpose") == "hedge":
+            self.signals.on_hedge(book_id, fill.ts_ms, float(fill.price))
 
-    def _ledger_tail(self, n: int) -> None:
+    def _flush_ledger(self) -> None:
+        """Persist the portfolio's ledger entries not yet written (idempotent on their refs)."""
+        entries = self.portfolio.entries
+        new, self._ledger_written = entries[self._ledger_written:], len(entries)
         if self.store is None:
             return
-        for e in self.portfolio.entries[-n:]:
+        for e in new:
             self.store.add_ledger(ts_ms=e.ts_ms, kind=e.kind, amount=e.amount, asset=e.asset, venue=e.venue,
                                   ref=e.ref, symbol=e.symbol, strategy=e.strategy, shadow=self.shadow)
 

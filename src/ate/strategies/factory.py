@@ -1,0 +1,22 @@
+"""The enabled strategies of a config, built the one way the engine and the backtester both use."""
+
+from __future__ import annotations
+
+from ate.config.strategies import StrategiesConfig
+from ate.strategies.arbitrage import ArbitrageStrategy
+from ate.strategies.base import Strategy
+from ate.strategies.directional import DirectionalStrategy
+from ate.strategies.funding_carry import FundingCarryStrategy
+
+
+def build_strategies(cfg: object) -> list[Strategy]:
+    """Each enabled strategy of `cfg` (an EngineConfig, or its `strategies` section), in a fixed order."""
+    section: StrategiesConfig = cfg if isinstance(cfg, StrategiesConfig) else cfg.strategies  # type: ignore[attr-defined]
+    out: list[Strategy] = []
+    if section.directional.enabled:
+        out.append(DirectionalStrategy(section.directional))
+    if section.arbitrage.enabled:
+        out.append(ArbitrageStrategy(section.arbitrage))
+    if section.funding_carry.enabled:
+        out.append(FundingCarryStrategy(section.funding_carry))
+    return out
