@@ -97,11 +97,12 @@ def dashboard_cmd(config: Path = typer.Option(..., "--config", help="Config JSON
 
 
 # risk layer (issue 6): kill switch, resume, capital stage promotion
-from ate.risk.commands import kill_cmd, promote_cmd, resume_cmd  # noqa: E402
+from ate.risk.commands import close_all_cmd, kill_cmd, promote_cmd, resume_cmd  # noqa: E402
 
 app.command("kill")(kill_cmd)
 app.command("resume")(resume_cmd)
 app.command("promote")(promote_cmd)
+app.command("close-all")(close_all_cmd)
 
 
 @app.command("run")
@@ -155,6 +156,32 @@ def status_cmd(
     from ate.monitor.console import status_tables
 
     console.print(status_tables(status))
+
+
+# signals (issue 5): every module + combiner over a candle file, one CSV row per decision bar
+from ate.signals.report import signals_cmd  # noqa: E402
+
+app.command("signals")(signals_cmd)
+
+# backtest, compare, sweep (issue 8): replay through the same engine with simulated fills
+from ate.backtest.commands import backtest_cmd, compare_cmd, sweep_cmd  # noqa: E402
+
+app.command("backtest")(backtest_cmd)
+app.command("compare")(compare_cmd)
+app.command("sweep")(sweep_cmd)
+
+
+# simulate (issue 3): the simulated exchanges behind their real wire protocols
+from ate.sim.command import simulate_cmd  # noqa: E402
+
+app.command("simulate")(simulate_cmd)
+
+
+# check / ticker (issue 4): venue connectivity and live top of book
+from ate.venues.check import check_cmd, ticker_cmd  # noqa: E402
+
+app.command("check")(check_cmd)
+app.command("ticker")(ticker_cmd)
 
 
 def main() -> None:

@@ -157,6 +157,8 @@ class TradingCore:
             if decision is not None:
                 self._on_decision(decision)
             self._overrides()
+        else:
+            self.signals.observe_candle(market, candle)
         if market not in self.books:  # candle-only replays (backtests) still need marks for valuation
             close = Decimal(repr(candle.close))
             self.portfolio.mark(market, close)

@@ -1,0 +1,174 @@
+"""garch scaler (§4.2): GARCH(1,1) by maximum likelihood with `arch`, refitted on a schedule, EWMA fallback."""
+
+from __future__ import annotations
+
+import math
+import warnings
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+
+from ate.config.modules import GarchConfig
+from ate.data.candles import Candle
+from ate.signals.base import GapTracker, ModuleOutput, SafeModule, Status, worst
+from ate.signals.rolling import RealizedVol
+
+ANNUAL = math.sqrt(8760.0)
+
+
+@dataclass(frozen=True, slots=True)
+class GarchFit:
+    mu: float
+    omega: float
+    alpha: float
+    beta: float
+    loglik: float
+    sigma2_last: float  # conditional variance of the window's last return
+    converged: bool
+
+
+def fit_arch(returns: np.ndarray) -> GarchFit:
+    """Normal-MLE GARCH(1,1) with constant mean, exactly as `arch_model(...).fit(disp="off")`."""
+    from arch import arch_model  # imported lazily: heavy, and only needed at refits
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        model = arch_model(returns, mean="Constant", vol="GARCH", p=1, q=1, dist="normal")
+        res = model.fit(disp="off", show_warning=False)
+    p = res.params
+    cv = res.conditional_volatility
+    return GarchFit(float(p["mu"]), float(p["omega"]), float(p["alpha[1]"]), float(p["beta[1]"]),
+                    float(res.loglikelihood), float(cv[-1]) ** 2, res.convergence_flag == 0)
+
+
+class Garch(SafeModule):
+    name = "garch"
+    __slots__ = ("cfg", "fitter", "stale_after_ms", "_returns", "_prev_close", "_fit", "_sigma2_next",
+                 "_model", "_last_fit_ms", "_fit_error", "_ewma", "_n_returns", "_seed_sum", "rv", "_own_rv", "_gaps")
+
+    def __init__(self, cfg: GarchConfig, fitter: Callable[[np.ndarray], GarchFit] = fit_arch,
+                 stale_grace_ms: int = 120_000, rv: RealizedVol | None = None, max_gap_bars: int = 3) -> None:
+        super().__init__()
+        self.cfg = cfg
+        self.fitter = fitter
+        self.stale_after_ms = 3_600_000 + stale_grace_ms
+        self._returns: deque[float] = deque(maxlen=cfg.window)
+        self._prev_close: float | None = None
+        self._fit: GarchFit | None = None
+        self._sigma2_next = math.nan  # σ²_{T+1} of the model in force
+        self._model = "none"
+        self._last_fit_ms: int | None = None
+        self._fit_error = ""
+        self._ewma = math.nan  # running EWMA σ² over the whole history (shown during warm-up)
+        self._n_returns = 0
+        self._seed_sum = 0.0
+        self._gaps = GapTracker(3_600_000, max_gap_bars, cfg.window)
+        # rv30 (§4.1 proxy); the engine passes bitvol's instance so it is computed once.
+        self._own_rv = rv is None
+        self.rv = rv if rv is not None else RealizedVol()
+
+    def update(self, c: Candle) -> None:
+        """A closed 1h candle. O(1) unless a refit is due (every `refit_hours` of candle time)."""
+        close = c.close
+        if self._own_rv:
+            self.rv.update(close)
+        pc = self._prev_close
+        self._prev_close = close
+        self.last_ts = now = c.close_ms
+        self._gaps.update(c.open_ms)
+        if pc is None:
+            return
+        r = 100.0 * math.log(close / pc)
+        self._returns.append(r)
+        self._n_returns += 1
+        lam = self.cfg.ewma_lambda
+        if self._n_returns <= self.cfg.ewma_seed_returns:
+            self._seed_sum += r * r
+            if self._n_returns == self.cfg.ewma_seed_returns:
+                self._ewma = self._seed_sum / self._n_returns
+        else:
+            self._ewma = lam * self._ewma + (1.0 - lam) * r * r
+        if len(self._returns) < self.cfg.window:
+            return
+        due = self._last_fit_ms is None or now - self._last_fit_ms >= self.cfg.refit_hours * 3_600_000
+        if due:
+            self._refit(now)
+        elif self._model == "garch":
+            f = self._fit
+            assert f is not None
+            e = r - f.mu
+            self._sigma2_next = f.omega + f.alpha * e * e + f.beta * self._sigma2_next
+        else:
+            self._sigma2_next = lam * self._sigma2_next + (1.0 - lam) * r * r
+
+    def _refit(self, now: int) -> None:
+        self._last_fit_ms = now
+        window = np.fromiter(self._returns, dtype=float, count=len(self._returns))
+        try:
+            f = self.fitter(window)
+            problem = ""
+            if not f.converged:
+                problem = "optimizer did not converge"
+            elif not all(math.isfinite(x) for x in (f.mu, f.omega, f.alpha, f.beta, f.sigma2_last)):
+                problem = "non-finite parameter"
+            elif f.omega <= 0:
+                problem = f"omega {f.omega} <= 0"
+            elif f.alpha + f.beta >= self.cfg.max_persistence:
+                problem = f"persistence {f.alpha + f.beta:.6f} >= {self.cfg.max_persistence}"
+        except Exception as exc:  # any fit failure means the fallback, never an exception upward
+            f, problem = None, f"{type(exc).__name__}: {exc}"
+        if f is not None and not problem:
+            self._fit, self._model, self._fit_error = f, "garch", ""
+            e = window[-1] - f.mu
+            self._sigma2_next = f.omega + f.alpha * e * e + f.beta * f.sigma2_last
+            return
+        self._fit, self._model, self._fit_error = None, "ewma", problem
+        self._sigma2_next = ewma_variance(window, self.cfg.ewma_lambda, self.cfg.ewma_seed_returns)
+
+    def _evaluate(self, now_ms: int) -> ModuleOutput:
+        cfg = self.cfg
+        ts = self.last_ts
+        rv30 = self.rv.value() if self.rv.ready else math.nan
+        values: dict[str, object] = {"model": self._model, "rv30": rv30, "last_fit_ms": self._last_fit_ms,
+                                     "returns": self._n_returns}
+        if self._model == "none":
+            if self._n_returns >= cfg.ewma_min_returns:
+                values["ewma_sigma_ann"] = math.sqrt(self._ewma) * ANNUAL
+            return ModuleOutput(self.name, ts, Status.WARMUP, None, 1.0, values=values,
+                                reason=f"{self._n_returns}/{cfg.window} returns")
+        sigma = math.sqrt(self._sigma2_next) * ANNUAL
+        values["sigma_1step_ann"] = sigma
+        f = self._fit
+        status = Status.OK
+        reason = ""
+        if f is not None:
+            persistence = f.alpha + f.beta
+            values.update(mu=f.mu, omega=f.omega, alpha=f.alpha, beta=f.beta, persistence=persistence,
+                          loglik=f.loglik, sigma_longrun_ann=math.sqrt(f.omega / (1.0 - persistence)) * ANNUAL)
+        else:
+            status, reason = Status.DEGRADED, f"EWMA fallback: {self._fit_error}"
+        if self._gaps.degraded and status is Status.OK:
+            status, reason = Status.DEGRADED, "gap of more than max_gap_bars hours in the window"
+        spike = bool(rv30 == rv30 and sigma > cfg.spike_factor * rv30)
+        values["spike"] = spike
+        mult = min(max(cfg.target_vol / sigma, cfg.multiplier_min), cfg.multiplier_max) if sigma > 0 \
+            else cfg.multiplier_max
+        if now_ms - ts > self.stale_after_ms:
+            status = worst(status, Status.STALE)
+        if status is not Status.OK:
+            mult = min(mult, 1.0)
+        return ModuleOutput(self.name, ts, status, None, mult, "spike" if spike else "normal", values=values,
+                            reason=reason)
+
+    def _neutral(self, ts: int) -> ModuleOutput:
+        return ModuleOutput(self.name, ts, Status.ERROR, None, 1.0)
+
+
+def ewma_variance(returns: np.ndarray, lam: float, seed_n: int) -> float:
+    """σ²_{T+1} of `σ²_{t+1} = λσ²_t + (1−λ)r_t²` over the window, seeded with mean r² of the first seed_n."""
+    s2 = float(np.mean(returns[:seed_n] ** 2))
+    for r in returns:
+        s2 = lam * s2 + (1.0 - lam) * float(r) * float(r)
+    return s2
