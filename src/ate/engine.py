@@ -85,6 +85,7 @@ class CoreSink:
 
     def on_book(self, book: BookTicker) -> None:
         self.engine.stats.books += 1
+        self.engine.recorder.stream_message(f"{book.venue}:{book.symbol}@bookTicker")
         self.engine.core.on_book(book)
 
     def on_candle(self, venue: str, symbol: str, candle: Candle) -> None:
@@ -147,6 +148,9 @@ class Engine:
                 await client.start()
         await self._load_instruments()
         self.stats.started_ms = self.clock.now_ms()
+        from ate.monitor.recorder import MetricsRecorder
+
+        self.recorder = MetricsRecorder(clock=self.clock.now_ms)
         self.core = TradingCore(cfg, instruments=self.instruments.values(), strategies=build_strategies(cfg),
                                 clock=self.clock.now_ms, state=self.store, store=self.store,
                                 shadow=self.mode is Mode.SHADOW,
@@ -155,8 +159,8 @@ class Engine:
         await self._read_accounts()
         await self._warm_up()
         self._start_streams()
-        self.killswitch = KillSwitch(cfg.kill_switch, self.core.keeper, self._cancel_all, self.clock.now_ms,
-                                     self.store)
+        self.killswitch = KillSwitch(cfg.kill_switch, self.core.keeper, self._cancel_all,
+                                     self._flatten if cfg.kill_switch.flatten else None)
         self._spawn(self.killswitch.run())
         self._spawn(self._timer())
         if self.clients.get("deribit") is not None:
@@ -186,7 +190,7 @@ class Engine:
                 await s.close()
         await asyncio.gather(*self.tasks, return_exceptions=True)
         if hasattr(self, "core") and self.cfg.shutdown.cancel_orders and self.mode in (Mode.CANARY, Mode.LIVE):
-            await self._cancel_all("shutdown", "engine")
+            await self._cancel_all()
         if hasattr(self, "core"):
             self.core.on_timer()
             self._event("engine_stopped", "engine stopped; positions left as they are")
@@ -293,6 +297,7 @@ class Engine:
             await self.clock.sleep(1.0)
             try:
                 self.core.on_timer()
+                self._feed_recorder()
                 if self.on_status is not None:
                     self.on_status(self.status())
             except Exception:  # the timer must survive anything a tick throws
@@ -309,24 +314,62 @@ class Engine:
                 self._event("dvol_poll_failed", f"{type(exc).__name__}: {exc}", Severity.WARNING)
             await self.clock.sleep(self.cfg.venues.deribit.poll_interval_s)
 
-    async def _cancel_all(self, reason: str = "", who: str = "") -> None:
+    async def _cancel_all(self) -> int:
+        """Cancel every open order: ours through the executor, then anything still listed by a venue."""
+        count = 0
         for o in list(self.core.orders.open_orders()):
             self.core.orders.cancel(o)
+            count += 1
         if self.mode in (Mode.CANARY, Mode.LIVE):
             for venue, client in self.clients.items():
                 if venue == "deribit":
                     continue
-                with contextlib.suppress(Exception):
+                try:
                     for o in await client.open_orders():
                         await client.cancel_order(o.symbol, o.client_order_id)
+                        count += 1
+                except Exception as exc:  # retried at the kill switch's next poll
+                    self._event("cancel_failed", f"{venue}: {type(exc).__name__}: {exc}", Severity.WARNING)
+        return count
+
+    async def _flatten(self) -> int:
+        """Kill switch with `flatten`: close every position reduce-only through the risk layer."""
+        from ate.risk.ladder import close_intents
+
+        intents = close_intents(self.core.portfolio, self.core.ctx)
+        return sum(1 for i in intents if self.core.orders.submit(i) is not None)
 
     async def _start_monitor(self) -> None:
-        try:
-            from ate.monitor.engine_view import EngineMonitorView
-            from ate.monitor.server import start_monitor
-        except ImportError:
-            return
-        self.monitor = await start_monitor(EngineMonitorView(self), self.cfg.monitor)
+        from ate.monitor.controls import RiskControls
+        from ate.monitor.server import start_monitor
+        from ate.monitor.view import StoreView
+
+        assert self.killswitch is not None
+        controls = RiskControls(self.killswitch, close_all=self._close_all_cmd, readiness=self.readiness)
+        view = StoreView(self.store, recorder=self.recorder, controls=controls, shadow=self.mode is Mode.SHADOW,
+                         clock=self.clock.now_ms)
+        self.monitor = await start_monitor(view, self.cfg.monitor)
+        self.core.on_event = self.monitor.notifier.event
+
+    async def _close_all_cmd(self, who: str) -> None:
+        """Operator close-all: halt, cancel every order, close every strategy position reduce-only."""
+        await self.kill(f"close-all by {who}", who)
+        await self._flatten()
+
+    async def readiness(self) -> tuple[bool, list[str]]:
+        reasons = []
+        if not self.ready:
+            reasons.append("engine starting or stopping")
+        now = self.clock.now_ms()
+        for market in self.instruments:
+            book = self.core.books.get(market) if hasattr(self, "core") else None
+            if book is None or now - book.ts_ms > 60_000:
+                reasons.append(f"no fresh book for {market}")
+        return not reasons, reasons
+
+    def _feed_recorder(self) -> None:
+        for name, out in self.core.module_outputs.items():
+            self.recorder.module(name, out.status.value, out.to_dict())
 
     def _event(self, kind: str, message: str, severity: Severity = Severity.INFO) -> None:
         self.store.add_event(EngineEvent(self.clock.now_ms(), kind, message, severity))

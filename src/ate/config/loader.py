@@ -84,22 +84,25 @@ def missing_key_problems(cfg: EngineConfig, env: Mapping[str, str]) -> list[str]
     return problems
 
 
-def parse_config(data: dict, *, path: Path | None = None, env: Mapping[str, str] | None = None) -> EngineConfig:
+def parse_config(data: dict, *, path: Path | None = None, env: Mapping[str, str] | None = None,
+                 require_keys: bool = True) -> EngineConfig:
     try:
         cfg = EngineConfig.model_validate(data)
     except ValidationError as exc:
         raise ConfigError([f"{_loc(e['loc'])}: {_reason(e)}" for e in exc.errors()]) from None
-    problems = _inline_key_problems(cfg, path) + missing_key_problems(cfg, os.environ if env is None else env)
+    problems = _inline_key_problems(cfg, path)
+    if require_keys:  # False for commands that never call a venue (ate kill / resume / promote)
+        problems += missing_key_problems(cfg, os.environ if env is None else env)
     if problems:
         raise ConfigError(problems)
     return cfg
 
 
 def load_config(path: str | Path, *, env: Mapping[str, str] | None = None,
-                overrides: Mapping[str, object] | None = None) -> EngineConfig:
+                overrides: Mapping[str, object] | None = None, require_keys: bool = True) -> EngineConfig:
     """Load and validate; ``overrides`` replace top-level keys (e.g. the CLI's --mode) before validation."""
     path = Path(path)
-    return parse_config({**_read_json(path), **(overrides or {})}, path=path, env=env)
+    return parse_config({**_read_json(path), **(overrides or {})}, path=path, env=env, require_keys=require_keys)
 
 
 def config_schema() -> dict:

@@ -24,6 +24,7 @@ class RiskLimits(_Section):
     max_price_deviation_pct: float = Field(0.10, gt=0, le=1)
     max_orders_per_second: float = Field(10.0, gt=0)
     trusted_price_max_age_s: float = Field(5.0, gt=0)
+    capital_usd: float = Field(10000.0, gt=0, description="capital in force in backtest, paper and shadow modes")
 
     @model_validator(mode="after")
     def _consistent(self) -> RiskLimits:
@@ -74,6 +75,15 @@ def _default_stages() -> list[CapitalStage]:
 
 class CapitalStagesConfig(_Section):
     stages: list[CapitalStage] = Field(default_factory=_default_stages, min_length=1)
+    # Promotion gates (deployment plan): canary → first stage, then per stage, then the scaling phase.
+    canary_min_days: float = Field(14.0, gt=0)
+    stage_min_days: float = Field(14.0, gt=0)
+    scaling_from_capital: float = Field(10000.0, gt=0, description="stages above this need the scaling gates")
+    scaling_min_days: float = Field(30.0, gt=0)
+    scaling_min_sharpe: float = 1.0
+    scaling_max_drawdown: float = Field(0.15, gt=0, le=1)
+    withdraw_full_days: float = Field(60.0, ge=0, description="withdraw 100 % of weekly profit this long")
+    withdraw_fraction_after: float = Field(0.5, ge=0, le=1)
 
     @model_validator(mode="after")
     def _increasing(self) -> CapitalStagesConfig:

@@ -223,6 +223,15 @@ class BookSnapshot:
 
 
 @dataclass(frozen=True, slots=True)
+class Exposure:
+    """Signed coins a strategy holds on one market; `pair` groups the legs of a delta-neutral pair."""
+
+    market: str
+    qty: Decimal
+    pair: str = ""
+
+
+@dataclass(frozen=True, slots=True)
 class ClosedTrade:
     """A closed round trip for kelly (`SignalEngine.record_trade`) and the win rate."""
 
@@ -283,6 +292,10 @@ class Strategy:
     def hedge_snapshot(self, ctx: StrategyContext) -> dict[str, BookSnapshot]:
         """Current coins of each book, for `SignalEngine.update_hedge_book`."""
         return {}
+
+    def exposures(self) -> list[Exposure]:
+        """The strategy's own holdings, for the emergency ladder (arbitrage inventory reports none)."""
+        return []
 
     # ---- reporting and persistence -----------------------------------------------------------------
     def metrics(self) -> dict[str, Any]:

@@ -30,6 +30,7 @@ from ate.strategies.base import (
     ZERO,
     BookSnapshot,
     ClosedTrade,
+    Exposure,
     Strategy,
     StrategyContext,
     WinLoss,
@@ -402,6 +403,15 @@ class DirectionalStrategy(Strategy):
         return [intent]
 
     # ---- reporting ---------------------------------------------------------------------------------
+    def exposures(self) -> list[Exposure]:
+        t = self.trade
+        if t is None or t.hypothetical or self.phase not in ("open", "exiting"):
+            return []
+        out = [Exposure(self.market, t.qty if t.long else -t.qty, self.book_id if self.hedge else "")]
+        if self.hedge and t.hedge_qty:
+            out.append(Exposure(self.hedge, t.hedge_qty, self.book_id))
+        return out
+
     def metrics(self) -> dict[str, Any]:
         t = self.trade
         return {

@@ -25,6 +25,7 @@ from ate.strategies.base import (
     ZERO,
     BookSnapshot,
     ClosedTrade,
+    Exposure,
     Strategy,
     StrategyContext,
     WinLoss,
@@ -397,6 +398,10 @@ class FundingCarryStrategy(Strategy):
         return (s + p - target) / hedge, target / hedge
 
     # ---- reporting ---------------------------------------------------------------------------------
+    def exposures(self) -> list[Exposure]:
+        legs = [(self.spot, self.spot_qty), (self.perp, self.perp_qty)]
+        return [Exposure(m, q, self.book_id) for m, q in legs if q]
+
     def metrics(self) -> dict[str, Any]:
         current, target = self.deltas()
         chk = self.last_check

@@ -33,6 +33,7 @@ from ate.model import (
 from ate.model.market import BookTicker
 from ate.risk.capital import limits_from_config
 from ate.risk.daily import DailyLossTracker
+from ate.risk.ladder import Book, EmergencyLadder, Holding, gross_exposure
 from ate.risk.pretrade import PreTradeChecker
 from ate.risk.state import TradingStateKeeper
 from ate.risk.store import StateStore
@@ -66,8 +67,11 @@ class TradingCore:
         self.risk = PreTradeChecker(limits, clock)
         self.keeper = TradingStateKeeper(state, clock)
         self.keeper.subscribe(self.risk.set_state)
+        self.keeper.subscribe(self._on_state)
+        self._state_seen = self.keeper.state
         self.risk.set_state(self.keeper.state)
         self.daily = DailyLossTracker(state, limits.daily_loss_usd, clock)
+        self.ladder = EmergencyLadder(state, clock)
         self.strategies = list(strategies)
         self.by_name = {s.name: s for s in self.strategies}
         self.ctx = CoreContext(self)
@@ -79,6 +83,7 @@ class TradingCore:
         self.decisions = 0
         self.quarantined = 0
         self.events: list[EngineEvent] = []
+        self.on_event: Callable[[EngineEvent], object] | None = None  # e.g. the monitor's alert notifier
         self._last_equity_ms = 0
         self._ledger_written = 0
         self.orders: OrderManager  # set by attach()
@@ -205,7 +210,7 @@ class TradingCore:
         equity = self.portfolio.equity()
         self.daily.update(equity)
         self.risk.set_daily_loss(self.daily.loss)
-        self.signals.update_equity(float(equity), now, float(self.portfolio.gross_exposure()))
+        self.signals.update_equity(float(equity), now, float(gross_exposure(self.holdings())))
         if now - self._last_equity_ms >= EQUITY_EVERY_MS:
             self._last_equity_ms = now
             if self.store is not None:
@@ -217,6 +222,16 @@ class TradingCore:
     def set_trading_state(self, state: TradingState, who: str, why: str) -> None:
         self.keeper.set(state, who, why)
 
+    def _on_state(self, state: TradingState) -> None:
+        """A resume after a halt re-bases the day's anchor, the peak and the emergency episode (§5.1)."""
+        if self._state_seen is TradingState.HALTED and state is TradingState.ACTIVE:
+            equity = self.portfolio.equity()
+            self.daily.update(equity)
+            self.daily.rebase()
+            self.ladder.reset()
+            self.signals.resume(float(equity), self.clock())
+        self._state_seen = state
+
     # ---- internals ---------------------------------------------------------------------------------
 
     def _owner(self, market: str) -> str:
@@ -224,6 +239,18 @@ class TradingCore:
             if any(market in (b.instrument, f"{b.venue}:{b.instrument}") for b in s.hedge_books(self.ctx).values()):
                 return s.name
         return ""
+
+    def holdings(self) -> list[Holding]:
+        """What the emergency ladder may cut: strategy positions and pairs; arbitrage inventory is kept."""
+        out = []
+        for s in self.strategies:
+            for e in s.exposures():
+                inst = self.portfolio.instruments.get(e.market)
+                if inst is None:
+                    continue
+                mark = self.portfolio.position(e.market).mark_price
+                out.append(Holding(inst, e.qty, mark, Book.PAIR if e.pair else Book.DIRECTIONAL, e.pair, s.name))
+        return out
 
     def _on_decision(self, decision: Decision) -> None:
         self.decisions += 1
@@ -243,9 +270,15 @@ class TradingCore:
         emergency, gamma = self.signals.overrides(now)
         self.module_outputs["emergency"] = emergency
         self.module_outputs["gamma"] = gamma
-        for action in emergency.actions:
-            if action.kind == "FLATTEN_AND_HALT" and self.trading_state is not TradingState.HALTED:
-                self.set_trading_state(TradingState.HALTED, "emergency", emergency.reason or "level 5")
+        level = int(emergency.values.get("level", 0) or 0)
+        if level >= 2 or self.ladder.x_ref is not None:
+            plan = self.ladder.plan(level, self.holdings())
+            if plan.halt and self.trading_state is not TradingState.HALTED:
+                for o in self.orders.open_orders():
+                    self.orders.cancel(o)
+                self.set_trading_state(TradingState.HALTED, "emergency", emergency.reason or f"level {level}")
+            for intent in plan.intents:
+                self.orders.submit(intent)
         for action in gamma.actions:
             if action.kind == "HEDGE" and action.qty:
                 for s in self.strategies:
@@ -284,6 +317,8 @@ class TradingCore:
                                   ref=e.ref, symbol=e.symbol, strategy=e.strategy, shadow=self.shadow)
 
     def _record(self, ev: EngineEvent) -> None:
+        if self.on_event is not None:
+            self.on_event(ev)
         self.events.append(ev)
         if len(self.events) > 1000:
             del self.events[:500]

@@ -1,0 +1,92 @@
+"""Run the operator API (uvicorn), heartbeat and alert delivery as tasks inside the caller's event loop."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import socket
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+import aiohttp
+import uvicorn
+
+from ate.config.models import MonitorConfig
+from ate.monitor.alerts import Notifier
+from ate.monitor.api import ApiSettings, create_app
+from ate.monitor.heartbeat import Heartbeat
+from ate.monitor.view import EngineView
+
+
+class _EmbeddedServer(uvicorn.Server):
+    # The engine owns SIGINT/SIGTERM; uvicorn must not replace its handlers.
+    @contextlib.contextmanager
+    def capture_signals(self):
+        yield
+
+
+@dataclass
+class MonitorHandle:
+    host: str
+    port: int
+    notifier: Notifier
+    _server: _EmbeddedServer
+    _tasks: list[asyncio.Task]
+    _shutdown: asyncio.Event
+    _session: aiohttp.ClientSession | None
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+    async def stop(self) -> None:
+        self._shutdown.set()  # ends live dashboard streams so uvicorn can close their connections
+        self._server.should_exit = True
+        for task in self._tasks[1:]:  # background loops; the server task ends by itself
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        await self.notifier.stop()
+        if self._session is not None:
+            await self._session.close()
+
+
+def _bind(host: str, port: int) -> socket.socket:
+    # Bound here, not by uvicorn, so a busy port raises OSError to the caller instead of sys.exit.
+    sock = socket.create_server((host, port), family=socket.AF_INET6 if ":" in host else socket.AF_INET,
+                                reuse_port=False)
+    sock.setblocking(False)
+    return sock
+
+
+async def start_monitor(view: EngineView, cfg: MonitorConfig, *, env: Mapping[str, str] | None = None,
+                        notifier: Notifier | None = None) -> MonitorHandle:
+    """Serve the API on cfg.host:cfg.port (0 = any free port) and start heartbeat and alert tasks."""
+    env = os.environ if env is None else env
+    token = env.get(cfg.token_env) or None
+    shutdown = asyncio.Event()
+    app = create_app(view, ApiSettings(token=token, token_env=cfg.token_env, control_per_minute=cfg.control_per_minute,
+                                       stream_interval_s=cfg.stream_interval_s), shutdown)
+    sock = _bind(cfg.host, cfg.port)
+    # log_config=None: uvicorn logs go through the engine's logging setup instead of replacing it.
+    server = _EmbeddedServer(uvicorn.Config(app, lifespan="off", log_config=None, access_log=False,
+                                            timeout_graceful_shutdown=5))
+    server_task = asyncio.create_task(server.serve(sockets=[sock]), name="ate-monitor-http")
+    while not server.started:
+        if server_task.done():
+            server_task.result()  # surfaces the startup error
+            raise RuntimeError("monitor server stopped during startup")
+        await asyncio.sleep(0.01)
+    notifier = notifier or Notifier.from_config(cfg.alerts, env)
+    notifier.start()
+    tasks = [server_task]
+    session = None
+    if cfg.heartbeat_url or cfg.dead_man_minutes:
+        session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=cfg.heartbeat_timeout_s))
+        beat = Heartbeat(view, session, url=cfg.heartbeat_url, interval_s=cfg.heartbeat_interval_s,
+                         dead_man_minutes=cfg.dead_man_minutes, notifier=notifier)
+        tasks.append(asyncio.create_task(beat.run(), name="ate-heartbeat"))
+    port = sock.getsockname()[1]
+    return MonitorHandle(cfg.host, port, notifier, server, tasks, shutdown, session)

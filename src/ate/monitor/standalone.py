@@ -1,0 +1,35 @@
+"""`ate dashboard`: the operator API and dashboard over the store alone, read-only, while no engine runs."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+
+from rich.console import Console
+
+from ate.config.models import EngineConfig
+from ate.model import Mode
+from ate.monitor.server import start_monitor
+from ate.monitor.view import StoreView
+from ate.store import Store
+
+
+async def serve_store(cfg: EngineConfig, stop: asyncio.Event | None = None) -> None:
+    """Serve until `stop` is set or SIGINT/SIGTERM arrives."""
+    stop = stop or asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    store = Store(cfg.store.url)
+    # Heartbeat and dead-man checks watch a running engine; this view has none to vouch for.
+    monitor_cfg = cfg.monitor.model_copy(update={"heartbeat_url": None, "dead_man_minutes": None})
+    handle = await start_monitor(StoreView(store, shadow=cfg.mode is Mode.SHADOW), monitor_cfg)
+    Console(stderr=True).print(f"dashboard (read-only, from {store.engine.url.render_as_string()}) on {handle.url}",
+                               markup=False, highlight=False, soft_wrap=True)
+    try:
+        await stop.wait()
+    finally:
+        await handle.stop()
+        store.close()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.remove_signal_handler(sig)
