@@ -36,10 +36,12 @@ def _main(version: bool = typer.Option(False, "--version", callback=_version, is
     """Active Trading Engine."""
 
 
-def load_or_exit(path: Path, overrides: dict | None = None):
-    """Load a config, or print one `<field.path>: <reason>` line per problem and exit 2."""
+def load_or_exit(path: Path, overrides: dict | None = None, *, require_keys: bool = True):
+    """Load a config, or print one `<field.path>: <reason>` line per problem and exit 2.
+
+    `require_keys=False` for commands that never call a venue (status, dashboard)."""
     try:
-        return load_config(path, overrides=overrides)
+        return load_config(path, overrides=overrides, require_keys=require_keys)
     except ConfigError as exc:
         for line in exc.problems:
             err_console.print(line, markup=False, highlight=False, soft_wrap=True)
@@ -93,7 +95,7 @@ def dashboard_cmd(config: Path = typer.Option(..., "--config", help="Config JSON
 
     from ate.monitor.standalone import serve_store
 
-    asyncio.run(serve_store(load_or_exit(config)))
+    asyncio.run(serve_store(load_or_exit(config, require_keys=False)))
 
 
 # risk layer (issue 6): kill switch, resume, capital stage promotion
@@ -145,11 +147,12 @@ def status_cmd(
     as_json: bool = typer.Option(False, "--json", help="Print JSON."),
 ) -> None:
     """Engine and trading state, modules, positions, open orders and today's P&L, from the store."""
+    from ate.model import Mode
     from ate.monitor.status import stored_status
     from ate.store import Store
 
-    cfg = load_or_exit(config)
-    status = stored_status(Store(cfg.store.url))
+    cfg = load_or_exit(config, require_keys=False)
+    status = stored_status(Store(cfg.store.url), shadow=cfg.mode is Mode.SHADOW)
     if as_json:
         sys.stdout.write(json.dumps(status, indent=2, default=str) + "\n")
         return

@@ -24,6 +24,7 @@ import aiohttp
 from ate.config import EngineConfig
 from ate.data.candles import INTERVAL_MS, Candle
 from ate.data.loaders import load_dvol
+from ate.data.manager import MarketDataManager
 from ate.execution.executors import ShadowExecutor, VenueExecutor
 from ate.model import EngineEvent, Instrument, MarketKind, Mode, Order, Severity, TradingState
 from ate.model.market import BookTicker, MarkPrice
@@ -77,35 +78,51 @@ class EngineStats:
     request_errors: dict[str, int] = field(default_factory=dict)
 
 
-class CoreSink:
-    """MarketSink/UserSink feeding the trading core (after the data manager's validation)."""
+class CoreFeed:
+    """Accepted market data (from the data manager) and private account events, into the trading core.
+
+    Funding settlements are detected from the mark-price stream: when a market's next funding time
+    moves forward, the rate that was announced for the time just passed has settled.
+    """
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
+        self._next_funding: dict[str, tuple[int, Decimal]] = {}
 
     def on_book(self, book: BookTicker) -> None:
         self.engine.stats.books += 1
         self.engine.recorder.stream_message(f"{book.venue}:{book.symbol}@bookTicker")
         self.engine.core.on_book(book)
 
-    def on_candle(self, venue: str, symbol: str, candle: Candle) -> None:
-        if candle.interval_ms == INTERVAL_MS["1m"]:
+    def on_candle(self, venue: str, symbol: str, timeframe: str, candle: Candle) -> None:
+        if timeframe == "1m":
             self.engine.stats.candles += 1
             self.engine.core.on_candle(f"{venue}:{symbol}", candle)
 
     def on_mark(self, mark: MarkPrice) -> None:
         market = f"{mark.venue}:{mark.symbol}"
-        if mark.funding_rate is not None:
-            self.engine.core.set_predicted_funding(market, mark.funding_rate)
+        if mark.funding_rate is None:
+            return
+        core = self.engine.core
+        core.set_predicted_funding(market, mark.funding_rate)
+        prev = self._next_funding.get(market)
+        if mark.next_funding_ms is not None:
+            if prev is not None and mark.next_funding_ms > prev[0]:
+                core.on_funding(market, prev[1], mark.mark, prev[0])
+            self._next_funding[market] = (mark.next_funding_ms, mark.funding_rate)
 
-    def on_trade(self, trade: Any) -> None:
-        pass
+    def on_dvol(self, currency: str, candle: Candle) -> None:
+        if currency == "BTC":
+            self.engine.core.on_dvol(candle.close, candle.close_ms)
 
-    def on_depth(self, depth: Any) -> None:
-        pass
+    # user streams
 
     def on_order(self, order: Order, fill: Any) -> None:
         self.engine.core.on_order_update(order, fill)
+
+    def on_gap(self, venue: str) -> None:
+        """A user stream reconnected: events may have been missed, so reconcile that venue."""
+        self.engine.reconcile_soon(venue)
 
 
 class Engine:
@@ -121,7 +138,10 @@ class Engine:
         self.clients: dict[str, Any] = {}
         self.instruments: dict[str, Instrument] = {}
         self.core: TradingCore
-        self.sink = CoreSink(self)
+        self.feed = CoreFeed(self)
+        self.data = MarketDataManager()
+        for kind in ("book", "candle", "mark", "dvol"):
+            self.data.subscribe(kind, getattr(self.feed, f"on_{kind}"))
         self.tasks: list[asyncio.Task] = []
         self.streams: list[Any] = []
         self.stopping = asyncio.Event()
@@ -164,7 +184,10 @@ class Engine:
         self._spawn(self.killswitch.run())
         self._spawn(self._timer())
         if self.clients.get("deribit") is not None:
-            self._spawn(self._poll_dvol())
+            from ate.venues.deribit.client import DvolPoller
+
+            poller = DvolPoller(self.clients["deribit"], self.data, interval_s=cfg.venues.deribit.poll_interval_s)
+            self._spawn(poller.run())
         if self.monitor_enabled:
             await self._start_monitor()
         self.ready = True
@@ -256,7 +279,8 @@ class Engine:
 
             for venue, client in self.clients.items():
                 if venue != "deribit":
-                    await reconcile(self.core, client, self.store, self.clock.now_ms())
+                    await reconcile(self.core, client, self.store, self.clock.now_ms(),
+                                    unknown_orders=self.cfg.execution.unknown_orders)
 
     async def _warm_up(self) -> None:
         """Back-fill the signal modules' history: native 1h candles, then the recent 1m ones."""
@@ -281,11 +305,11 @@ class Engine:
             by_venue.setdefault(venue, []).append(symbol)
         for venue, symbols in by_venue.items():
             perp = self.instruments[f"{venue}:{symbols[0]}"].kind is MarketKind.PERP
-            stream = self.clients[venue].market_stream(symbols, self.sink, book=True, candles=True, marks=perp)
+            stream = self.clients[venue].market_stream(symbols, self.data, book=True, candles=True, marks=perp)
             self.streams.append(stream)
             self._spawn(stream.run())
             if self.mode in (Mode.CANARY, Mode.LIVE):
-                user = self.clients[venue].user_stream(self.sink)
+                user = self.clients[venue].user_stream(self.feed)
                 self.streams.append(user)
                 self._spawn(user.run())
 
@@ -303,16 +327,12 @@ class Engine:
             except Exception:  # the timer must survive anything a tick throws
                 log.exception("timer tick failed")
 
-    async def _poll_dvol(self) -> None:
-        client = self.clients["deribit"]
-        while True:
-            try:
-                latest = await client.latest("BTC", "1D")
-                if latest is not None:
-                    self.core.on_dvol(latest.close, latest.close_ms)
-            except Exception as exc:
-                self._event("dvol_poll_failed", f"{type(exc).__name__}: {exc}", Severity.WARNING)
-            await self.clock.sleep(self.cfg.venues.deribit.poll_interval_s)
+    def reconcile_soon(self, venue: str) -> None:
+        if self.mode in (Mode.CANARY, Mode.LIVE) and venue in self.clients:
+            from ate.execution.reconcile import reconcile
+
+            self._spawn(reconcile(self.core, self.clients[venue], self.store, self.clock.now_ms(),
+                                  unknown_orders=self.cfg.execution.unknown_orders))
 
     async def _cancel_all(self) -> int:
         """Cancel every open order: ours through the executor, then anything still listed by a venue."""
@@ -379,7 +399,7 @@ class Engine:
     def status(self) -> dict:
         snap = self.core.snapshot()
         snap.update(mode=self.mode.value, now_ms=self.clock.now_ms(), books=self.stats.books,
-                    candles=self.stats.candles, ready=self.ready)
+                    candles=self.stats.candles, ready=self.ready, quarantined=self.data.quarantine_counts())
         return snap
 
     async def kill(self, reason: str, who: str) -> None:

@@ -8,7 +8,8 @@ from typing import Any
 DAY_MS = 86_400_000
 
 
-def stored_status(store) -> dict[str, Any]:
+def stored_status(store, *, shadow: bool = False) -> dict[str, Any]:
+    """`shadow`: report the hypothetical book a shadow run keeps apart from real P&L."""
     state = store.get_state("risk.trading_state") or {"state": "ACTIVE"}
     started = store.events(limit=1, kind="engine_started")
     stopped = store.events(limit=1, kind="engine_stopped")
@@ -16,7 +17,7 @@ def stored_status(store) -> dict[str, Any]:
     modules = {}
     if decision:
         modules = {k: v["status"] for k, v in decision[0].data.get("outputs", {}).items()}
-    equity = store.equity_series()
+    equity = store.equity_series(shadow=shadow)
     pnl_today = None
     if equity:
         last_ts = equity[-1][0]
@@ -25,15 +26,16 @@ def stored_status(store) -> dict[str, Any]:
         pnl_today = str(today[-1][1] - today[0][1] - sum((e[2] for e in today[1:]), Decimal(0)))
     running = bool(started) and (not stopped or stopped[0].ts_ms < started[0].ts_ms)
     return {
+        "book": "shadow (hypothetical)" if shadow else "real",
         "engine": {"last_started_ms": started[0].ts_ms if started else None,
                    "last_stopped_ms": stopped[0].ts_ms if stopped else None, "running_per_store": running},
         "trading_state": state,
         "modules": modules,
         "positions": [{"market": f"{p.venue}:{p.symbol}", "qty": str(p.qty), "entry": str(p.entry_price)}
-                      for p in store.positions() if p.qty],
+                      for p in store.positions(shadow=shadow) if p.qty],
         "open_orders": [{"client_order_id": o.client_order_id, "market": f"{o.venue}:{o.symbol}",
                          "side": o.side.value, "qty": str(o.qty), "price": str(o.price), "status": o.status.value}
-                        for o in store.orders(open_only=True)],
+                        for o in store.orders(open_only=True, shadow=shadow)],
         "equity": str(equity[-1][1]) if equity else None,
         "pnl_today": pnl_today,
     }

@@ -67,8 +67,8 @@ class TradingCore:
         self.risk = PreTradeChecker(limits, clock)
         self.keeper = TradingStateKeeper(state, clock)
         self.keeper.subscribe(self.risk.set_state)
-        self.keeper.subscribe(self._on_state)
         self._state_seen = self.keeper.state
+        self.keeper.subscribe(self._on_state)
         self.risk.set_state(self.keeper.state)
         self.daily = DailyLossTracker(state, limits.daily_loss_usd, clock)
         self.ladder = EmergencyLadder(state, clock)
@@ -215,6 +215,7 @@ class TradingCore:
             self._last_equity_ms = now
             if self.store is not None:
                 self.store.add_equity(now, equity, shadow=self.shadow)
+                self.store.save_positions(self.portfolio.positions.values(), shadow=self.shadow, ts_ms=now)
                 self.state.set_state("signals", self.signals.export_state(), now)
                 for name, s in self.by_name.items():
                     self.state.set_state(f"strategy.{name}", s.state(), now)

@@ -1,0 +1,106 @@
+"""The contract every venue client satisfies, and the explicit outcome of a venue command."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Protocol, runtime_checkable
+
+from ate.data.candles import Candle
+from ate.model import Balance, Fill, Instrument, Order, Position
+from ate.model.market import BookTicker, DepthUpdate, MarkPrice, Trade
+
+
+class Outcome(StrEnum):
+    ACCEPTED = "accepted"  # the venue has the command; ``order`` is its view
+    REJECTED = "rejected"  # a venue error code proves nothing happened
+    UNKNOWN = "unknown"  # timeout, 5xx, dropped connection, 429 on an order: query, never resend
+
+
+@dataclass(frozen=True, slots=True)
+class CommandResult:
+    outcome: Outcome
+    order: Order | None = None  # the venue's view of the order (a new object; the caller's is untouched)
+    code: str | int | None = None
+    message: str = ""
+
+    @property
+    def accepted(self) -> bool:
+        return self.outcome is Outcome.ACCEPTED
+
+
+class MarketSink(Protocol):
+    """Receives parsed market data; ``ate.data.manager.MarketDataManager`` implements it."""
+
+    def on_book(self, book: BookTicker) -> None: ...
+
+    def on_candle(self, venue: str, symbol: str, candle: Candle) -> None: ...  # closed candles only
+
+    def on_mark(self, mark: MarkPrice) -> None: ...
+
+    def on_trade(self, trade: Trade) -> None: ...
+
+    def on_depth(self, depth: DepthUpdate) -> None: ...
+
+
+class UserSink(Protocol):
+    """Receives private account events as the venue's view of an order, plus the fill if any."""
+
+    def on_order(self, order: Order, fill: Fill | None) -> None: ...
+
+    # Optional (called when present): the stream reconnected, events may be missing, reconcile now.
+    def on_gap(self, venue: str) -> None: ...
+
+
+class Stream(Protocol):
+    async def run(self) -> None: ...
+
+    async def close(self) -> None: ...
+
+
+@runtime_checkable
+class VenueClient(Protocol):
+    """What the engine needs from a venue. Money is Decimal, rounded by ``Instrument.prepare``."""
+
+    venue: str
+
+    async def start(self) -> None: ...  # measure clock skew; start periodic re-measurement
+
+    async def close(self) -> None: ...
+
+    async def server_time_ms(self) -> int: ...
+
+    async def sync_clock(self) -> int: ...  # returns server - local offset in ms
+
+    async def instruments(self) -> list[Instrument]: ...
+
+    async def book_ticker(self, symbol: str) -> BookTicker: ...
+
+    async def depth(self, symbol: str, limit: int = 100) -> DepthUpdate: ...
+
+    async def klines(self, symbol: str, interval: str, start_ms: int, end_ms: int | None = None) -> list[Candle]: ...
+
+    async def mark_price(self, symbol: str) -> MarkPrice: ...
+
+    async def place_order(self, order: Order, instrument: Instrument) -> CommandResult: ...
+
+    async def cancel_order(self, symbol: str, client_order_id: str) -> CommandResult: ...
+
+    async def query_order(self, symbol: str, client_order_id: str) -> Order | None: ...
+
+    async def resolve(self, order: Order) -> CommandResult: ...  # settle an UNKNOWN outcome
+
+    async def open_orders(self, symbol: str | None = None) -> list[Order]: ...
+
+    async def fills_since(self, symbol: str, cursor: str | None) -> tuple[list[Fill], str | None]: ...
+
+    async def balances(self) -> dict[str, Balance]: ...
+
+    async def positions(self) -> list[Position]: ...
+
+    def market_stream(self, symbols: Sequence[str], sink: MarketSink, *, book: bool = True,
+                      candles: bool = True, trades: bool = False, marks: bool = False,
+                      depth: bool = False) -> Stream: ...
+
+    def user_stream(self, sink: UserSink) -> Stream: ...
