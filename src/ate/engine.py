@@ -90,6 +90,10 @@ class CoreFeed:
         self._next_funding: dict[str, tuple[int, Decimal]] = {}
 
     def on_book(self, book: BookTicker) -> None:
+        engine = self.engine
+        if engine.paper is not None:  # paper fills happen on the live book before strategies react to it
+            engine.paper.on_book(book)
+            engine.paper_executor.flush()
         self.engine.stats.books += 1
         self.engine.recorder.stream_message(f"{book.venue}:{book.symbol}@bookTicker")
         self.engine.core.on_book(book)
@@ -108,6 +112,10 @@ class CoreFeed:
         prev = self._next_funding.get(market)
         if mark.next_funding_ms is not None:
             if prev is not None and mark.next_funding_ms > prev[0]:
+                engine = self.engine
+                if engine.paper is not None:
+                    engine.paper.core.settle_funding(mark.venue, mark.symbol, prev[0], prev[1], mark.mark)
+                    engine.paper_executor.flush()
                 core.on_funding(market, prev[1], mark.mark, prev[0])
             self._next_funding[market] = (mark.next_funding_ms, mark.funding_rate)
 
@@ -147,6 +155,8 @@ class Engine:
         self.stopping = asyncio.Event()
         self.ready = False
         self.monitor: Any = None
+        self.paper: Any = None  # paper mode: the in-process matching core on live books
+        self.paper_executor: Any = None
         self.killswitch: KillSwitch | None = None
         self._exit_stack = contextlib.AsyncExitStack()
         self.on_status: Callable[[dict], None] | None = None
@@ -232,15 +242,21 @@ class Engine:
             return ShadowExecutor(self.core.books.get, self._taker_fee_bps, self.core.on_order_update,
                                   self.clock.now_ms)
         if self.mode is Mode.PAPER:
-            from ate.execution.paper import PaperExecutor
+            from ate.sim.executor import MatchingExecutor
+            from ate.sim.paper import ACCOUNT, PaperVenue
 
-            return PaperExecutor(self.instruments.values(), self._taker_fee_bps, self.core.on_order_update,
-                                 self.clock.now_ms)
+            self.paper = PaperVenue(self.instruments.values(), self._fees_bps, self.clock.now_ms)
+            self.paper_executor = MatchingExecutor(self.paper.core, ACCOUNT, self.core.on_order_update)
+            return self.paper_executor
         return VenueExecutor(self.clients, self.core.on_order_update, self.clock.now_ms, self._venue_error)
 
-    def _taker_fee_bps(self, venue: str) -> Decimal:
+    def _fees_bps(self, venue: str) -> tuple[Decimal, Decimal]:
+        """(maker, taker) fees of a venue in bps, as configured for the account's tier."""
         section = self.cfg.venues.backpack if venue == "backpack" else self.cfg.venues.binance
-        return Decimal(repr(section.taker_fee_bps))
+        return Decimal(repr(section.maker_fee_bps)), Decimal(repr(section.taker_fee_bps))
+
+    def _taker_fee_bps(self, venue: str) -> Decimal:
+        return self._fees_bps(venue)[1]
 
     def _venue_error(self, venue: str, kind: str) -> None:
         self.stats.request_errors[venue] = self.stats.request_errors.get(venue, 0) + 1
@@ -267,6 +283,8 @@ class Engine:
             try:
                 balances = await client.balances()
                 self.core.set_balances(venue, balances)
+                if self.paper is not None:
+                    self.paper.fund(venue, balances)
                 self.store.add_balance_snapshot(venue, {a: (b.free, b.locked) for a, b in balances.items()},
                                                 self.clock.now_ms())
                 if venue != "binance":

@@ -14,7 +14,7 @@ import logging
 from collections.abc import Callable
 from decimal import Decimal
 
-from ate.model import Fill, Instrument, Order, OrderStatus, OrderType, Side, TimeInForce
+from ate.model import Fill, Instrument, MarketKind, Order, OrderStatus, OrderType, Side, TimeInForce
 from ate.model.market import BookTicker
 
 log = logging.getLogger(__name__)
@@ -51,10 +51,12 @@ class ShadowExecutor:
             price <= order.price if order.side is Side.BUY else price >= order.price)
         qty = instrument.round_qty(min(order.qty, size)) if limit_ok else Decimal(0)
         if qty > 0:
-            fee = qty * price * self.fee_bps(order.venue) / Decimal(10_000)
+            # Fees as the venues charge them: spot buys pay in the base coin received, everything else in quote.
+            rate = self.fee_bps(order.venue) / Decimal(10_000)
+            in_base = instrument.kind is MarketKind.SPOT and order.side is Side.BUY
+            fee, fee_asset = (qty * rate, instrument.base) if in_base else (qty * price * rate, instrument.quote)
             fill = Fill(order.venue, order.symbol, f"shadow-{order.client_order_id}", order.client_order_id,
-                        order.client_order_id, order.side, qty, price, fee, instrument.quote, False, now,
-                        order.strategy)
+                        order.client_order_id, order.side, qty, price, fee, fee_asset, False, now, order.strategy)
             view = _copy(order, OrderStatus.FILLED if qty == order.qty else OrderStatus.PARTIALLY_FILLED, now)
             view.filled_qty = qty
             self.sink(view, fill)

@@ -175,8 +175,9 @@ class TradingCore:
     def on_funding(self, market: str, rate: Decimal, mark: Decimal | None, ts_ms: int) -> None:
         info = self.funding.get(market) or FundingInfo()
         settled = (*info.settled[-9:], (ts_ms, rate))
-        self.funding[market] = FundingInfo(settled, info.predicted if info.predicted is not None else rate,
-                                           info.interval_ms)
+        # Until the venue announces the next rate (live: the mark stream), the last settled one is the best
+        # prediction (backtests never see a future rate).
+        self.funding[market] = FundingInfo(settled, rate, info.interval_ms)
         pos = self.portfolio.positions.get(market)
         if mark is not None and pos is not None and pos.qty:
             payment = self.portfolio.apply_funding(market, rate, mark, ts_ms, strategy=self._owner(market))

@@ -1,0 +1,353 @@
+"""The backtest runner: recorded data → the trading core (signals, strategies, risk, orders) → matching core.
+
+One simulated clock drives everything. For every candle close time t (all markets merged, in time
+order) the replayer applies every book update, candle close and funding settlement up to and
+including t to the matching core (so at t the book shows the price at t — the next candle's open —
+and a funding payment due at t is paid to positions held before t); then the trading core receives,
+in this order: the order updates of that step, the book of each market whose candle closed, every
+funding settlement of the step (whether or not a position is held: strategies watch the rates; the
+predicted rate shown is the last settled one), the closed candles (the primary one drives the signal
+engine), and a timer tick. Orders the core sends during that step are matched at once against the book at t (taker: walk the synthetic
+depth; limit: rest and fill on later book updates), with the venue's fees. Equity is valued from the
+matching core's wallets and positions (the venue's truth), not from the engine's own books.
+
+Before the window, up to `data.warmup` primary candles feed the signal engine only (warm-up; no strategy
+sees them, nothing trades). The DVOL history is handed whole to the signal engine, whose bitvol module
+reads only days that closed before its evaluation time (no look-ahead).
+
+Nothing is random (no seed is needed): the same config and data give the same run, byte for byte.
+"""
+
+from __future__ import annotations
+
+import heapq
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field, replace
+from decimal import Decimal
+from typing import Any
+
+from ate.backtest.data import BacktestData, DataError, instrument_for
+from ate.backtest.stats import EquityPoint, LedgerEntry, Trade, compute
+from ate.backtest.trades import FundingPayment, build
+from ate.config import EngineConfig
+from ate.data.candles import Candle
+from ate.model import Instrument, MarketKind
+from ate.model.market import BookTicker
+from ate.sim.clock import ManualClock
+from ate.sim.core import Market, MatchingCore
+from ate.sim.executor import MatchingExecutor, order_row
+from ate.sim.replay import Replayer
+from ate.strategies.base import Strategy
+
+ACCOUNT = "backtest"
+STABLES = frozenset({"USDT", "USDC", "USD"})
+HOUR_MS = 3_600_000
+
+
+@dataclass(frozen=True, slots=True)
+class ReplaySettings:
+    """How recorded candles become a book (see ate.sim.replay) and what the venues charge."""
+
+    spread_bps: float = 1.0
+    size_fraction: float = 0.1
+    min_size: float = 0.0
+    depth_levels: int = 20
+    depth_step_ticks: int = 1
+    fees: dict[str, tuple[Decimal, Decimal]] = field(default_factory=dict)  # venue -> (maker, taker)
+    equity_every_ms: int = HOUR_MS  # equity sample period (plus the final point)
+
+
+@dataclass(slots=True)
+class BacktestResult:
+    config_run_id: str
+    start_ms: int
+    end_ms: int
+    bars: int  # candles replayed (all markets)
+    equity: list[EquityPoint]
+    final_equity: Decimal  # exact, from the matching core
+    trades: list[Trade]
+    ledger: list[LedgerEntry]
+    fills: list[dict[str, Any]]
+    orders: list[dict[str, Any]]
+    decisions: list[dict[str, Any]]
+    prices: dict[str, list[tuple[int, float]]]  # market -> (close ms, close) per candle, for the report
+    rejections: list[tuple[int, str, str]]
+    funding: list[FundingPayment]  # exact payments as the matching core settled them
+    note: str = ""
+    warmup_bars: int = 0
+    elapsed_s: float = 0.0
+    stats: dict[str, Any] = field(default_factory=dict)
+
+    def to_json(self) -> dict[str, Any]:
+        """Everything computed from the run, without timing (so two runs compare byte for byte)."""
+        return {
+            "run_id": self.config_run_id,
+            "start_ms": self.start_ms,
+            "end_ms": self.end_ms,
+            "bars": self.bars,
+            "warmup_bars": self.warmup_bars,
+            "final_equity": str(self.final_equity),
+            "note": self.note or None,
+            "stats": self.stats,
+            "trades": [_trade_dict(t) for t in self.trades],
+            "orders_rejected": len(self.rejections),
+        }
+
+
+def _trade_dict(t: Trade) -> dict[str, Any]:
+    return {k: getattr(t, k) for k in Trade.__dataclass_fields__}
+
+
+def default_fees(cfg: EngineConfig) -> dict[str, tuple[Decimal, Decimal]]:
+    """Venue fees from the config: spot venues from `venues`, Binance USD-M from the sim's default tier."""
+    from ate.config.sim import DEFAULT_FEES
+
+    bps = Decimal("0.0001")
+    b, p = cfg.venues.binance, cfg.venues.backpack
+    usdm = (cfg.sim.fees.get("binance-usdm") if cfg.sim else None) or DEFAULT_FEES["binance-usdm"]
+    return {
+        "binance": (Decimal(repr(b.maker_fee_bps)) * bps, Decimal(repr(b.taker_fee_bps)) * bps),
+        "binance_usdm": (usdm.maker, usdm.taker),
+        "backpack": (Decimal(repr(p.maker_fee_bps)) * bps, Decimal(repr(p.taker_fee_bps)) * bps),
+    }
+
+
+class World:
+    """The simulated exchange of a backtest: clock, matching core, replayer, account, valuation."""
+
+    def __init__(self, data: BacktestData, settings: ReplaySettings, capital: Decimal) -> None:
+        self.data = data
+        self.settings = settings
+        self.clock = ManualClock(data.start_ms)
+        self.core = MatchingCore(clock=self.clock.now_ms)
+        self.replayer = Replayer(self.core, self.clock)
+        self.markets: dict[str, Market] = {}
+        self.last_close: dict[str, float] = {}  # as recorded; made Decimal (via repr) only when valuing
+        for key, md in data.markets.items():
+            venue = key.partition(":")[0]
+            maker, taker = settings.fees.get(venue, (Decimal("0.001"), Decimal("0.001")))
+            m = self.core.add_market(md.instrument, maker, taker, venue=venue, depth_levels=settings.depth_levels,
+                                     depth_step_ticks=settings.depth_step_ticks)
+            self.markets[key] = m
+            self.replayer.add_candles(m, md.candles, spread_bps=settings.spread_bps,
+                                      size_fraction=settings.size_fraction, min_size=settings.min_size)
+            if md.funding:
+                self.replayer.add_funding(m, md.funding)
+        self.core.add_account(ACCOUNT)
+        wallets = sorted({(m.venue, m.instrument.quote) for m in self.markets.values()})
+        self.initial: dict[str, dict[str, Decimal]] = {}
+        for venue, asset in wallets:  # capital split evenly over the wallets the markets use
+            amount = (capital / len(wallets)).quantize(Decimal("0.01"))
+            self.core.deposit(ACCOUNT, venue, asset, amount)
+            self.initial.setdefault(venue, {})[asset] = amount
+        self.acct = self.core.account(ACCOUNT)
+
+    @property
+    def instruments(self) -> dict[str, Instrument]:
+        return {k: m.instrument for k, m in self.markets.items()}
+
+    def book(self, key: str) -> BookTicker | None:
+        m = self.markets[key]
+        if not m.has_book:
+            return None
+        return BookTicker(m.venue, m.symbol, m.bid_price, m.bid_sz * m.step, m.ask_price, m.ask_sz * m.step,
+                          m.update_id, m.ts_ms)
+
+    def equity(self) -> Decimal:
+        """Wallets valued at the last candle closes (stablecoins at 1) plus perp unrealized P&L at the mark."""
+        prices: dict[str, Decimal] = {}
+        for key, m in self.markets.items():
+            if m.instrument.kind is MarketKind.SPOT and m.instrument.quote in STABLES and key in self.last_close:
+                prices[m.instrument.base] = Decimal(repr(self.last_close[key]))
+        total = Decimal(0)
+        for wallet in self.acct.wallets.values():
+            for asset, bal in wallet.items():
+                amount = bal.free + bal.locked
+                if amount:
+                    total += amount * (Decimal(1) if asset in STABLES else prices.get(asset, Decimal(0)))
+        for (venue, symbol), pos in self.acct.positions.items():
+            if pos.qty:
+                key = f"{venue}:{symbol}"
+                close = self.last_close.get(key)
+                mark = Decimal(repr(close)) if close is not None else self.markets[key].mark
+                total += (mark - pos.entry_price) * pos.qty
+        return total
+
+    def funding_since(self, n: int) -> list[FundingPayment]:
+        return [FundingPayment(f"{e.venue}:{e.symbol}", e.ts_ms, e.amount, e.rate, e.mark, e.position_qty)
+                for e in self.acct.funding[n:]]
+
+
+class Driver:
+    """What the runner drives: the engine side of a backtest (the trading core, or a test's own glue)."""
+
+    def on_order_update(self, view: Any, fill: Any) -> None: ...
+
+    def on_book(self, book: BookTicker) -> None: ...
+
+    def on_candle(self, market: str, candle: Candle) -> dict[str, Any] | None: ...
+
+    def on_funding(self, market: str, rate: Decimal, mark: Decimal | None, ts_ms: int) -> None: ...
+
+    def on_timer(self) -> None: ...
+
+    def warm_up(self, market: str, candles: Sequence[Candle]) -> None:
+        """History before the window: signal modules only, no strategy sees it, nothing trades."""
+
+
+class CoreDriver(Driver):
+    """Drives ``ate.trading.TradingCore``: the same object the live engine runs.
+
+    By default orders go to the matching core. ``executor_factory(core)`` substitutes another executor
+    (e.g. ``ShadowExecutor`` to record a shadow session over replayed data) and ``store`` persists what the
+    core persists live (orders, fills, ledger, signal decisions)."""
+
+    def __init__(self, cfg: EngineConfig, world: World, strategies: Sequence[Strategy], *, store: Any = None,
+                 shadow: bool = False, executor_factory: Callable[[Any], Any] | None = None) -> None:
+        from ate.trading.core import TradingCore
+        from ate.trading.memory_state import MemoryState
+
+        instruments = {**configured_instruments(cfg), **world.instruments}
+        self.core = TradingCore(cfg, instruments=instruments.values(), strategies=strategies,
+                                clock=world.clock.now_ms, state=MemoryState(), store=store, shadow=shadow,
+                                dvol_history=world.data.dvol, record_decisions=store is not None)
+        self.executor = (MatchingExecutor(world.core, ACCOUNT, self.core.on_order_update)
+                         if executor_factory is None else executor_factory(self.core))
+        self.core.attach(self.executor)
+        for venue, wallet in world.initial.items():
+            self.core.set_balances(venue, dict(wallet))
+        self.on_order_update = self.core.on_order_update  # type: ignore[method-assign]
+        self.on_book = self.core.on_book  # type: ignore[method-assign]
+        self.on_timer = self.core.on_timer  # type: ignore[method-assign]
+
+    def on_funding(self, market: str, rate: Decimal, mark: Decimal | None, ts_ms: int) -> None:
+        # Backtest rule (signals-and-strategies.md §8): the predicted rate is the last settled one. The
+        # replayed market's own next rate is the future settlement, so it is never shown to the engine.
+        self.core.set_predicted_funding(market, rate)
+        self.core.on_funding(market, rate, mark, ts_ms)
+
+    def on_candle(self, market: str, candle: Candle) -> dict[str, Any] | None:
+        decision = self.core.on_candle(market, candle)
+        return None if decision is None else decision.to_dict()
+
+    def warm_up(self, market: str, candles: Sequence[Candle]) -> None:
+        if market == self.core.primary:
+            for c in candles:
+                self.core.signals.on_candle(c)
+
+
+def configured_instruments(cfg: EngineConfig) -> dict[str, Instrument]:
+    """Filters of every configured market the simulator knows (strategies look them up even without data)."""
+    out = {}
+    for key in cfg.markets.by_key():
+        try:
+            out[key] = instrument_for(key)
+        except DataError:
+            continue
+    return out
+
+
+def strategies_from_config(cfg: EngineConfig) -> list[Strategy]:
+    """The enabled strategies of the config, as the engine builds them."""
+    from ate.strategies import build_strategies  # the strategies package owns their construction
+
+    return list(build_strategies(cfg))
+
+
+def run_backtest(cfg: EngineConfig, data: BacktestData, *, settings: ReplaySettings | None = None,
+                 strategies: Sequence[Strategy] | None = None,
+                 driver_factory: Callable[[EngineConfig, World], Driver] | None = None,
+                 capital: Decimal | None = None, progress: Callable[[int, int], None] | None = None) -> BacktestResult:
+    """Replay `data` through the engine; `strategies` default to the config's, `driver_factory` to the
+    trading core. `progress(done, total)` is called every few thousand candles."""
+    settings = settings or ReplaySettings(fees=default_fees(cfg))
+    if not settings.fees:
+        settings = replace(settings, fees=default_fees(cfg))
+    capital = capital if capital is not None else Decimal(repr(cfg.risk_limits.capital_usd))
+    t0 = time.perf_counter()
+    world = World(data, settings, capital)
+    if driver_factory is None:
+        chosen = list(strategies) if strategies is not None else strategies_from_config(cfg)
+        driver: Driver = CoreDriver(cfg, world, chosen)
+    else:
+        driver = driver_factory(cfg, world)
+    executor = getattr(driver, "executor", None)
+    if not isinstance(executor, MatchingExecutor):
+        executor = None
+
+    closes = _close_schedule(data)
+    total = len(closes)
+    driver.warm_up(data.primary, data.warmup)
+    equity: list[EquityPoint] = []
+    decisions: list[dict[str, Any]] = []
+    prices: dict[str, list[tuple[int, float]]] = {k: [] for k in data.markets}
+    settlements = sorted(((r.ts_ms, key, r) for key, md in data.markets.items() for r in md.funding),
+                         key=lambda x: (x[0], x[1]))
+    fi = 0
+    next_sample = data.start_ms
+    replayer = world.replayer
+    for i, (t, group) in enumerate(closes):
+        replayer.advance_to(t)
+        if executor is not None:
+            executor.flush()
+        for key, _ in group:
+            book = world.book(key)
+            if book is not None:
+                driver.on_book(book)
+        # every settlement, whether or not the account holds a position (strategies watch the rates)
+        while fi < len(settlements) and settlements[fi][0] <= t:
+            ts, key, r = settlements[fi]
+            driver.on_funding(key, r.rate, r.mark_price or world.markets[key].mark or None, ts)
+            fi += 1
+        for key, c in group:
+            world.last_close[key] = c.close
+            prices[key].append((t, c.close))
+            d = driver.on_candle(key, c)
+            if d is not None:
+                decisions.append(d)
+        driver.on_timer()
+        if executor is not None:
+            executor.flush()
+        if t >= next_sample:
+            equity.append(EquityPoint(t, float(world.equity())))
+            next_sample = t - t % settings.equity_every_ms + settings.equity_every_ms
+        if progress is not None and (i % 5000 == 0 or i == total - 1):
+            progress(i + 1, total)
+    end = closes[-1][0] if closes else data.start_ms
+    final = world.equity()
+    if not equity or equity[-1].ts_ms != end:
+        equity.append(EquityPoint(end, float(final)))
+    equity.insert(0, EquityPoint(data.start_ms, float(_capital_of(world))))
+    fills = executor.fills if executor is not None else []
+    trades, ledger, still_open = build([f.fill for f in fills], world.funding_since(0), world.instruments)
+    result = BacktestResult(cfg.run_id, data.start_ms, end, sum(len(m.candles) for m in data.markets.values()),
+                            equity, final, trades, ledger, [_fill_dict(f.fill, f.purpose) for f in fills],
+                            [order_row(o) for o in executor.submitted] if executor is not None else [],
+                            decisions, prices, list(executor.rejections) if executor is not None else [],
+                            world.funding_since(0), data.note, len(data.warmup), time.perf_counter() - t0)
+    result.stats = compute(equity, trades, ledger)
+    result.stats["open_at_end"] = still_open  # round trips not closed by the end: in equity, not in trade stats
+    return result
+
+
+def _capital_of(world: World) -> Decimal:
+    return sum((a for wallet in world.initial.values() for a in wallet.values()), Decimal(0))
+
+
+def _fill_dict(f: Any, purpose: str) -> dict[str, Any]:
+    return {"ts_ms": f.ts_ms, "market": f"{f.venue}:{f.symbol}", "strategy": f.strategy, "side": f.side.value,
+            "qty": str(f.qty), "price": str(f.price), "fee": str(f.fee), "fee_asset": f.fee_asset,
+            "maker": f.is_maker, "purpose": purpose, "client_order_id": f.client_order_id}
+
+
+def _close_schedule(data: BacktestData) -> list[tuple[int, list[tuple[str, Candle]]]]:
+    """Candle close times of all markets, merged: [(t, [(market, candle), ...])] in time order."""
+    streams = [[(c.close_ms, key, c) for c in md.candles] for key, md in sorted(data.markets.items())]
+    out: list[tuple[int, list[tuple[str, Candle]]]] = []
+    for t, key, c in heapq.merge(*streams, key=lambda x: (x[0], x[1])):
+        if out and out[-1][0] == t:
+            out[-1][1].append((key, c))
+        else:
+            out.append((t, [(key, c)]))
+    return out
