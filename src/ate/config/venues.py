@@ -25,6 +25,8 @@ class BinanceConfig(_Section):
     api_key: SecretStr | None = None
     api_secret: SecretStr | None = None
     recv_window_ms: int = Field(5000, ge=1, le=60000)
+    # A market stream silent this long is reconnected (and its candles back-filled).
+    stream_stale_after_s: float = Field(60.0, gt=0)
     taker_fee_bps: float = Field(10.0, ge=0, le=100)
     maker_fee_bps: float = Field(10.0, ge=0, le=100)
 
@@ -39,6 +41,7 @@ class BackpackConfig(_Section):
     api_key: SecretStr | None = None
     api_secret: SecretStr | None = None
     window_ms: int = Field(5000, ge=1, le=60000)
+    stream_stale_after_s: float = Field(60.0, gt=0)
     taker_fee_bps: float = Field(10.0, ge=0, le=100)
     maker_fee_bps: float = Field(8.0, ge=0, le=100)
 

@@ -32,14 +32,17 @@ def build_clients(venues: Any, *, clock: Clock | None = None, session: aiohttp.C
         creds = credentials_for(b, environ)
         out["binance"] = BinanceClient(
             MarketKind.SPOT, BinanceUrls(b.spot_rest_url, b.spot_ws_url, b.spot_ws_api_url), creds,
-            clock=clock, session=session, recv_window_ms=b.recv_window_ms)
+            clock=clock, session=session, recv_window_ms=b.recv_window_ms,
+            ws_options={"stale_after_s": b.stream_stale_after_s})
         out["binance_usdm"] = BinanceClient(
             MarketKind.PERP, BinanceUrls(b.usdm_rest_url, b.usdm_ws_url), creds,
-            clock=clock, session=session, recv_window_ms=b.recv_window_ms)
+            clock=clock, session=session, recv_window_ms=b.recv_window_ms,
+            ws_options={"stale_after_s": b.stream_stale_after_s})
     p = venues.backpack
     if p.enabled:
         out["backpack"] = BackpackClient(BackpackUrls(p.rest_url, p.ws_url), credentials_for(p, environ),
-                                         clock=clock, session=session, window_ms=p.window_ms)
+                                         clock=clock, session=session, window_ms=p.window_ms,
+                                         ws_options={"stale_after_s": p.stream_stale_after_s})
     d = venues.deribit
     if d.enabled:
         out["deribit"] = DeribitClient(d.rest_url, clock=clock, session=session)

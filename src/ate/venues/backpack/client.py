@@ -99,7 +99,8 @@ class BackpackClient:
     def __init__(self, urls: BackpackUrls, creds: Credentials | None = None, *, clock: Clock | None = None,
                  session: aiohttp.ClientSession | None = None, window_ms: int = 5000,
                  limiter: RateLimiter | None = None, timeout_s: float = 10.0,
-                 clock_sync_every_s: float = 600.0) -> None:
+                 clock_sync_every_s: float = 600.0, ws_options: dict | None = None) -> None:
+        self.ws_options = ws_options or {}  # e.g. stale_after_s for the streams
         self.venue = "backpack"
         self.urls = urls
         self.creds = creds
@@ -330,7 +331,7 @@ class BackpackClient:
     def market_stream(self, symbols: Sequence[str], sink: MarketSink, *, book: bool = True, candles: bool = True,
                       trades: bool = False, marks: bool = False, depth: bool = False) -> BackpackMarketStream:
         return BackpackMarketStream(self, symbols, sink, book=book, candles=candles, trades=trades, marks=marks,
-                                    depth=depth)
+                                    depth=depth, **self.ws_options)
 
     def user_stream(self, sink: UserSink) -> BackpackUserStream:
-        return BackpackUserStream(self, sink)
+        return BackpackUserStream(self, sink, **self.ws_options)

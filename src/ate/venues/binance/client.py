@@ -123,7 +123,8 @@ class BinanceClient:
     def __init__(self, kind: MarketKind, urls: BinanceUrls, creds: Credentials | None = None, *,
                  clock: Clock | None = None, session: aiohttp.ClientSession | None = None,
                  recv_window_ms: int = 5000, limiter: RateLimiter | None = None, timeout_s: float = 10.0,
-                 clock_sync_every_s: float = 600.0, venue: str | None = None) -> None:
+                 clock_sync_every_s: float = 600.0, venue: str | None = None, ws_options: dict | None = None) -> None:
+        self.ws_options = ws_options or {}  # e.g. stale_after_s for the streams
         self.kind = kind
         self.venue = venue or ("binance" if kind is MarketKind.SPOT else "binance_usdm")
         self.urls = urls
@@ -371,8 +372,8 @@ class BinanceClient:
     def market_stream(self, symbols: Sequence[str], sink: MarketSink, *, book: bool = True, candles: bool = True,
                       trades: bool = False, marks: bool = False, depth: bool = False) -> BinanceMarketStream:
         return BinanceMarketStream(self, symbols, sink, book=book, candles=candles, trades=trades, marks=marks,
-                                   depth=depth)
+                                   depth=depth, **self.ws_options)
 
     def user_stream(self, sink: UserSink) -> BinanceUserStream:
-        return BinanceUserStream(self, sink)
+        return BinanceUserStream(self, sink, **self.ws_options)
 
