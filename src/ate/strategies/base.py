@@ -307,6 +307,11 @@ class Strategy:
     def restore(self, state: dict[str, Any]) -> None:
         return None
 
+    @property
+    def has_reports(self) -> bool:
+        """Events or closed trades are waiting to be drained."""
+        return bool(self._events or self._trades)
+
     def drain_events(self) -> list[EngineEvent]:
         """Alerts and notable decisions since the last call (for the operator and the store)."""
         out, self._events = self._events, []

@@ -210,7 +210,10 @@ class TradingCore:
         now = self.clock()
         equity = self.portfolio.equity()
         self.daily.update(equity)
-        self.risk.set_daily_loss(self.daily.loss)
+        # Once the day's limit is reached, entries stay blocked for the rest of that day even if the
+        # equity recovers (canary/live: "trading stops at the daily loss limit").
+        breached = self.daily.breached_day is not None and self.daily.breached_day == self.daily.day_ms
+        self.risk.set_daily_loss(max(self.daily.loss, self.daily.limit) if breached else self.daily.loss)
         self.signals.update_equity(float(equity), now, float(gross_exposure(self.holdings())))
         if now - self._last_equity_ms >= EQUITY_EVERY_MS:
             self._last_equity_ms = now
@@ -289,6 +292,8 @@ class TradingCore:
                             self._handle(s, s.on_hedge(book_id, action.qty, self.ctx))
 
     def _handle(self, strategy: Strategy, intents: Sequence[OrderIntent]) -> None:
+        if not intents and not strategy.has_reports:  # the common case on every book and candle
+            return
         for intent in intents:
             if self.orders.submit(intent) is None:
                 self._handle(strategy, strategy.on_intent_rejected(intent, "risk", self.ctx))
