@@ -88,6 +88,7 @@ class CoreFeed:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
         self._next_funding: dict[str, tuple[int, Decimal]] = {}
+        self._seen_streams: set[str] = set()
 
     def on_book(self, book: BookTicker) -> None:
         engine = self.engine
@@ -95,7 +96,11 @@ class CoreFeed:
             engine.paper.on_book(book)
             engine.paper_executor.flush()
         self.engine.stats.books += 1
-        self.engine.recorder.stream_message(f"{book.venue}:{book.symbol}@bookTicker")
+        stream = f"{book.venue}:{book.symbol}@bookTicker"
+        if stream not in self._seen_streams:  # a message proves the connection; age tracks staleness after
+            self._seen_streams.add(stream)
+            self.engine.recorder.stream_status(stream, True)
+        self.engine.recorder.stream_message(stream)
         self.engine.core.on_book(book)
 
     def on_candle(self, venue: str, symbol: str, timeframe: str, candle: Candle) -> None:
@@ -335,9 +340,13 @@ class Engine:
         self.tasks.append(asyncio.get_running_loop().create_task(coro))
 
     async def _timer(self) -> None:
+        ticks = 0
         while True:
             await self.clock.sleep(1.0)
             try:
+                if ticks % 60 == 0:
+                    self.core.refresh_modules()
+                ticks += 1
                 self.core.on_timer()
                 self._feed_recorder()
                 if self.on_status is not None:
@@ -401,7 +410,8 @@ class Engine:
         now = self.clock.now_ms()
         for market in self.instruments:
             book = self.core.books.get(market) if hasattr(self, "core") else None
-            if book is None or now - book.ts_ms > 60_000:
+            venue = self.cfg.venues.backpack if market.startswith("backpack:") else self.cfg.venues.binance
+            if book is None or now - book.ts_ms > venue.stream_stale_after_s * 1000:
                 reasons.append(f"no fresh book for {market}")
         return not reasons, reasons
 

@@ -80,6 +80,8 @@ class SimMarketConfig(_Section):
     symbol: str = Field(min_length=1)
     data: str = Field(min_length=1, description="candle file (gzip CSV open_time_ms,open,high,low,close,volume)")
     funding: str | None = Field(None, description="funding history CSV for a perp")
+    history: str | None = Field(None, description="older candles (any interval) the klines endpoints serve "
+                                                   "for times before the replay starts (warm-up history)")
     spread_bps: float = Field(0.2, ge=0, le=1000, description="spread around the intrabar path")
     size_fraction: float = Field(0.1, gt=0, le=10, description="top-of-book size as a fraction of candle volume")
     min_size: float = Field(0.0, ge=0, description="floor of the top-of-book size, base units")
@@ -159,10 +161,11 @@ class SimConfig(_Section):
     fees: dict[SimVenue, FeeConfig] = Field(default_factory=dict)
     faults: FaultSpec = Field(default_factory=FaultSpec)
     server_time: Literal["auto", "replay", "wall"] = Field(
-        "auto", description="clock behind /time and the timestamp/recvWindow checks: the replay clock, or "
-        "the wall clock (needed when speed != 1: a client cannot keep a signed timestamp within recvWindow "
-        "of a clock running N times faster). auto = wall unless the replay runs at real time (speed 1) or a "
-        "test drives the clock")
+        "auto", description="clock behind /time and the signed-timestamp checks. replay: the replay clock "
+        "(clients that share it, like the in-process engine, or sync to /time at speed 1); wall: the wall "
+        "clock (external clients while the replay runs faster than real time: nobody can keep a signed "
+        "timestamp within recvWindow of a clock running N times faster). auto: replay in process, and in "
+        "`ate simulate` wall unless the speed is 1")
     dvol: dict[str, str] = Field(default_factory=lambda: {"BTC": "data/deribit_BTC_DVOL_1d.csv"},
                                  description="Deribit DVOL history per currency (CSV date,day_open_time_ms,dvol_close)")
 

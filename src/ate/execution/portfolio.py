@@ -83,6 +83,7 @@ class Portfolio:
         wallet = self.balances[fill.venue]
         sign = fill.side.sign
         realized = pos.apply_fill(fill.side, fill.qty, fill.price)
+        trade_ref = f"{market}:{fill.trade_id}"  # trade ids are unique per venue and symbol only
         if inst.kind is MarketKind.SPOT:
             wallet[inst.base] += sign * fill.qty
             wallet[inst.quote] -= sign * fill.qty * fill.price
@@ -92,9 +93,9 @@ class Portfolio:
             wallet[fill.fee_asset] -= fill.fee
             fee_quote = fill.fee * (fill.price if fill.fee_asset == inst.base else Decimal(1))
             pos.fees += fee_quote
-            self._entry(fill.ts_ms, "fee", -fill.fee, fill.fee_asset, fill, f"fee:{fill.trade_id}")
+            self._entry(fill.ts_ms, "fee", -fill.fee, fill.fee_asset, fill, f"fee:{trade_ref}")
         if realized:
-            self._entry(fill.ts_ms, "realized", realized, inst.quote, fill, f"pnl:{fill.trade_id}")
+            self._entry(fill.ts_ms, "realized", realized, inst.quote, fill, f"pnl:{trade_ref}")
         return realized
 
     def apply_funding(self, market: str, rate: Decimal, mark: Decimal, ts_ms: int, strategy: str = "") -> Decimal:
@@ -113,6 +114,10 @@ class Portfolio:
         self.entries.append(LedgerEntry(ts, kind, amount, asset, fill.venue, fill.symbol, fill.strategy, ref))
 
     # -- valuation --
+
+    def unpriced(self) -> list[str]:
+        """Assets held without a USD price yet: equity is incomplete until this is empty."""
+        return sorted({a for w in self.balances.values() for a, amt in w.items() if amt and a not in self.prices})
 
     def equity(self) -> Decimal:
         total = ZERO

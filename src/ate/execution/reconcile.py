@@ -36,6 +36,12 @@ async def reconcile(core, client, store, now_ms: int, *, unknown_orders: str = "
     report = ReconcileReport(venue)
     om = core.orders
     ours = {o.client_order_id: o for o in om.open_orders() if o.venue == venue}
+    # A venue that keys orders by its own form of our ids (Backpack: a uint32) maps them back only for ids
+    # it has seen; after a restart it must learn the open ones before their fills are read back.
+    learn = getattr(client, "client_id", None)
+    if learn is not None:
+        for coid in ours:
+            learn(coid)
     symbols = sorted({k.partition(":")[2] for k in core.portfolio.instruments if k.startswith(venue + ":")})
 
     for view in await client.open_orders():

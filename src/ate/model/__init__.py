@@ -3,8 +3,8 @@
 from ate.model.enums import Mode, OrderType, Side, TimeInForce, TradingState
 from ate.model.events import EngineEvent, Severity
 from ate.model.fill import Fill
-from ate.model.intent import OrderIntent, Purpose
 from ate.model.instrument import FilterError, Instrument, MarketKind, fmt, to_decimal
+from ate.model.intent import OrderIntent, Purpose
 from ate.model.order import (
     IllegalTransition,
     Order,

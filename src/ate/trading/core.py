@@ -208,6 +208,8 @@ class TradingCore:
     def on_timer(self) -> None:
         """Periodic work (every second live; every candle in backtests): equity, daily loss, state."""
         now = self.clock()
+        if self.portfolio.unpriced():
+            return  # a partial valuation would book a fake loss (or gain) the moment prices arrive
         equity = self.portfolio.equity()
         self.daily.update(equity)
         # Once the day's limit is reached, entries stay blocked for the rest of that day even if the
@@ -223,6 +225,11 @@ class TradingCore:
                 self.state.set_state("signals", self.signals.export_state(), now)
                 for name, s in self.by_name.items():
                     self.state.set_state(f"strategy.{name}", s.state(), now)
+
+    def refresh_modules(self) -> None:
+        """Evaluate every module now (live engines call it periodically so statuses are current between
+        decision bars; backtests do not need it)."""
+        self.module_outputs.update(self.signals.evaluate_all(self.clock()))
 
     def set_trading_state(self, state: TradingState, who: str, why: str) -> None:
         self.keeper.set(state, who, why)
