@@ -181,11 +181,13 @@ class Engine:
         for name, client in self.clients.items():
             if name != "deribit":
                 await client.start()
-        await self._load_instruments()
         self.stats.started_ms = self.clock.now_ms()
         from ate.monitor.recorder import MetricsRecorder
 
         self.recorder = MetricsRecorder(clock=self.clock.now_ms)
+        for client in self.clients.values():
+            client.rest.on_result = self._request_result
+        await self._load_instruments()
         self.core = TradingCore(cfg, instruments=self.instruments.values(), strategies=build_strategies(cfg),
                                 clock=self.clock.now_ms, state=self.store, store=self.store,
                                 shadow=self.mode is Mode.SHADOW,
@@ -253,7 +255,8 @@ class Engine:
             self.paper = PaperVenue(self.instruments.values(), self._fees_bps, self.clock.now_ms)
             self.paper_executor = MatchingExecutor(self.paper.core, ACCOUNT, self.core.on_order_update)
             return self.paper_executor
-        return VenueExecutor(self.clients, self.core.on_order_update, self.clock.now_ms, self._venue_error)
+        return VenueExecutor(self.clients, self.core.on_order_update, self.clock.now_ms, self._venue_error,
+                             on_latency=self.recorder.latency)
 
     def _fees_bps(self, venue: str) -> tuple[Decimal, Decimal]:
         """(maker, taker) fees of a venue in bps, as configured for the account's tier."""
@@ -263,9 +266,14 @@ class Engine:
     def _taker_fee_bps(self, venue: str) -> Decimal:
         return self._fees_bps(venue)[1]
 
+    def _request_result(self, venue: str, ok: bool) -> None:
+        """Every REST outcome feeds the operator's error rates and the emergency module's venue health."""
+        self.recorder.request(venue, ok)
+        if hasattr(self, "core"):
+            self.core.signals.record_request(venue, ok, self.clock.now_ms())
+
     def _venue_error(self, venue: str, kind: str) -> None:
         self.stats.request_errors[venue] = self.stats.request_errors.get(venue, 0) + 1
-        self.core.signals.record_request(venue, False, self.clock.now_ms())
 
     async def _load_instruments(self) -> None:
         wanted = self.cfg.markets.by_key()
@@ -418,6 +426,7 @@ class Engine:
     def _feed_recorder(self) -> None:
         for name, out in self.core.module_outputs.items():
             self.recorder.module(name, out.status.value, out.to_dict())
+        self.recorder.strategy_metrics({name: s.metrics() for name, s in self.core.by_name.items()})
 
     def _event(self, kind: str, message: str, severity: Severity = Severity.INFO) -> None:
         self.store.add_event(EngineEvent(self.clock.now_ms(), kind, message, severity))

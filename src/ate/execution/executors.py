@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Callable
 from decimal import Decimal
 
@@ -74,11 +75,13 @@ class VenueExecutor:
     """Sends orders to venue clients from the event loop; results come back through `sink`."""
 
     def __init__(self, clients: dict, sink: UpdateSink, clock: Callable[[], int],
-                 on_error: Callable[[str, str], None] | None = None) -> None:
+                 on_error: Callable[[str, str], None] | None = None,
+                 on_latency: Callable[[float], None] | None = None) -> None:
         self.clients = clients  # venue id -> ate.venues.base.VenueClient
         self.sink = sink
         self.clock = clock
         self.on_error = on_error
+        self.on_latency = on_latency  # order round trip, send → venue answer, in ms
         self.tasks: set[asyncio.Task] = set()
 
     def _spawn(self, coro) -> None:
@@ -97,7 +100,10 @@ class VenueExecutor:
 
         client = self.clients[order.venue]
         try:
+            sent = time.perf_counter()
             result = await client.place_order(order, instrument)
+            if self.on_latency is not None:
+                self.on_latency((time.perf_counter() - sent) * 1000)
             while result.outcome is Outcome.UNKNOWN:
                 await asyncio.sleep(0.2)
                 result = await client.resolve(order)

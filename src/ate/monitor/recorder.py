@@ -95,6 +95,7 @@ class MetricsRecorder:
         self._arb_buy_notional = 0.0
         self._arb_slippage = [0.0, 0.0]  # Σ notional·(expected − realised bps), Σ notional
         self._carry_books: dict[str, tuple[float, float, float, float]] = {}
+        self._carry_reported: dict | None = None  # the carry strategy's own delta figures, when it runs here
         self._hedge_mtm: deque[tuple[float, float]] = deque(maxlen=HEDGE_SAMPLES)
         self._closed: dict[str, list[int]] = {}  # strategy -> [wins, losses]
 
@@ -162,6 +163,26 @@ class MetricsRecorder:
         """Hourly mark-to-market of the carry book's spot legs alone and of spot + perp (excl. funding, fees)."""
         self._hedge_mtm.append((spot_mtm, hedged_mtm))
 
+    def strategy_metrics(self, metrics: dict[str, dict]) -> None:
+        """Adopt the figures the running strategies compute themselves (their `metrics()`), so the monitor
+        shows exactly what the strategies count rather than a second count of the same events."""
+        arb = metrics.get("arbitrage")
+        if arb:
+            self._opportunities = int(arb.get("opportunities_detected", 0))
+            self._arb_trades = int(arb.get("trades_executed", 0))
+            self._arb_zero_fill = int(arb.get("attempts_zero_fill", 0))
+            self._arb_pnl = float(arb.get("realised_pnl_usd", 0.0))
+            notional = float(arb.get("buy_notional_usd", 0.0) or 0.0)
+            self._arb_buy_notional = notional
+            slip = arb.get("slippage_bps")
+            self._arb_slippage = [slip * notional, notional] if slip is not None and notional else [0.0, 0.0]
+        carry = metrics.get("funding_carry")
+        if carry:
+            self._carry_reported = {k: carry.get(k) for k in ("current_delta", "target_delta", "delta_by_asset")}
+        for name, m in metrics.items():
+            if "wins" in m and "losses" in m:
+                self._closed[name] = [int(m["wins"]), int(m["losses"])]
+
     def closed_trade(self, strategy: str, pnl_usd: float) -> None:
         """A closed directional round trip, arbitrage attempt or carry pair."""
         outcome = trade_outcome(pnl_usd)
@@ -214,6 +235,7 @@ class MetricsRecorder:
                 "current_delta": current,
                 "target_delta": target,
                 "delta_by_asset": {a: b[0] + b[1] - (1 - b[2]) * b[0] for a, b in self._carry_books.items()},
+                **(self._carry_reported or {}),
                 "hedge_effectiveness": hedge_effectiveness([i[0] for i in increments], [i[1] for i in increments]),
             },
             "win_rate_pct": win_rate(wins, losses),

@@ -399,6 +399,7 @@ class ArbitrageStrategy(Strategy):
             "attempts_zero_fill": self.attempts_zero_fill,
             "one_legged": self.one_legged,
             "realised_pnl_usd": float(self.pnl),
+            "buy_notional_usd": float(self.buy_notional),
             "average_profit_bps": float(self.pnl / self.buy_notional) * 1e4 if self.buy_notional else None,
             "slippage_bps": self.slippage_weighted / float(self.buy_notional) if self.buy_notional else None,
             "unwind_loss_usd": float(self.unwind_loss),

@@ -92,6 +92,8 @@ class RestTransport:
         self.backoff_cap_s = backoff_cap_s
         self._rng = rng
         self._strikes = 0  # consecutive 429s, for venues without Retry-After
+        # Health observer: (venue, ok) per request; errors are timeouts, transport, 5xx, 418, 429 and auth.
+        self.on_result: Callable[[str, bool], None] | None = None
         self.status_counts: dict[int, int] = {}
 
     @property
@@ -124,6 +126,8 @@ class RestTransport:
                     raw = await resp.read()
                     status, headers = resp.status, resp.headers
             except (TimeoutError, aiohttp.ClientError) as exc:
+                if self.on_result is not None:
+                    self.on_result(self.venue, False)
                 kind = "timeout" if isinstance(exc, TimeoutError) else type(exc).__name__
                 if last:
                     raise VenueUnknown(self.venue, f"{req.method} {req.path}: {kind}") from None
@@ -131,6 +135,8 @@ class RestTransport:
                 await self.clock.sleep(self._backoff_s(attempt))
                 continue
             self.status_counts[status] = self.status_counts.get(status, 0) + 1
+            if self.on_result is not None:
+                self.on_result(self.venue, status < 400 or (status < 500 and status not in (401, 403, 418, 429)))
             self.limiter.observe_headers(headers)
             data = decode_body(raw)
             if status < 400:
