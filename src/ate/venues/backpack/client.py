@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -34,6 +32,7 @@ from ate.venues.base import CommandResult, MarketSink, Outcome, UserSink
 from ate.venues.clock import Clock, ServerClock, SystemClock
 from ate.venues.credentials import Credentials
 from ate.venues.errors import NotFound, VenueError, VenueRejected, VenueUnknown
+from ate.venues.lifecycle import ClockSyncedClient
 from ate.venues.ratelimit import RateLimiter, backpack_history_limiter, backpack_limiter
 from ate.venues.rest import Prepared, Request, RestTransport
 
@@ -95,7 +94,7 @@ class BackpackDialect:
         return float(value) if value.isdigit() else min(60.0, 2.0 ** (strikes - 1))
 
 
-class BackpackClient:
+class BackpackClient(ClockSyncedClient):
     def __init__(self, urls: BackpackUrls, creds: Credentials | None = None, *, clock: Clock | None = None,
                  session: aiohttp.ClientSession | None = None, window_ms: int = 5000,
                  limiter: RateLimiter | None = None, timeout_s: float = 10.0,
@@ -115,27 +114,9 @@ class BackpackClient:
         self.rest = RestTransport(self.dialect, urls.rest, self.limiter, self.clock, session=session,
                                   timeout_s=timeout_s)
         self.clock_sync_every_s = clock_sync_every_s
-        self._sync_task: asyncio.Task | None = None
         self._coids: dict[int, str] = {}
 
     # ---- lifecycle and time ------------------------------------------------------------------------
-
-    async def start(self) -> None:
-        await self.sync_clock()
-        self._sync_task = asyncio.create_task(self._resync())
-
-    async def _resync(self) -> None:
-        while True:
-            await self.clock.sleep(self.clock_sync_every_s)
-            with contextlib.suppress(VenueError):
-                await self.sync_clock()
-
-    async def close(self) -> None:
-        if self._sync_task is not None:
-            self._sync_task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._sync_task
-        await self.rest.close()
 
     async def _call(self, method: str, path: str, params: Any = None, *, signed: bool = False,
                     history: bool = False, idempotent: bool = True) -> Any:

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -22,6 +20,7 @@ from ate.venues.binance.streams import BinanceMarketStream, BinanceUserStream
 from ate.venues.clock import Clock, ServerClock, SystemClock
 from ate.venues.credentials import Credentials
 from ate.venues.errors import NotFound, VenueError, VenueRejected, VenueUnknown
+from ate.venues.lifecycle import ClockSyncedClient
 from ate.venues.ratelimit import RateLimiter, binance_spot_limiter, binance_usdm_limiter
 from ate.venues.rest import Prepared, Request, RestTransport
 
@@ -117,7 +116,7 @@ class BinanceDialect:
         return float(value) if value.isdigit() else min(60.0, 2.0 ** (strikes - 1))
 
 
-class BinanceClient:
+class BinanceClient(ClockSyncedClient):
     """``kind=SPOT`` talks to ``/api/v3``; ``kind=PERP`` to USD-M ``/fapi``."""
 
     def __init__(self, kind: MarketKind, urls: BinanceUrls, creds: Credentials | None = None, *,
@@ -140,27 +139,9 @@ class BinanceClient:
                                   timeout_s=timeout_s)
         self.session = session
         self.clock_sync_every_s = clock_sync_every_s
-        self._sync_task: asyncio.Task | None = None
         self._instruments: dict[str, Instrument] = {}
 
     # ---- lifecycle and time ------------------------------------------------------------------------
-
-    async def start(self) -> None:
-        await self.sync_clock()
-        self._sync_task = asyncio.create_task(self._resync())
-
-    async def _resync(self) -> None:
-        while True:
-            await self.clock.sleep(self.clock_sync_every_s)
-            with contextlib.suppress(VenueError):
-                await self.sync_clock()
-
-    async def close(self) -> None:
-        if self._sync_task is not None:
-            self._sync_task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._sync_task
-        await self.rest.close()
 
     async def _get(self, path: str, params: list[tuple[str, Any]] | None = None, *, weight: int = 1,
                    signed: bool = False) -> Any:
