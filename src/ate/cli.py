@@ -73,7 +73,7 @@ def data_info_cmd(path: Path = typer.Argument(..., exists=True, dir_okay=False, 
     try:
         info = data_info(path)
     except DataFormatError as exc:
-        err_console.print(f"{path}: {exc}", markup=False)
+        err_console.print(str(exc), markup=False)
         raise typer.Exit(2) from None
     table = Table(title=str(path), show_header=False)
     table.add_row("rows", f"{info.rows:,}")
@@ -188,6 +188,9 @@ app.command("ticker")(ticker_cmd)
 
 
 def main() -> None:
+    from ate.logs import configure_logging
+
+    configure_logging()
     app()
 
 

@@ -194,6 +194,7 @@ class Engine:
                                 dvol_history=load_dvol(DVOL_FILE) if DVOL_FILE.exists() else ())
         self.core.attach(self._executor())
         await self._read_accounts()
+        await self._seed_funding()
         await self._warm_up()
         self._start_streams()
         self.killswitch = KillSwitch(cfg.kill_switch, self.core.keeper, self._cancel_all,
@@ -312,6 +313,20 @@ class Engine:
                 if venue != "deribit":
                     await reconcile(self.core, client, self.store, self.clock.now_ms(),
                                     unknown_orders=self.cfg.execution.unknown_orders)
+
+    async def _seed_funding(self) -> None:
+        """Perp funding intervals and the recent settled rates, so the carry can decide from the start."""
+        for key, inst in self.instruments.items():
+            if inst.kind is not MarketKind.PERP:
+                continue
+            client = self.clients[inst.venue]
+            try:
+                interval = (await client.funding_intervals()).get(inst.symbol, 8 * 3_600_000)
+                history = await client.funding_history(inst.symbol)
+            except Exception as exc:  # the carry stays DEGRADED (interval unknown) until it learns more
+                self._event("funding_seed_failed", f"{key}: {type(exc).__name__}: {exc}", Severity.WARNING)
+                continue
+            self.core.seed_funding(key, history, interval)
 
     async def _warm_up(self) -> None:
         """Back-fill the signal modules' history: native 1h candles, then the recent 1m ones."""
@@ -448,6 +463,10 @@ class Engine:
 
 async def run_engine(cfg: EngineConfig, *, console: Any = None, refresh_s: float = 0.5) -> int:
     """`ate run`: start, show a live summary until Ctrl-C/SIGTERM, stop gracefully. Returns the exit code."""
+    from ate.logs import configure_logging, state_dir
+
+    log_file = state_dir(cfg.store.url) / f"{cfg.run_id}.log"
+    configure_logging(file=log_file, stderr_level=logging.ERROR if console is not None else logging.WARNING)
     engine = Engine(cfg)
     try:
         await engine.start()
@@ -475,5 +494,5 @@ async def run_engine(cfg: EngineConfig, *, console: Any = None, refresh_s: float
     finally:
         await engine.stop()
     if console is not None:
-        console.print("stopped cleanly; state is in", cfg.store.url)
+        console.print(f"stopped cleanly; state is in {cfg.store.url}, logs in {log_file}")
     return 0

@@ -186,6 +186,11 @@ class TradingCore:
         for s in self.strategies:
             self._handle(s, s.on_funding(market, rate, mark, ts_ms, self.ctx))
 
+    def seed_funding(self, market: str, settled: Sequence[tuple[int, Decimal]], interval_ms: int | None) -> None:
+        """Recent settled rates and the interval from the venue, before any settlement is seen live."""
+        last = settled[-1][1] if settled else None
+        self.funding[market] = FundingInfo(tuple(settled)[-10:], last, interval_ms)
+
     def set_predicted_funding(self, market: str, rate: Decimal, interval_ms: int | None = None) -> None:
         info = self.funding.get(market) or FundingInfo()
         self.funding[market] = FundingInfo(info.settled, rate, interval_ms or info.interval_ms)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from decimal import Decimal
 from typing import Any
 from urllib.parse import urlencode
 
@@ -156,6 +157,11 @@ class BackpackClient(ClockSyncedClient):
         """Funding interval in ms of every perp market, as each market states it (reference §8.1)."""
         rows = await self._call("GET", "/api/v1/markets")
         return {m["symbol"]: int(m["fundingInterval"]) for m in rows if m.get("fundingInterval")}
+
+    async def funding_history(self, symbol: str, limit: int = 10) -> list[tuple[int, Decimal]]:
+        """The last `limit` settled funding rates (interval end ms, rate), oldest first."""
+        rows = await self._call("GET", "/api/v1/fundingRates", {"symbol": symbol, "limit": limit})
+        return sorted((parse.iso_ms(r["intervalEndTimestamp"]), D(r["fundingRate"])) for r in rows)
 
     async def depth(self, symbol: str, limit: int = 100) -> DepthUpdate:
         d = await self._call("GET", "/api/v1/depth", {"symbol": symbol, "limit": limit})

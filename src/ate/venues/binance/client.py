@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from decimal import Decimal
 from typing import Any
 
 import aiohttp
@@ -216,6 +217,15 @@ class BinanceClient(ClockSyncedClient):
             return {}
         rows = await self._get("/fapi/v1/fundingInfo", weight=1)
         return {r["symbol"]: int(r["fundingIntervalHours"]) * 3_600_000 for r in rows}
+
+    async def funding_history(self, symbol: str, limit: int = 10) -> list[tuple[int, Decimal]]:
+        """The last `limit` settled funding rates (time ms, rate per interval), oldest first."""
+        if self.kind is MarketKind.SPOT:
+            return []
+        end = self.clock.now_ms()
+        rows = await self._get("/fapi/v1/fundingRate", [("symbol", symbol), ("startTime", end - 30 * 86_400_000),
+                                                        ("endTime", end), ("limit", 1000)], weight=1)
+        return [(int(r["fundingTime"]), D(r["fundingRate"])) for r in rows][-limit:]
 
     # ---- orders ------------------------------------------------------------------------------------
 
