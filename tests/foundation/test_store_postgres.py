@@ -15,6 +15,7 @@ import pytest
 from ate.model import Fill, Order, OrderStatus, OrderType, Side, client_order_id
 from ate.store import Store
 
+
 def _pg_bin(name: str) -> str | None:
     """On PATH, or where Debian's postgresql package puts the server binaries."""
     found = shutil.which(name)
