@@ -120,6 +120,10 @@ class OrderManager:
 
     # -- inbound --
 
+    def knows_fill(self, fill: Fill) -> bool:
+        """Whether this fill (by venue trade id) is already booked: stream, REST and replay repeat fills."""
+        return (fill.venue, fill.symbol, fill.trade_id) in self._seen_trades
+
     def on_update(self, view: Order, fill: Fill | None) -> Order | None:
         """Apply the venue's view of one of our orders and, if given, one fill. Idempotent."""
         order = self.orders.get(view.client_order_id)

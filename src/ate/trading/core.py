@@ -201,6 +201,8 @@ class TradingCore:
     def on_order_update(self, view: Order, fill: Fill | None) -> None:
         before = self.orders.orders.get(view.client_order_id)
         filled_before = before.filled_qty if before is not None else None
+        if fill is not None and self.orders.knows_fill(fill):
+            fill = None  # a repeat: strategies count each fill once
         order = self.orders.on_update(view, fill)
         if order is None:
             return

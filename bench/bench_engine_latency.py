@@ -1,0 +1,149 @@
+"""Tick-to-order latency of the engine's hot path, in process, on one core.
+
+From a bookTicker frame arriving at the adapter (raw JSON bytes) through the venue's stream decoder, the
+market data manager, the engine's feed, the TradingCore (signal engine bookkeeping, all three strategies),
+the arbitrage strategy, the pre-trade risk check and the order manager (deterministic id, write-ahead to
+the store) to the executor's `submit` — the moment the order request leaves for the venue client.
+
+Each of N triggers refreshes the Binance book, then times a Backpack frame whose bid crosses Binance's ask
+(or the reverse, alternating so positions net out). The legs are then filled at the touch (outside the
+timed region) so the next attempt may start. Run with the store on disk (SQLite WAL, synchronous=FULL: one
+fsync per write-ahead), with an in-memory SQLite store, and — for reference only — with no store at all.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import statistics
+import sys
+import tempfile
+import time
+from decimal import Decimal
+from pathlib import Path
+
+from ate.config import parse_config
+from ate.data.candles import MINUTE_MS
+from ate.engine import Engine
+from ate.execution.executors import ShadowExecutor
+from ate.model import Balance
+from ate.monitor.recorder import MetricsRecorder
+from ate.sim.instruments import KNOWN
+from ate.strategies.factory import build_strategies
+from ate.trading.core import TradingCore
+from ate.venues.backpack.parse import StreamDecoder as BackpackDecoder
+from ate.venues.binance.parse import StreamDecoder as BinanceDecoder
+from ate.venues.ws import CandleGapFiller, dispatch
+
+N = int(sys.argv[1]) if len(sys.argv) > 1 else 10_000
+START_MS = 1_773_705_600_000
+MID = 70_000
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = START_MS
+
+    def now_ms(self) -> int:
+        return self.now
+
+    async def sleep(self, seconds: float) -> None:  # pragma: no cover - the bench never sleeps
+        raise RuntimeError("no sleeping in the bench")
+
+
+class TimedExecutor:
+    """The executor's `submit` is where the order leaves; the time is taken first, then the touch fills it."""
+
+    def __init__(self, inner: ShadowExecutor) -> None:
+        self.inner = inner
+        self.sent: list[float] = []
+
+    def submit(self, order, instrument) -> None:
+        self.sent.append(time.perf_counter())
+        self.inner.submit(order, instrument)
+
+    def cancel(self, order) -> None:
+        self.inner.cancel(order)
+
+
+def binance_frame(i: int, bid: float, ask: float) -> bytes:
+    return json.dumps({"stream": "btcusdt@bookTicker", "data": {
+        "u": 1000 + i, "s": "BTCUSDT", "b": f"{bid:.2f}", "B": "2.00000", "a": f"{ask:.2f}", "A": "2.00000"}}).encode()
+
+
+def backpack_frame(i: int, ts_ms: int, bid: float, ask: float) -> bytes:
+    return json.dumps({"stream": "bookTicker.BTC_USDC", "data": {
+        "e": "bookTicker", "E": ts_ms * 1000, "s": "BTC_USDC", "a": f"{ask:.1f}", "A": "2.00", "b": f"{bid:.1f}",
+        "B": "2.00", "u": str(1000 + i), "T": ts_ms * 1000}}).encode()
+
+
+def build(store_url: str, write_ahead: bool = True) -> tuple[Engine, Clock, TimedExecutor]:
+    cfg = parse_config({
+        "mode": "paper", "run_id": "bench", "store": {"url": store_url}, "monitor": {"enabled": False},
+        "risk_limits": {"capital_usd": 10_000_000, "max_position_size_usd": 1_000_000,
+                        "max_orders_per_second": 1000},
+        "markets": {"primary": "binance:BTCUSDT", "binance": [{"symbol": "BTCUSDT", "kind": "spot"},
+                                                                             {"symbol": "BTCUSDT", "kind": "perp"}],
+                    "backpack": [{"symbol": "BTC_USDC", "kind": "spot"}]},
+        "strategies": {"arbitrage": {"min_attempt_interval_ms": 0, "max_notional": 700}},
+    })
+    clock = Clock()
+    engine = Engine(cfg, clock=clock, monitor=False)
+    engine.recorder = MetricsRecorder(clock=clock.now_ms)
+    instruments = [dataclasses.replace(KNOWN["binance-spot", "BTCUSDT"], venue="binance"),
+                   dataclasses.replace(KNOWN["binance-usdm", "BTCUSDT"], venue="binance_usdm"),
+                   dataclasses.replace(KNOWN["backpack", "BTC_USDC"], venue="backpack", max_qty=Decimal(1000))]
+    engine.instruments = {i.key: i for i in instruments}
+    engine.core = core = TradingCore(cfg, instruments=instruments, strategies=build_strategies(cfg),
+                                     clock=clock.now_ms, state=engine.store,
+                                     store=engine.store if write_ahead else None)
+    timed = TimedExecutor(ShadowExecutor(core.books.get, lambda venue: Decimal(10), core.on_order_update,
+                                         clock.now_ms))
+    core.attach(timed)
+    for venue, quote in (("binance", "USDT"), ("backpack", "USDC")):
+        core.set_balances(venue, {quote: Balance(quote, Decimal(10**8), Decimal(0)),
+                                  "BTC": Balance("BTC", Decimal(1000), Decimal(0))})
+    return engine, clock, timed
+
+
+def run(label: str, store_url: str, write_ahead: bool = True) -> None:
+    engine, clock, timed = build(store_url, write_ahead)
+    bn, bp = BinanceDecoder("binance", clock.now_ms), BackpackDecoder("backpack", clock.now_ms)
+    gaps = CandleGapFiller(None, MINUTE_MS, None, None)  # type: ignore[arg-type]  # no candles in this feed
+    data = engine.data
+    first: list[float] = []
+    both: list[float] = []
+    for i in range(N + 200):  # the first 200 warm up caches and the allocator
+        clock.now += 1000
+        dispatch(bn.decode(binance_frame(2 * i, MID - 0.01, MID + 0.01)), data, gaps)
+        # direction alternates: Backpack bid 60 bps above Binance's ask, or its ask 60 bps below Binance's bid
+        frame = (backpack_frame(2 * i + 1, clock.now, MID * 1.006, MID * 1.006 + 0.1) if i % 2 == 0 else
+                 backpack_frame(2 * i + 1, clock.now, MID * 0.994 - 0.1, MID * 0.994))
+        n0 = len(timed.sent)
+        t0 = time.perf_counter()
+        dispatch(bp.decode(frame), data, gaps)
+        sent = timed.sent[n0:]
+        if len(sent) != 2:
+            raise SystemExit(f"trigger {i}: {len(sent)} orders left instead of 2 "
+                             f"({engine.core.by_name['arbitrage'].metrics()['skipped']}, "
+                             f"{engine.core.orders.stats.rejected_by_risk})")
+        if i >= 200:
+            first.append(sent[0] - t0)
+            both.append(sent[1] - t0)
+    engine.store.close()
+    for name, xs in (("first leg", first), ("both legs", both)):
+        q = statistics.quantiles(xs, n=100)
+        print(f"{label:<28} {name:<9}: p50 {q[49] * 1e6:8.1f} µs   p99 {q[98] * 1e6:8.1f} µs   "
+              f"max {max(xs) * 1e6:8.1f} µs   ({len(xs)} triggers)")
+
+
+def main() -> None:
+    with tempfile.TemporaryDirectory() as tmp:
+        run("store on disk (fsync)", f"sqlite:///{Path(tmp) / 'bench.db'}")
+    run("store in memory", "sqlite:///:memory:")
+    # Not a valid configuration (no write-ahead, no ledger): what the path costs without the store.
+    run("no store (path only)", "sqlite:///:memory:", write_ahead=False)
+
+
+if __name__ == "__main__":
+    main()
