@@ -105,7 +105,7 @@ class OrderManager:
             updated_ms=now, meta={"purpose": intent.purpose.value, **intent.meta},
         )
         if self.store is not None:
-            self.store.save_order(order, shadow=self.shadow)  # write-ahead: durable before it is sent
+            self.store.save_order(order, shadow=self.shadow, new=True)  # write-ahead: durable before it is sent
         self.orders[order.client_order_id] = order
         self.stats.submitted += 1
         self.executor.submit(order, inst)

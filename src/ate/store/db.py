@@ -15,7 +15,7 @@ from typing import Any
 
 from alembic import command
 from alembic.config import Config as AlembicConfig
-from sqlalchemy import create_engine, event, func, insert, select, update
+from sqlalchemy import bindparam, create_engine, event, func, insert, select, update
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 
@@ -34,6 +34,9 @@ from ate.store import schema as t
 
 MIGRATIONS = Path(__file__).with_name("migrations")
 OPEN_STATUSES = [s.value for s in OrderStatus if not s.is_terminal]
+# The write-ahead of every order sits on the order path: build its statements once, bind values per call.
+_ORDER_UPDATE = update(t.orders).where(t.orders.c.client_order_id == bindparam("key_coid"))
+_ORDER_INSERT = insert(t.orders)
 
 
 def _now_ms() -> int:
@@ -124,15 +127,13 @@ class Store:
 
     # -- orders --
 
-    def save_order(self, order: Order, *, shadow: bool = False) -> None:
-        """Insert or update by client order id; durable when this returns."""
+    def save_order(self, order: Order, *, shadow: bool = False, new: bool = False) -> None:
+        """Insert or update by client order id; durable when this returns. `new`: a fresh id (write-ahead of
+        a new order), so one INSERT suffices — and a reused id fails loudly instead of overwriting."""
         row = _order_row(order, shadow)
         with self.engine.begin() as c:
-            done = c.execute(
-                update(t.orders).where(t.orders.c.client_order_id == order.client_order_id).values(**row)
-            ).rowcount
-            if not done:
-                c.execute(insert(t.orders).values(**row))
+            if new or not c.execute(_ORDER_UPDATE, {**row, "key_coid": order.client_order_id}).rowcount:
+                c.execute(_ORDER_INSERT, row)
 
     def get_order(self, client_order_id: str) -> Order | None:
         with self.engine.connect() as c:
