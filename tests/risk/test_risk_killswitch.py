@@ -7,7 +7,7 @@ import signal
 from decimal import Decimal
 
 import pytest
-from conftest import SPOT
+from risk_support import SPOT
 from typer.testing import CliRunner
 
 from ate.cli import app

@@ -2,9 +2,9 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from conftest import BP_SPOT, PERP, SPOT
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from risk_support import BP_SPOT, PERP, SPOT
 
 from ate.model import OrderType, Purpose, Side
 from ate.risk import Book, EmergencyLadder, Holding

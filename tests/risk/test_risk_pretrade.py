@@ -3,7 +3,7 @@ from __future__ import annotations
 from decimal import Decimal
 
 import pytest
-from conftest import BP_SPOT, PERP, SPOT, FakeClock
+from risk_support import BP_SPOT, PERP, SPOT, FakeClock
 
 from ate.config.risk import CanaryConfig, CapitalStagesConfig, RiskLimits
 from ate.model import Mode, OrderIntent, OrderType, Purpose, Side, TradingState

@@ -5,9 +5,9 @@ from __future__ import annotations
 from collections import defaultdict, deque
 from decimal import Decimal
 
-from conftest import BP_SPOT, PERP, SPOT, FakeClock
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from risk_support import BP_SPOT, PERP, SPOT, FakeClock
 
 from ate.config.risk import CanaryConfig, CapitalStagesConfig, RiskLimits
 from ate.model import Mode, OrderIntent, OrderType, Purpose, Side, TradingState

@@ -5,7 +5,7 @@ from decimal import Decimal
 
 import pytest
 from aiohttp import web
-from conftest import API_KEY, SECRET, binance_signature_ok
+from venues_support import API_KEY, SECRET, binance_signature_ok
 
 from ate.model import FilterError, Instrument, MarketKind, Order, OrderType, Side
 from ate.venues.base import Outcome

@@ -5,7 +5,7 @@ from decimal import Decimal
 
 import pytest
 from aiohttp import web
-from conftest import API_KEY, SECRET
+from venues_support import API_KEY, SECRET
 
 from ate.model import Instrument, MarketKind, Order, OrderType, Side
 from ate.venues.binance.client import BinanceClient, BinanceUrls

@@ -6,7 +6,7 @@ import json
 from decimal import Decimal
 
 from aiohttp import WSMsgType, web
-from conftest import API_KEY, SECRET
+from venues_support import API_KEY, SECRET
 
 from ate.model import MarketKind, OrderStatus
 from ate.venues.binance.client import BinanceClient, BinanceUrls

@@ -36,7 +36,7 @@ class WsConnection:
     def __init__(self, name: str, url: str | Callable[[], Awaitable[str]], *, clock: Clock,
                  on_message: Callable[[str | bytes], Awaitable[None] | None], on_open: OnOpen | None = None,
                  on_reconnect: Callable[[], Awaitable[None]] | None = None,
-                 session: aiohttp.ClientSession | None = None, stale_after_s: float = 60.0,
+                 session: aiohttp.ClientSession | None = None, stale_after_s: float | None = 60.0,
                  max_lifetime_s: float = 23.5 * 3600, watchdog_every_s: float = 1.0,
                  backoff_base_s: float = 0.5, backoff_cap_s: float = 30.0, close_timeout_s: float = 5.0,
                  rng: Callable[[], float] = random.random) -> None:
@@ -47,7 +47,8 @@ class WsConnection:
         self.on_open = on_open
         self.on_reconnect = on_reconnect
         self._session = session
-        self.stale_after_ms = int(stale_after_s * 1000)
+        # None: no silence watchdog (user streams are quiet when nothing happens; ping/pong proves them alive)
+        self.stale_after_ms = None if stale_after_s is None else int(stale_after_s * 1000)
         self.max_lifetime_ms = int(max_lifetime_s * 1000)
         self.watchdog_every_s = watchdog_every_s
         self.backoff_base_s = backoff_base_s
@@ -155,7 +156,7 @@ class WsConnection:
             if now - connected_at >= self.max_lifetime_ms:
                 self.planned_reconnects += 1
                 return "lifetime"
-            if now - self.last_rx_ms >= self.stale_after_ms:
+            if self.stale_after_ms is not None and now - self.last_rx_ms >= self.stale_after_ms:
                 self.stale_reconnects += 1
                 log.warning("ws stale, reconnecting: %s", self.name)
                 return "stale"

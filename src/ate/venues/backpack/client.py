@@ -137,7 +137,12 @@ class BackpackClient(ClockSyncedClient):
     # ---- client ids --------------------------------------------------------------------------------
 
     def client_id(self, client_order_id: str) -> int:
-        """The uint32 Backpack clientId for an ate client order id (remembered for the way back)."""
+        """The uint32 Backpack clientId for an ate client order id (remembered for the way back).
+
+        An order this client did not place (another process, the operator) comes back from the venue with
+        its raw clientId as its id (`coid_for`); that id maps back to itself, so it can be cancelled."""
+        if client_order_id.isdigit() and int(client_order_id) < 2**32:
+            return int(client_order_id)
         cid = backpack_client_id(client_order_id)
         self._coids[cid] = client_order_id
         return cid

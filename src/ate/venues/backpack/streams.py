@@ -56,6 +56,7 @@ class BackpackMarketStream:
 
 class BackpackUserStream:
     def __init__(self, client: BackpackClient, sink: UserSink, **ws_options) -> None:
+        ws_options = {**ws_options, "stale_after_s": None}  # silence is normal here
         self.client = client
         self.sink = sink
         self.errors: list[str] = []

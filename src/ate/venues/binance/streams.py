@@ -84,6 +84,7 @@ class BinanceUserStream:
     """Spot: WS API ``userDataStream.subscribe.signature``. USD-M: listenKey on ``/private/ws``."""
 
     def __init__(self, client: BinanceClient, sink: UserSink, **ws_options) -> None:
+        ws_options = {**ws_options, "stale_after_s": None}  # silence is normal here
         self.client = client
         self.sink = sink
         self._ids = itertools.count(1)

@@ -1,0 +1,84 @@
+"""The operator dashboard of a real engine running on the simulator, in headless Chromium (Playwright):
+the eight module tiles, figures that move with the engine without a reload, and the kill button — refused
+without the token, and with it the engine halts and the venues' open orders are gone."""
+
+from __future__ import annotations
+
+import asyncio
+from decimal import Decimal
+from pathlib import Path
+
+import aiohttp
+import pytest
+from engine_support import ACCOUNT, data_present, world
+
+from ate.model import OrderType, Side, TimeInForce
+
+CHROMIUM = Path("/usr/bin/chromium")
+ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+        "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+MODULES = ["bitvol", "lxvx", "garch", "kelly", "gamma", "emergency", "atr_supertrend", "multi_timeframe"]
+TOKEN = "dashboard-e2e-token"
+
+pytestmark = [pytest.mark.skipif(not data_present(), reason="simulator data files absent"),
+              pytest.mark.skipif(not CHROMIUM.exists(), reason="/usr/bin/chromium is not installed"),
+              pytest.mark.timeout(120)]
+
+
+def open_orders(sim) -> list:
+    return [o for (venue, symbol) in sim.core.markets for o in sim.core.open_orders(ACCOUNT, venue, symbol)]
+
+
+async def metrics(url: str) -> dict:
+    async with aiohttp.ClientSession() as s, s.get(url + "/api/metrics") as r:
+        return await r.json()
+
+
+async def test_dashboard_of_a_running_engine_and_its_kill_button(tmp_path, monkeypatch):
+    from playwright.async_api import async_playwright
+
+    monkeypatch.setenv("ATE_MONITOR_TOKEN", TOKEN)
+    sections = {"monitor": {"enabled": True, "port": 0, "stream_interval_s": 0.2}}
+    async with world(tmp_path, monkeypatch, mode="canary", engine_sections=sections) as (sim, engine, drive, _):
+        # Resting orders on both venues, far from the market, as an operator might have left them.
+        sim.core.place_order(ACCOUNT, "binance-spot", "BTCUSDT", Side.BUY, OrderType.LIMIT, Decimal("0.001"),
+                             Decimal("30000"), tif=TimeInForce.GTC, client_order_id="resting-bn")
+        sim.core.place_order(ACCOUNT, "backpack", "BTC_USDC", Side.BUY, OrderType.LIMIT, Decimal("0.001"),
+                             Decimal("30000"), tif=TimeInForce.GTC, client_order_id="4242")
+        assert len(open_orders(sim)) == 2
+        url = engine.monitor.url
+        async with async_playwright() as pw:
+            browser = await pw.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
+            page = await (await browser.new_context(bypass_csp=True)).new_page()
+            loads = []
+            page.on("framenavigated", lambda frame: loads.append(frame.url))
+            await page.goto(url + "/")
+            await page.wait_for_function("document.getElementById('conn').textContent === 'live'")
+            tiles = page.locator("#modules .tile")
+            assert [await t.get_attribute("data-module") for t in await tiles.all()] == MODULES
+            before = await page.locator("#uptime").text_content()
+            await drive.run(5 * 60_000, 15_000)  # the engine's clock moves five minutes
+            await page.wait_for_function(f"document.getElementById('uptime').textContent !== {before!r}")
+            assert (await metrics(url))["system_health"]["websocket"], "streams are reported"
+
+            dialogs = []
+            page.on("dialog", lambda d: (dialogs.append(d.message), asyncio.ensure_future(d.accept())))
+            await page.click("#kill-btn")  # no token
+            await page.wait_for_function("document.getElementById('control-msg').dataset.status === '401'")
+            assert (await metrics(url))["system_health"]["trading_state"]["state"] == "ACTIVE"
+            assert len(open_orders(sim)) == 2
+
+            await page.fill("#token", TOKEN)
+            await page.click("#kill-btn")
+            await page.wait_for_function("document.getElementById('control-msg').dataset.status === '200'")
+            await page.wait_for_function("document.getElementById('trading-state').textContent === 'HALTED'")
+            assert (await metrics(url))["system_health"]["trading_state"]["state"] == "HALTED"
+            assert engine.core.trading_state.value == "HALTED"
+            for _ in range(200):  # cancels travel over the venues' REST APIs
+                if not open_orders(sim):
+                    break
+                await drive.step(1_000)
+            assert open_orders(sim) == []
+            assert dialogs == ["Halt all trading now?", "Halt all trading now?"]
+            assert loads == [url + "/"]  # one page load, updated live
+            await browser.close()
