@@ -53,6 +53,11 @@ BALANCES = {"binance-spot": {"USDT": "10000", "BTC": "0.1"}, "binance-usdm": {"U
             "backpack": {"USDC": "10000", "BTC": "0.1"}}
 
 
+# No fees or buffer assumed: the real cross-venue spread of March 2026 then triggers the arbitrage.
+EAGER_ARB = {"strategies": {"arbitrage": {"net_threshold_bps": 0, "fee_a_bps": 0, "fee_b_bps": 0,
+                                          "slippage_buffer_bps": 0}}}
+
+
 def data_present() -> bool:
     return all((ROOT / f).exists() for f in DATA_FILES)
 

@@ -6,15 +6,13 @@ cent: the same accounting as against a real venue, with the venue swapped for th
 from __future__ import annotations
 
 import pytest
-from engine_support import ACCOUNT, RequestCounter, data_present, world
+from engine_support import ACCOUNT, EAGER_ARB, RequestCounter, data_present, world
 
 from ate.sim.paper import ACCOUNT as PAPER
 
 pytestmark = [pytest.mark.skipif(not data_present(), reason="simulator data files absent"),
               pytest.mark.timeout(60)]
 
-EAGER_ARB = {"strategies": {"arbitrage": {"net_threshold_bps": 0, "fee_a_bps": 0, "fee_b_bps": 0,
-                                          "slippage_buffer_bps": 0}}}
 
 
 async def test_paper_fills_in_process_and_ledger_equals_the_paper_account(tmp_path, monkeypatch):

@@ -4,14 +4,11 @@ while the would-be trades of the real Binance-vs-Backpack(Bybit series) spread a
 from __future__ import annotations
 
 import pytest
-from engine_support import ACCOUNT, RequestCounter, data_present, world
+from engine_support import ACCOUNT, EAGER_ARB, RequestCounter, data_present, world
 
 pytestmark = [pytest.mark.skipif(not data_present(), reason="simulator data files absent"),
               pytest.mark.timeout(60)]
 
-# No fees or buffer assumed: the real cross-venue spread of March 2026 then triggers the arbitrage.
-EAGER_ARB = {"strategies": {"arbitrage": {"net_threshold_bps": 0, "fee_a_bps": 0, "fee_b_bps": 0,
-                                          "slippage_buffer_bps": 0}}}
 
 
 async def test_shadow_sends_no_orders_but_records_would_be_trades(tmp_path, monkeypatch):
