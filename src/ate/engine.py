@@ -160,6 +160,8 @@ class Engine:
         self.stopping = asyncio.Event()
         self.ready = False
         self.monitor: Any = None
+        self._mtm_prev: tuple | None = None
+        self._mtm_cum = (0.0, 0.0)
         self.paper: Any = None  # paper mode: the in-process matching core on live books
         self.paper_executor: Any = None
         self.killswitch: KillSwitch | None = None
@@ -369,6 +371,8 @@ class Engine:
             try:
                 if ticks % 60 == 0:
                     self.core.refresh_modules()
+                if ticks % 3600 == 0:
+                    self._carry_mtm()
                 ticks += 1
                 self.core.on_timer()
                 self._feed_recorder()
@@ -437,6 +441,22 @@ class Engine:
             if book is None or now - book.ts_ms > venue.stream_stale_after_s * 1000:
                 reasons.append(f"no fresh book for {market}")
         return not reasons, reasons
+
+    def _carry_mtm(self) -> None:
+        """Hourly MTM increments of the carry book, spot alone and spot + perp, at the positions held over
+        the hour (fills, funding and fees excluded): what the monitor's hedge effectiveness is made of."""
+        carry = self.core.by_name.get("funding_carry")
+        if carry is None:
+            return
+        spot = self.core.portfolio.position(carry.spot).mark_price
+        perp = self.core.portfolio.position(carry.perp).mark_price
+        prev, self._mtm_prev = self._mtm_prev, (carry.spot_qty, carry.perp_qty, spot, perp)
+        if prev is None or not (prev[0] or prev[1]) or not (spot and perp and prev[2] and prev[3]):
+            return
+        qs, qp, s0, p0 = prev
+        d_spot = qs * (spot - s0)
+        self._mtm_cum = (self._mtm_cum[0] + float(d_spot), self._mtm_cum[1] + float(d_spot + qp * (perp - p0)))
+        self.recorder.carry_mtm(*self._mtm_cum)
 
     def _feed_recorder(self) -> None:
         for name, out in self.core.module_outputs.items():
