@@ -407,10 +407,11 @@ class Engine:
         return count
 
     async def _flatten(self) -> int:
-        """Kill switch with `flatten`: close every position reduce-only through the risk layer."""
-        from ate.risk.ladder import close_intents
+        """Close every strategy position and pair reduce-only through the risk layer (arbitrage inventory is
+        kept): the kill switch with `flatten`, and the operator's close-all."""
+        from ate.risk.ladder import flatten_intents
 
-        intents = close_intents(self.core.portfolio, self.core.ctx)
+        intents = flatten_intents(self.core.holdings(), reason="operator flatten")
         return sum(1 for i in intents if self.core.orders.submit(i) is not None)
 
     async def _start_monitor(self) -> None:
