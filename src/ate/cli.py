@@ -12,7 +12,7 @@ from rich.console import Console
 from rich.table import Table
 
 from ate import __version__
-from ate.config import ConfigError, config_schema, load_config
+from ate.config import config_schema, load_config_or_exit
 
 app = typer.Typer(help="ate — Active Trading Engine", no_args_is_help=True, pretty_exceptions_enable=False)
 config_app = typer.Typer(help="Validate and describe engine configs.", no_args_is_help=True)
@@ -36,22 +36,10 @@ def _main(version: bool = typer.Option(False, "--version", callback=_version, is
     """Active Trading Engine."""
 
 
-def load_or_exit(path: Path, overrides: dict | None = None, *, require_keys: bool = True):
-    """Load a config, or print one `<field.path>: <reason>` line per problem and exit 2.
-
-    `require_keys=False` for commands that never call a venue (status, dashboard)."""
-    try:
-        return load_config(path, overrides=overrides, require_keys=require_keys)
-    except ConfigError as exc:
-        for line in exc.problems:
-            err_console.print(line, markup=False, highlight=False, soft_wrap=True)
-        raise typer.Exit(2) from None
-
-
 @config_app.command("validate")
 def config_validate(path: Path = typer.Argument(..., help="Config JSON file.")) -> None:
     """Exit 0 printing `ok`, or exit 2 with one `<field.path>: <reason>` line per problem."""
-    load_or_exit(path)
+    load_config_or_exit(path)
     console.print("ok")
 
 
@@ -95,7 +83,7 @@ def dashboard_cmd(config: Path = typer.Option(..., "--config", help="Config JSON
 
     from ate.monitor.standalone import serve_store
 
-    asyncio.run(serve_store(load_or_exit(config, require_keys=False)))
+    asyncio.run(serve_store(load_config_or_exit(config, require_keys=False)))
 
 
 # risk layer (issue 6): kill switch, resume, capital stage promotion
@@ -132,7 +120,7 @@ def run_cmd(
     except ValueError:
         err_console.print(f"mode: {chosen[0]!r} is not one of backtest, paper, shadow, canary, live")
         raise typer.Exit(2) from None
-    cfg = load_or_exit(config, {"mode": override.value} if override is not None else None)
+    cfg = load_config_or_exit(config, overrides={"mode": override.value} if override is not None else None)
     if cfg.mode is Mode.BACKTEST:
         err_console.print("mode: use `ate backtest` for backtests")
         raise typer.Exit(2)
@@ -151,7 +139,7 @@ def status_cmd(
     from ate.monitor.status import stored_status
     from ate.store import Store
 
-    cfg = load_or_exit(config, require_keys=False)
+    cfg = load_config_or_exit(config, require_keys=False)
     status = stored_status(Store(cfg.store.url), shadow=cfg.mode is Mode.SHADOW)
     if as_json:
         sys.stdout.write(json.dumps(status, indent=2, default=str) + "\n")

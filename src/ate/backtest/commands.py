@@ -28,7 +28,7 @@ from rich.progress import (
 from rich.table import Table
 
 from ate.backtest.data import BacktestData, DataError, load_window, parse_data_specs, parse_date
-from ate.config import ConfigError, EngineConfig, parse_config
+from ate.config import EngineConfig, load_config_or_exit
 from ate.data.loaders import DataFormatError
 
 console = Console()
@@ -63,19 +63,7 @@ def _fail(lines: list[str], code: int = 2) -> typer.Exit:
 
 def load_backtest_config(path: Path) -> EngineConfig:
     """The config at `path`, validated in backtest mode: nothing is sent to a venue, so no keys are needed."""
-    try:
-        data = json.loads(path.read_text())
-    except OSError as exc:
-        raise _fail([f"config: cannot read {path}: {exc.strerror or exc}"]) from None
-    except json.JSONDecodeError as exc:
-        raise _fail([f"config: malformed JSON in {path} at line {exc.lineno} column {exc.colno}: {exc.msg}"]) from None
-    if not isinstance(data, dict):
-        raise _fail([f"config: top level of {path} must be a JSON object"])
-    data["mode"] = "backtest"
-    try:
-        return parse_config(data, path=path, env=os.environ)
-    except ConfigError as exc:
-        raise _fail(exc.problems) from None
+    return load_config_or_exit(path, overrides={"mode": "backtest"})
 
 
 def _window(cfg: EngineConfig, start: str, end: str, data: list[str] | None) -> tuple[BacktestData, int, int]:

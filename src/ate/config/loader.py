@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import stat
+import sys
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -107,3 +108,15 @@ def load_config(path: str | Path, *, env: Mapping[str, str] | None = None,
 
 def config_schema() -> dict:
     return EngineConfig.model_json_schema()
+
+
+def load_config_or_exit(path: str | Path, *, overrides: Mapping[str, object] | None = None,
+                        require_keys: bool = True) -> EngineConfig:
+    """For commands: the config, or one `<field.path>: <reason>` line per problem on stderr and exit 2.
+
+    `require_keys=False` for commands that never call a venue (status, dashboard, kill, resume)."""
+    try:
+        return load_config(path, overrides=overrides, require_keys=require_keys)
+    except ConfigError as exc:
+        sys.stderr.write("".join(f"{line}\n" for line in exc.problems))
+        raise SystemExit(2) from None

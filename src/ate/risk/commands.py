@@ -33,16 +33,9 @@ def _now_ms() -> int:
 def _config(path: Path | None, *, require_keys: bool = False):
     """The config, or exit 2 with one line per problem. Keys are only required where a venue is called:
     an emergency command must not fail because an API key variable is unset."""
-    from ate.config import ConfigError, EngineConfig, load_config
+    from ate.config import EngineConfig, load_config_or_exit
 
-    if path is None:
-        return EngineConfig()
-    try:
-        return load_config(path, require_keys=require_keys)
-    except ConfigError as exc:
-        for line in exc.problems:
-            typer.echo(line, err=True)
-        raise typer.Exit(2) from None
+    return EngineConfig() if path is None else load_config_or_exit(path, require_keys=require_keys)
 
 
 def _store(cfg):

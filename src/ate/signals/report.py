@@ -145,15 +145,11 @@ def signals_cmd(
     equity: float | None = typer.Option(None, "--equity", min=0, help="Equity for target_notional and emergency."),
 ) -> None:
     """Run all signal modules and the combiner over a candle file and write one row per decision bar."""
-    from ate.config import ConfigError, load_config
+    from ate.config import load_config_or_exit
 
     console = Console(stderr=True)
-    try:  # offline: no venue is contacted, so the run is validated as a backtest (no API keys needed)
-        cfg = load_config(config, overrides={"mode": "backtest"})
-    except ConfigError as exc:
-        for line in exc.problems:
-            console.print(line, markup=False, highlight=False, soft_wrap=True)
-        raise typer.Exit(2) from None
+    # offline: no venue is contacted, so the run is validated as a backtest (no API keys needed)
+    cfg = load_config_or_exit(config, overrides={"mode": "backtest"})
     market = cfg.markets.primary
     try:
         total = count_rows(data)

@@ -28,14 +28,9 @@ def simulate_cmd(
                                          help="First port (then +1, +2...); 0 picks free ports."),
 ) -> None:
     """Run the simulated exchanges (Binance Spot/USD-M, Backpack, Deribit) of a config on 127.0.0.1."""
-    from ate.config import ConfigError, load_config
+    from ate.config import load_config_or_exit
 
-    try:
-        cfg = load_config(config)
-    except ConfigError as exc:
-        for line in exc.problems:
-            print(line, file=sys.stderr)
-        raise typer.Exit(2) from None
+    cfg = load_config_or_exit(config)
     if cfg.sim is None:
         print("sim: the config has no 'sim' section", file=sys.stderr)
         raise typer.Exit(2)

@@ -145,21 +145,11 @@ def render(rows: list[CheckRow]) -> Table:
     return table
 
 
-def _load(path: Path) -> Any:
-    """The config, or exit 2 with one ``<field.path>: <reason>`` line per problem."""
-    from ate.config import ConfigError, load_config
-
-    try:
-        return load_config(path)
-    except ConfigError as exc:
-        for line in exc.problems:
-            Console(stderr=True).print(line, markup=False, highlight=False, soft_wrap=True)
-        raise typer.Exit(2) from None
-
-
 def check_cmd(config: Path = typer.Option(..., "--config", help="Config JSON file.")) -> None:
     """Verify each configured venue: reachable, clock skew, keys (read-only), permissions, rate-limit headroom."""
-    cfg = _load(config)
+    from ate.config import load_config_or_exit  # CLI glue: the venues layer itself knows no config
+
+    cfg = load_config_or_exit(config)
     rows = asyncio.run(run_checks(cfg))
     Console().print(render(rows))
     if any(r.status == FAIL for r in rows):
@@ -218,7 +208,9 @@ def ticker_cmd(
     watch: bool = typer.Option(False, "--watch", help="Stream updates until Ctrl-C."),
 ) -> None:
     """Show the top of book of one market (once, or live with --watch)."""
-    cfg = _load(config)
+    from ate.config import load_config_or_exit  # CLI glue: the venues layer itself knows no config
+
+    cfg = load_config_or_exit(config)
     try:
         asyncio.run(_ticker(cfg, venue, symbol, watch))
     except KeyboardInterrupt:
