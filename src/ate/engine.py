@@ -13,8 +13,7 @@ import asyncio
 import contextlib
 import logging
 import signal
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -37,7 +36,6 @@ from ate.venues.factory import build_clients
 
 log = logging.getLogger(__name__)
 DVOL_FILE = Path("data/deribit_BTC_DVOL_1d.csv")
-SIM_VENUE = {"binance": "binance-spot", "binance_usdm": "binance-usdm", "backpack": "backpack"}
 
 
 class SimTime:
@@ -75,7 +73,6 @@ class EngineStats:
     started_ms: int = 0
     books: int = 0
     candles: int = 0
-    request_errors: dict[str, int] = field(default_factory=dict)
 
 
 class CoreFeed:
@@ -166,7 +163,6 @@ class Engine:
         self.paper_executor: Any = None
         self.killswitch: KillSwitch | None = None
         self._exit_stack = contextlib.AsyncExitStack()
-        self.on_status: Callable[[dict], None] | None = None
 
     # ---- lifecycle -----------------------------------------------------------------------------------
 
@@ -258,7 +254,7 @@ class Engine:
             self.paper = PaperVenue(self.instruments.values(), self._fees_bps, self.clock.now_ms)
             self.paper_executor = MatchingExecutor(self.paper.core, ACCOUNT, self.core.on_order_update)
             return self.paper_executor
-        return VenueExecutor(self.clients, self.core.on_order_update, self.clock.now_ms, self._venue_error,
+        return VenueExecutor(self.clients, self.core.on_order_update, self.clock.now_ms,
                              on_latency=self.recorder.latency)
 
     def _fees_bps(self, venue: str) -> tuple[Decimal, Decimal]:
@@ -274,9 +270,6 @@ class Engine:
         self.recorder.request(venue, ok)
         if hasattr(self, "core"):
             self.core.signals.record_request(venue, ok, self.clock.now_ms())
-
-    def _venue_error(self, venue: str, kind: str) -> None:
-        self.stats.request_errors[venue] = self.stats.request_errors.get(venue, 0) + 1
 
     async def _load_instruments(self) -> None:
         wanted = self.cfg.markets.by_key()
@@ -376,8 +369,6 @@ class Engine:
                 ticks += 1
                 self.core.on_timer()
                 self._feed_recorder()
-                if self.on_status is not None:
-                    self.on_status(self.status())
             except Exception:  # the timer must survive anything a tick throws
                 log.exception("timer tick failed")
 

@@ -24,12 +24,6 @@ UpdateSink = Callable[[Order, Fill | None], None]
 BookSource = Callable[[str], BookTicker | None]
 
 
-def _copy(order: Order, status: OrderStatus, ts: int, reason: str = "") -> Order:
-    return Order(order.client_order_id, order.venue, order.symbol, order.side, order.type, order.qty, order.price,
-                 order.tif, order.reduce_only, order.strategy, status, order.venue_order_id or order.client_order_id,
-                 updated_ms=ts, reason=reason)
-
-
 class ShadowExecutor:
     """Would-be fills at the touch; never calls a venue."""
 
@@ -43,9 +37,10 @@ class ShadowExecutor:
     def submit(self, order: Order, instrument: Instrument) -> None:
         now = self.clock()
         book = self.books(f"{order.venue}:{order.symbol}")
-        self.sink(_copy(order, OrderStatus.SUBMITTED, now), None)
+        # shadow orders have no venue: the client order id stands in as the venue's id
+        self.sink(order.view(OrderStatus.SUBMITTED, now, venue_order_id=order.client_order_id), None)
         if book is None:
-            self.sink(_copy(order, OrderStatus.EXPIRED, now, "no book"), None)
+            self.sink(order.view(OrderStatus.EXPIRED, now, "no book"), None)
             return
         price, size = (book.ask, book.ask_qty) if order.side is Side.BUY else (book.bid, book.bid_qty)
         limit_ok = order.type is OrderType.MARKET or order.price is None or (
@@ -58,29 +53,27 @@ class ShadowExecutor:
             fee, fee_asset = (qty * rate, instrument.base) if in_base else (qty * price * rate, instrument.quote)
             fill = Fill(order.venue, order.symbol, f"shadow-{order.client_order_id}", order.client_order_id,
                         order.client_order_id, order.side, qty, price, fee, fee_asset, False, now, order.strategy)
-            view = _copy(order, OrderStatus.FILLED if qty == order.qty else OrderStatus.PARTIALLY_FILLED, now)
+            view = order.view(OrderStatus.FILLED if qty == order.qty else OrderStatus.PARTIALLY_FILLED, now)
             view.filled_qty = qty
             self.sink(view, fill)
         if qty < order.qty and order.tif is not TimeInForce.GTC:
-            self.sink(_copy(order, OrderStatus.EXPIRED, now, "shadow: not marketable at the touch"), None)
+            self.sink(order.view(OrderStatus.EXPIRED, now, "shadow: not marketable at the touch"), None)
         elif qty < order.qty:
             # A resting would-be order: shadow keeps no book of its own, so it is withdrawn at once.
-            self.sink(_copy(order, OrderStatus.CANCELED, now, "shadow: resting orders are not simulated"), None)
+            self.sink(order.view(OrderStatus.CANCELED, now, "shadow: resting orders are not simulated"), None)
 
     def cancel(self, order: Order) -> None:
-        self.sink(_copy(order, OrderStatus.CANCELED, self.clock()), None)
+        self.sink(order.view(OrderStatus.CANCELED, self.clock()), None)
 
 
 class VenueExecutor:
     """Sends orders to venue clients from the event loop; results come back through `sink`."""
 
     def __init__(self, clients: dict, sink: UpdateSink, clock: Callable[[], int],
-                 on_error: Callable[[str, str], None] | None = None,
                  on_latency: Callable[[float], None] | None = None) -> None:
         self.clients = clients  # venue id -> ate.venues.base.VenueClient
         self.sink = sink
         self.clock = clock
-        self.on_error = on_error
         self.on_latency = on_latency  # order round trip, send → venue answer, in ms
         self.tasks: set[asyncio.Task] = set()
 
@@ -109,11 +102,9 @@ class VenueExecutor:
                 result = await client.resolve(order)
         except Exception as exc:  # a venue error never crashes the engine
             log.warning("place %s failed: %s", order.client_order_id, exc)
-            if self.on_error:
-                self.on_error(order.venue, type(exc).__name__)
             return
         if result.outcome is Outcome.REJECTED:
-            self.sink(_copy(order, OrderStatus.REJECTED, self.clock(), f"{result.code}: {result.message}"), None)
+            self.sink(order.view(OrderStatus.REJECTED, self.clock(), f"{result.code}: {result.message}"), None)
         elif result.order is not None:
             self.sink(result.order, None)
 
@@ -123,8 +114,6 @@ class VenueExecutor:
             result = await client.cancel_order(order.symbol, order.client_order_id)
         except Exception as exc:
             log.warning("cancel %s failed: %s", order.client_order_id, exc)
-            if self.on_error:
-                self.on_error(order.venue, type(exc).__name__)
             return
         if result.order is not None:
             self.sink(result.order, None)

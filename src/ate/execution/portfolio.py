@@ -50,8 +50,6 @@ class Portfolio:
         for asset, b in balances.items():
             wallet[asset] = b.total if isinstance(b, Balance) else Decimal(b)
 
-    def set_position(self, pos: Position) -> None:
-        self.positions[f"{pos.venue}:{pos.symbol}"] = pos
 
     def position(self, market: str) -> Position:
         pos = self.positions.get(market)
@@ -69,9 +67,6 @@ class Portfolio:
             pos.mark_price = price
         if inst is not None and inst.kind is MarketKind.SPOT and inst.quote in self.prices:
             self.prices[inst.base] = price * self.prices[inst.quote]
-
-    def usd(self, asset: str) -> Decimal | None:
-        return self.prices.get(asset)
 
     # -- events --
 
@@ -130,25 +125,4 @@ class Portfolio:
         for market, pos in self.positions.items():
             if self.instruments.get(market) is not None and self.instruments[market].kind is MarketKind.PERP:
                 total += pos.unrealized_pnl
-        return total
-
-    def gross_exposure(self) -> Decimal:
-        """USD value of every non-stable spot holding plus every perp notional."""
-        total = ZERO
-        for wallet in self.balances.values():
-            for asset, amount in wallet.items():
-                if asset not in STABLES and amount:
-                    total += abs(amount) * self.prices.get(asset, ZERO)
-        for market, pos in self.positions.items():
-            inst = self.instruments.get(market)
-            if inst is not None and inst.kind is MarketKind.PERP:
-                total += pos.notional
-        return total
-
-    def totals(self, kind: str, *, strategy: str | None = None, venue: str | None = None) -> Decimal:
-        """Sum of ledger entries of a kind in USD, optionally per strategy or venue."""
-        total = ZERO
-        for e in self.entries:
-            if e.kind == kind and (strategy is None or e.strategy == strategy) and (venue is None or e.venue == venue):
-                total += e.amount * self.prices.get(e.asset, Decimal(1))
         return total

@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field
 
-from ate.model import EngineEvent, Order, OrderStatus, Severity
+from ate.model import EngineEvent, OrderStatus, Severity
 
 log = logging.getLogger(__name__)
 
@@ -65,7 +65,7 @@ async def reconcile(core, client, store, now_ms: int, *, unknown_orders: str = "
             if order is None:
                 continue
             before = len(om._seen_trades)
-            core.on_order_update(_as_view(order), fill)
+            core.on_order_update(order.view(), fill)
             report.fills_replayed += len(om._seen_trades) - before
         if cursor is not None:
             store.set_state(key, cursor, now_ms)
@@ -75,9 +75,8 @@ async def reconcile(core, client, store, now_ms: int, *, unknown_orders: str = "
             continue
         view = await client.query_order(order.symbol, coid)
         if view is None:
-            view = _as_view(order)
-            view.status = OrderStatus.REJECTED if order.filled_qty == 0 else OrderStatus.CANCELED
-            view.reason = "never reached the venue (reconciliation)"
+            view = order.view(OrderStatus.REJECTED if order.filled_qty == 0 else OrderStatus.CANCELED,
+                              reason="never reached the venue (reconciliation)")
             report.never_sent.append(coid)
         else:
             report.settled.append(coid)
@@ -90,8 +89,3 @@ async def reconcile(core, client, store, now_ms: int, *, unknown_orders: str = "
         store.add_event(ev)
     return report
 
-
-def _as_view(order: Order) -> Order:
-    return Order(order.client_order_id, order.venue, order.symbol, order.side, order.type, order.qty, order.price,
-                 order.tif, order.reduce_only, order.strategy, order.status, order.venue_order_id,
-                 order.filled_qty, order.filled_quote)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from enum import StrEnum
 
@@ -89,6 +89,13 @@ class Order:
     @property
     def is_open(self) -> bool:
         return not self.status.is_terminal
+
+    def view(self, status: OrderStatus | None = None, ts_ms: int = 0, reason: str = "", **changes) -> Order:
+        """A copy as a venue would report this order: same id and terms, the given status (fills carried
+        over unless `changes` say otherwise). Executors and reconciliation speak to the order manager
+        in these views; the manager's own order is never shared."""
+        return replace(self, status=status or self.status, updated_ms=ts_ms or self.updated_ms,
+                       reason=reason or self.reason, meta=dict(self.meta), **changes)
 
     def transition(self, new: OrderStatus, ts_ms: int = 0, reason: str = "") -> None:
         if new not in TRANSITIONS[self.status]:

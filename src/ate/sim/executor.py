@@ -55,7 +55,7 @@ class MatchingExecutor:
             self._orders.pop(order.client_order_id, None)
             now = self.core.now()
             self.rejections.append((now, order.client_order_id, str(exc.reason)))
-            self._pending.append((_view(order, OrderStatus.REJECTED, now, str(exc)), None))
+            self._pending.append((order.view(OrderStatus.REJECTED, now, str(exc)), None))
         self.flush()
 
     def cancel(self, order: Order) -> None:
@@ -107,18 +107,9 @@ def order_row(o: Order) -> dict:
             "qty": str(o.qty), "price": None if o.price is None else str(o.price), "id": o.client_order_id}
 
 
-def _view(order: Order, status: OrderStatus, ts: int, reason: str = "") -> Order:
-    return Order(order.client_order_id, order.venue, order.symbol, order.side, order.type, order.qty, order.price,
-                 order.tif, order.reduce_only, order.strategy, status, order.venue_order_id, updated_ms=ts,
-                 reason=reason)
-
-
 def _sim_view(sim: SimOrder, order: Order) -> Order:
-    v = _view(order, sim.status, sim.updated_ms, sim.reason)
-    v.venue_order_id = str(sim.order_id)
-    v.filled_qty = sim.filled_qty
-    v.filled_quote = sim.filled_quote
-    return v
+    return order.view(sim.status, sim.updated_ms, sim.reason, venue_order_id=str(sim.order_id),
+                      filled_qty=sim.filled_qty, filled_quote=sim.filled_quote)
 
 
 def _engine_fill(f: SimFill, order: Order) -> Fill:

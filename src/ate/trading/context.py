@@ -63,7 +63,8 @@ class CoreContext:
         return None if out is None else out.size_multiplier
 
     def headroom_usd(self, strategy: str) -> Decimal | None:
-        return self.core.risk.headroom_usd() if hasattr(self.core.risk, "headroom_usd") else None
+        # No pre-computed headroom: the risk layer trims every intent to the caps in force when it is checked.
+        return None
 
     def in_flight(self, strategy: str) -> bool:
         return bool(self.core.orders.open_orders(strategy))

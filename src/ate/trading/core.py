@@ -18,6 +18,7 @@ from typing import Any
 from ate.config import EngineConfig
 from ate.data.candles import Candle
 from ate.data.loaders import DvolPoint
+from ate.data.validate import check_book
 from ate.execution.order_manager import Executor, OrderManager
 from ate.execution.portfolio import Portfolio
 from ate.model import (
@@ -82,7 +83,6 @@ class TradingCore:
         self.last_decision: Decision | None = None
         self.decisions = 0
         self.quarantined = 0
-        self.events: list[EngineEvent] = []
         self.on_event: Callable[[EngineEvent], object] | None = None  # e.g. the monitor's alert notifier
         self._last_equity_ms = 0
         self._ledger_written = 0
@@ -142,7 +142,9 @@ class TradingCore:
 
     def on_book(self, book: BookTicker) -> None:
         market = f"{book.venue}:{book.symbol}"
-        if not (book.bid > 0 and book.ask > 0 and book.bid < book.ask):
+        # Live books were validated by the data manager; replays reach the core directly, so the same rule
+        # guards here too (stateless part only: no second ordering check on the hot path).
+        if check_book(book, None) is not None:
             self.quarantined += 1  # poisoned or crossed: never traded on
             return
         self.books[market] = book
@@ -340,9 +342,6 @@ class TradingCore:
     def _record(self, ev: EngineEvent) -> None:
         if self.on_event is not None:
             self.on_event(ev)
-        self.events.append(ev)
-        if len(self.events) > 1000:
-            del self.events[:500]
         if self.store is not None:
             self.store.add_event(ev)
 
