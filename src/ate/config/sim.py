@@ -131,6 +131,36 @@ class FaultSpec(_Section):
     ban_418: bool = Field(False, description="every rate-limit breach escalates straight to a 418 ban")
     depth_gap: float = Field(0.0, ge=0, le=1, description="a depth diff is skipped (sequence gap)")
     cancel_202: float = Field(0.0, ge=0, le=1, description="Backpack cancel answered 202, executed just after")
+    # Poisoned book data, per book update published on a stream (bookTicker and depth).
+    crossed_book: float = Field(0.0, ge=0, le=1, description="bid and ask swapped: bid above ask")
+    locked_book: float = Field(0.0, ge=0, le=1, description="bid equal to ask")
+    zero_price: float = Field(0.0, ge=0, le=1, description="book prices 0")
+    negative_price: float = Field(0.0, ge=0, le=1, description="book prices negated")
+    nan_price: float = Field(0.0, ge=0, le=1, description="book prices NaN")
+    # Price shocks in the replayed market itself (orders fill against them), per replayed book update.
+    spike: float = Field(0.0, ge=0, le=1, description="prices multiplied by spike_factor for shock_ticks updates")
+    drop: float = Field(0.0, ge=0, le=1, description="prices multiplied by drop_factor for shock_ticks updates")
+    spike_factor: float = Field(3.0, gt=1, le=1000)
+    drop_factor: float = Field(0.3, gt=0, lt=1)
+    shock_ticks: int = Field(2, ge=1, le=10_000)
+    # Stream transport, per WS message sent.
+    ws_duplicate: float = Field(0.0, ge=0, le=1, description="a message is sent twice")
+    ws_reorder: float = Field(0.0, ge=0, le=1, description="a message is held back and sent after the next one")
+    ws_malformed: float = Field(0.0, ge=0, le=1, description="a text frame that is not JSON (truncated or garbage)")
+    # REST, per request.
+    http_429: float = Field(0.0, ge=0, le=1, description="answered 429 (Binance: -1003 with Retry-After)")
+    retry_after_s: int = Field(1, ge=1, le=3600)
+    maintenance: float = Field(0.0, ge=0, le=1, description="starts a maintenance window: every request 503")
+    maintenance_ms: int = Field(60_000, ge=1, le=86_400_000, description="length of a maintenance window (sim clock)")
+    # Orders and accounts.
+    ioc_rest_first: float = Field(0.0, ge=0, le=1, description="IOC/market order: REST reply sent before its stream events")
+    ioc_stream_first: float = Field(0.0, ge=0, le=1, description="IOC/market order: stream events sent before the reply")
+    ioc_gap_ms: int = Field(50, ge=0, le=10_000, description="wall-clock gap between the two channels of an IOC order")
+    partial_fill: float = Field(0.0, ge=0, le=1, description="an IOC/market order fills only partial_fraction")
+    partial_fraction: float = Field(0.5, gt=0, lt=1)
+    liquidate: float = Field(0.0, ge=0, le=1, description="per perp mark update: an open position is liquidated")
+    halt: float = Field(0.0, ge=0, le=1, description="per replayed book update: the symbol halts for halt_ms")
+    halt_ms: int = Field(60_000, ge=1, le=86_400_000)
 
     @model_validator(mode="before")
     @classmethod

@@ -22,7 +22,7 @@ from ate.sim.backpack_auth import BackpackError, authenticate, invalid_request
 from ate.sim.backpack_feed import BackpackFeed
 from ate.sim.backpack_rest import HISTORY_MARKET_DATA, ROUTES, BackpackRest, Reply
 from ate.sim.backpack_ws import BackpackStreams
-from ate.sim.faults import Faults
+from ate.sim.faults import Faults, ordered_reply
 from ate.sim.runner import Endpoint, SimContext
 
 
@@ -57,6 +57,12 @@ def _json_response(reply: Reply) -> web.Response:
 
 def _error_response(exc: BackpackError) -> web.Response:
     return web.json_response(exc.body(), status=exc.status)
+
+
+def _immediate(params: object) -> bool:
+    """A new order that executes at once or never (market, IOC, FOK): its fills race its reply."""
+    return isinstance(params, Mapping) and (str(params.get("orderType")) == "Market"
+                                            or str(params.get("timeInForce")) in ("IOC", "FOK"))
 
 
 def _query(request: web.Request) -> dict[str, object]:
@@ -141,6 +147,8 @@ class BackpackFace:
             return _error_response(exc)
 
     async def _dispatch(self, request: web.Request, path: str, handler: Callable) -> web.StreamResponse:
+        if self.faults.maintenance(self.venue):
+            raise BackpackError(503, "MAINTENANCE", "Exchange is under maintenance")
         query = _query(request)
         body: object = None
         if request.method != "GET" and request.can_read_body:
@@ -155,19 +163,33 @@ class BackpackFace:
         client = account or f"ip:{request.remote}"
         if not self._limit.allow(client) or (path in HISTORY_MARKET_DATA and not self._history_limit.allow(client)):
             raise BackpackError(429, "TOO_MANY_REQUESTS", "Too many requests")
+        if self.faults.rate_limited(self.venue) is not None:  # Backpack documents no Retry-After
+            raise BackpackError(429, "TOO_MANY_REQUESTS", "Too many requests")
         params = body if body is not None else query
         mutates = request.method != "GET"
-        fault = self.faults.http_fault()
+        fault = self.faults.http_fault(self.venue)
         if fault is not None and not mutates:
             return await self._http_fault(fault)
         await self.faults.delay()
-        if path == "/api/v1/order" and request.method == "POST" and self.faults.reject_order():
+        new_order = path == "/api/v1/order" and request.method == "POST"
+        if new_order and self.faults.reject_order(self.venue):
             raise BackpackError(400, "INVALID_ORDER", "Order rejected")
-        if path == "/api/v1/order" and request.method == "DELETE" and self.faults.cancel_202():
+        if path == "/api/v1/order" and request.method == "DELETE" and self.faults.cancel_202(self.venue):
             return self._deferred_cancel(params, account)
-        response = _json_response(handler(self.rest, params, account))
-        # A failed answer to a request that acted is the worst case: the venue did it, the client can't know.
-        return await self._http_fault(fault) if fault is not None else response
+        ordering = self.faults.ioc_order(self.venue) if new_order and account and _immediate(params) else None
+        if ordering == "rest_first":
+            self.streams.hold(account)
+        try:
+            response = _json_response(handler(self.rest, params, account))
+            if fault is not None:
+                # A failed answer to a request that acted is the worst case: the venue did it, the client can't know.
+                response = await self._http_fault(fault)
+            if ordering is not None:
+                await ordered_reply(ordering, self.streams, account, request, response, self.faults.ioc_gap_s)
+            return response
+        finally:
+            if ordering == "rest_first":
+                self.streams.release(account)
 
     async def _http_fault(self, fault: str) -> web.Response:
         if fault == "timeout":

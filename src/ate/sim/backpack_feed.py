@@ -26,7 +26,7 @@ from ate.sim.core import (
     PositionEvent,
     PublicTrade,
 )
-from ate.sim.faults import Faults
+from ate.sim.faults import Faults, poison_book
 
 
 class _Depth:
@@ -85,7 +85,7 @@ class BackpackFeed:
     # -- market data ------------------------------------------------------------------------------
 
     def _market_data(self, name: str, data: dict) -> None:
-        if not self.faults.stale():
+        if not self.faults.stale(wire.VENUE):
             self.streams.publish(name, data)
 
     def on_book(self, m: Market) -> None:
@@ -94,9 +94,11 @@ class BackpackFeed:
         streams = self.streams
         sym = m.symbol
         now = self.now_us()
+        bad = self.faults.book_fault(wire.VENUE, sym)
         name = "bookTicker." + sym
         if streams.wants(name):
-            self._market_data(name, wire.ws_book_ticker(m, now))
+            ticker = wire.ws_book_ticker(m, now)
+            self._market_data(name, poison_book(ticker, bad) if bad else ticker)
         depth = self._depth.get(sym)
         if depth is not None:
             names = [n for n in depth_stream_names(sym) if streams.wants(n)]
@@ -108,7 +110,9 @@ class BackpackFeed:
                 data = {"e": "depth", "E": now, "s": sym, "a": _diff(depth.asks, asks, m),
                         "b": _diff(depth.bids, bids, m), "U": depth.u + 1, "u": m.update_id, "T": m.ts_ms * 1000}
                 depth.u, depth.bids, depth.asks = m.update_id, bids, asks
-                if not self.faults.depth_gap():
+                if bad:
+                    data = poison_book(data, bad)
+                if not self.faults.depth_gap(wire.VENUE):
                     for n in names:
                         self._market_data(n, data)
         name = "ticker." + sym

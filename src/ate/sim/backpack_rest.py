@@ -42,6 +42,7 @@ REJECTIONS: dict[RejectReason, tuple[int, str]] = {
     RejectReason.NO_LIQUIDITY: (400, "INVALID_ORDER"),
     RejectReason.UNKNOWN_ORDER: (404, "RESOURCE_NOT_FOUND"),
     RejectReason.INVALID_PARAMETER: (400, "INVALID_CLIENT_REQUEST"),
+    RejectReason.MARKET_CLOSED: (400, "TRADING_PAUSED"),
 }
 MESSAGES = {
     RejectReason.INSUFFICIENT_BALANCE: "Insufficient funds",
@@ -49,6 +50,7 @@ MESSAGES = {
     RejectReason.POST_ONLY_WOULD_TAKE: "Order would immediately match and take",
     RejectReason.UNKNOWN_ORDER: "Order not found",
     RejectReason.UNKNOWN_MARKET: "Invalid market",
+    RejectReason.MARKET_CLOSED: "Trading is paused",
 }
 
 

@@ -88,7 +88,7 @@ def market_json(m: Market) -> dict:
         "imfFunction": IMF if perp else None,
         "mmfFunction": MMF if perp else None,
         "openInterestLimit": "0",
-        "orderBookState": "Open",
+        "orderBookState": "CancelOnly" if m.halted else "Open",
         "createdAt": "2024-01-01T00:00:00",
     }
 
@@ -254,7 +254,8 @@ def ws_order_update(o: SimOrder, exec_type: str, fill: SimFill | None, ts_ms: in
         "e": ORDER_EVENTS[exec_type], "E": now_us, "s": o.symbol, "c": client_id(o), "S": SIDE_NAMES[o.side],
         "o": TYPE_NAMES[o.type].upper(), "f": "GTC" if o.tif is TimeInForce.POST_ONLY else o.tif.value,
         "q": fmt(o.qty), "p": opt(o.price), "X": STATUS_NAMES[o.status], "i": str(o.order_id),
-        "z": fmt(o.filled_qty), "Z": fmt(o.filled_quote), "r": o.reduce_only, "O": "USER", "T": ts_ms * 1000,
+        "z": fmt(o.filled_qty), "Z": fmt(o.filled_quote), "r": o.reduce_only,
+        "O": "LIQUIDATION_AUTOCLOSE" if o.origin == "LIQUIDATION" else "USER", "T": ts_ms * 1000,
     }
     if fill is not None:
         data.update(t=fill.trade_no, l=fmt(fill.qty), L=fmt(fill.price), m=fill.is_maker, n=fmt(fill.fee),

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from aiohttp import WSMsgType, web
 
 from ate.sim.backpack_auth import BackpackError, check_window, verify_signed
-from ate.sim.faults import Faults
+from ate.sim.faults import Faults, FrameShaper
 from ate.venues.backpack.signing import signing_string
 
 PUBLIC_TYPES = {"bookTicker", "depth", "trade", "kline", "markPrice", "ticker", "openInterest"}
@@ -34,7 +34,7 @@ class Connection:
     ws: web.WebSocketResponse
     account: str | None = None
     streams: set[str] = field(default_factory=set)
-    outbox: asyncio.Queue[str | None] = field(default_factory=asyncio.Queue)
+    outbox: asyncio.Queue[str | asyncio.Future | None] = field(default_factory=asyncio.Queue)
     last_pong: float = 0.0
     silent: bool = False  # stalled by fault injection: open, answering pings, sending nothing
 
@@ -95,6 +95,7 @@ class BackpackStreams:
         self.faults = faults or Faults()
         self._conns: set[Connection] = set()
         self._by_stream: dict[str, set[Connection]] = {}
+        self._held: dict[str, list[tuple[Connection, str]]] = {}  # account -> frames kept back (IOC ordering)
 
     # -- publishing -------------------------------------------------------------------------------
 
@@ -117,7 +118,30 @@ class BackpackStreams:
             frame = json.dumps({"stream": stream, "data": data}, separators=(",", ":"))
             for conn in conns:
                 if conn.account == account:
-                    conn.outbox.put_nowait(frame)
+                    held = self._held.get(account)
+                    if held is None:
+                        conn.outbox.put_nowait(frame)
+                    else:
+                        held.append((conn, frame))
+
+    # -- IOC reply ordering (ate.sim.faults.StreamGate) --------------------------------------------
+
+    def hold(self, account: str) -> None:
+        self._held.setdefault(account, [])
+
+    def release(self, account: str) -> None:
+        for conn, frame in self._held.pop(account, []):
+            if conn in self._conns:
+                conn.outbox.put_nowait(frame)
+
+    async def flushed(self, account: str) -> None:
+        marks = []
+        for conn in self._conns:
+            if conn.account == account:
+                mark = asyncio.get_running_loop().create_future()
+                conn.outbox.put_nowait(mark)
+                marks.append(mark)
+        await asyncio.gather(*marks)
 
     # -- lifecycle ----------------------------------------------------------------------------------
 
@@ -156,19 +180,25 @@ class BackpackStreams:
 
     async def _write(self, conn: Connection) -> None:
         faults = self.faults
+        shaper = FrameShaper(faults, "backpack")
         while (frame := await conn.outbox.get()) is not None:
+            if isinstance(frame, asyncio.Future):
+                if not frame.done():
+                    frame.set_result(None)
+                continue
             if conn.ws.closed or conn.silent:
                 continue
-            fault = faults.ws_fault()
-            if fault == "drop":
+            frames = shaper.frames(frame)
+            if frames == "drop":
                 await conn.ws.close(code=1011, message=b"connection dropped")
                 continue
-            if fault == "stall":
+            if frames == "stall":
                 conn.silent = True
                 continue
             await faults.delay()
-            with contextlib.suppress(ConnectionError):
-                await conn.ws.send_str(frame)
+            for text in frames:
+                with contextlib.suppress(ConnectionError):
+                    await conn.ws.send_str(text)
 
     async def _keepalive(self, conn: Connection) -> None:
         loop = asyncio.get_running_loop()

@@ -42,8 +42,8 @@ class BinanceFace:
             if not ctx.core.markets_of(venue):
                 continue
             limiter = RateLimiter(limits, ban_418=ctx.faults.ban_418)
-            rest = BinanceRest(ctx, spot, limiter, keys, listen_keys)
             streams = BinanceStreams(ctx, spot, keys, limiter, listen_keys)
+            rest = BinanceRest(ctx, spot, limiter, keys, listen_keys, streams)
             app = web.Application()
             app.add_routes(rest.routes() + streams.routes())
             runner = web.AppRunner(app, access_log=None)

@@ -31,6 +31,7 @@ from ate.sim.binance_auth import (
 )
 from ate.sim.binance_limits import RateLimiter
 from ate.sim.core import Market, OrderRejected, SimOrder
+from ate.sim.faults import StreamGate, ordered_reply
 from ate.sim.instruments import BINANCE_SPOT, BINANCE_USDM
 from ate.sim.runner import SimContext
 
@@ -140,6 +141,11 @@ def _window(rows: list, time_of: Callable[[object], int], p: dict[str, str], def
     return rows[:limit] if start is not None else rows[-limit:]
 
 
+def _immediate(p: dict[str, str]) -> bool:
+    """A new order that executes at once or never (market, IOC, FOK): its fills race its reply."""
+    return p.get("type", "").upper() == "MARKET" or p.get("timeInForce", "").upper() in ("IOC", "FOK")
+
+
 def depth_weight(spot: bool, p: dict[str, str]) -> int:
     limit = _int(p, "limit", 100 if spot else 500) or 100
     if spot:
@@ -151,8 +157,9 @@ class BinanceRest:
     """One product's REST surface; ``spot`` selects Spot or USD-M behaviour."""
 
     def __init__(self, ctx: SimContext, spot: bool, limiter: RateLimiter, keys: BinanceKeys,
-                 listen_keys: ListenKeys) -> None:
+                 listen_keys: ListenKeys, user_streams: StreamGate | None = None) -> None:
         self.ctx = ctx
+        self.user_streams = user_streams  # the product's user-data streams: ordered IOC replies
         self.core = ctx.core
         self.spot = spot
         self.venue = BINANCE_SPOT if spot else BINANCE_USDM
@@ -178,14 +185,24 @@ class BinanceRest:
         headers: dict[str, str] = {}
         charged = 0
         status = 200
-        fault = None
+        fault = ordering = None
+        faults = self.ctx.faults
+        account = None
         try:
             body = await request.text() if request.method != "GET" else ""
             raw_query = request.rel_url.raw_query_string
             params = merged_params(raw_query, body)
+            if faults.maintenance(self.venue):
+                raise ApiError(503, -1016, "Service Unavailable.")
+            retry_after = faults.rate_limited(self.venue)
+            if retry_after is not None:
+                lim = self.limiter.weight_limit
+                raise ApiError(429, -1003, f"Too much request weight used; current limit is {lim.limit} request "
+                                           f"weight per {lim.num} MINUTE. Please use WebSocket Streams for live "
+                                           "updates to avoid polling the API.", {"Retry-After": str(retry_after)})
             charged = route.weight(params) if callable(route.weight) else route.weight
             self.limiter.admit(ip, charged, now)
-            fault = self.ctx.faults.http_fault()
+            fault = faults.http_fault(self.venue)
             account = api_key = None
             if route.security != "NONE":
                 api_key = request.headers.get("X-MBX-APIKEY")
@@ -197,8 +214,12 @@ class BinanceRest:
             if route.order:
                 assert account is not None
                 headers.update(self.limiter.count_order(account, now))
-                if self.ctx.faults.reject_order():
+                if faults.reject_order(self.venue):
                     raise ApiError(400, -2010, "New order rejected.")
+                if self.user_streams is not None and _immediate(params):
+                    ordering = faults.ioc_order(self.venue)
+                    if ordering == "rest_first":
+                        self.user_streams.hold(account)
             result = route.handler(Req(params, account, now, ip, api_key))
             if route.order or route.free_on_success:
                 charged = 0
@@ -206,7 +227,7 @@ class BinanceRest:
             status, result = exc.status, {"code": exc.code, "msg": exc.msg}
             headers = {k: v for k, v in headers.items() if not k.startswith("X-MBX-ORDER-COUNT")}
             headers.update(exc.headers)
-            if exc.status in (418, 429):
+            if exc.status in (418, 429, 503):
                 charged = 0
         except OrderRejected as exc:
             err = wire.reject_error(exc, self.core.markets.get((self.venue, params.get("symbol", ""))), self.spot)
@@ -215,16 +236,23 @@ class BinanceRest:
         used = self.limiter.charge(ip, charged, now)
         headers["X-MBX-USED-WEIGHT-1M"] = str(used)
         headers["X-MBX-USED-WEIGHT"] = str(used)
-        await self.ctx.faults.delay()
-        if fault == "timeout":
-            await asyncio.sleep(self.ctx.faults.spec.timeout_ms / 1000)
-            status, result = 503, {"code": -1007, "msg": "Timeout waiting for response from backend server. "
-                                                        "Send status unknown; execution status unknown."}
-        elif fault == "5xx":
-            status, result = 503, {"code": -1000, "msg": "Unknown error, please check your request or try again "
-                                                        "later."}
-        return web.json_response(result, status=status, headers=headers,
-                                 dumps=lambda o: json.dumps(o, separators=(",", ":")))
+        try:
+            await faults.delay()
+            if fault == "timeout":
+                await asyncio.sleep(faults.spec.timeout_ms / 1000)
+                status, result = 503, {"code": -1007, "msg": "Timeout waiting for response from backend server. "
+                                                            "Send status unknown; execution status unknown."}
+            elif fault == "5xx":
+                status, result = 503, {"code": -1000, "msg": "Unknown error, please check your request or try "
+                                                            "again later."}
+            response = web.json_response(result, status=status, headers=headers,
+                                         dumps=lambda o: json.dumps(o, separators=(",", ":")))
+            if ordering is not None and account is not None and self.user_streams is not None:
+                await ordered_reply(ordering, self.user_streams, account, request, response, faults.ioc_gap_s)
+            return response
+        finally:
+            if ordering == "rest_first" and account is not None and self.user_streams is not None:
+                self.user_streams.release(account)
 
     # ------------------------------------------------------------------ helpers
     def _market(self, p: dict[str, str], required: bool = True) -> Market | None:

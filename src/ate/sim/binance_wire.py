@@ -78,6 +78,10 @@ def reject_error(exc: OrderRejected, m: Market | None, spot: bool, *, cancel: bo
         return ApiError(400, -2022, "ReduceOnly Order is rejected.")
     if r is RejectReason.NO_LIQUIDITY:
         return ApiError(400, -2010, "Order book liquidity is less than LOT_SIZE filter minimum quantity.")
+    if r is RejectReason.MARKET_CLOSED:
+        if spot:
+            return ApiError(400, -2010, "Market is closed.")
+        return ApiError(400, -4140, "Invalid symbol status for opening position.")
     if r is RejectReason.UNKNOWN_ACCOUNT:
         return ApiError(401, -2015, "Invalid API-key, IP, or permissions for action.")
     return ApiError(400, -1102, exc.detail or "Invalid parameter.")
@@ -143,7 +147,8 @@ def exchange_symbol(m: Market, spot: bool) -> dict:
                     "maxPrice": fnum(i.max_price, spot), "tickSize": fnum(i.tick_size, spot)}
     lot = {"minQty": fnum(i.min_qty, spot), "maxQty": fnum(i.max_qty, spot), "stepSize": fnum(i.step_size, spot)}
     if spot:
-        return {"symbol": m.symbol, "status": "TRADING", "baseAsset": i.base, "baseAssetPrecision": 8,
+        return {"symbol": m.symbol, "status": "BREAK" if m.halted else "TRADING", "baseAsset": i.base,
+                "baseAssetPrecision": 8,
                 "quoteAsset": i.quote, "quotePrecision": 8, "quoteAssetPrecision": 8,
                 "baseCommissionPrecision": 8, "quoteCommissionPrecision": 8,
                 "orderTypes": ["LIMIT", "LIMIT_MAKER", "MARKET"], "icebergAllowed": False, "ocoAllowed": False,
@@ -158,7 +163,8 @@ def exchange_symbol(m: Market, spot: bool) -> dict:
                 "permissions": [], "permissionSets": [["SPOT"]], "defaultSelfTradePreventionMode": "EXPIRE_MAKER",
                 "allowedSelfTradePreventionModes": ["EXPIRE_TAKER", "EXPIRE_MAKER", "EXPIRE_BOTH"]}
     return {"symbol": m.symbol, "pair": m.symbol, "contractType": "PERPETUAL" if i.kind is MarketKind.PERP else "",
-            "deliveryDate": FAR_FUTURE_MS, "onboardDate": 1569398400000, "status": "TRADING",
+            "deliveryDate": FAR_FUTURE_MS, "onboardDate": 1569398400000,
+            "status": "SETTLING" if m.halted else "TRADING",
             "maintMarginPercent": "2.5000", "requiredMarginPercent": "5.0000", "baseAsset": i.base,
             "quoteAsset": i.quote, "marginAsset": i.quote, "pricePrecision": decimals(i.tick_size),
             "quantityPrecision": decimals(i.step_size), "baseAssetPrecision": 8, "quotePrecision": 8,
@@ -316,21 +322,32 @@ def execution_report(o: SimOrder, exec_type: str, f: SimFill | None, now: int) -
             "V": "EXPIRE_MAKER"}
 
 
+def balance_update(asset: str, delta: Decimal, ts: int, now: int) -> dict:
+    """Spot deposit or withdrawal (followed by an outboundAccountPosition)."""
+    return {"e": "balanceUpdate", "E": now, "a": asset, "d": s8(delta), "T": ts}
+
+
 def account_position(balances: list[Balance], now: int) -> dict:
     return {"e": "outboundAccountPosition", "E": now, "u": now,
             "B": [{"a": b.asset, "f": s8(b.free), "l": s8(b.locked)} for b in balances]}
 
 
 def order_trade_update(o: SimOrder, exec_type: str, f: SimFill | None, now: int) -> dict:
+    """A liquidation is the venue's own order: client id autoclose-…, type LIQUIDATION, and its fill
+    has execution type CALCULATED."""
     avg = o.avg_price
+    liquidation = o.origin == "LIQUIDATION"
+    otype = "LIQUIDATION" if liquidation else o.type.value
+    if liquidation and exec_type == "TRADE":
+        exec_type = "CALCULATED"
     return {"e": "ORDER_TRADE_UPDATE", "E": now, "T": now,
-            "o": {"s": o.symbol, "c": o.client_order_id, "S": o.side.value, "o": o.type.value, "f": tif(o, False),
+            "o": {"s": o.symbol, "c": o.client_order_id, "S": o.side.value, "o": otype, "f": tif(o, False),
                   "q": fmt(o.qty), "p": fmt(o.price or Decimal(0)), "ap": fmt(avg) if avg is not None else "0",
                   "sp": "0", "x": exec_type, "X": status(o), "i": o.order_id,
                   "l": fmt(f.qty) if f else "0", "z": fmt(o.filled_qty), "L": fmt(f.price) if f else "0",
                   "N": f.fee_asset if f else "USDT", "n": fmt(f.fee) if f else "0", "T": f.ts_ms if f else now,
                   "t": f.trade_no if f else 0, "b": "0", "a": "0", "m": bool(f and f.is_maker),
-                  "R": o.reduce_only, "wt": "CONTRACT_PRICE", "ot": o.type.value, "ps": "BOTH", "cp": False,
+                  "R": o.reduce_only, "wt": "CONTRACT_PRICE", "ot": otype, "ps": "BOTH", "cp": False,
                   "rp": fmt(f.realized_pnl) if f else "0", "V": "EXPIRE_MAKER", "pm": "NONE", "gtd": 0,
                   "er": "0"}}
 
@@ -340,9 +357,11 @@ def position_json(p: Position) -> dict:
             "cr": fmt(p.realized_pnl), "up": fmt(p.unrealized_pnl), "mt": "cross", "iw": "0", "ps": "BOTH"}
 
 
-def account_update(reason: str, balances: list[Balance], positions: list[Position], now: int) -> dict:
+def account_update(reason: str, balances: list[Balance], positions: list[Position], now: int,
+                   delta: Decimal = Decimal(0)) -> dict:
+    """``bc`` is the wallet change other than P&L and commission: a deposit's or withdrawal's amount."""
     return {"e": "ACCOUNT_UPDATE", "E": now, "T": now,
-            "a": {"m": reason, "B": [{"a": b.asset, "wb": fmt(b.total), "cw": fmt(b.total), "bc": "0"}
+            "a": {"m": reason, "B": [{"a": b.asset, "wb": fmt(b.total), "cw": fmt(b.total), "bc": fmt(delta)}
                                      for b in balances],
                   "P": [position_json(p) for p in positions]}}
 

@@ -15,6 +15,7 @@ import json
 import time
 from collections import deque
 from dataclasses import dataclass, field
+from decimal import Decimal
 
 from aiohttp import WSMsgType, web
 
@@ -38,10 +39,12 @@ from ate.sim.core import (
     PositionEvent,
     PublicTrade,
 )
+from ate.sim.faults import FrameShaper, poison_book
 from ate.sim.instruments import BINANCE_SPOT, BINANCE_USDM
 from ate.sim.runner import SimContext
 
 QUEUE_MAX = 10_000
+TRANSFERS = ("DEPOSIT", "WITHDRAW")
 PUBLIC_KINDS = ("bookTicker", "depth", "trade")  # USD-M /public (ccxt also takes trade there)
 _DUMPS = json.JSONEncoder(separators=(",", ":")).encode
 
@@ -70,8 +73,9 @@ class Conn:
     closing: bool = False
     task: asyncio.Task | None = None
 
-    def push(self, text: str | None) -> None:
-        """Queue a frame for the sender; None closes the connection after what is queued."""
+    def push(self, text: str | asyncio.Future | None) -> None:
+        """Queue a frame for the sender; None closes the connection after what is queued; a future is
+        resolved once everything queued before it has been written."""
         try:
             self.queue.put_nowait(text)
         except asyncio.QueueFull:  # a consumer this slow is disconnected, as Binance does
@@ -97,6 +101,7 @@ class BinanceStreams:
         self._sub_ids = 0
         self.max_inbound = 5 if spot else 10
         self.heartbeat = 20.0 if spot else 180.0
+        self._held: dict[str, list[tuple[Conn, str]]] = {}  # account -> user frames kept back (IOC ordering)
         self._unlisten = [self.core.listen_book(self._on_book), self.core.listen(self._on_event)]
         self._expiry_task: asyncio.Task | None = None
 
@@ -166,27 +171,33 @@ class BinanceStreams:
 
     async def _sender(self, conn: Conn) -> None:
         faults = self.ctx.faults
+        shaper = FrameShaper(faults, self.venue)
         while True:
             text = await conn.queue.get()
             if text is None:
                 await conn.ws.close()
                 return
+            if isinstance(text, asyncio.Future):
+                if not text.done():
+                    text.set_result(None)
+                continue
             if conn.stalled:
                 continue
-            fault = faults.ws_fault()
-            if fault == "drop":
+            frames = shaper.frames(text)
+            if frames == "drop":
                 await conn.ws.close()
                 return
-            if fault == "stall":
+            if frames == "stall":
                 conn.stalled = True
                 continue
             await faults.delay()
-            if conn.ws.closed:
-                return
-            try:
-                await conn.ws.send_str(text)
-            except (ConnectionError, RuntimeError):
-                return
+            for frame in frames:
+                if conn.ws.closed:
+                    return
+                try:
+                    await conn.ws.send_str(frame)
+                except (ConnectionError, RuntimeError):
+                    return
 
     def _too_fast(self, conn: Conn) -> bool:
         now = time.monotonic()
@@ -292,17 +303,20 @@ class BinanceStreams:
             return
         if m.candles:
             self._kline_progress(m)
-        if self.ctx.faults.spec.stale and self.ctx.faults.stale():
+        faults = self.ctx.faults
+        if faults.stale(self.venue):
             return
         s = m.symbol.lower()
         now = self._now()
         spot = self.spot
+        bad = faults.book_fault(self.venue, m.symbol)
         name = f"{s}@bookTicker"
         if self.subs.get(name):
-            self._publish(name, wire.book_ticker(m, spot, True, now))
+            ticker = wire.book_ticker(m, spot, True, now)
+            self._publish(name, poison_book(ticker, bad) if bad else ticker)
         depth_names = [n for n in self.subs if n.startswith(f"{s}@depth") and self.subs[n]]
         if depth_names:
-            self._depth(m, s, depth_names, now)
+            self._depth(m, s, depth_names, now, bad)
         for tname in (f"{s}@ticker", f"{s}@miniTicker"):
             if self.subs.get(tname):
                 t = wire.ticker_stream(m, spot, self.ctx.clock.now_ms())
@@ -310,12 +324,12 @@ class BinanceStreams:
                     t = {k: t[k] for k in ("E", "s", "c", "o", "h", "l", "v", "q")} | {"e": "24hrMiniTicker"}
                 self._publish(tname, t)
 
-    def _depth(self, m: Market, s: str, names: list[str], now: int) -> None:
+    def _depth(self, m: Market, s: str, names: list[str], now: int, bad: str | None) -> None:
         bids = dict(wire.gross_levels(m, True, m.depth_levels))
         asks = dict(wire.gross_levels(m, False, m.depth_levels))
         prev_b, prev_a = self._published.get(m.symbol, ({}, {}))
         self._published[m.symbol] = (bids, asks)
-        gap = self.ctx.faults.spec.depth_gap and self.ctx.faults.depth_gap()
+        gap = self.ctx.faults.depth_gap(self.venue)
         spot = self.spot
         for name in names:
             tail = name[len(s) + len("@depth"):]
@@ -328,7 +342,7 @@ class BinanceStreams:
                 else:
                     payload = {"e": "depthUpdate", "E": now, "T": m.ts_ms, "s": m.symbol, "U": m.update_id,
                                "u": m.update_id, "pu": m.update_id - 1, "b": b, "a": a}
-                self._publish(name, payload)
+                self._publish(name, poison_book(payload, bad) if bad else payload)
                 continue
             if gap:
                 continue
@@ -345,7 +359,7 @@ class BinanceStreams:
             if not spot:
                 payload["pu"] = m.update_id - 1
             payload |= {"b": side(bids, prev_b), "a": side(asks, prev_a)}
-            self._publish(name, payload)
+            self._publish(name, poison_book(payload, bad) if bad else payload)
 
     def _on_event(self, kind: str, payload: object) -> None:
         if kind == TRADE:
@@ -420,18 +434,20 @@ class BinanceStreams:
         now = self._now()
         event = None
         if self.spot:
+            events = []
             if kind == ORDER:
                 e: OrderEvent = payload  # type: ignore[assignment]
-                event = wire.execution_report(e.order, e.exec_type, e.fill, now)
+                events = [wire.execution_report(e.order, e.exec_type, e.fill, now)]
             elif kind == BALANCE:
                 b: BalanceEvent = payload  # type: ignore[assignment]
-                event = wire.account_position(list(b.assets), now)
-            if event is None:
-                return
-            for c in targets:
-                for sid, acct in c.subscriptions.items():
-                    if acct == account:
-                        c.push(_DUMPS({"subscriptionId": sid, "event": event}))
+                events = [wire.account_position(list(b.assets), now)]
+                if b.reason in TRANSFERS:
+                    events.insert(0, wire.balance_update(b.assets[0].asset, b.delta, b.ts_ms, now))
+            for event in events:
+                for c in targets:
+                    for sid, acct in c.subscriptions.items():
+                        if acct == account:
+                            self._user_push(account, c, _DUMPS({"subscriptionId": sid, "event": event}))
             return
         if kind == ORDER:
             e = payload  # type: ignore[assignment]
@@ -445,12 +461,38 @@ class BinanceStreams:
             b = payload  # type: ignore[assignment]
             if b.reason == "ORDER":
                 return  # fills report through POSITION; releases of order margin are not account updates
-            event = wire.account_update(b.reason, list(b.assets), [], now)
+            event = wire.account_update(b.reason, list(b.assets), [], now,
+                                        b.delta if b.reason in TRANSFERS else Decimal(0))
         if event is not None:
             text = _DUMPS(event)
             for c in targets:
                 if c.path == "private":
-                    c.push(text)
+                    self._user_push(account, c, text)
+
+    # ------------------------------------------------------------------ IOC reply ordering (StreamGate)
+    def _user_push(self, account: str, conn: Conn, text: str) -> None:
+        held = self._held.get(account)
+        if held is None:
+            conn.push(text)
+        else:
+            held.append((conn, text))
+
+    def hold(self, account: str) -> None:
+        self._held.setdefault(account, [])
+
+    def release(self, account: str) -> None:
+        for conn, text in self._held.pop(account, []):
+            if conn in self.conns:
+                conn.push(text)
+
+    async def flushed(self, account: str) -> None:
+        marks = []
+        for c in self.conns:
+            if c.account == account or account in c.subscriptions.values():
+                mark = asyncio.get_running_loop().create_future()
+                c.push(mark)
+                marks.append(mark)
+        await asyncio.gather(*marks)
 
     async def _private(self, request: web.Request, key: str | None = None) -> web.StreamResponse:
         key = key or request.match_info.get("key") or request.query.get("listenKey", "")

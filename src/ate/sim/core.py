@@ -41,7 +41,12 @@ checks them with ``Instrument.check`` and rejects off-grid values rather than ro
 Perps: one-way positions (``ate.model.Position``), cross margin per venue wallet in the quote asset,
 default leverage 20, initial margin = notional / leverage, maintenance = notional × 0.004
 (``maint_margin_rate``); a mark update that leaves equity below maintenance cancels the account's
-orders on that venue and closes the position at the mark (LIQUIDATION event). Realized P&L is booked
+orders on that venue and closes the position at the mark with the venue's own order (client id
+``autoclose-…``, ``origin`` LIQUIDATION: ORDER events NEW and TRADE, then a LIQUIDATION event);
+``core.liquidate(account, venue, symbol)`` forces it. ``core.transfer(account, venue, asset, amount)``
+deposits (amount > 0) or withdraws; ``core.halt(venue, symbol)`` / ``core.resume`` stop and restart
+trading (new orders rejected MARKET_CLOSED, the book frozen). Every balance change, whatever its
+cause, goes out through one notification (``_balances_changed`` → a BALANCE event). Realized P&L is booked
 to the wallet at 8 decimals; fees are in the quote asset. Spot fees are taken from the asset received
 (base on buys, quote on sells), as on Binance without BNB.
 
@@ -114,6 +119,7 @@ class RejectReason(StrEnum):
     PRICE_FILTER = "PRICE_FILTER"
     LOT_SIZE = "LOT_SIZE"
     MIN_NOTIONAL = "MIN_NOTIONAL"
+    MARKET_CLOSED = "MARKET_CLOSED"  # the symbol is halted: no new orders (cancels still work)
     INSUFFICIENT_BALANCE = "INSUFFICIENT_BALANCE"  # spot
     INSUFFICIENT_MARGIN = "INSUFFICIENT_MARGIN"  # perp
     POST_ONLY_WOULD_TAKE = "POST_ONLY_WOULD_TAKE"
@@ -142,6 +148,7 @@ class SimOrder(Order):
     lock_asset: str = ""
     lock_unit: Decimal = ZERO  # locked per unit of quantity: exact releases on partial fills
     locked: Decimal = ZERO  # amount still locked in ``lock_asset`` for the unfilled part
+    origin: str = "USER"  # LIQUIDATION: the venue's own close-out order of a liquidated position
 
     @property
     def is_buy(self) -> bool:
@@ -170,8 +177,9 @@ class BalanceEvent:
     account: str
     venue: str
     assets: tuple[Balance, ...]  # snapshots of the changed assets
-    reason: str  # ORDER, FUNDING_FEE, DEPOSIT, LIQUIDATION
+    reason: str  # ORDER, FUNDING_FEE, DEPOSIT, WITHDRAW
     ts_ms: int
+    delta: Decimal = ZERO  # DEPOSIT/WITHDRAW: the signed amount moved (Binance balanceUpdate "d", "bc")
 
 
 @dataclass(frozen=True, slots=True)
@@ -228,7 +236,8 @@ class Market:
                  "tick_f", "step_f", "bid_t", "ask_t", "bid_sz", "ask_sz", "ts_ms", "update_id",
                  "taken", "best_buy", "best_sell", "resting", "trade_seq", "candles", "tape",
                  "depth_levels", "depth_step_ticks", "mark", "funding_rate", "next_funding_ms",
-                 "funding_interval_ms", "position_holders", "maint_margin_rate", "last_price_t", "bar")
+                 "funding_interval_ms", "position_holders", "maint_margin_rate", "last_price_t", "bar",
+                 "halted")
 
     def __init__(self, instrument: Instrument, maker_fee: Decimal, taker_fee: Decimal, venue: str,
                  depth_levels: int, depth_step_ticks: int, maint_margin_rate: Decimal,
@@ -266,6 +275,7 @@ class Market:
         self.maint_margin_rate = maint_margin_rate
         self.last_price_t = 0
         self.bar = [0, 0, 0, 0]  # candle being replayed: [open_ms, open, high, low] mid ticks so far
+        self.halted = False  # trading halted (Binance BREAK): no new orders, the book stands still
 
     @property
     def key(self) -> tuple[str, str]:
@@ -344,6 +354,16 @@ def _snap_balance(b: Balance) -> Balance:
     return Balance(b.asset, b.free, b.locked)
 
 
+def _capped(plan: list[tuple[int, Decimal]], cap: Decimal) -> list[tuple[int, Decimal]]:
+    out = []
+    for t, q in plan:
+        if cap <= 0:
+            break
+        out.append((t, min(q, cap)))
+        cap -= q
+    return out
+
+
 def _snap_position(p: Position) -> Position:
     return Position(p.venue, p.symbol, p.qty, p.entry_price, p.realized_pnl, p.fees, p.funding, p.mark_price)
 
@@ -361,6 +381,8 @@ class MatchingCore:
         self._listeners: list[Listener] = []
         self._book_listeners: list[BookListener] = []
         self._clock = clock
+        # Fault hook: the most an IOC/market order on the market may fill (None: what the book gives)
+        self.taker_cap: Callable[[Market, Decimal], Decimal | None] | None = None
 
     # ----------------------------------------------------------------- setup
     def add_market(self, instrument: Instrument, maker_fee: Decimal, taker_fee: Decimal, *,
@@ -372,6 +394,18 @@ class MatchingCore:
                    maint_margin_rate, funding_interval_ms)
         self.markets[(venue, instrument.symbol)] = m
         self._order_ids.setdefault(venue, itertools.count(1))
+        return m
+
+    def halt(self, venue: str, symbol: str) -> Market:
+        """Halt trading (Binance status BREAK): new orders are rejected MARKET_CLOSED, resting orders
+        stay and can be cancelled, and the book stands still (replayed updates are ignored)."""
+        m = self.market(venue, symbol)
+        m.halted = True
+        return m
+
+    def resume(self, venue: str, symbol: str) -> Market:
+        m = self.market(venue, symbol)
+        m.halted = False
         return m
 
     def market(self, venue: str, symbol: str) -> Market:
@@ -393,9 +427,28 @@ class MatchingCore:
         return a
 
     def deposit(self, account_id: str, venue: str, asset: str, amount: Decimal) -> None:
+        self.transfer(account_id, venue, asset, amount)
+
+    def transfer(self, account_id: str, venue: str, asset: str, amount: Decimal) -> Balance:
+        """An external deposit (amount > 0) or withdrawal (< 0) of a venue wallet; returns the balance.
+
+        A withdrawal takes only free funds: more than is free raises INSUFFICIENT_BALANCE."""
+        if not amount:
+            raise OrderRejected(RejectReason.INVALID_PARAMETER, "transfer amount must not be zero")
         b = self.account(account_id).balance(venue, asset)
+        if -amount > b.free:
+            raise OrderRejected(RejectReason.INSUFFICIENT_BALANCE, f"withdrawal of {-amount} {asset} exceeds "
+                                                                   f"the free {b.free}")
         b.free += amount
-        self._emit(BALANCE, BalanceEvent(account_id, venue, (_snap_balance(b),), "DEPOSIT", self.now()))
+        self._balances_changed(account_id, venue, (b,), "DEPOSIT" if amount > 0 else "WITHDRAW", self.now(), amount)
+        return b
+
+    def _balances_changed(self, account_id: str, venue: str, balances: tuple[Balance, ...] | list[Balance],
+                          reason: str, ts: int, delta: Decimal = ZERO) -> None:
+        """The one notification of a balance change, whatever caused it (faces report from it)."""
+        if self._listeners:
+            self._emit(BALANCE, BalanceEvent(account_id, venue, tuple(_snap_balance(b) for b in balances), reason,
+                                             ts, delta))
 
     def listen(self, callback: Listener) -> Callable[[], None]:
         """Register an event callback; returns a function that unregisters it."""
@@ -467,6 +520,8 @@ class MatchingCore:
     # ----------------------------------------------------------------- market data (hot path)
     def update_book(self, m: Market, bid_t: int, ask_t: int, bid_sz: int, ask_sz: int, ts_ms: int) -> None:
         """New top of book in ticks/steps. Fills resting orders the update crosses."""
+        if m.halted:
+            return
         m.bid_t = bid_t
         m.ask_t = ask_t
         m.bid_sz = bid_sz
@@ -481,6 +536,8 @@ class MatchingCore:
             cb(m)
 
     def record_trade(self, m: Market, price_t: int, qty_steps: int, buyer_is_maker: bool, ts_ms: int) -> None:
+        if m.halted:
+            return
         m.last_price_t = price_t
         if not self._listeners:
             return
@@ -522,6 +579,8 @@ class MatchingCore:
         ts = self.now()
         inst = m.instrument
         post_only = tif is TimeInForce.POST_ONLY
+        if m.halted:
+            raise OrderRejected(RejectReason.MARKET_CLOSED, "Market is closed.")
         if client_order_id and (venue, client_order_id) in acct.open_by_client:
             raise OrderRejected(RejectReason.DUPLICATE_CLIENT_ID, "Duplicate order sent.")
         if type is OrderType.LIMIT and price is None:
@@ -552,12 +611,16 @@ class MatchingCore:
         crosses = limit_t is None or (0 < m.ask_t <= limit_t if side is Side.BUY else m.bid_t >= limit_t > 0)
         if post_only and crosses:
             raise OrderRejected(RejectReason.POST_ONLY_WOULD_TAKE, "Order would immediately match and take.")
+        rests = type is OrderType.LIMIT and tif in (TimeInForce.GTC, TimeInForce.POST_ONLY)
         plan = self._taker_plan(m, side, qty, limit_t) if crosses else []
+        if plan and self.taker_cap is not None and not rests and tif is not TimeInForce.FOK:
+            cap = self.taker_cap(m, qty)
+            if cap is not None:
+                plan = _capped(plan, cap)
         plan_qty = sum((q for _, q in plan), ZERO)
         if type is OrderType.MARKET and plan_qty == 0:
             raise OrderRejected(RejectReason.NO_LIQUIDITY, "no liquidity")
         fok_fails = tif is TimeInForce.FOK and plan_qty < qty
-        rests = type is OrderType.LIMIT and tif in (TimeInForce.GTC, TimeInForce.POST_ONLY)
         if not fok_fails:
             self._check_funds(acct, m, side, qty, price, plan, rests, reduce_only)
 
@@ -626,7 +689,7 @@ class MatchingCore:
             acct.funding.append(ev)
             out.append(ev)
             self._emit(FUNDING, ev)
-            self._emit(BALANCE, BalanceEvent(acct_id, venue, (_snap_balance(b),), "FUNDING_FEE", ts_ms))
+            self._balances_changed(acct_id, venue, (b,), "FUNDING_FEE", ts_ms, amount)
         return out
 
     # ----------------------------------------------------------------- internals
@@ -811,8 +874,7 @@ class MatchingCore:
             acct.open_by_client.pop((m.venue, o.client_order_id), None)
         if self._listeners:
             self._emit(ORDER, OrderEvent(acct.id, o, "TRADE", f, ts))
-            self._emit(BALANCE, BalanceEvent(acct.id, m.venue, tuple(_snap_balance(b) for b in changed.values()),
-                                             "ORDER", ts))
+            self._balances_changed(acct.id, m.venue, tuple(changed.values()), "ORDER", ts)
             if m.is_perp:
                 self._emit(POSITION, PositionEvent(acct.id, m.venue, _snap_position(self._position(acct, m)),
                                                    "ORDER", ts))
@@ -830,7 +892,7 @@ class MatchingCore:
             self._reindex(m)
         self._emit(ORDER, OrderEvent(acct.id, o, exec_type, None, ts))
         if b is not None:
-            self._emit(BALANCE, BalanceEvent(acct.id, m.venue, (_snap_balance(b),), "ORDER", ts))
+            self._balances_changed(acct.id, m.venue, (b,), "ORDER", ts)
 
     def _reindex(self, m: Market) -> None:
         buys = [o.price_ticks for o in m.resting if o.side is Side.BUY]
@@ -883,16 +945,48 @@ class MatchingCore:
             m.position_holders.discard(acct.id)
             return
         equity, _, maint = self._margin_state(acct, m)
-        if equity >= maint:
-            return
+        if equity < maint:
+            self._liquidate(acct, m, pos, ts)
+
+    def liquidate(self, account_id: str, venue: str, symbol: str) -> SimOrder:
+        """Liquidate the account's position on a perp now, whatever its margin (fault injection).
+        Returns the close-out order; raises INVALID_PARAMETER when there is no position."""
+        m = self.market(venue, symbol)
+        acct = self.account(account_id)
+        pos = acct.positions.get((venue, symbol))
+        if not m.is_perp or pos is None or pos.qty == 0:
+            raise OrderRejected(RejectReason.INVALID_PARAMETER, f"{account_id} has no position on {venue}:{symbol}")
+        return self._liquidate(acct, m, pos, self.now())
+
+    def _liquidate(self, acct: Account, m: Market, pos: Position, ts: int) -> SimOrder:
+        """As the venue does: cancel the wallet's open orders, then close the position with its own
+        order (client id ``autoclose-…``, origin LIQUIDATION) filled at the mark. The fill is a fill
+        like any other (trade id, order events, position and balance updates); no fee is charged."""
         for o in [o for o in self.open_orders(acct.id, m.venue)]:
             self._close(acct, self.markets[(o.venue, o.symbol)], o, OrderStatus.CANCELED, "CANCELED", ts)
         side = Side.SELL if pos.qty > 0 else Side.BUY
         qty = abs(pos.qty)
-        realized = pos.apply_fill(side, qty, m.mark).quantize(MARGIN_QUANTUM)
+        price = m.mark or m.mid_price()
+        o = SimOrder(client_order_id="", venue=m.venue, symbol=m.symbol, side=side, type=OrderType.MARKET, qty=qty,
+                     tif=TimeInForce.IOC, reduce_only=True, created_ms=ts, updated_ms=ts, account=acct.id,
+                     order_id=next(self._order_ids[m.venue]), origin="LIQUIDATION")
+        o.client_order_id = f"autoclose-{ts}{o.order_id}"
+        o.transition(OrderStatus.SUBMITTED, ts)
+        acct.orders[(m.venue, o.order_id)] = o
+        self._emit(ORDER, OrderEvent(acct.id, o, "NEW", None, ts))
+        realized = pos.apply_fill(side, qty, price).quantize(MARGIN_QUANTUM)
         b = acct.balance(m.venue, m.instrument.quote)
         b.free += realized
+        o.apply_fill(qty, price, ts)
+        trade_no = next(m.trade_seq)
+        f = SimFill(venue=m.venue, symbol=m.symbol, trade_id=str(trade_no), client_order_id=o.client_order_id,
+                    venue_order_id=str(o.order_id), side=side, qty=qty, price=price, fee=ZERO,
+                    fee_asset=m.instrument.quote, is_maker=False, ts_ms=ts, account=acct.id, order_id=o.order_id,
+                    trade_no=trade_no, realized_pnl=realized)
+        acct.fills.append(f)
         m.position_holders.discard(acct.id)
+        self._emit(ORDER, OrderEvent(acct.id, o, "TRADE", f, ts))
         self._emit(LIQUIDATION, PositionEvent(acct.id, m.venue, _snap_position(pos), "LIQUIDATION", ts))
-        self._emit(BALANCE, BalanceEvent(acct.id, m.venue, (_snap_balance(b),), "LIQUIDATION", ts))
-        self._emit(POSITION, PositionEvent(acct.id, m.venue, _snap_position(pos), "LIQUIDATION", ts))
+        self._balances_changed(acct.id, m.venue, (b,), "ORDER", ts)
+        self._emit(POSITION, PositionEvent(acct.id, m.venue, _snap_position(pos), "ORDER", ts))
+        return o

@@ -1,35 +1,78 @@
 """Seeded, reproducible fault injection shared by every protocol face.
 
-A face asks the one ``Faults`` object of the run at each decision point; every draw comes from one
-``random.Random(seed)`` so a run with the same seed and the same request sequence injects the same
-faults. Use from a face (Binance here; Backpack the same way)::
+Every fault kind can fire two ways: at random, with the probability its ``FaultSpec`` rate gives
+(``--faults``), or on demand, armed for the next ``count`` occasions (``Faults.arm``, which
+``Simulator.inject`` and scenario files use). Random draws come from one ``random.Random(seed)`` and
+are made only for kinds whose rate is above zero, so a run with the same seed, the same spec and the
+same request sequence injects the same faults, and arming a fault never shifts the random ones.
 
-    faults.http_fault()    -> "5xx" | "timeout" | None   (before handling a REST request)
-    await faults.delay()   # latency + jitter, before answering / sending
-    faults.reject_order()  -> bool                        (answer a new order with a venue reject)
-    faults.ws_fault()      -> "drop" | "stall" | None     (per WS message sent)
-    faults.stale()         -> bool                        (withhold one market-data message)
-    faults.depth_gap()     -> bool                        (skip one depth diff: sequence gap)
-    faults.cancel_202()    -> bool                        (Backpack: cancel accepted, executed later)
-    faults.skew_ms         # add to the server time the venue reports and checks against
-    faults.ban_418         # rate-limit breaches go straight to a 418 ban
-    faults.counts          # how many faults of each kind were injected (for tests and logs)
+A face asks at each decision point (``venue`` narrows armed faults to one face; ``symbol`` to one
+market)::
+
+    faults.http_fault(venue)       -> "5xx" | "timeout" | None   (before handling a REST request)
+    faults.maintenance(venue)      -> bool    (inside a maintenance window: answer 503)
+    faults.rate_limited(venue)     -> int | None   (answer 429; the Retry-After seconds)
+    await faults.delay()           # latency + jitter, before answering / sending
+    faults.reject_order(venue)     -> bool    (answer a new order with a venue reject)
+    faults.ioc_order(venue)        -> "rest_first" | "stream_first" | None   (IOC/market order reply order)
+    faults.ws_fault(venue)         -> "drop" | "stall" | "duplicate" | "reorder" | "malformed" | None
+    faults.stale(venue)            -> bool    (withhold one market-data message)
+    faults.depth_gap(venue)        -> bool    (skip one depth diff: sequence gap)
+    faults.book_fault(venue, sym)  -> "crossed_book" | "locked_book" | "zero_price" | ... | None
+    faults.cancel_202(venue)       -> bool    (Backpack: cancel accepted, executed later)
+    faults.skew_ms                 # add to the server time the venue reports and checks against
+    faults.ban_418                 # rate-limit breaches go straight to a 418 ban
+    faults.counts                  # how many faults of each kind were injected (tests and logs)
+    faults.log                     # (kind, venue, symbol) of each, in order
+
+The kinds that change the simulated world itself (spike, drop, partial_fill, liquidate, halt,
+deposit, withdraw) are applied by :mod:`ate.sim.inject`, which draws them here too.
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
 import random
 from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from decimal import Decimal, InvalidOperation
+from typing import Protocol
+
+from aiohttp import web
 
 from ate.config.sim import FaultSpec
 
+BOOK_KINDS = ("crossed_book", "locked_book", "zero_price", "negative_price", "nan_price")
+FRAME_KINDS = ("ws_drop", "ws_stall", "ws_duplicate", "ws_reorder", "ws_malformed")
+
+
+@dataclass
+class Shot:
+    """A fault armed on demand: fires on the next ``left`` matching occasions."""
+
+    kind: str
+    venue: str | None
+    symbol: str | None
+    left: int
+    params: dict = field(default_factory=dict)
+
+    def matches(self, kind: str, venue: str | None, symbol: str | None) -> bool:
+        return (self.kind == kind and (self.venue is None or venue is None or self.venue == venue)
+                and (self.symbol is None or symbol is None or self.symbol == symbol))
+
 
 class Faults:
-    def __init__(self, spec: FaultSpec | None = None, seed: int = 0) -> None:
+    def __init__(self, spec: FaultSpec | None = None, seed: int = 0,
+                 clock: Callable[[], int] | None = None) -> None:
         self.spec = spec or FaultSpec()
         self._rng = random.Random(seed)
+        self._clock = clock or (lambda: 0)
         self.counts: Counter[str] = Counter()
+        self.log: list[tuple[str, str | None, str | None]] = []
+        self._shots: list[Shot] = []
+        self._maintenance_until: dict[str | None, int] = {}
 
     @property
     def skew_ms(self) -> int:
@@ -39,20 +82,68 @@ class Faults:
     def ban_418(self) -> bool:
         return self.spec.ban_418
 
-    def _hit(self, rate: float, kind: str) -> bool:
-        if rate <= 0:
-            return False
-        if self._rng.random() < rate:
-            self.counts[kind] += 1
-            return True
-        return False
+    @property
+    def rng(self) -> random.Random:
+        return self._rng
 
-    def http_fault(self) -> str | None:
-        if self._hit(self.spec.http_timeout, "timeout"):
+    # ------------------------------------------------------------------ arming and drawing
+    def arm(self, kind: str, *, venue: str | None = None, symbol: str | None = None, count: int = 1,
+            **params: object) -> None:
+        """Fire ``kind`` on its next ``count`` occasions (on ``venue`` / ``symbol`` if given)."""
+        if count < 1:
+            raise ValueError("count must be at least 1")
+        self._shots.append(Shot(kind, venue, symbol, count, params))
+
+    def armed(self, kind: str) -> bool:
+        return any(s.kind == kind for s in self._shots)
+
+    def fire(self, kind: str, rate: float, venue: str | None = None, symbol: str | None = None) -> dict | None:
+        """The params of an armed shot, ``{}`` for a random hit, None when the fault does not fire."""
+        params = None
+        for shot in self._shots:
+            if shot.matches(kind, venue, symbol):
+                shot.left -= 1
+                if shot.left == 0:
+                    self._shots.remove(shot)
+                params = shot.params
+                break
+        if params is None and rate > 0 and self._rng.random() < rate:
+            params = {}
+        if params is not None:
+            self.counts[kind] += 1
+            self.log.append((kind, venue, symbol))
+        return params
+
+    def _hit(self, rate: float, kind: str, venue: str | None = None, symbol: str | None = None) -> bool:
+        return self.fire(kind, rate, venue, symbol) is not None
+
+    # ------------------------------------------------------------------ REST
+    def http_fault(self, venue: str | None = None) -> str | None:
+        if self._hit(self.spec.http_timeout, "timeout", venue):
             return "timeout"
-        if self._hit(self.spec.http_5xx, "5xx"):
+        if self._hit(self.spec.http_5xx, "5xx", venue):
             return "5xx"
         return None
+
+    def maintenance(self, venue: str | None = None) -> bool:
+        """True while a maintenance window of the venue is open; a fault opens one."""
+        now = self._clock()
+        if max(self._maintenance_until.get(venue, 0), self._maintenance_until.get(None, 0)) > now:
+            return True
+        if not self._hit(self.spec.maintenance, "maintenance", venue):
+            return False
+        self._maintenance_until[venue] = now + self.spec.maintenance_ms
+        return True
+
+    def start_maintenance(self, venue: str | None, duration_ms: int) -> None:
+        """Open a maintenance window now (``venue`` None: every venue) for ``duration_ms`` of sim time."""
+        self._maintenance_until[venue] = self._clock() + duration_ms
+        self.counts["maintenance"] += 1
+        self.log.append(("maintenance", venue, None))
+
+    def rate_limited(self, venue: str | None = None) -> int | None:
+        shot = self.fire("http_429", self.spec.http_429, venue)
+        return None if shot is None else int(shot.get("retry_after_s", self.spec.retry_after_s))
 
     def latency_s(self) -> float:
         ms = self.spec.latency_ms
@@ -65,21 +156,157 @@ class Faults:
         if s > 0:
             await asyncio.sleep(s)
 
-    def reject_order(self) -> bool:
-        return self._hit(self.spec.reject, "reject")
+    # ------------------------------------------------------------------ orders
+    def reject_order(self, venue: str | None = None) -> bool:
+        return self._hit(self.spec.reject, "reject", venue)
 
-    def ws_fault(self) -> str | None:
-        if self._hit(self.spec.ws_drop, "ws_drop"):
-            return "drop"
-        if self._hit(self.spec.ws_stall, "ws_stall"):
-            return "stall"
+    def cancel_202(self, venue: str | None = None) -> bool:
+        return self._hit(self.spec.cancel_202, "cancel_202", venue)
+
+    def ioc_order(self, venue: str | None = None) -> str | None:
+        if self._hit(self.spec.ioc_rest_first, "ioc_rest_first", venue):
+            return "rest_first"
+        if self._hit(self.spec.ioc_stream_first, "ioc_stream_first", venue):
+            return "stream_first"
         return None
 
-    def stale(self) -> bool:
-        return self._hit(self.spec.stale, "stale")
+    @property
+    def ioc_gap_s(self) -> float:
+        return self.spec.ioc_gap_ms / 1000
 
-    def depth_gap(self) -> bool:
-        return self._hit(self.spec.depth_gap, "depth_gap")
+    # ------------------------------------------------------------------ streams
+    def ws_fault(self, venue: str | None = None) -> str | None:
+        spec = self.spec
+        for kind, rate in (("ws_drop", spec.ws_drop), ("ws_stall", spec.ws_stall),
+                           ("ws_duplicate", spec.ws_duplicate), ("ws_reorder", spec.ws_reorder),
+                           ("ws_malformed", spec.ws_malformed)):
+            if self._hit(rate, kind, venue):
+                return kind[3:]
+        return None
 
-    def cancel_202(self) -> bool:
-        return self._hit(self.spec.cancel_202, "cancel_202")
+    def stale(self, venue: str | None = None) -> bool:
+        return self._hit(self.spec.stale, "stale", venue)
+
+    def depth_gap(self, venue: str | None = None) -> bool:
+        return self._hit(self.spec.depth_gap, "depth_gap", venue)
+
+    def book_fault(self, venue: str | None = None, symbol: str | None = None) -> str | None:
+        spec = self.spec
+        for kind in BOOK_KINDS:
+            if self._hit(getattr(spec, kind), kind, venue, symbol):
+                return kind
+        return None
+
+
+class FrameShaper:
+    """One connection's view of the transport faults: what to write for each queued frame.
+
+    ``frames(text)`` returns "drop" (close the connection), "stall" (go silent), or the list of
+    frames to write now: the frame twice (duplicate), nothing yet (reorder: it follows the next
+    frame), or a frame that is not JSON (malformed: the first half of the text, or an HTML error
+    page, as a proxy in front of a venue sends)."""
+
+    def __init__(self, faults: Faults, venue: str | None) -> None:
+        self.faults = faults
+        self.venue = venue
+        self.held: str | None = None
+
+    def frames(self, text: str) -> str | list[str]:
+        fault = self.faults.ws_fault(self.venue)
+        if fault in ("drop", "stall"):
+            return fault
+        if fault == "reorder" and self.held is None:
+            self.held = text
+            return []
+        out = [text, text] if fault == "duplicate" else [malformed(text, self.faults.rng)] \
+            if fault == "malformed" else [text]
+        if self.held is not None:
+            out.append(self.held)
+            self.held = None
+        return out
+
+
+def malformed(text: str, rng: random.Random) -> str:
+    if rng.random() < 0.5 and len(text) > 1:
+        return text[: len(text) // 2]
+    return "<html><body><h1>502 Bad Gateway</h1></body></html>"
+
+
+def _bad(kind: str, bid: str, ask: str) -> tuple[str, str]:
+    """The (bid, ask) price strings a poisoned book message shows instead of ``bid``/``ask``."""
+    if kind == "crossed_book":
+        return ask, bid
+    if kind == "locked_book":
+        return ask, ask
+    if kind == "zero_price":
+        return "0", "0"
+    if kind == "nan_price":
+        return "NaN", "NaN"
+    try:  # negative_price
+        return str(-Decimal(bid)), str(-Decimal(ask))
+    except InvalidOperation:
+        return "-1", "-1"
+
+
+def poison_book(payload: dict, kind: str) -> dict:
+    """A copy of a book message (bookTicker or depth, either venue) with its best prices poisoned.
+
+    bookTicker messages carry ``b``/``a`` price strings (Binance REST-style ``bidPrice``/``askPrice``
+    too); depth messages carry ``b``/``a`` or ``bids``/``asks`` level lists, whose best level is
+    rewritten (a depth side with no level gets one). Backpack lists levels ascending: its best bid is
+    the last one."""
+    out = json.loads(json.dumps(payload))
+    for bk, ak in (("b", "a"), ("bids", "asks"), ("bidPrice", "askPrice")):
+        bid, ask = out.get(bk), out.get(ak)
+        if isinstance(bid, str) and isinstance(ask, str):
+            out[bk], out[ak] = _bad(kind, bid, ask)
+            return out
+        if isinstance(bid, list) and isinstance(ask, list) and (bid or ask):
+            ascending = len(bid) > 1 and Decimal(bid[0][0]) < Decimal(bid[-1][0])
+            bi = -1 if ascending else 0
+            ref = (bid or ask)[bi if bid else 0]
+            best_bid = bid[bi][0] if bid else ref[0]
+            best_ask = ask[0][0] if ask else ref[0]
+            nb, na = _bad(kind, best_bid, best_ask)
+            if bid:
+                bid[bi] = [nb, bid[bi][1]]
+            else:
+                bid.append([nb, ref[1]])
+            if ask:
+                ask[0] = [na, ask[0][1]]
+            else:
+                ask.append([na, ref[1]])
+            return out
+    return out
+
+
+class StreamGate(Protocol):
+    """A face's user-data streams, as the REST side of the same venue orders its replies around them."""
+
+    def hold(self, account: str) -> None:
+        """Keep the account's user-data frames back from now on (queued in order)."""
+
+    def release(self, account: str) -> None:
+        """Send what was held, in order, and stop holding."""
+
+    async def flushed(self, account: str) -> None:
+        """Return once every frame queued so far for the account has been written to its sockets."""
+
+
+async def ordered_reply(ordering: str, gate: StreamGate, account: str, request: web.Request,
+                        response: web.StreamResponse, gap_s: float) -> None:
+    """Put an IOC order's REST reply and its stream events on the wire in the order the fault says.
+
+    rest_first: the events were held since before the order ran; the reply is written out now and the
+    caller releases them (after ``gap_s``). stream_first: the reply waits until the events are written,
+    then ``gap_s`` more. The gap keeps the two sockets' bytes apart for the client."""
+    if ordering == "stream_first":
+        try:
+            await asyncio.wait_for(gate.flushed(account), 2.0)
+        except TimeoutError:
+            pass  # a subscriber that does not read: the reply goes anyway
+        await asyncio.sleep(gap_s)
+    else:
+        await response.prepare(request)
+        await response.write_eof()
+        await asyncio.sleep(gap_s)

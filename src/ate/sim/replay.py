@@ -7,6 +7,10 @@ volume on each side (at least ``min_size``). Each path point also prints a publi
 of the volume; perps get a mark update (the mid). The candle itself is published closed at its close
 time. Funding rows settle at their funding times, with the file's mark when it has one.
 
+Faults hook in here too: ``shock(m, factor, ticks)`` multiplies the next ``ticks`` replayed book
+updates of a market (a spike or a drop that resting orders fill against), and ``schedule(ts, fn)``
+runs ``fn()`` when the replay reaches ``ts``, in order with the data (scenario files).
+
 The path is precomputed with numpy into plain int lists so the per-update cost is one core call.
 """
 
@@ -14,7 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import heapq
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from decimal import Decimal
 
 import numpy as np
@@ -25,7 +29,7 @@ from ate.sim.clock import ManualClock, ScaledClock, SteppingClock
 from ate.sim.core import Market, MatchingCore
 
 POINTS = 4
-_BOOK, _CLOSE, _FUNDING = 1, 0, 2  # close a candle before the next one's open at the same ms
+_BOOK, _CLOSE, _FUNDING, _EVENT = 1, 0, 2, 3  # close a candle before the next one's open at the same ms
 
 
 def book_path(m: Market, candles: Sequence[Candle], spread_bps: float, size_fraction: float,
@@ -85,6 +89,19 @@ class Replayer:
         self._by_market: dict[tuple[str, str], _Feed] = {}
         self._heap: list[tuple[int, int, int]] = []  # (ts, kind, feed index)
         self.funding_all: dict[tuple[str, str], list[FundingRate]] = {}
+        self._events: list[Callable[[], None]] = []
+        self.shocks: dict[tuple[str, str], list] = {}  # market key -> [factor, book updates left]
+
+    def schedule(self, ts_ms: int, fn: Callable[[], None]) -> None:
+        """Run ``fn()`` when the replay reaches ``ts_ms`` (after the data of that ms)."""
+        self._events.append(fn)
+        heapq.heappush(self._heap, (ts_ms, _EVENT, len(self._events) - 1))
+
+    def shock(self, m: Market, factor: float, ticks: int) -> None:
+        """Multiply the prices of the market's next ``ticks`` replayed book updates by ``factor``."""
+        if factor <= 0 or ticks < 1:
+            raise ValueError("a shock needs factor > 0 and ticks >= 1")
+        self.shocks[m.key] = [factor, ticks]
 
     def funding_history(self, m: Market, until_ms: int) -> list[FundingRate]:
         """Funding rows of the market settled at or before ``until_ms``."""
@@ -134,6 +151,9 @@ class Replayer:
             self.core.set_funding(f.market, nxt.rate, nxt.ts_ms)
 
     def _apply(self, ts: int, kind: int, idx: int) -> None:
+        if kind == _EVENT:
+            self._events[idx]()
+            return
         f = self._feeds[idx]
         m = f.market
         core = self.core
@@ -152,6 +172,8 @@ class Replayer:
             return
         i = f.i
         bid, ask = f.bid[i], f.ask[i]
+        if self.shocks and m.key in self.shocks:
+            bid, ask = self._shocked(m, bid, ask)
         mid = (bid + ask) // 2
         bar = m.bar
         if i % POINTS == 0:
@@ -166,6 +188,14 @@ class Replayer:
             core.update_mark(m, ts, Decimal(bid + ask) * m.tick / 2)
         f.i = i + 1
         self._push(f)
+
+    def _shocked(self, m: Market, bid: int, ask: int) -> tuple[int, int]:
+        shock = self.shocks[m.key]
+        shock[1] -= 1
+        if shock[1] == 0:
+            del self.shocks[m.key]
+        shocked = max(1, round(bid * shock[0]))
+        return shocked, shocked + (ask - bid)
 
     def advance_to(self, ts_ms: int) -> int:
         """Apply every event at or before ``ts_ms``; returns how many were applied."""

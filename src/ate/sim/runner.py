@@ -4,6 +4,8 @@
         sim.endpoints                               # [Endpoint(venue, kind, url), ...]
         sim.url("binance-spot", "rest")             # "http://127.0.0.1:PORT"
         sim.core, sim.clock, sim.replayer, sim.faults
+        sim.inject("withdraw", account="alice", venue="binance-spot", asset="BTC", amount="0.05")
+        sim.play(scenario)                          # ate.sim.scenario.Scenario: timed injections
 
 Pass ``clock=ManualClock()`` (frozen) or ``clock=SteppingClock()`` (real time, jumpable: use it when
 clients sign with wall-clock timestamps) to drive the replay yourself (tests): it then does not run on
@@ -49,8 +51,10 @@ from ate.model import Instrument, MarketKind
 from ate.sim.clock import ManualClock, ScaledClock, SteppingClock
 from ate.sim.core import MatchingCore
 from ate.sim.faults import Faults
+from ate.sim.inject import Injector
 from ate.sim.instruments import KNOWN
 from ate.sim.replay import Replayer
+from ate.sim.scenario import Scenario
 
 Clock = ManualClock | SteppingClock | ScaledClock
 FACES = ("ate.sim.binance:BinanceFace", "ate.sim.backpack_face:BackpackFace", "ate.sim.deribit_face:DeribitFace")
@@ -73,6 +77,7 @@ class SimContext:
     faults: Faults
     config: SimConfig
     replayer: Replayer
+    injector: Injector
     host: str = "127.0.0.1"
     port_base: int = 0
     _next: int = 0
@@ -124,6 +129,14 @@ class Simulator:
             if e.venue == venue and e.kind == kind:
                 return e.url
         raise KeyError(f"no {kind} endpoint for {venue}")
+
+    def inject(self, kind: str, **params: object) -> object:
+        """Inject one fault now (see ate.sim.inject and docs/simulator-faults.md)."""
+        return self.ctx.injector.inject(kind, **params)
+
+    def play(self, scenario: Scenario) -> None:
+        """Schedule a scenario's events on the replay clock, counted from now."""
+        scenario.schedule(self.ctx.replayer, self.ctx.injector, self.ctx.clock.now_ms())
 
     def advance_to(self, ts_ms: int) -> int:
         return self.ctx.replayer.advance_to(ts_ms)
@@ -237,8 +250,9 @@ async def run_simulator(config: SimConfig, *, clock: Clock | None = None,
         config = SimConfig.model_validate({**config.model_dump(), **updates})
     manual = clock is not None and not isinstance(clock, ScaledClock)
     core, replayer, clock = build_world(config, clock, base_dir=base_dir)
-    ctx = SimContext(core, clock, Faults(config.faults, config.seed), config, replayer, config.host,
-                     config.port_base)
+    faults = Faults(config.faults, config.seed, clock.now_ms)
+    ctx = SimContext(core, clock, faults, config, replayer, Injector(core, replayer, faults, clock.now_ms),
+                     config.host, config.port_base)
     sim = Simulator(ctx)
     started: list[Face] = []
     task = None
@@ -256,3 +270,4 @@ async def run_simulator(config: SimConfig, *, clock: Clock | None = None,
                 await task
         for face in reversed(started):
             await face.stop()
+        ctx.injector.close()
