@@ -2,7 +2,9 @@
 
 Prints one line per endpoint once every server is listening, ``<venue> <rest|ws> <url>``, then runs
 the replay; exits 0 on SIGINT/SIGTERM. Data paths in the config's ``sim.markets`` are relative to the
-working directory (run it from the repository root).
+working directory (run it from the repository root). ``--faults`` sets fault rates (seeded by
+``--seed``); ``--scenario FILE`` plays timed fault injections (ate.sim.scenario) from the replay start.
+A bad fault spec or scenario exits 2 with one ``<where>: <reason>`` line per problem.
 """
 
 from __future__ import annotations
@@ -26,6 +28,8 @@ def simulate_cmd(
     seed: int | None = typer.Option(None, "--seed", help="Seed of the fault injection."),
     port_base: int | None = typer.Option(None, "--port-base", min=0, max=65000,
                                          help="First port (then +1, +2...); 0 picks free ports."),
+    scenario: Path | None = typer.Option(None, "--scenario",
+                                         help="JSON list of timed faults to play, e.g. configs/scenarios/*.json."),
 ) -> None:
     """Run the simulated exchanges (Binance Spot/USD-M, Backpack, Deribit) of a config on 127.0.0.1."""
     from ate.config import load_config_or_exit
@@ -42,7 +46,21 @@ def simulate_cmd(
             for err in exc.errors():
                 print(f"--faults: {'.'.join(map(str, err['loc'])) or 'spec'}: {err['msg']}", file=sys.stderr)
             raise typer.Exit(2) from None
-    asyncio.run(_serve(cfg.sim, speed, fault_spec, seed, port_base))
+    plan = None
+    if scenario is not None:
+        from ate.sim.scenario import Scenario, ScenarioError
+
+        try:
+            plan = Scenario.load(scenario)
+        except ScenarioError as exc:
+            _problems(exc)
+            raise typer.Exit(2) from None
+    asyncio.run(_serve(cfg.sim, speed, fault_spec, seed, port_base, plan))
+
+
+def _problems(exc) -> None:
+    for problem in exc.problems:
+        print(f"--scenario {exc.source}: {problem}", file=sys.stderr)
 
 
 def served_time(sim_cfg, speed: float | None) -> str:
@@ -53,8 +71,9 @@ def served_time(sim_cfg, speed: float | None) -> str:
     return "replay" if (sim_cfg.speed if speed is None else speed) == 1 else "wall"
 
 
-async def _serve(sim_cfg, speed, faults, seed, port_base) -> None:
+async def _serve(sim_cfg, speed, faults, seed, port_base, scenario) -> None:
     from ate.sim.runner import run_simulator
+    from ate.sim.scenario import ScenarioError
 
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -62,6 +81,12 @@ async def _serve(sim_cfg, speed, faults, seed, port_base) -> None:
         loop.add_signal_handler(sig, stop.set)
     async with run_simulator(sim_cfg, speed=speed, faults=faults, seed=seed, port_base=port_base,
                              server_time=served_time(sim_cfg, speed)) as sim:
+        if scenario is not None:
+            try:
+                sim.play(scenario)
+            except ScenarioError as exc:
+                _problems(exc)
+                raise SystemExit(2) from None
         for endpoint in sim.endpoints:
             print(endpoint.line(), flush=True)
         await stop.wait()

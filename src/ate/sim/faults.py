@@ -251,34 +251,34 @@ def _bad(kind: str, bid: str, ask: str) -> tuple[str, str]:
 def poison_book(payload: dict, kind: str) -> dict:
     """A copy of a book message (bookTicker or depth, either venue) with its best prices poisoned.
 
-    bookTicker messages carry ``b``/``a`` price strings (Binance REST-style ``bidPrice``/``askPrice``
-    too); depth messages carry ``b``/``a`` or ``bids``/``asks`` level lists, whose best level is
-    rewritten (a depth side with no level gets one). Backpack lists levels ascending: its best bid is
-    the last one."""
+    bookTicker messages carry ``b``/``a`` price strings; depth messages carry ``b``/``a`` or
+    ``bids``/``asks`` lists of [price, qty] in either order (Backpack lists ascending). The best
+    level of each side with a quantity (highest bid, lowest ask) is rewritten; a side without one
+    gets one."""
     out = json.loads(json.dumps(payload))
-    for bk, ak in (("b", "a"), ("bids", "asks"), ("bidPrice", "askPrice")):
+    for bk, ak in (("b", "a"), ("bids", "asks")):
         bid, ask = out.get(bk), out.get(ak)
         if isinstance(bid, str) and isinstance(ask, str):
             out[bk], out[ak] = _bad(kind, bid, ask)
             return out
-        if isinstance(bid, list) and isinstance(ask, list) and (bid or ask):
-            ascending = len(bid) > 1 and Decimal(bid[0][0]) < Decimal(bid[-1][0])
-            bi = -1 if ascending else 0
-            ref = (bid or ask)[bi if bid else 0]
-            best_bid = bid[bi][0] if bid else ref[0]
-            best_ask = ask[0][0] if ask else ref[0]
-            nb, na = _bad(kind, best_bid, best_ask)
-            if bid:
-                bid[bi] = [nb, bid[bi][1]]
-            else:
-                bid.append([nb, ref[1]])
-            if ask:
-                ask[0] = [na, ask[0][1]]
-            else:
-                ask.append([na, ref[1]])
+        if isinstance(bid, list) and isinstance(ask, list):
+            bi, ai = _best(bid, max), _best(ask, min)
+            if bi is None and ai is None:
+                return out  # only level removals: no price to poison
+            ref = bid[bi] if bi is not None else ask[ai]  # type: ignore[index]
+            nb, na = _bad(kind, ref[0] if bi is None else bid[bi][0], ref[0] if ai is None else ask[ai][0])
+            for levels, i, price in ((bid, bi, nb), (ask, ai, na)):
+                if i is None:
+                    levels.append([price, ref[1]])
+                else:
+                    levels[i] = [price, levels[i][1]]
             return out
     return out
 
+
+def _best(levels: list, pick: Callable) -> int | None:
+    live = [i for i, (_, q) in enumerate(levels) if Decimal(q) != 0]
+    return pick(live, key=lambda i: Decimal(levels[i][0])) if live else None
 
 class StreamGate(Protocol):
     """A face's user-data streams, as the REST side of the same venue orders its replies around them."""
