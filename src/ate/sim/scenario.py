@@ -20,6 +20,7 @@ without a position) is recorded in ``Scenario.failures`` and the play goes on.
 from __future__ import annotations
 
 import json
+import logging
 import re
 from decimal import Decimal
 from pathlib import Path
@@ -33,6 +34,7 @@ from ate.sim.faults import BOOK_KINDS, FRAME_KINDS
 from ate.sim.inject import Injector
 from ate.sim.replay import Replayer
 
+_log = logging.getLogger(__name__)
 _UNITS = {"ms": 1, "s": 1000, "m": 60_000, "h": 3_600_000}
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h)\s*$")
 
@@ -153,6 +155,7 @@ class ScenarioError(ValueError):
 
     def __init__(self, source: str, problems: list[str]) -> None:
         super().__init__(f"{source}: " + "; ".join(problems))
+        self.source = source
         self.problems = problems
 
 
@@ -214,6 +217,8 @@ class Scenario:
             injector.inject(event.kind, **event.params())  # type: ignore[attr-defined]
         except (OrderRejected, ValueError) as exc:
             self.failures.append((event.at, event.kind, str(exc)))  # type: ignore[attr-defined]
+            _log.warning("scenario %s: %s at %d ms refused: %s", self.source, event.kind,  # type: ignore[attr-defined]
+                         event.at, exc)
 
 
 _KINDS_OF_UNION = {cls.__name__ for cls in _Event.__subclasses__()}
