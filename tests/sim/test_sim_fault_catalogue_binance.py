@@ -10,7 +10,8 @@ from decimal import Decimal as D
 
 import aiohttp
 import pytest
-from sim_core_support import KEY, ROOT, SECRET, sim_config
+from sim_core_support import KEY, ROOT, SECRET
+from sim_faults_support import small_config
 
 from ate.model import OrderType, Side
 from ate.sim.binance import BinanceFace
@@ -24,7 +25,7 @@ SPOT, USDM = "binance-spot", "binance-usdm"
 
 @contextlib.asynccontextmanager
 async def world(faults: str | None = None):
-    async with run_simulator(sim_config(**({"faults": faults} if faults else {})), clock=SteppingClock(),
+    async with run_simulator(small_config(**({"faults": faults} if faults else {})), clock=SteppingClock(),
                              faces=[BinanceFace()], base_dir=ROOT) as sim, aiohttp.ClientSession() as s:
         yield sim, s
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 from decimal import Decimal as D
 
-from sim_core_support import ROOT, sim_config
+from sim_core_support import ROOT
+from sim_faults_support import small_config
 
 from ate.config.sim import FaultSpec
 from ate.model import OrderType, Side, TimeInForce
@@ -49,7 +50,7 @@ def _world_run(seed: int) -> tuple[list, list, D]:
     """Two replayed hours with the world-changing kinds at random: shocks, halts, partial fills and
     liquidations, all drawn by the injector from the seeded Faults."""
     spec = FaultSpec(spike=0.01, drop=0.01, halt=0.005, halt_ms=120_000, partial_fill=0.5, liquidate=0.002)
-    core, replayer, clock = build_world(sim_config(seed=seed), ManualClock(), base_dir=ROOT)
+    core, replayer, clock = build_world(small_config(seed=seed), ManualClock(), base_dir=ROOT)
     faults = Faults(spec, seed, clock.now_ms)
     injector = Injector(core, replayer, faults, clock.now_ms)
     fills = []
@@ -79,7 +80,7 @@ def test_every_kind_is_injectable_and_unknown_kinds_are_named():
             "http_429", "http_5xx", "http_timeout", "reject", "cancel_202", "partial_fill", "ws_drop", "ws_stall",
             "ws_duplicate", "ws_reorder", "ws_malformed", "stale", "depth_gap", "crossed_book", "locked_book",
             "zero_price", "negative_price", "nan_price"} == set(KINDS)
-    core, replayer, clock = build_world(sim_config(), ManualClock(), base_dir=ROOT)
+    core, replayer, clock = build_world(small_config(), ManualClock(), base_dir=ROOT)
     injector = Injector(core, replayer, Faults(), clock.now_ms)
     try:
         injector.inject("earthquake")

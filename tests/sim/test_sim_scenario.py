@@ -13,10 +13,10 @@ from decimal import Decimal as D
 from pathlib import Path
 
 import pytest
-from sim_core_support import KEY, ROOT, SECRET, START_MS, sim_config
+from sim_core_support import KEY, ROOT, SECRET, START_MS
+from sim_faults_support import small_config
 
 from ate.model import OrderType, Side
-from ate.sim.binance import BinanceFace
 from ate.sim.clock import SteppingClock
 from ate.sim.runner import run_simulator
 from ate.sim.scenario import Scenario, ScenarioError
@@ -62,7 +62,7 @@ def test_every_problem_is_reported_with_its_event_and_field():
 
 
 async def _sim():
-    return run_simulator(sim_config(), clock=SteppingClock(), faces=[BinanceFace()], base_dir=ROOT)
+    return run_simulator(small_config(), clock=SteppingClock(), faces=[], base_dir=ROOT)  # the world, no servers
 
 
 async def test_events_naming_unknown_accounts_or_markets_are_refused_before_play():
@@ -169,7 +169,7 @@ def test_simulate_plays_a_scenario_on_the_replay_clock(tmp_path: Path):
                   "accounts": [{"id": "t", "binance_api_key": KEY, "binance_api_secret": SECRET,
                                 "balances": {SPOT: {"BTC": "1"}}}],
                   "markets": [{"venue": SPOT, "symbol": "BTCUSDT",
-                               "data": "data/binance_spot_BTCUSDT_1m_2025-06-01_2025-07-01.csv.gz"}]}
+                               "data": small_config().markets[0].data}]}
     config, scenario = tmp_path / "sim.json", tmp_path / "scenario.json"
     config.write_text(json.dumps(cfg))
     scenario.write_text(json.dumps([{"at": "1m", "kind": "withdraw", "account": "t", "venue": SPOT,

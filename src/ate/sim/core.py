@@ -68,6 +68,9 @@ size shown on the opposite side. Taker orders walk ``depth_levels`` synthetic le
 ``depth_step_ticks`` apart, each with the top-of-book size; liquidity taken is remembered until the
 next book update.
 
+Fault hook: ``core.taker_cap = fn(market, qty) -> Decimal | None`` caps what one IOC/market order may
+fill (the partial-fill fault of :mod:`ate.sim.inject`); None leaves it to the book.
+
 Listeners (faces stream from these)::
 
     core.listen(callback)        # callback(kind: str, payload) for every event below

@@ -44,7 +44,7 @@ class DeribitFace:
         return self.clock.now_ms() + self.faults.skew_ms
 
     async def _handle(self, request: web.Request) -> web.Response:
-        fault = self.faults.http_fault()
+        fault = self.faults.http_fault("deribit")
         if fault == "timeout":  # hangs, then fails like an overloaded gateway
             await asyncio.sleep(self.faults.spec.timeout_ms / 1000)
         await self.faults.delay()

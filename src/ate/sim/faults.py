@@ -59,8 +59,8 @@ class Shot:
     params: dict = field(default_factory=dict)
 
     def matches(self, kind: str, venue: str | None, symbol: str | None) -> bool:
-        return (self.kind == kind and (self.venue is None or venue is None or self.venue == venue)
-                and (self.symbol is None or symbol is None or self.symbol == symbol))
+        return (self.kind == kind and (self.venue is None or self.venue == venue)
+                and (self.symbol is None or self.symbol == symbol))
 
 
 class Faults:
@@ -73,6 +73,9 @@ class Faults:
         self.log: list[tuple[str, str | None, str | None]] = []
         self._shots: list[Shot] = []
         self._maintenance_until: dict[str | None, int] = {}
+        # per-message decisions skip their draws when nothing of theirs can fire (the hot paths)
+        self._book_rates = any(getattr(self.spec, k) for k in BOOK_KINDS)
+        self._frame_rates = any(getattr(self.spec, k) for k in FRAME_KINDS)
 
     @property
     def skew_ms(self) -> int:
@@ -176,6 +179,8 @@ class Faults:
 
     # ------------------------------------------------------------------ streams
     def ws_fault(self, venue: str | None = None) -> str | None:
+        if not self._frame_rates and not self._shots:
+            return None
         spec = self.spec
         for kind, rate in (("ws_drop", spec.ws_drop), ("ws_stall", spec.ws_stall),
                            ("ws_duplicate", spec.ws_duplicate), ("ws_reorder", spec.ws_reorder),
@@ -191,6 +196,8 @@ class Faults:
         return self._hit(self.spec.depth_gap, "depth_gap", venue)
 
     def book_fault(self, venue: str | None = None, symbol: str | None = None) -> str | None:
+        if not self._book_rates and not self._shots:
+            return None
         spec = self.spec
         for kind in BOOK_KINDS:
             if self._hit(getattr(spec, kind), kind, venue, symbol):

@@ -36,6 +36,7 @@ from ate.sim.replay import Replayer
 ARMED = {"http_429": "http_429", "http_5xx": "5xx", "http_timeout": "timeout", "reject": "reject",
          "cancel_202": "cancel_202", "stale": "stale", "depth_gap": "depth_gap", "partial_fill": "partial_fill",
          **{k: k for k in (*FRAME_KINDS, *BOOK_KINDS)}}
+BY_SYMBOL = (*BOOK_KINDS, "partial_fill")
 WORLD = ("deposit", "withdraw", "liquidate", "halt", "resume", "spike", "drop", "maintenance", "ioc_ordering")
 KINDS = tuple(sorted((*ARMED, *WORLD)))
 
@@ -67,6 +68,8 @@ class Injector:
         if kind in ARMED:
             count = int(params.pop("count", 1))  # type: ignore[call-overload]
             venue, symbol = params.pop("venue", None), params.pop("symbol", None)
+            if symbol is not None and kind not in BY_SYMBOL:
+                raise ValueError(f"{kind} applies to a whole venue, not to a symbol")
             self.faults.arm(ARMED[kind], venue=venue, symbol=symbol, count=count, **params)  # type: ignore[arg-type]
             return None
         handler = getattr(self, f"_{kind}", None) if kind in WORLD else None

@@ -121,10 +121,18 @@ class IocOrdering(_Event):
 
 
 class Armed(_Event):
-    """Faults met at the next ``count`` occasions on the venue (and symbol)."""
+    """Faults met at the next ``count`` occasions on the venue."""
 
-    kind: Literal["http_5xx", "http_timeout", "reject", "cancel_202", "stale", "depth_gap", *FRAME_KINDS,
-                  *BOOK_KINDS]  # type: ignore[valid-type]
+    kind: Literal["http_5xx", "http_timeout", "reject", "cancel_202", "stale", "depth_gap",
+                  *FRAME_KINDS]  # type: ignore[valid-type]
+    venue: SimVenue | None = None
+    count: int = Field(1, ge=1)
+
+
+class BookFault(_Event):
+    """Poisoned book messages at the next ``count`` book updates of the venue (and symbol)."""
+
+    kind: Literal[BOOK_KINDS]  # type: ignore[valid-type]
     venue: SimVenue | None = None
     symbol: str | None = None
     count: int = Field(1, ge=1)
@@ -146,7 +154,7 @@ class PartialFill(_Event):
 
 
 Event = Annotated[Transfer | Liquidate | Halt | Resume | Spike | Drop | Maintenance | IocOrdering | Armed
-                  | RateLimit | PartialFill, Field(discriminator="kind")]
+                  | BookFault | RateLimit | PartialFill, Field(discriminator="kind")]
 _EVENTS = TypeAdapter(list[Event])
 
 
