@@ -343,3 +343,26 @@ async def test_halt_is_break_in_exchange_info_rejects_new_orders_and_freezes_the
         status, _, _ = await call(s, sim, SPOT, "POST", "/api/v3/order", symbol="BTCUSDT", side="BUY",
                                   type="MARKET", quantity="0.01")
         assert status == 200 and m.update_id > frozen
+
+
+async def test_an_armed_book_fault_waits_for_a_published_update():
+    async with world() as (sim, s):
+        sim.inject("nan_price", venue=SPOT, symbol="BTCUSDT")
+        async with s.ws_connect(sim.url(SPOT, "ws") + "/ws/btcusdt@trade"):
+            await asyncio.sleep(0.05)
+            sim.advance(60_000)  # four updates with no book subscriber: the shot is not spent on them
+        frames = [json.loads(t) for t in await book_frames(sim, s, 2)]
+    assert [f["b"] for f in frames][0] == "NaN" and frames[1]["b"] != "NaN"
+    assert sim.faults.counts["nan_price"] == 1
+
+
+def test_new_kinds_parse_from_the_faults_string():
+    from ate.config.sim import FaultSpec
+
+    spec = FaultSpec.model_validate("crossed_book=0.01,spike=0.001,spike_factor=5,ws_reorder=0.1,http_429=0.02,"
+                                    "retry_after_s=3,maintenance_ms=5000,ioc_stream_first=0.5,partial_fill=0.2,"
+                                    "liquidate=0.001,halt=0.0001,halt_ms=30000")
+    assert (spec.crossed_book, spec.spike_factor, spec.retry_after_s, spec.halt_ms) == (0.01, 5, 3, 30000)
+    for bad in ("spike_factor=0.5", "drop_factor=2", "partial_fraction=1", "http_429=1.5"):
+        with pytest.raises(ValueError):
+            FaultSpec.model_validate(bad)

@@ -94,12 +94,13 @@ class BackpackFeed:
         streams = self.streams
         sym = m.symbol
         now = self.now_us()
-        bad = self.faults.book_fault(wire.VENUE, sym)
         name = "bookTicker." + sym
+        depth = self._depth.get(sym)
+        # a fault is spent only on an update that is published
+        bad = self.faults.book_fault(wire.VENUE, sym) if streams.wants(name) or depth is not None else None
         if streams.wants(name):
             ticker = wire.ws_book_ticker(m, now)
             self._market_data(name, poison_book(ticker, bad) if bad else ticker)
-        depth = self._depth.get(sym)
         if depth is not None:
             names = [n for n in depth_stream_names(sym) if streams.wants(n)]
             if not names:

@@ -303,26 +303,29 @@ class BinanceStreams:
             return
         if m.candles:
             self._kline_progress(m)
+        s = m.symbol.lower()
+        name = f"{s}@bookTicker"
+        book = bool(self.subs.get(name))
+        depth_names = [n for n in self.subs if n.startswith(f"{s}@depth") and self.subs[n]]
+        tickers = [n for n in (f"{s}@ticker", f"{s}@miniTicker") if self.subs.get(n)]
+        if not (book or depth_names or tickers):
+            return  # nothing to publish: no fault is spent on this update
         faults = self.ctx.faults
         if faults.stale(self.venue):
             return
-        s = m.symbol.lower()
         now = self._now()
         spot = self.spot
-        bad = faults.book_fault(self.venue, m.symbol)
-        name = f"{s}@bookTicker"
-        if self.subs.get(name):
+        bad = faults.book_fault(self.venue, m.symbol) if book or depth_names else None
+        if book:
             ticker = wire.book_ticker(m, spot, True, now)
             self._publish(name, poison_book(ticker, bad) if bad else ticker)
-        depth_names = [n for n in self.subs if n.startswith(f"{s}@depth") and self.subs[n]]
         if depth_names:
             self._depth(m, s, depth_names, now, bad)
-        for tname in (f"{s}@ticker", f"{s}@miniTicker"):
-            if self.subs.get(tname):
-                t = wire.ticker_stream(m, spot, self.ctx.clock.now_ms())
-                if tname.endswith("miniTicker"):
-                    t = {k: t[k] for k in ("E", "s", "c", "o", "h", "l", "v", "q")} | {"e": "24hrMiniTicker"}
-                self._publish(tname, t)
+        for tname in tickers:
+            t = wire.ticker_stream(m, spot, self.ctx.clock.now_ms())
+            if tname.endswith("miniTicker"):
+                t = {k: t[k] for k in ("E", "s", "c", "o", "h", "l", "v", "q")} | {"e": "24hrMiniTicker"}
+            self._publish(tname, t)
 
     def _depth(self, m: Market, s: str, names: list[str], now: int, bad: str | None) -> None:
         bids = dict(wire.gross_levels(m, True, m.depth_levels))
