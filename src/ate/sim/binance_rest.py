@@ -180,6 +180,14 @@ class BinanceRest:
         return handler
 
     async def _dispatch(self, request: web.Request, route: Route) -> web.Response:
+        held: list[str] = []  # accounts whose user-data frames this request holds back (IOC ordering)
+        try:
+            return await self._answer(request, route, held)
+        finally:
+            for account in held:
+                self.user_streams.release(account)  # type: ignore[union-attr]
+
+    async def _answer(self, request: web.Request, route: Route, held: list[str]) -> web.Response:
         now = self.now()
         ip = request.remote or "?"
         headers: dict[str, str] = {}
@@ -220,6 +228,7 @@ class BinanceRest:
                     ordering = faults.ioc_order(self.venue)
                     if ordering == "rest_first":
                         self.user_streams.hold(account)
+                        held.append(account)
             result = route.handler(Req(params, account, now, ip, api_key))
             if route.order or route.free_on_success:
                 charged = 0
@@ -236,23 +245,19 @@ class BinanceRest:
         used = self.limiter.charge(ip, charged, now)
         headers["X-MBX-USED-WEIGHT-1M"] = str(used)
         headers["X-MBX-USED-WEIGHT"] = str(used)
-        try:
-            await faults.delay()
-            if fault == "timeout":
-                await asyncio.sleep(faults.spec.timeout_ms / 1000)
-                status, result = 503, {"code": -1007, "msg": "Timeout waiting for response from backend server. "
-                                                            "Send status unknown; execution status unknown."}
-            elif fault == "5xx":
-                status, result = 503, {"code": -1000, "msg": "Unknown error, please check your request or try "
-                                                            "again later."}
-            response = web.json_response(result, status=status, headers=headers,
-                                         dumps=lambda o: json.dumps(o, separators=(",", ":")))
-            if ordering is not None and account is not None and self.user_streams is not None:
-                await ordered_reply(ordering, self.user_streams, account, request, response, faults.ioc_gap_s)
-            return response
-        finally:
-            if ordering == "rest_first" and account is not None and self.user_streams is not None:
-                self.user_streams.release(account)
+        await faults.delay()
+        if fault == "timeout":
+            await asyncio.sleep(faults.spec.timeout_ms / 1000)
+            status, result = 503, {"code": -1007, "msg": "Timeout waiting for response from backend server. "
+                                                        "Send status unknown; execution status unknown."}
+        elif fault == "5xx":
+            status, result = 503, {"code": -1000, "msg": "Unknown error, please check your request or try again "
+                                                        "later."}
+        response = web.json_response(result, status=status, headers=headers,
+                                     dumps=lambda o: json.dumps(o, separators=(",", ":")))
+        if ordering is not None and account is not None and self.user_streams is not None:
+            await ordered_reply(ordering, self.user_streams, account, request, response, faults.ioc_gap_s)
+        return response
 
     # ------------------------------------------------------------------ helpers
     def _market(self, p: dict[str, str], required: bool = True) -> Market | None:
