@@ -182,7 +182,7 @@ class BalanceEvent:
     assets: tuple[Balance, ...]  # snapshots of the changed assets
     reason: str  # ORDER, FUNDING_FEE, DEPOSIT, WITHDRAW
     ts_ms: int
-    delta: Decimal = ZERO  # DEPOSIT/WITHDRAW: the signed amount moved (Binance balanceUpdate "d", "bc")
+    delta: Decimal = ZERO  # signed amount a DEPOSIT, WITHDRAW or FUNDING_FEE moved (0 for ORDER)
 
 
 @dataclass(frozen=True, slots=True)
@@ -435,10 +435,11 @@ class MatchingCore:
     def transfer(self, account_id: str, venue: str, asset: str, amount: Decimal) -> Balance:
         """An external deposit (amount > 0) or withdrawal (< 0) of a venue wallet; returns the balance.
 
-        A withdrawal takes only free funds: more than is free raises INSUFFICIENT_BALANCE."""
-        if not amount:
-            raise OrderRejected(RejectReason.INVALID_PARAMETER, "transfer amount must not be zero")
+        A withdrawal takes only free funds: more than is free raises INSUFFICIENT_BALANCE. Zero moves
+        nothing and tells no one."""
         b = self.account(account_id).balance(venue, asset)
+        if not amount:
+            return b
         if -amount > b.free:
             raise OrderRejected(RejectReason.INSUFFICIENT_BALANCE, f"withdrawal of {-amount} {asset} exceeds "
                                                                    f"the free {b.free}")
