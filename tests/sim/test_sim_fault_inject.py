@@ -27,6 +27,17 @@ def test_every_kind_is_injectable_and_unknown_kinds_are_named():
         assert "unknown fault kind 'earthquake'" in str(exc) and "withdraw" in str(exc)
     else:
         raise AssertionError("an unknown kind must be refused")
+    for kind, params, why in (("ws_duplicate", {"symbol": "BTCUSDT"}, "whole venue"),
+                              ("http_429", {"retry": 3}, "unknown parameter(s) retry"),
+                              ("partial_fill", {"fraction": 1.5}, "between 0 and 1"),
+                              ("spike", {"venue": "binance-spot", "factor": 0.5}, "above 1"),
+                              ("ioc_ordering", {"order": "sideways"}, "rest_first or stream_first")):
+        try:
+            injector.inject(kind, **params)
+        except ValueError as exc:
+            assert why in str(exc)
+        else:
+            raise AssertionError(f"{kind} {params} must be refused")
     for bad in ({"amount": "-1"}, {"amount": "NaN"}):
         try:
             injector.inject("deposit", account="alice", venue="binance-spot", asset="BTC", **bad)

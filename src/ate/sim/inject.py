@@ -37,6 +37,7 @@ ARMED = {"http_429": "http_429", "http_5xx": "5xx", "http_timeout": "timeout", "
          "cancel_202": "cancel_202", "stale": "stale", "depth_gap": "depth_gap", "partial_fill": "partial_fill",
          **{k: k for k in (*FRAME_KINDS, *BOOK_KINDS)}}
 BY_SYMBOL = (*BOOK_KINDS, "partial_fill")
+ARMED_PARAMS = {"http_429": ("retry_after_s",), "partial_fill": ("fraction",)}
 WORLD = ("deposit", "withdraw", "liquidate", "halt", "resume", "spike", "drop", "maintenance", "ioc_ordering")
 KINDS = tuple(sorted((*ARMED, *WORLD)))
 
@@ -70,6 +71,11 @@ class Injector:
             venue, symbol = params.pop("venue", None), params.pop("symbol", None)
             if symbol is not None and kind not in BY_SYMBOL:
                 raise ValueError(f"{kind} applies to a whole venue, not to a symbol")
+            unknown = set(params) - set(ARMED_PARAMS.get(kind, ()))
+            if unknown:
+                raise ValueError(f"{kind}: unknown parameter(s) {', '.join(sorted(unknown))}")
+            if kind == "partial_fill" and "fraction" in params and not 0 < float(params["fraction"]) < 1:
+                raise ValueError("partial_fill: fraction must be between 0 and 1")
             self.faults.arm(ARMED[kind], venue=venue, symbol=symbol, count=count, **params)  # type: ignore[arg-type]
             return None
         handler = getattr(self, f"_{kind}", None) if kind in WORLD else None
