@@ -1,5 +1,5 @@
 """Same seed, same faults: every random fault kind is drawn from the run's one seeded generator, and
-arming a fault on demand never shifts the random ones."""
+a fault armed on demand changes its own occasions only, never the random draws after it."""
 
 from __future__ import annotations
 
@@ -26,7 +26,8 @@ def _face_decisions(seed: int, arm: bool = False) -> list:
     clock = ManualClock(0)
     f = Faults(ALL_RATES, seed, clock.now_ms)
     if arm:
-        f.arm("ws_duplicate", venue="backpack", count=3)
+        f.arm("ws_duplicate", venue="binance-spot", count=3)
+        f.arm("nan_price", venue="binance-spot", symbol="BTCUSDT")
     out = []
     for _ in range(300):
         clock.advance(1_000)
@@ -43,7 +44,12 @@ def test_same_seed_same_face_faults_and_arming_does_not_shift_them():
     kinds = {x for row in a for x in row if isinstance(x, str)}
     assert {"5xx", "timeout", "rest_first", "stream_first", "duplicate", "reorder", "malformed",
             "crossed_book", "nan_price"} <= kinds  # the spec's kinds all fire at these rates
-    assert _face_decisions(1, arm=True) == a  # the armed shots are for another venue: nothing moves
+    # armed shots change their own occasions and nothing after them
+    armed = _face_decisions(1, arm=True)
+    frames = [row[5] for row in armed]
+    assert frames[:3] == ["duplicate"] * 3 and frames[3:] == [row[5] for row in a][3:]
+    assert armed[0][8] == "nan_price" and [row[8] for row in armed[1:]] == [row[8] for row in a[1:]]
+    assert [row[:5] + row[6:8] + row[9:] for row in armed] == [row[:5] + row[6:8] + row[9:] for row in a]
 
 
 def _world_run(seed: int) -> tuple[list, list, D]:

@@ -2,9 +2,10 @@
 
 Every fault kind can fire two ways: at random, with the probability its ``FaultSpec`` rate gives
 (``--faults``), or on demand, armed for the next ``count`` occasions (``Faults.arm``, which
-``Simulator.inject`` and scenario files use). Random draws come from one ``random.Random(seed)`` and
-are made only for kinds whose rate is above zero, so a run with the same seed, the same spec and the
-same request sequence injects the same faults, and arming a fault never shifts the random ones.
+``Simulator.inject`` and scenario files use). Random draws come from one ``random.Random(seed)``; each
+occasion draws every nonzero rate it offers, whatever fires, so a run with the same seed, the same
+spec and the same occasions injects the same faults, and an armed fault changes its own occasion only,
+never the draws after it.
 
 A face asks at each decision point (``venue`` narrows armed faults to one face; ``symbol`` to one
 market)::
@@ -85,10 +86,6 @@ class Faults:
     def ban_418(self) -> bool:
         return self.spec.ban_418
 
-    @property
-    def rng(self) -> random.Random:
-        return self._rng
-
     # ------------------------------------------------------------------ arming and drawing
     def arm(self, kind: str, *, venue: str | None = None, symbol: str | None = None, count: int = 1,
             **params: object) -> None:
@@ -102,40 +99,54 @@ class Faults:
 
     def fire(self, kind: str, rate: float, venue: str | None = None, symbol: str | None = None) -> dict | None:
         """The params of an armed shot, ``{}`` for a random hit, None when the fault does not fire."""
-        params = None
+        chosen = self.first(((kind, rate),), venue, symbol)
+        return None if chosen is None else chosen[1]
+
+    def first(self, choices: tuple[tuple[str, float], ...], venue: str | None = None,
+              symbol: str | None = None) -> tuple[str, dict] | None:
+        """The first of the (kind, rate) choices that fires on this occasion, with its params.
+
+        Every rate is drawn on every occasion, whatever fires, so the random sequence depends only on
+        the seed, the spec and the occasions: an armed shot changes what happens then, not later."""
+        hits = [rate > 0 and self._rng.random() < rate for _, rate in choices]
+        for (kind, _), hit in zip(choices, hits, strict=True):
+            params = self._take(kind, venue, symbol)
+            if params is None and hit:
+                params = {}
+            if params is not None:
+                self.counts[kind] += 1
+                self.log.append((kind, venue, symbol))
+                return kind, params
+        return None
+
+    def _take(self, kind: str, venue: str | None, symbol: str | None) -> dict | None:
         for shot in self._shots:
             if shot.matches(kind, venue, symbol):
                 shot.left -= 1
                 if shot.left == 0:
                     self._shots.remove(shot)
-                params = shot.params
-                break
-        if params is None and rate > 0 and self._rng.random() < rate:
-            params = {}
-        if params is not None:
-            self.counts[kind] += 1
-            self.log.append((kind, venue, symbol))
-        return params
+                return shot.params
+        return None
 
     def _hit(self, rate: float, kind: str, venue: str | None = None, symbol: str | None = None) -> bool:
         return self.fire(kind, rate, venue, symbol) is not None
 
     # ------------------------------------------------------------------ REST
     def http_fault(self, venue: str | None = None) -> str | None:
-        if self._hit(self.spec.http_timeout, "timeout", venue):
-            return "timeout"
-        if self._hit(self.spec.http_5xx, "5xx", venue):
-            return "5xx"
-        return None
+        chosen = self.first((("timeout", self.spec.http_timeout), ("5xx", self.spec.http_5xx)), venue)
+        return None if chosen is None else chosen[0]
 
     def maintenance(self, venue: str | None = None) -> bool:
         """True while a maintenance window of the venue is open; a fault opens one."""
         now = self._clock()
+        hit = self.spec.maintenance > 0 and self._rng.random() < self.spec.maintenance  # drawn every request
         if max(self._maintenance_until.get(venue, 0), self._maintenance_until.get(None, 0)) > now:
             return True
-        if not self._hit(self.spec.maintenance, "maintenance", venue):
+        if not hit:
             return False
         self._maintenance_until[venue] = now + self.spec.maintenance_ms
+        self.counts["maintenance"] += 1
+        self.log.append(("maintenance", venue, None))
         return True
 
     def start_maintenance(self, venue: str | None, duration_ms: int) -> None:
@@ -167,11 +178,9 @@ class Faults:
         return self._hit(self.spec.cancel_202, "cancel_202", venue)
 
     def ioc_order(self, venue: str | None = None) -> str | None:
-        if self._hit(self.spec.ioc_rest_first, "ioc_rest_first", venue):
-            return "rest_first"
-        if self._hit(self.spec.ioc_stream_first, "ioc_stream_first", venue):
-            return "stream_first"
-        return None
+        chosen = self.first((("ioc_rest_first", self.spec.ioc_rest_first),
+                             ("ioc_stream_first", self.spec.ioc_stream_first)), venue)
+        return None if chosen is None else chosen[0][4:]
 
     @property
     def ioc_gap_s(self) -> float:
@@ -181,13 +190,8 @@ class Faults:
     def ws_fault(self, venue: str | None = None) -> str | None:
         if not self._frame_rates and not self._shots:
             return None
-        spec = self.spec
-        for kind, rate in (("ws_drop", spec.ws_drop), ("ws_stall", spec.ws_stall),
-                           ("ws_duplicate", spec.ws_duplicate), ("ws_reorder", spec.ws_reorder),
-                           ("ws_malformed", spec.ws_malformed)):
-            if self._hit(rate, kind, venue):
-                return kind[3:]
-        return None
+        chosen = self.first(tuple((kind, getattr(self.spec, kind)) for kind in FRAME_KINDS), venue)
+        return None if chosen is None else chosen[0][3:]
 
     def stale(self, venue: str | None = None) -> bool:
         return self._hit(self.spec.stale, "stale", venue)
@@ -198,11 +202,8 @@ class Faults:
     def book_fault(self, venue: str | None = None, symbol: str | None = None) -> str | None:
         if not self._book_rates and not self._shots:
             return None
-        spec = self.spec
-        for kind in BOOK_KINDS:
-            if self._hit(getattr(spec, kind), kind, venue, symbol):
-                return kind
-        return None
+        chosen = self.first(tuple((kind, getattr(self.spec, kind)) for kind in BOOK_KINDS), venue, symbol)
+        return None if chosen is None else chosen[0]
 
 
 class FrameShaper:
@@ -225,16 +226,18 @@ class FrameShaper:
         if fault == "reorder" and self.held is None:
             self.held = text
             return []
-        out = [text, text] if fault == "duplicate" else [malformed(text, self.faults.rng)] \
-            if fault == "malformed" else [text]
+        out = [text, text] if fault == "duplicate" else \
+            [malformed(text, self.faults.counts["ws_malformed"])] if fault == "malformed" else [text]
         if self.held is not None:
             out.append(self.held)
             self.held = None
         return out
 
 
-def malformed(text: str, rng: random.Random) -> str:
-    if rng.random() < 0.5 and len(text) > 1:
+def malformed(text: str, nth: int) -> str:
+    """The nth malformed frame: odd ones the first half of the text, even ones an HTML error page (no
+    random draw, so an armed fault does not shift the seeded ones)."""
+    if nth % 2 and len(text) > 1:
         return text[: len(text) // 2]
     return "<html><body><h1>502 Bad Gateway</h1></body></html>"
 

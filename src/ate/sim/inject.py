@@ -159,11 +159,10 @@ class Injector:
 
     def _on_book(self, m: Market) -> None:
         spec, faults = self.faults.spec, self.faults
-        if m.key not in self.replayer.shocks:
-            if faults.fire("spike", spec.spike, m.venue, m.symbol) is not None:
-                self.replayer.shock(m, spec.spike_factor, spec.shock_ticks)
-            elif faults.fire("drop", spec.drop, m.venue, m.symbol) is not None:
-                self.replayer.shock(m, spec.drop_factor, spec.shock_ticks)
+        shock = faults.first((("spike", spec.spike), ("drop", spec.drop)), m.venue, m.symbol)
+        if shock is not None and m.key not in self.replayer.shocks:  # a running shock is not restarted
+            self.replayer.shock(m, spec.spike_factor if shock[0] == "spike" else spec.drop_factor,
+                                spec.shock_ticks)
         if faults.fire("halt", spec.halt, m.venue, m.symbol) is not None:
             self.core.halt(m.venue, m.symbol)
             self.replayer.schedule(self.now_ms() + spec.halt_ms, lambda: self.core.resume(m.venue, m.symbol))
