@@ -25,7 +25,7 @@ from ate.data.candles import INTERVAL_MS, Candle
 from ate.data.loaders import load_dvol
 from ate.data.manager import MarketDataManager
 from ate.execution.executors import ShadowExecutor, VenueExecutor
-from ate.model import EngineEvent, Instrument, MarketKind, Mode, Order, Severity, TradingState
+from ate.model import Balance, EngineEvent, Instrument, MarketKind, Mode, Order, Severity, TradingState
 from ate.model.market import BookTicker, MarkPrice
 from ate.risk.killswitch import KillSwitch
 from ate.store import Store
@@ -285,29 +285,28 @@ class Engine:
             raise RuntimeError(f"markets not listed by their venues: {', '.join(missing)}")
 
     async def _read_accounts(self) -> None:
-        """Real balances and positions (read-only in shadow); reconciliation of orders in canary/live."""
+        """Resume from the ledger, then book the venues' difference: in canary/live the missing order updates
+        and fills first (each once), then balances and perp positions (deposits, withdrawals, liquidations,
+        manual trades) as external events. Shadow and paper compare the venues' balances with transfers only."""
+        from ate.execution.reconcile import reconcile, reconcile_accounts
+
+        trading = self.mode in (Mode.CANARY, Mode.LIVE)
         for venue, client in self.clients.items():
             if venue == "deribit":
                 continue
             try:
-                balances = await client.balances()
-                self.core.set_balances(venue, balances)
-                if self.paper is not None:
-                    self.paper.fund(venue, balances)
-                self.store.add_balance_snapshot(venue, {a: (b.free, b.locked) for a, b in balances.items()},
-                                                self.clock.now_ms())
-                if venue != "binance":
-                    for pos in await client.positions():
-                        self.core.set_position(f"{venue}:{pos.symbol}", pos.qty, pos.entry_price)
-            except Exception as exc:  # a venue error never crashes the engine
-                self._event("account_read_failed", f"{venue}: {type(exc).__name__}: {exc}", Severity.WARNING)
-        if self.mode in (Mode.CANARY, Mode.LIVE):
-            from ate.execution.reconcile import reconcile
-
-            for venue, client in self.clients.items():
-                if venue != "deribit":
+                if trading:
                     await reconcile(self.core, client, self.store, self.clock.now_ms(),
                                     unknown_orders=self.cfg.execution.unknown_orders)
+                booked = await reconcile_accounts(self.core, client, self.clock.now_ms(), hypothetical=not trading)
+                if booked:
+                    log.warning("%s: booked external differences %s", venue, booked)
+                if self.paper is not None:  # the paper venue holds what the paper ledger holds
+                    self.paper.fund(venue, {a: Balance(a, amt) for a, amt in
+                                            self.core.portfolio.balances[venue].items() if amt})
+            except Exception as exc:  # a venue error never crashes the engine
+                self._event("account_read_failed", f"{venue}: {type(exc).__name__}: {exc}", Severity.WARNING)
+        self.core.rebuild_risk()
 
     async def _seed_funding(self) -> None:
         """Perp funding intervals and the recent settled rates, so the carry can decide from the start."""
@@ -374,10 +373,17 @@ class Engine:
 
     def reconcile_soon(self, venue: str) -> None:
         if self.mode in (Mode.CANARY, Mode.LIVE) and venue in self.clients:
-            from ate.execution.reconcile import reconcile
+            self._spawn(self._reconcile(venue))
 
-            self._spawn(reconcile(self.core, self.clients[venue], self.store, self.clock.now_ms(),
-                                  unknown_orders=self.cfg.execution.unknown_orders))
+    async def _reconcile(self, venue: str) -> None:
+        from ate.execution.reconcile import reconcile
+
+        try:
+            await reconcile(self.core, self.clients[venue], self.store, self.clock.now_ms(),
+                            unknown_orders=self.cfg.execution.unknown_orders)
+        except Exception as exc:  # retried at the next reconnect; a venue error never crashes the engine
+            log.exception("reconciliation of %s failed", venue)
+            self._event("reconcile_failed", f"{venue}: {type(exc).__name__}: {exc}", Severity.WARNING)
 
     async def _cancel_all(self) -> int:
         """Cancel every open order: ours through the executor, then anything still listed by a venue."""
@@ -403,7 +409,8 @@ class Engine:
         from ate.risk.ladder import flatten_intents
 
         intents = flatten_intents(self.core.holdings(), reason="operator flatten")
-        return sum(1 for i in intents if self.core.orders.submit(i) is not None)
+        with self.core.unit():
+            return sum(1 for i in intents if self.core.orders.submit(i) is not None)
 
     async def _start_monitor(self) -> None:
         from ate.monitor.controls import RiskControls

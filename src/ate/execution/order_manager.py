@@ -1,16 +1,24 @@
-"""Intents → orders: risk first, then a write-ahead record with a deterministic id, then the venue.
+"""Intents → orders: risk first, then a write-ahead record with a unique id, then the venue (outbox).
 
-Order ids are `client_order_id(run_id, strategy, seq)`; `seq` continues from the number of orders the
-store already holds for the strategy, and every order is durable in the store before an executor sees
-it, so a crash can neither lose an order that was sent nor reuse an id (DESIGN.md principle 3).
-Updates from the venue (stream, REST, reconciliation) are applied idempotently: fills are keyed by
-trade id, and a stale view never moves an order backwards.
+Order ids are `client_order_id(run_id, strategy, seq, epoch)`: the epoch is drawn from the store at each
+start, so runs and modes sharing a store never reuse an id. Every order is written ahead in the caller's
+unit of work (with the strategy decision that caused it) and handed to the executor only after that
+unit committed, so a crash can neither lose an order that was sent nor send one the store does not hold
+(DESIGN.md principle 3).
+
+Venue updates (stream, REST, reconciliation) are applied idempotently, each in one unit of work. Fills
+are facts: booked once by (venue, symbol, trade id) whatever the order's status, never raising. An
+order's status follows from its fills and the venue's final word; a final word that reports more filled
+than booked (a REST EXPIRED ahead of the stream's trade) waits for those fills. A fill of an order this
+engine never sent (a liquidation, a manual trade) is booked as an external fill with an alert.
 """
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from decimal import Decimal
 from typing import Protocol
 
 from ate.execution.portfolio import Portfolio
@@ -27,6 +35,8 @@ from ate.model import (
 )
 from ate.store import Store
 
+EXTERNAL = "external"  # the strategy of fills this engine did not cause
+EPOCH_KEY = "orders.epoch"
 _PROGRESS = {
     OrderStatus.NEW: 0, OrderStatus.SUBMITTED: 1, OrderStatus.PARTIALLY_FILLED: 2, OrderStatus.FILLED: 3,
     OrderStatus.CANCELED: 3, OrderStatus.REJECTED: 3, OrderStatus.EXPIRED: 3,
@@ -52,18 +62,20 @@ class RiskVerdict(Protocol):
 
 
 RiskCheck = Callable[[OrderIntent, Instrument], RiskVerdict]
+FillSink = Callable[[Order | None, Fill], None]
 
 
 @dataclass(slots=True)
 class OrderStats:
     submitted: int = 0
     rejected_by_risk: dict[str, int] = field(default_factory=dict)
+    external_fills: int = 0
 
 
 class OrderManager:
     def __init__(self, *, run_id: str, store: Store | None, portfolio: Portfolio, executor: Executor,
                  risk: RiskCheck, clock: Callable[[], int], shadow: bool = False,
-                 on_fill: Callable[[Order, Fill], None] | None = None,
+                 on_fill: FillSink | None = None,
                  on_event: Callable[[EngineEvent], None] | None = None) -> None:
         self.run_id = run_id
         self.store = store
@@ -78,16 +90,23 @@ class OrderManager:
         self.stats = OrderStats()
         self._seq: dict[str, int] = {}
         self._seen_trades: set[tuple[str, str, str]] = set()
+        self.epoch = 0
         if store is not None:
-            for o in store.orders(shadow=shadow):
-                self._seq[o.strategy] = self._seq.get(o.strategy, 0) + 1
-                if o.is_open:
-                    self.orders[o.client_order_id] = o
+            with store.unit():
+                self.epoch = int(store.get_state(EPOCH_KEY) or 0) + 1
+                store.set_state(EPOCH_KEY, self.epoch, clock())
+            for o in store.orders(open_only=True, shadow=shadow):
+                self.orders[o.client_order_id] = o
             self._seen_trades = {(f.venue, f.symbol, f.trade_id) for f in store.fills(shadow=shadow)}
+
+    def unit(self):
+        """The store's unit of work (no store: nothing to group)."""
+        return self.store.unit() if self.store is not None else contextlib.nullcontext()
 
     # -- outbound --
 
     def submit(self, intent: OrderIntent) -> Order | None:
+        """Risk, then the write-ahead in the current unit; the executor gets the order once it committed."""
         inst = self.portfolio.instruments[intent.market]
         verdict = self.risk(intent, inst)
         if not verdict.approved or verdict.intent is None:
@@ -99,16 +118,18 @@ class OrderManager:
         self._seq[intent.strategy] = seq + 1
         now = self.clock()
         order = Order(
-            client_order_id=client_order_id(self.run_id, intent.strategy, seq), venue=intent.venue,
+            client_order_id=client_order_id(self.run_id, intent.strategy, seq, self.epoch), venue=intent.venue,
             symbol=intent.symbol, side=intent.side, type=intent.type, qty=intent.qty, price=intent.price,
             tif=intent.tif, reduce_only=intent.reduce_only, strategy=intent.strategy, created_ms=now,
             updated_ms=now, meta={"purpose": intent.purpose.value, **intent.meta},
         )
-        if self.store is not None:
-            self.store.save_order(order, shadow=self.shadow, new=True)  # write-ahead: durable before it is sent
         self.orders[order.client_order_id] = order
         self.stats.submitted += 1
-        self.executor.submit(order, inst)
+        if self.store is None:
+            self.executor.submit(order, inst)
+        else:
+            self.store.save_order(order, shadow=self.shadow, new=True)
+            self.store.after_commit(lambda: self.executor.submit(order, inst))
         return order
 
     def cancel(self, order: Order) -> None:
@@ -124,53 +145,93 @@ class OrderManager:
         """Whether this fill (by venue trade id) is already booked: stream, REST and replay repeat fills."""
         return (fill.venue, fill.symbol, fill.trade_id) in self._seen_trades
 
+    def find(self, client_order_id: str) -> Order | None:
+        order = self.orders.get(client_order_id)
+        if order is None and self.store is not None:
+            order = self.store.get_order(client_order_id)
+        return order
+
     def on_update(self, view: Order, fill: Fill | None) -> Order | None:
-        """Apply the venue's view of one of our orders and, if given, one fill. Idempotent."""
-        order = self.orders.get(view.client_order_id)
-        if order is None:
-            if self.store is None or (order := self.store.get_order(view.client_order_id)) is None:
-                self._event("unknown_order_update", f"update for unknown order {view.client_order_id}",
-                            Severity.WARNING, {"venue": view.venue, "symbol": view.symbol})
-                return None
-            self.orders[order.client_order_id] = order
-        changed = False
-        if view.venue_order_id and order.venue_order_id != view.venue_order_id:
-            order.venue_order_id = view.venue_order_id
-            changed = True
-        if fill is not None:
-            changed |= self._book_fill(order, fill)
-        changed |= self._advance(order, view)
-        if changed and self.store is not None:
-            self.store.save_order(order, shadow=self.shadow)
+        """Apply the venue's view of one of our orders and, if given, one fill, in one unit. Idempotent."""
+        with self.unit():
+            order = self.orders.get(view.client_order_id)
+            if order is None:
+                if self.store is None or (order := self.store.get_order(view.client_order_id)) is None:
+                    if fill is not None:
+                        self.book_external(fill, "fill of an order this engine did not send")
+                    else:
+                        self._event("unknown_order_update", f"update for unknown order {view.client_order_id}",
+                                    Severity.WARNING, {"venue": view.venue, "symbol": view.symbol})
+                    return None
+                if order.is_open:
+                    self.orders[order.client_order_id] = order
+            changed = False
+            if view.venue_order_id and order.venue_order_id != view.venue_order_id:
+                order.venue_order_id = view.venue_order_id
+                changed = True
+            if fill is not None:
+                changed |= self._book_fill(order, fill)
+            changed |= self._advance(order, view)
+            if changed and self.store is not None:
+                self.store.save_order(order, shadow=self.shadow)
         if not order.is_open:
             self.orders.pop(order.client_order_id, None)
         return order
 
-    def _book_fill(self, order: Order, fill: Fill) -> bool:
+    def book_external(self, fill: Fill, why: str) -> bool:
+        """A fill nobody here asked for (liquidation, manual trade, a venue's autoclose): booked once, with an
+        alert; positions and balances follow it, strategy P&L does not."""
+        fill = replace(fill, strategy=EXTERNAL)
+        if not self._record_fill(fill):
+            return False
+        self.stats.external_fills += 1
+        self._event("external_fill", f"{fill.venue}:{fill.symbol} {fill.side.value} {fill.qty} @ {fill.price}: {why}",
+                    Severity.CRITICAL, {"venue": fill.venue, "symbol": fill.symbol, "trade_id": fill.trade_id,
+                                        "client_order_id": fill.client_order_id, "qty": str(fill.qty),
+                                        "price": str(fill.price), "side": fill.side.value})
+        if f"{fill.venue}:{fill.symbol}" in self.portfolio.instruments:
+            self.portfolio.apply_fill(fill)
+        if self.on_fill is not None:
+            self.on_fill(None, fill)
+        return True
+
+    def _record_fill(self, fill: Fill) -> bool:
         key = (fill.venue, fill.symbol, fill.trade_id)
         if key in self._seen_trades:
             return False
         self._seen_trades.add(key)
-        if fill.strategy != order.strategy:
-            fill = Fill(fill.venue, fill.symbol, fill.trade_id, order.client_order_id, fill.venue_order_id, fill.side,
-                        fill.qty, fill.price, fill.fee, fill.fee_asset, fill.is_maker, fill.ts_ms, order.strategy)
-        if self.store is not None:
-            self.store.add_fill(fill, shadow=self.shadow)
+        return self.store is None or self.store.add_fill(fill, shadow=self.shadow)
+
+    def _book_fill(self, order: Order, fill: Fill) -> bool:
+        if fill.strategy != order.strategy or fill.client_order_id != order.client_order_id:
+            fill = replace(fill, client_order_id=order.client_order_id, strategy=order.strategy)
+        if not self._record_fill(fill):
+            return False
         order.apply_fill(fill.qty, fill.price, fill.ts_ms)
+        if order.overfilled:
+            self._event("order_overfilled", f"{order.client_order_id}: filled {order.filled_qty} of {order.qty}",
+                        Severity.CRITICAL, {"order": order.client_order_id, "trade_id": fill.trade_id})
+        self._settle_final_word(order)
         self.portfolio.apply_fill(fill)
         if self.on_fill is not None:
             self.on_fill(order, fill)
         return True
 
     def _advance(self, order: Order, view: Order) -> bool:
-        """Move to the venue's status unless it is behind ours (out-of-order stream vs REST)."""
+        """Fills move an order to PARTIALLY_FILLED / FILLED; the venue's view adds acknowledgements and final
+        words. A stale view (out-of-order stream vs REST) never moves an order backwards, and a final word
+        that reports fills not booked yet is kept on the order until they are."""
         target = view.status
-        if target == order.status or _PROGRESS[target] < _PROGRESS[order.status]:
+        if target == order.status or order.status.is_terminal or _PROGRESS[target] < _PROGRESS[order.status]:
             return False
-        if target in (OrderStatus.PARTIALLY_FILLED, OrderStatus.FILLED) and view.filled_qty > order.filled_qty:
-            return False  # fills not yet booked: the fill events (or reconciliation) will move it
-        if target is OrderStatus.FILLED and order.filled_qty < order.qty:
-            return False
+        if target in (OrderStatus.PARTIALLY_FILLED, OrderStatus.FILLED):
+            return False  # follows from fills only
+        if target.is_terminal and view.filled_qty > order.filled_qty:
+            final = {"status": target.value, "filled": str(view.filled_qty), "reason": view.reason}
+            if order.meta.get("final") == final:
+                return False
+            order.meta["final"] = final
+            return True
         try:
             order.transition(target, view.updated_ms or self.clock(), view.reason)
         except IllegalTransition as exc:
@@ -178,9 +239,18 @@ class OrderManager:
             return False
         return True
 
+    def _settle_final_word(self, order: Order) -> None:
+        final = order.meta.get("final")
+        if final is None or order.filled_qty < Decimal(final["filled"]):
+            return
+        del order.meta["final"]
+        if order.is_open:
+            with contextlib.suppress(IllegalTransition):  # e.g. REJECTED after fills: the fills stand
+                order.transition(OrderStatus(final["status"]), order.updated_ms, final["reason"])
+
     def _event(self, kind: str, message: str, severity: Severity, data: dict) -> None:
         ev = EngineEvent(self.clock(), kind, message, severity, data)
-        if self.store is not None:
-            self.store.add_event(ev)
         if self.on_event is not None:
-            self.on_event(ev)
+            self.on_event(ev)  # the owner records it
+        elif self.store is not None:
+            self.store.add_event(ev)

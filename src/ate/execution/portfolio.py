@@ -29,6 +29,8 @@ class LedgerEntry:
     symbol: str
     strategy: str
     ref: str
+    value_usd: Decimal | None = None  # None: the asset had no price when booked
+    price_source: str = ""
 
 
 class Portfolio:
@@ -86,12 +88,28 @@ class Portfolio:
             wallet[inst.quote] += realized
         if fill.fee:
             wallet[fill.fee_asset] -= fill.fee
-            fee_quote = fill.fee * (fill.price if fill.fee_asset == inst.base else Decimal(1))
-            pos.fees += fee_quote
-            self._entry(fill.ts_ms, "fee", -fill.fee, fill.fee_asset, fill, f"fee:{trade_ref}")
+            fee_quote, source = self.fee_in_quote(inst, fill)
+            if fee_quote is not None:
+                pos.fees += fee_quote
+            quote_usd = self.prices.get(inst.quote)
+            value = None if fee_quote is None or quote_usd is None else -fee_quote * quote_usd
+            self.entries.append(LedgerEntry(fill.ts_ms, "fee", -fill.fee, fill.fee_asset, fill.venue, fill.symbol,
+                                            fill.strategy, f"fee:{trade_ref}", value, source))
         if realized:
             self._entry(fill.ts_ms, "realized", realized, inst.quote, fill, f"pnl:{trade_ref}")
         return realized
+
+    def fee_in_quote(self, inst: Instrument, fill: Fill) -> tuple[Decimal | None, str]:
+        """A fee in the market's quote asset, valued at that asset's price at the fill, and where the price
+        came from: the quote itself, the fill price (fees in base), or the fee asset's mark (BNB)."""
+        if fill.fee_asset == inst.quote:
+            return fill.fee, "quote"
+        if fill.fee_asset == inst.base:
+            return fill.fee * fill.price, "fill_price"
+        asset_usd, quote_usd = self.prices.get(fill.fee_asset), self.prices.get(inst.quote)
+        if asset_usd is None or not quote_usd:
+            return None, "unpriced"
+        return fill.fee * asset_usd / quote_usd, f"mark:{fill.fee_asset}"
 
     def apply_funding(self, market: str, rate: Decimal, mark: Decimal, ts_ms: int, strategy: str = "") -> Decimal:
         """Funding settlement at ts: the payment the position receives (negative = paid)."""
@@ -106,7 +124,9 @@ class Portfolio:
         return payment
 
     def _entry(self, ts: int, kind: str, amount: Decimal, asset: str, fill: Fill, ref: str) -> None:
-        self.entries.append(LedgerEntry(ts, kind, amount, asset, fill.venue, fill.symbol, fill.strategy, ref))
+        value = None if asset not in self.prices else amount * self.prices[asset]
+        self.entries.append(LedgerEntry(ts, kind, amount, asset, fill.venue, fill.symbol, fill.strategy, ref,
+                                        value, "quote"))
 
     # -- valuation --
 

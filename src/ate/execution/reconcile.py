@@ -1,20 +1,30 @@
-"""Reconciliation of the store with a venue, at start and after every reconnect.
+"""Reconciliation of the ledger with a venue, at start and after every reconnect: the *difference* only.
 
-Order by order: what the venue says wins, and every correction is an event. Orders on the venue that
-this engine never wrote are cancelled or adopted per `execution.unknown_orders`; orders the store
-thinks open but the venue no longer lists are settled from the venue's record, and an order the venue
-never heard of (the engine died between the write-ahead and the send) is closed as never sent. Fills
-since the stored cursor are replayed through the order manager, which ignores those already booked.
+Orders: what the venue says wins, and every correction is an event. Orders on the venue that this engine
+never wrote are cancelled or adopted per `execution.unknown_orders`; orders the store thinks open but the
+venue no longer lists are settled from the venue's record, and an order the venue never heard of (the
+engine died between the write-ahead and the send) is closed as never sent.
+
+Fills: every fill since the stored cursor that the ledger lacks is applied once (a fill of an order this
+engine never sent becomes an external fill with an alert), in one unit with the cursor that covers it.
+
+Accounts (`reconcile_accounts`, at start): the venue's balances and perp positions are compared with the
+ledger's; a balance difference becomes a transfer (deposit, withdrawal, or the first start's opening
+balance), a perp position difference an external fill — each with an alert, booked once, never strategy
+P&L. Balances and positions are never overwritten from the venue.
 """
 
 from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
+from decimal import Decimal
 
-from ate.model import EngineEvent, OrderStatus, Severity
+from ate.execution.ledger import external_flows
+from ate.model import EngineEvent, Fill, MarketKind, OrderStatus, Severity, Side
 
 log = logging.getLogger(__name__)
+ZERO = Decimal(0)
 
 
 @dataclass
@@ -25,6 +35,7 @@ class ReconcileReport:
     settled: list[str] = field(default_factory=list)
     never_sent: list[str] = field(default_factory=list)
     fills_replayed: int = 0
+    external_fills: int = 0
 
     @property
     def corrections(self) -> int:
@@ -58,17 +69,7 @@ async def reconcile(core, client, store, now_ms: int, *, unknown_orders: str = "
             report.cancelled_unknown.append(view.client_order_id)
 
     for symbol in symbols:
-        key = f"cursor:{venue}:{symbol}"
-        fills, cursor = await client.fills_since(symbol, store.get_state(key))
-        for fill in fills:
-            order = om.orders.get(fill.client_order_id) or store.get_order(fill.client_order_id)
-            if order is None:
-                continue
-            before = len(om._seen_trades)
-            core.on_order_update(order.view(), fill)
-            report.fills_replayed += len(om._seen_trades) - before
-        if cursor is not None:
-            store.set_state(key, cursor, now_ms)
+        await _missing_fills(core, client, store, symbol, now_ms, report)
 
     for coid, order in ours.items():
         if not order.is_open:
@@ -89,3 +90,58 @@ async def reconcile(core, client, store, now_ms: int, *, unknown_orders: str = "
         store.add_event(ev)
     return report
 
+
+async def _missing_fills(core, client, store, symbol: str, now_ms: int, report: ReconcileReport) -> None:
+    key = f"cursor:{client.venue}:{symbol}"
+    fills, cursor = await client.fills_since(symbol, store.get_state(key))
+    om = core.orders
+    with core.unit():  # the fills and the cursor past them: both or neither
+        for fill in fills:
+            if om.knows_fill(fill):
+                continue
+            order = om.find(fill.client_order_id)
+            if order is None:
+                report.external_fills += core.book_external_fill(fill, "not sent by this engine (reconciliation)")
+                continue
+            core.on_order_update(order.view(), fill)
+            report.fills_replayed += 1
+        if cursor is not None:
+            store.set_state(key, cursor, now_ms)
+
+
+async def reconcile_accounts(core, client, now_ms: int, *, hypothetical: bool) -> list[str]:
+    """Book the difference between the venue's balances (and perp positions) and the ledger's as external
+    events; returns what was booked. `hypothetical` (shadow, paper): the engine's fills never reached this
+    venue, so its balances are compared with the transfers alone and positions are not compared."""
+    venue = client.venue
+    booked: list[str] = []
+    # positions first: an external perp fill books realised P&L into the wallet the balances then compare
+    if not hypothetical:
+        venue_pos = {p.symbol: p for p in await client.positions()}
+        for market, inst in core.portfolio.instruments.items():
+            if inst.venue != venue or inst.kind is not MarketKind.PERP:
+                continue
+            held = venue_pos.get(inst.symbol)
+            diff = (held.qty if held is not None else ZERO) - core.portfolio.position(market).qty
+            if diff:
+                price = (held.entry_price or held.mark_price) if held is not None else (
+                    core.portfolio.position(market).mark_price or core.portfolio.position(market).entry_price)
+                fill = Fill(venue, inst.symbol, f"reconcile:{now_ms}", "", "", Side.BUY if diff > 0 else Side.SELL,
+                            abs(diff), price, ZERO, inst.quote, False, now_ms)
+                if core.book_external_fill(fill, "position differs from the ledger (liquidation or manual trade)"):
+                    booked.append(f"{inst.symbol} {diff:+f}")
+    balances = {a: b.total for a, b in (await client.balances()).items()}
+    if hypothetical:
+        ledger = external_flows(core.store, shadow=core.shadow)[venue] if core.store is not None else {}
+    else:
+        ledger = core.portfolio.balances[venue]
+    opening = not any(ledger.values())
+    for asset in sorted(set(balances) | {a for a, v in ledger.items() if v}):
+        diff = balances.get(asset, ZERO) - ledger.get(asset, ZERO)
+        if diff:
+            why = "opening balance" if opening else ("deposit" if diff > 0 else "withdrawal") + " (reconciliation)"
+            if core.book_transfer(venue, asset, diff, now_ms, f"reconcile:{now_ms}:{asset}", why, opening=opening):
+                booked.append(f"{asset} {diff:+f}")
+    if booked:
+        core.rebuild_risk()
+    return booked

@@ -43,12 +43,14 @@ class IllegalTransition(RuntimeError):
     pass
 
 
-def client_order_id(run_id: str, strategy: str, seq: int) -> str:
-    """Deterministic id: the same (run, strategy, sequence) always yields the same id.
+def client_order_id(run_id: str, strategy: str, seq: int, epoch: int = 0) -> str:
+    """Deterministic id: the same (run, epoch, strategy, sequence) always yields the same id. `epoch` numbers
+    the engine starts sharing one store, so runs and modes (shadow, then canary) never reuse an id.
 
     Fits Binance's ``^[.A-Z:/a-z0-9_-]{1,36}$``; Backpack's uint32 ``clientId`` is derived from it.
     """
-    digest = hashlib.blake2b(f"{run_id}|{strategy}|{seq}".encode(), digest_size=9).hexdigest()
+    key = f"{run_id}|{strategy}|{seq}" if not epoch else f"{run_id}|{epoch}|{strategy}|{seq}"
+    digest = hashlib.blake2b(key.encode(), digest_size=9).hexdigest()
     return f"ate-{strategy[:6]}-{digest}"
 
 
@@ -107,12 +109,19 @@ class Order:
             self.reason = reason
 
     def apply_fill(self, qty: Decimal, price: Decimal, ts_ms: int = 0) -> None:
-        """Book a fill and move to PARTIALLY_FILLED or FILLED."""
+        """Book a fill. Fills are facts: one is booked whatever the status (a fill reported after the venue's
+        cancel or expiry is a real-world case) and never raises after validation; an open order moves to
+        PARTIALLY_FILLED or FILLED, a terminal one keeps the venue's final word. An overfill is booked too —
+        the caller reports it (`overfilled`)."""
         if qty <= 0:
             raise ValueError("fill quantity must be positive")
-        if self.filled_qty + qty > self.qty:
-            raise IllegalTransition(f"{self.client_order_id}: overfill {self.filled_qty + qty} > {self.qty}")
         self.filled_qty += qty
         self.filled_quote += qty * price
-        done = self.filled_qty == self.qty
-        self.transition(OrderStatus.FILLED if done else OrderStatus.PARTIALLY_FILLED, ts_ms)
+        if ts_ms:
+            self.updated_ms = ts_ms
+        if not self.status.is_terminal:
+            self.status = OrderStatus.FILLED if self.filled_qty >= self.qty else OrderStatus.PARTIALLY_FILLED
+
+    @property
+    def overfilled(self) -> bool:
+        return self.filled_qty > self.qty

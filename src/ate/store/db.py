@@ -1,13 +1,21 @@
 """The store: SQLAlchemy 2 Core over SQLite (WAL, fsync on commit) or PostgreSQL by URL.
 
-Every write commits before the method returns, so an order written here is durable before it is
-sent (write-ahead). The schema is versioned with Alembic; opening a store upgrades it to head.
+The ledger lives here. A write outside a unit of work commits before the method returns; inside
+``with store.unit():`` every write of the thread joins one transaction, and work registered with
+``after_commit`` (the sending of written-ahead orders: the outbox) runs only once it committed. A kill
+at any instruction therefore leaves the store before or after a unit, never in between.
+
+The schema is versioned with Alembic; opening a store upgrades it to head under a lock (a file lock
+next to a SQLite file, an advisory lock on PostgreSQL), so concurrent opens of a new store are safe.
 """
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
+import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterator
 from dataclasses import asdict
 from decimal import Decimal
 from pathlib import Path
@@ -15,9 +23,9 @@ from typing import Any
 
 from alembic import command
 from alembic.config import Config as AlembicConfig
-from sqlalchemy import bindparam, create_engine, event, func, insert, select, update
-from sqlalchemy.engine import Engine
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import bindparam, create_engine, event, func, insert, select, text, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import Connection, Engine
 
 from ate.model import (
     EngineEvent,
@@ -60,12 +68,39 @@ def make_engine(url: str) -> Engine:
     return engine
 
 
+_PG_MIGRATION_LOCK = 0x617465  # any fixed key: every ate process agrees on it
+
+
+@contextlib.contextmanager
+def _migration_lock(engine: Engine) -> Iterator[None]:
+    """Serialise schema upgrades between processes opening the same store ("table orders already exists")."""
+    database = engine.url.database or ""
+    if engine.dialect.name != "sqlite" or database in ("", ":memory:"):
+        yield
+        return
+    with open(f"{database}.lock", "a+b") as f:
+        fcntl.flock(f, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(f, fcntl.LOCK_UN)
+
+
 def upgrade(engine: Engine) -> None:
     cfg = AlembicConfig()
     cfg.set_main_option("script_location", str(MIGRATIONS))
-    with engine.begin() as conn:
+    with _migration_lock(engine), engine.begin() as conn:
+        if engine.dialect.name == "postgresql":
+            conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _PG_MIGRATION_LOCK})
         cfg.attributes["connection"] = conn
         command.upgrade(cfg, "head")
+
+
+def _insert_new(conn: Connection, table, values: dict, keys: list[str]) -> bool:
+    """INSERT unless a row with the same unique key exists; True if inserted. Never aborts the transaction."""
+    dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
+    stmt = dialect.insert(table).values(**values).on_conflict_do_nothing(index_elements=keys)
+    return conn.execute(stmt).rowcount == 1
 
 
 def _order_row(o: Order, shadow: bool) -> dict:
@@ -96,25 +131,80 @@ def _fill_from(r: Any) -> Fill:
     )
 
 
+class _Unit:
+    __slots__ = ("conn", "after")
+
+    def __init__(self, conn: Connection) -> None:
+        self.conn = conn
+        self.after: list[Callable[[], None]] = []
+
+
 class Store:
     def __init__(self, url: str) -> None:
         self.url = url
         self.engine = make_engine(url)
         upgrade(self.engine)
+        self._local = threading.local()
 
     def close(self) -> None:
         self.engine.dispose()
 
+    # -- units of work --
+
+    @contextlib.contextmanager
+    def unit(self) -> Iterator[None]:
+        """One transaction for everything written in the block (nested units join the outer one). Work
+        given to `after_commit` runs after the commit, in order; on an exception nothing is written and
+        that work is dropped."""
+        if getattr(self._local, "unit", None) is not None:
+            yield
+            return
+        with self.engine.begin() as conn:
+            unit = self._local.unit = _Unit(conn)
+            try:
+                yield
+            finally:
+                self._local.unit = None
+        for fn in unit.after:
+            fn()
+
+    def after_commit(self, fn: Callable[[], None]) -> None:
+        """Run `fn` once the current unit committed; at once when no unit is open (every write committed)."""
+        unit = getattr(self._local, "unit", None)
+        if unit is None:
+            fn()
+        else:
+            unit.after.append(fn)
+
+    @contextlib.contextmanager
+    def _write(self) -> Iterator[Connection]:
+        unit = getattr(self._local, "unit", None)
+        if unit is not None:
+            yield unit.conn
+        else:
+            with self.engine.begin() as conn:
+                yield conn
+
+    @contextlib.contextmanager
+    def _read(self) -> Iterator[Connection]:
+        """Reads inside a unit see its own uncommitted writes."""
+        unit = getattr(self._local, "unit", None)
+        if unit is not None:
+            yield unit.conn
+        else:
+            with self.engine.connect() as conn:
+                yield conn
+
     # -- key/value engine state (trading state, daily loss anchor, equity peak, cursors) --
 
     def get_state(self, key: str, default: Any = None) -> Any:
-        with self.engine.connect() as c:
+        with self._read() as c:
             row = c.execute(select(t.engine_state.c.value).where(t.engine_state.c.key == key)).first()
         return default if row is None else row[0]
 
     def set_state(self, key: str, value: Any, ts_ms: int | None = None) -> None:
         ts = ts_ms or _now_ms()
-        with self.engine.begin() as c:
+        with self._write() as c:
             done = c.execute(
                 update(t.engine_state).where(t.engine_state.c.key == key).values(value=value, updated_ms=ts)
             ).rowcount
@@ -122,7 +212,7 @@ class Store:
                 c.execute(insert(t.engine_state).values(key=key, value=value, updated_ms=ts))
 
     def all_state(self) -> dict[str, Any]:
-        with self.engine.connect() as c:
+        with self._read() as c:
             return {r.key: r.value for r in c.execute(select(t.engine_state))}
 
     # -- orders --
@@ -131,12 +221,12 @@ class Store:
         """Insert or update by client order id; durable when this returns. `new`: a fresh id (write-ahead of
         a new order), so one INSERT suffices — and a reused id fails loudly instead of overwriting."""
         row = _order_row(order, shadow)
-        with self.engine.begin() as c:
+        with self._write() as c:
             if new or not c.execute(_ORDER_UPDATE, {**row, "key_coid": order.client_order_id}).rowcount:
                 c.execute(_ORDER_INSERT, row)
 
     def get_order(self, client_order_id: str) -> Order | None:
-        with self.engine.connect() as c:
+        with self._read() as c:
             r = c.execute(select(t.orders).where(t.orders.c.client_order_id == client_order_id)).first()
         return None if r is None else _order_from(r)
 
@@ -151,19 +241,15 @@ class Store:
             q = q.where(t.orders.c.shadow == shadow)
         if limit is not None:
             q = q.limit(limit)
-        with self.engine.connect() as c:
+        with self._read() as c:
             return [_order_from(r) for r in c.execute(q)]
 
     # -- fills (idempotent on venue + symbol + trade id) --
 
     def add_fill(self, fill: Fill, *, shadow: bool = False) -> bool:
         """Record a fill; False if it was already recorded (replayed stream or reconciliation)."""
-        try:
-            with self.engine.begin() as c:
-                c.execute(insert(t.fills).values(shadow=shadow, **asdict(fill)))
-        except IntegrityError:
-            return False
-        return True
+        with self._write() as c:
+            return _insert_new(c, t.fills, {"shadow": shadow, **asdict(fill)}, ["venue", "symbol", "trade_id"])
 
     def fills(self, *, since_ms: int | None = None, strategy: str | None = None,
               shadow: bool | None = None, limit: int | None = None) -> list[Fill]:
@@ -176,39 +262,34 @@ class Store:
             q = q.where(t.fills.c.shadow == shadow)
         if limit is not None:
             q = q.limit(limit)
-        with self.engine.connect() as c:
+        with self._read() as c:
             return [_fill_from(r) for r in c.execute(q)]
 
-    # -- positions --
-
-    def save_positions(self, positions: Iterable[Position], *, shadow: bool = False, ts_ms: int | None = None) -> None:
-        ts = ts_ms or _now_ms()
-        with self.engine.begin() as c:
-            for p in positions:
-                row = {"qty": p.qty, "entry_price": p.entry_price, "realized_pnl": p.realized_pnl, "fees": p.fees,
-                       "funding": p.funding, "mark_price": p.mark_price, "updated_ms": ts}
-                key = (t.positions.c.venue == p.venue) & (t.positions.c.symbol == p.symbol) & (
-                    t.positions.c.shadow == shadow)
-                if not c.execute(update(t.positions).where(key).values(**row)).rowcount:
-                    c.execute(insert(t.positions).values(venue=p.venue, symbol=p.symbol, shadow=shadow, **row))
+    # -- positions: derived from the fills, never stored apart from them --
 
     def positions(self, *, shadow: bool = False) -> list[Position]:
-        with self.engine.connect() as c:
-            rows = c.execute(select(t.positions).where(t.positions.c.shadow == shadow).order_by(
-                t.positions.c.venue, t.positions.c.symbol))
-            return [Position(r.venue, r.symbol, r.qty, r.entry_price, r.realized_pnl, r.fees, r.funding,
-                             r.mark_price) for r in rows]
+        """Every market's position replayed from its fills (quantity, entry, realised P&L); the marks are
+        the last fill prices. Positions are a projection of the ledger, never a snapshot of a process."""
+        out: dict[tuple[str, str], Position] = {}
+        for f in self.fills(shadow=shadow):
+            pos = out.get((f.venue, f.symbol))
+            if pos is None:
+                pos = out[(f.venue, f.symbol)] = Position(f.venue, f.symbol)
+            pos.apply_fill(f.side, f.qty, f.price)
+            pos.mark_price = f.price
+        return [out[k] for k in sorted(out)]
 
     # -- balances --
 
     def add_balance_snapshot(self, venue: str, balances: dict[str, tuple[Decimal, Decimal]], ts_ms: int) -> None:
-        with self.engine.begin() as c:
+        """What a venue reported (for the record and the operator); the engine's balances come from the ledger."""
+        with self._write() as c:
             for asset, (free, locked) in balances.items():
                 c.execute(insert(t.balance_snapshots).values(ts_ms=ts_ms, venue=venue, asset=asset, free=free,
                                                              locked=locked))
 
     def latest_balances(self, venue: str) -> dict[str, tuple[Decimal, Decimal]]:
-        with self.engine.connect() as c:
+        with self._read() as c:
             last = c.execute(select(func.max(t.balance_snapshots.c.ts_ms)).where(
                 t.balance_snapshots.c.venue == venue)).scalar()
             if last is None:
@@ -220,14 +301,15 @@ class Store:
     # -- P&L ledger (idempotent on kind + venue + ref) --
 
     def add_ledger(self, *, ts_ms: int, kind: str, amount: Decimal, asset: str, venue: str, ref: str,
-                   symbol: str = "", strategy: str = "", shadow: bool = False) -> bool:
-        try:
-            with self.engine.begin() as c:
-                c.execute(insert(t.ledger).values(ts_ms=ts_ms, kind=kind, amount=amount, asset=asset, venue=venue,
-                                                  symbol=symbol, strategy=strategy, ref=ref, shadow=shadow))
-        except IntegrityError:
-            return False
-        return True
+                   symbol: str = "", strategy: str = "", shadow: bool = False, value_usd: Decimal | None = None,
+                   price_source: str = "") -> bool:
+        """Book an entry once (by kind + venue + ref); False if it was already booked. `value_usd` and
+        `price_source`: the entry's value when booked and where its price came from (fees in any asset)."""
+        with self._write() as c:
+            return _insert_new(c, t.ledger, {
+                "ts_ms": ts_ms, "kind": kind, "amount": amount, "asset": asset, "venue": venue, "symbol": symbol,
+                "strategy": strategy, "ref": ref, "shadow": shadow, "value_usd": value_usd,
+                "price_source": price_source}, ["kind", "venue", "ref", "shadow"])
 
     def ledger(self, *, since_ms: int | None = None, kind: str | None = None, shadow: bool | None = None) -> list[dict]:
         q = select(t.ledger).order_by(t.ledger.c.ts_ms, t.ledger.c.id)
@@ -237,13 +319,13 @@ class Store:
             q = q.where(t.ledger.c.kind == kind)
         if shadow is not None:
             q = q.where(t.ledger.c.shadow == shadow)
-        with self.engine.connect() as c:
+        with self._read() as c:
             return [dict(r._mapping) for r in c.execute(q)]
 
     # -- equity snapshots (promotion gates, Sharpe, daily P&L) --
 
     def add_equity(self, ts_ms: int, equity: Decimal, flows: Decimal = Decimal(0), *, shadow: bool = False) -> None:
-        with self.engine.begin() as c:
+        with self._write() as c:
             c.execute(insert(t.equity_snapshots).values(ts_ms=ts_ms, equity=equity, flows=flows, shadow=shadow))
 
     def equity_series(self, *, since_ms: int | None = None, shadow: bool = False) -> list[tuple[int, Decimal, Decimal]]:
@@ -251,13 +333,13 @@ class Store:
             t.equity_snapshots.c.ts_ms, t.equity_snapshots.c.id)
         if since_ms is not None:
             q = q.where(t.equity_snapshots.c.ts_ms >= since_ms)
-        with self.engine.connect() as c:
+        with self._read() as c:
             return [(r.ts_ms, r.equity, r.flows) for r in c.execute(q)]
 
     # -- events --
 
     def add_event(self, ev: EngineEvent) -> None:
-        with self.engine.begin() as c:
+        with self._write() as c:
             c.execute(insert(t.events).values(ts_ms=ev.ts_ms, kind=ev.kind, severity=ev.severity.value,
                                               message=ev.message, data=ev.data))
 
@@ -267,6 +349,6 @@ class Store:
             q = q.where(t.events.c.kind == kind)
         if since_ms is not None:
             q = q.where(t.events.c.ts_ms >= since_ms)
-        with self.engine.connect() as c:
+        with self._read() as c:
             return [EngineEvent(r.ts_ms, r.kind, r.message, Severity(r.severity), dict(r.data or {}))
                     for r in c.execute(q)]

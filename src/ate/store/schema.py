@@ -81,21 +81,6 @@ fills = Table(
     Index("ix_fills_ts", "ts_ms"),
 )
 
-positions = Table(
-    "positions",
-    metadata,
-    Column("venue", String(32), primary_key=True),
-    Column("symbol", String(32), primary_key=True),
-    Column("shadow", Boolean, primary_key=True, default=False),
-    Column("qty", DecimalText, nullable=False),
-    Column("entry_price", DecimalText, nullable=False),
-    Column("realized_pnl", DecimalText, nullable=False),
-    Column("fees", DecimalText, nullable=False),
-    Column("funding", DecimalText, nullable=False),
-    Column("mark_price", DecimalText, nullable=False),
-    Column("updated_ms", BigInteger, nullable=False),
-)
-
 balance_snapshots = Table(
     "balance_snapshots",
     metadata,
@@ -113,7 +98,7 @@ ledger = Table(
     metadata,
     Column("id", Integer, primary_key=True, autoincrement=True),
     Column("ts_ms", BigInteger, nullable=False),
-    # realized | fee | funding | transfer | adjustment
+    # realized | fee | funding | transfer (external deposit > 0 / withdrawal < 0, found by reconciliation)
     Column("kind", String(16), nullable=False),
     Column("amount", DecimalText, nullable=False),
     Column("asset", String(16), nullable=False),
@@ -122,6 +107,9 @@ ledger = Table(
     Column("strategy", String(32), nullable=False, default=""),
     Column("ref", String(96), nullable=False, default=""),
     Column("shadow", Boolean, nullable=False, default=False),
+    # the entry's USD value when booked and the source of the price used (fees paid in BNB, BTC, ...)
+    Column("value_usd", DecimalText),
+    Column("price_source", String(48), nullable=False, default=""),
     UniqueConstraint("kind", "venue", "ref", "shadow", name="uq_ledger_ref"),
     Index("ix_ledger_ts", "ts_ms"),
 )

@@ -9,9 +9,10 @@ except through the store it is given, and it never raises into its caller on bad
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from decimal import Decimal
 from typing import Any
 
@@ -19,6 +20,7 @@ from ate.config import EngineConfig
 from ate.data.candles import Candle
 from ate.data.loaders import DvolPoint
 from ate.data.validate import check_book
+from ate.execution.ledger import replay
 from ate.execution.order_manager import Executor, OrderManager
 from ate.execution.portfolio import Portfolio
 from ate.model import (
@@ -45,6 +47,7 @@ from ate.trading.context import CoreContext
 
 log = logging.getLogger(__name__)
 TWO = Decimal(2)
+ZERO = Decimal(0)
 EQUITY_EVERY_MS = 60_000
 
 
@@ -86,13 +89,20 @@ class TradingCore:
         self.on_event: Callable[[EngineEvent], object] | None = None  # e.g. the monitor's alert notifier
         self._last_equity_ms = 0
         self._ledger_written = 0
+        self._in_unit = False
+        self._touched: set[str] = set()  # strategies whose state changed in the current unit
+        self._pending_flows: list[tuple[str, Decimal]] = []  # transfers not yet in the daily-loss baseline
         self.orders: OrderManager  # set by attach()
 
     def attach(self, executor: Executor) -> None:
-        """Connect the executor; the order manager restores open orders and id sequences from the store."""
+        """Connect the executor and resume: the order manager restores open orders; balances and positions
+        are replayed from the ledger; strategies and signals restore the state saved with their orders."""
         self.orders = OrderManager(run_id=self.cfg.run_id, store=self.store, portfolio=self.portfolio,
                                    executor=executor, risk=self.risk.check, clock=self.clock, shadow=self.shadow,
                                    on_fill=self._on_fill, on_event=self._record)
+        if self.store is not None:
+            replay(self.portfolio, self.store, shadow=self.shadow)
+            self.rebuild_risk()
         for name, strategy in self.by_name.items():
             saved = self.state.get_state(f"strategy.{name}")
             if saved:
@@ -102,6 +112,55 @@ class TradingCore:
         saved = self.state.get_state("signals")
         if saved:
             self.signals.import_state(saved)
+
+    @contextlib.contextmanager
+    def unit(self) -> Iterator[None]:
+        """One store transaction for a venue event or a decision and everything it implies: order rows,
+        fills, ledger entries, events and the state of every strategy it touched. Orders written ahead in
+        it leave for the venue only after it committed. Nested units join the outer one."""
+        if self._in_unit:
+            yield
+            return
+        self._in_unit = True
+        try:
+            with self.orders.unit():
+                yield
+                if self.store is not None:
+                    now = self.clock()
+                    for name in sorted(self._touched):
+                        self.state.set_state(f"strategy.{name}", self.by_name[name].state(), now)
+        finally:
+            self._in_unit = False
+            self._touched.clear()
+
+    def rebuild_risk(self) -> None:
+        """Risk's spot and perp positions from the ledger-derived portfolio (after a replay or reconciliation)."""
+        for market, inst in self.portfolio.instruments.items():
+            self.risk.set_position(inst, self.portfolio.position(market).qty)
+
+    def book_transfer(self, venue: str, asset: str, amount: Decimal, ts_ms: int, ref: str, why: str, *,
+                      opening: bool = False) -> bool:
+        """An external movement of funds found by reconciliation (deposit > 0, withdrawal < 0, or a trade or
+        liquidation the venue made without us): booked once by `ref`, with an alert; it is a flow, never
+        strategy P&L, and it moves the daily-loss baseline with it."""
+        with self.unit():
+            price = self.portfolio.prices.get(asset)
+            booked = self.store is None or self.store.add_ledger(
+                ts_ms=ts_ms, kind="transfer", amount=amount, asset=asset, venue=venue, ref=ref, shadow=self.shadow,
+                value_usd=None if price is None else amount * price, price_source="" if price is None else "mark")
+            if not booked:
+                return False
+            self.portfolio.balances[venue][asset] += amount
+            self._pending_flows.append((asset, amount))
+            kind = "opening_balance" if opening else "external_transfer"
+            self._record(EngineEvent(ts_ms, kind, f"{venue} {asset} {amount:+f}: {why}",
+                                     Severity.INFO if opening else Severity.CRITICAL,
+                                     {"venue": venue, "asset": asset, "amount": str(amount), "ref": ref}))
+        return True
+
+    def book_external_fill(self, fill: Fill, why: str) -> bool:
+        with self.unit():
+            return self.orders.book_external(fill, why)
 
     # ---- state the context reads ------------------------------------------------------------------
 
@@ -181,12 +240,13 @@ class TradingCore:
         # prediction (backtests never see a future rate).
         self.funding[market] = FundingInfo(settled, rate, info.interval_ms)
         pos = self.portfolio.positions.get(market)
-        if mark is not None and pos is not None and pos.qty:
-            payment = self.portfolio.apply_funding(market, rate, mark, ts_ms, strategy=self._owner(market))
-            self._flush_ledger()
-            log.debug("funding %s %s -> %s", market, rate, payment)
-        for s in self.strategies:
-            self._handle(s, s.on_funding(market, rate, mark, ts_ms, self.ctx))
+        with self.unit():
+            if mark is not None and pos is not None and pos.qty:
+                payment = self.portfolio.apply_funding(market, rate, mark, ts_ms, strategy=self._owner(market))
+                self._flush_ledger()
+                log.debug("funding %s %s -> %s", market, rate, payment)
+            for s in self.strategies:
+                self._handle(s, s.on_funding(market, rate, mark, ts_ms, self.ctx))
 
     def seed_funding(self, market: str, settled: Sequence[tuple[int, Decimal]], interval_ms: int | None) -> None:
         """Recent settled rates and the interval from the venue, before any settlement is seen live."""
@@ -201,18 +261,21 @@ class TradingCore:
         self.signals.push_dvol(value, ts_ms)
 
     def on_order_update(self, view: Order, fill: Fill | None) -> None:
+        """One venue event about one order (ack, reject, fill, cancel, expiry): one unit of work."""
         before = self.orders.orders.get(view.client_order_id)
         filled_before = before.filled_qty if before is not None else None
         if fill is not None and self.orders.knows_fill(fill):
             fill = None  # a repeat: strategies count each fill once
-        order = self.orders.on_update(view, fill)
-        if order is None:
-            return
-        if not order.is_open and filled_before is not None:
-            self.risk.on_order_closed(f"{order.venue}:{order.symbol}", order.side, order.remaining)
-        strategy = self.by_name.get(order.strategy)
-        if strategy is not None:
-            self._handle(strategy, strategy.on_order_update(order, fill, self.ctx))
+        with self.unit():
+            order = self.orders.on_update(view, fill)
+            if order is None:
+                return
+            if not order.is_open and filled_before is not None:
+                self.risk.on_order_closed(f"{order.venue}:{order.symbol}", order.side, max(order.remaining, ZERO))
+            strategy = self.by_name.get(order.strategy)
+            if strategy is not None:
+                self._touched.add(strategy.name)
+                self._handle(strategy, strategy.on_order_update(order, fill, self.ctx))
 
     def on_timer(self) -> None:
         """Periodic work (every second live; every candle in backtests): equity, daily loss, state."""
@@ -220,7 +283,8 @@ class TradingCore:
         if self.portfolio.unpriced():
             return  # a partial valuation would book a fake loss (or gain) the moment prices arrive
         equity = self.portfolio.equity()
-        self.daily.update(equity)
+        flow = self._take_flows()
+        self.daily.update(equity, flow)
         # Once the day's limit is reached, entries stay blocked for the rest of that day even if the
         # equity recovers (canary/live: "trading stops at the daily loss limit").
         breached = self.daily.breached_day is not None and self.daily.breached_day == self.daily.day_ms
@@ -229,11 +293,23 @@ class TradingCore:
         if now - self._last_equity_ms >= EQUITY_EVERY_MS:
             self._last_equity_ms = now
             if self.store is not None:
-                self.store.add_equity(now, equity, shadow=self.shadow)
-                self.store.save_positions(self.portfolio.positions.values(), shadow=self.shadow, ts_ms=now)
-                self.state.set_state("signals", self.signals.export_state(), now)
-                for name, s in self.by_name.items():
-                    self.state.set_state(f"strategy.{name}", s.state(), now)
+                with self.unit():
+                    self.store.add_equity(now, equity, flow, shadow=self.shadow)
+                    self.state.set_state("signals", self.signals.export_state(), now)
+                    # strategies' state is saved with every order and fill; this catches the rest (cooldowns)
+                    self._touched.update(self.by_name)
+
+    def _take_flows(self) -> Decimal:
+        """The USD value of transfers booked since the last call (those still unpriced wait for a price)."""
+        total, waiting = ZERO, []
+        for asset, amount in self._pending_flows:
+            price = self.portfolio.prices.get(asset)
+            if price is None:
+                waiting.append((asset, amount))
+            else:
+                total += amount * price
+        self._pending_flows = waiting
+        return total
 
     def refresh_modules(self) -> None:
         """Evaluate every module now (live engines call it periodically so statuses are current between
@@ -298,8 +374,9 @@ class TradingCore:
                 for o in self.orders.open_orders():
                     self.orders.cancel(o)
                 self.set_trading_state(TradingState.HALTED, "emergency", emergency.reason or f"level {level}")
-            for intent in plan.intents:
-                self.orders.submit(intent)
+            with self.unit():
+                for intent in plan.intents:
+                    self.orders.submit(intent)
         for action in gamma.actions:
             if action.kind == "HEDGE" and action.qty:
                 for s in self.strategies:
@@ -308,21 +385,30 @@ class TradingCore:
                             self._handle(s, s.on_hedge(book_id, action.qty, self.ctx))
 
     def _handle(self, strategy: Strategy, intents: Sequence[OrderIntent]) -> None:
+        """A strategy's decision: its orders are written ahead with its state, in one unit (all legs of a
+        pair in one transaction), and sent once that committed."""
         if not intents and not strategy.has_reports:  # the common case on every book and candle
             return
-        for intent in intents:
-            if self.orders.submit(intent) is None:
-                self._handle(strategy, strategy.on_intent_rejected(intent, "risk", self.ctx))
-        for ev in strategy.drain_events():
-            self._record(ev)
+        with self.unit():
+            if intents:
+                self._touched.add(strategy.name)
+            for intent in intents:
+                if self.orders.submit(intent) is None:
+                    self._handle(strategy, strategy.on_intent_rejected(intent, "risk", self.ctx))
+            for ev in strategy.drain_events():
+                self._record(ev)
         for trade in strategy.drain_trades():
             if strategy.name == "directional":  # kelly learns from directional round trips only (§4.3)
                 self.signals.record_trade(trade.net_pnl, trade.entry_notional, trade.ts_ms, trade.hypothetical)
 
-    def _on_fill(self, order: Order, fill: Fill) -> None:
-        inst = self.portfolio.instruments[f"{fill.venue}:{fill.symbol}"]
-        self.risk.on_fill(inst, fill.side, fill.qty)
+    def _on_fill(self, order: Order | None, fill: Fill) -> None:
+        """Inside the fill's unit: risk follows the position, the ledger gets the fill's entries."""
+        inst = self.portfolio.instruments.get(f"{fill.venue}:{fill.symbol}")
+        if inst is not None:
+            self.risk.on_fill(inst, fill.side, fill.qty)
         self._flush_ledger()
+        if order is None:  # an external fill: no strategy, no signal bookkeeping
+            return
         if f"{fill.venue}:{fill.symbol}" == self.primary and order.strategy == "directional":
             self.signals.set_position(float(self.portfolio.position(self.primary).qty))
         book_id = order.meta.get("hedge_book")
@@ -337,7 +423,8 @@ class TradingCore:
             return
         for e in new:
             self.store.add_ledger(ts_ms=e.ts_ms, kind=e.kind, amount=e.amount, asset=e.asset, venue=e.venue,
-                                  ref=e.ref, symbol=e.symbol, strategy=e.strategy, shadow=self.shadow)
+                                  ref=e.ref, symbol=e.symbol, strategy=e.strategy, shadow=self.shadow,
+                                  value_usd=e.value_usd, price_source=e.price_source)
 
     def _record(self, ev: EngineEvent) -> None:
         if self.on_event is not None:
