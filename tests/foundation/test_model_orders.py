@@ -50,14 +50,26 @@ def test_table_matches_the_documented_machine():
     assert all(not TRANSITIONS[s] for s in (S.FILLED, S.CANCELED, S.REJECTED, S.EXPIRED))
 
 
-def test_fills_move_the_state_and_refuse_overfill():
+def test_fills_move_the_state_and_are_booked_even_past_the_order():
     o = _order(S.SUBMITTED)
     o.apply_fill(Decimal("0.4"), Decimal("100"))
     assert o.status is S.PARTIALLY_FILLED and o.remaining == Decimal("0.6")
     o.apply_fill(Decimal("0.6"), Decimal("110"))
-    assert o.status is S.FILLED and o.avg_price == Decimal("106")
-    with pytest.raises(IllegalTransition):
-        o.apply_fill(Decimal("0.1"), Decimal("100"))
+    assert o.status is S.FILLED and o.avg_price == Decimal("106") and not o.overfilled
+    o.apply_fill(Decimal("0.1"), Decimal("100"))  # a fact: booked and flagged, never refused
+    assert o.filled_qty == Decimal("1.1") and o.overfilled and o.status is S.FILLED
+
+
+def test_a_fill_after_the_final_word_keeps_the_status():
+    o = _order(S.SUBMITTED)
+    o.transition(S.EXPIRED)
+    o.apply_fill(Decimal("0.3"), Decimal("100"), ts_ms=9)
+    assert (o.status, o.filled_qty, o.updated_ms) == (S.EXPIRED, Decimal("0.3"), 9)
+
+
+def test_epochs_keep_ids_of_runs_sharing_a_store_apart():
+    assert client_order_id("run1", "arbitrage", 0, 1) != client_order_id("run1", "arbitrage", 0, 2)
+    assert client_order_id("run1", "arbitrage", 0) == client_order_id("run1", "arbitrage", 0, 0)
 
 
 def test_client_order_ids_are_deterministic_and_venue_legal():

@@ -70,12 +70,11 @@ def test_fills_ledger_are_idempotent_and_positions_round_trip(store):
     assert not store.add_ledger(ts_ms=1, kind="funding", amount=Decimal("1.25"), asset="USDT", venue="binance",
                                 ref="f1")
     assert [r["amount"] for r in store.ledger()] == [Decimal("1.25")]
-    p = Position("binance", "BTCUSDT_PERP", Decimal("-1.5"), Decimal("60000"), Decimal("3"), Decimal("1"),
-                 Decimal("2"), Decimal("61000"))
-    store.save_positions([p])
-    p.qty = Decimal("-1")
-    store.save_positions([p])
-    assert store.positions() == [p]
+    # positions are a projection of the fills: −0.5 at 60000.5, then +0.2 at 59000 realises 200.1
+    store.add_fill(Fill("binance", "BTCUSDT", "t2", "c2", "2", Side.BUY, Decimal("0.2"), Decimal("59000"),
+                        Decimal(0), "USDT", False, 2000, "carry"))
+    assert store.positions() == [Position("binance", "BTCUSDT", Decimal("-0.3"), Decimal("60000.5"),
+                                          Decimal("200.1"), mark_price=Decimal("59000"))]
     store.add_equity(10, Decimal("1000.5"))
     assert store.equity_series() == [(10, Decimal("1000.5"), Decimal(0))]
     store.add_event(EngineEvent(5, "trading_state", "HALTED by operator", Severity.CRITICAL, {"who": "cli"}))

@@ -12,7 +12,7 @@ from aiohttp import web
 
 from ate.config.models import MonitorConfig
 from ate.config.risk import KillSwitchConfig
-from ate.model import EngineEvent, Fill, Order, OrderStatus, OrderType, Position, Severity, Side, TimeInForce
+from ate.model import EngineEvent, Fill, Order, OrderStatus, OrderType, Severity, Side, TimeInForce
 from ate.monitor.controls import RiskControls
 from ate.monitor.recorder import MetricsRecorder
 from ate.risk.killswitch import KillSwitch
@@ -80,10 +80,11 @@ def record_history(store: Store, now_ms: int = NOW_MS) -> None:
         equity = (equity * Decimal(str(1 + rng.gauss(0.0005, 0.004)))).quantize(Decimal("0.01")) + flows
         store.add_equity(ts, equity, flows)
         ts += 6 * 3_600_000
-    store.save_positions([
-        Position("binance", "BTCUSDT", Decimal("0.5"), Decimal("60000"), mark_price=Decimal("61000")),
-        Position("binance_usdm", "BTCUSDT", Decimal("-0.5"), Decimal("60100"), mark_price=Decimal("61010")),
-    ], ts_ms=now_ms)
+    # positions are replayed from fills: 0.47 + 3 × 0.01 BTC spot, −0.5 BTC perp
+    store.add_fill(Fill("binance", "BTCUSDT", "p0", "ate-car-0", "v9", Side.BUY, Decimal("0.47"), Decimal("60000"),
+                        Decimal(0), "USDT", False, now_ms - 60_000, "funding_carry"))
+    store.add_fill(Fill("binance_usdm", "BTCUSDT", "p1", "ate-car-1", "v10", Side.SELL, Decimal("0.5"),
+                        Decimal("60100"), Decimal(0), "USDT", False, now_ms - 60_000, "funding_carry"))
     for i, status in enumerate([OrderStatus.NEW, OrderStatus.NEW, OrderStatus.FILLED]):
         order = Order(f"ate-dir-{i}", "binance", "BTCUSDT", Side.BUY, OrderType.LIMIT, Decimal("0.01"),
                       Decimal("59000") + i, TimeInForce.GTC, strategy="directional", status=status,

@@ -18,7 +18,7 @@ from cryptography.hazmat.primitives.serialization import Encoding, NoEncryption,
 from ate.config import load_config
 from ate.config.risk import KillSwitchConfig
 from ate.config.sim import SimConfig
-from ate.model import Order, OrderType, Position, Side, TimeInForce, TradingState, client_order_id
+from ate.model import Fill, Order, OrderType, Side, TimeInForce, TradingState, client_order_id
 from ate.risk import KillSwitch, TradingStateKeeper, commands
 from ate.risk.closeall import cancel_all_orders
 from ate.risk.events import CLOSE_ALL, KILL_SWITCH
@@ -181,7 +181,8 @@ async def test_close_all_with_the_engine_dead(tmp_path, monkeypatch, capsys):
         await place(clients["backpack"], instruments["backpack"]["BTC_USDC_PERP"], Side.SELL, "0.02")
         await place(clients["binance"], instruments["binance"]["BTCUSDT"], Side.BUY, "0.003")
         # what the (now dead) engine recorded: a spot position it bought; the pre-funded 1 BTC is not its own
-        store.save_positions([Position("binance", "BTCUSDT", D("0.003"), D("105000"))])
+        store.add_fill(Fill("binance", "BTCUSDT", "t-dead", "ate-dead-1", "1", Side.BUY, D("0.003"), D("105000"),
+                            D(0), "USDT", False, 1, "directional"))
         store.close()
         perp = {c.venue: await c.positions() for c in clients.values()}
         assert {(p.venue, p.qty) for ps in perp.values() for p in ps} == {("binance_usdm", D("0.01")),
