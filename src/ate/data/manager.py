@@ -3,7 +3,8 @@ mark prices, trades and DVOL of every market. Venue streams push into it (it imp
 ``MarketSink``); subscribers get pushes through callbacks or asyncio queues, never by polling.
 
 Every incoming value is validated (``ate.data.validate``); one that fails is quarantined: counted by
-kind and reason, kept for inspection, and not passed on.
+kind and reason, kept for inspection, and not passed on. A subscriber that raises is logged with the
+value it choked on and counted; the other subscribers and the stream carry on.
 """
 
 from __future__ import annotations
@@ -39,6 +40,7 @@ class MarketDataManager:
         self.quarantine_log: deque[tuple[str, str, object]] = deque(maxlen=quarantine_keep)
         self.duplicates = 0
         self.gaps = 0
+        self.subscriber_errors: Counter[str] = Counter()
         self._subs: dict[str, list[Callable[..., None]]] = {k: [] for k in (BOOK, CANDLE, MARK, TRADE, DEPTH, DVOL)}
 
     # ---- subscriptions -----------------------------------------------------------------------------
@@ -79,7 +81,7 @@ class MarketDataManager:
             return
         self.books[key] = book
         for cb in self._subs[BOOK]:
-            cb(book)
+            self._call(cb, BOOK, book)
 
     def on_candle(self, venue: str, symbol: str, candle: Candle) -> None:
         """A closed 1m candle: stored, pushed, and folded into every configured timeframe."""
@@ -110,7 +112,7 @@ class MarketDataManager:
             return
         self.marks[key] = mark
         for cb in self._subs[MARK]:
-            cb(mark)
+            self._call(cb, MARK, mark)
 
     def on_trade(self, trade: Trade) -> None:
         key = (trade.venue, trade.symbol)
@@ -120,7 +122,7 @@ class MarketDataManager:
             return
         self.trades[key] = trade
         for cb in self._subs[TRADE]:
-            cb(trade)
+            self._call(cb, TRADE, trade)
 
     def on_depth(self, depth: DepthUpdate) -> None:
         for price, qty in (*depth.bids, *depth.asks):
@@ -128,7 +130,7 @@ class MarketDataManager:
                 self._reject(DEPTH, "bad_level", depth)
                 return
         for cb in self._subs[DEPTH]:
-            cb(depth)
+            self._call(cb, DEPTH, depth)
 
     def on_dvol(self, currency: str, candle: Candle) -> None:
         last = self.dvol.get(currency)
@@ -140,7 +142,7 @@ class MarketDataManager:
             return
         self.dvol[currency] = candle
         for cb in self._subs[DVOL]:
-            cb(currency, candle)
+            self._call(cb, DVOL, currency, candle)
 
     # ---- reads -------------------------------------------------------------------------------------
 
@@ -171,6 +173,13 @@ class MarketDataManager:
             aggs = self._aggregators[(venue, symbol)] = [(tf, Aggregator(INTERVAL_MS[tf])) for tf in self.timeframes]
         return aggs
 
+    def _call(self, cb: Callable[..., None], kind: str, *args: Any) -> None:
+        try:
+            cb(*args)
+        except Exception:  # one subscriber's bug never ends a stream nor starves the others
+            self.subscriber_errors[kind] += 1
+            log.exception("%s subscriber %s failed on %r", kind, getattr(cb, "__qualname__", cb), args[-1])
+
     def _push_candle(self, venue: str, symbol: str, tf: str, candle: Candle) -> None:
         for cb in self._subs[CANDLE]:
-            cb(venue, symbol, tf, candle)
+            self._call(cb, CANDLE, venue, symbol, tf, candle)

@@ -100,7 +100,7 @@ def _insert_new(conn: Connection, table, values: dict, keys: list[str]) -> bool:
     """INSERT unless a row with the same unique key exists; True if inserted. Never aborts the transaction."""
     dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
     stmt = dialect.insert(table).values(**values).on_conflict_do_nothing(index_elements=keys)
-    return conn.execute(stmt).rowcount == 1
+    return conn.execute(stmt.returning(table.c.id)).first() is not None
 
 
 def _order_row(o: Order, shadow: bool) -> dict:

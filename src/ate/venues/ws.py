@@ -5,6 +5,11 @@ requires. A watchdog on the injectable clock closes a connection that went quiet
 its planned lifetime (Binance drops connections at 24 h); the run loop then reconnects with
 exponential backoff, re-subscribes through ``on_open`` and calls ``on_reconnect`` so the owner can
 backfill what it missed.
+
+Supervision: no message can end a stream. A malformed frame is counted; any other exception a handler
+raises is logged with the stream's name and the frame's start, counted, and the connection restarts so
+the owner's `on_reconnect` (a user stream's reconciliation) recovers whatever that handler missed. The run
+loop itself survives anything short of cancellation.
 """
 
 from __future__ import annotations
@@ -63,6 +68,7 @@ class WsConnection:
         self.planned_reconnects = 0
         self.last_rx_ms = 0
         self.bad_messages = 0
+        self.handler_errors = 0
         self._reconnect = asyncio.Event()
 
     async def _resolve_url(self) -> str:
@@ -99,6 +105,8 @@ class WsConnection:
                 except (aiohttp.ClientError, OSError, TimeoutError, VenueError) as exc:
                     # VenueError: a REST backfill failed; reconnecting retries it from the last candle kept.
                     log.warning("ws connection failed: %s %s", self.name, type(exc).__name__)
+                except Exception:  # a bug in an owner's callback: restart the stream, never end it
+                    log.exception("ws stream %s failed; restarting", self.name)
                 finally:
                     self.connected.clear()
                     self._ws = None
@@ -145,6 +153,11 @@ class WsConnection:
                 except _BAD_MESSAGE as exc:  # a malformed frame is counted, never fatal to the stream
                     self.bad_messages += 1
                     log.warning("bad ws message on %s: %s", self.name, type(exc).__name__)
+                except Exception:
+                    self.handler_errors += 1
+                    head = msg.data[:200] if isinstance(msg.data, str | bytes) else ""
+                    log.exception("ws handler failed on %s (message %r); restarting the stream", self.name, head)
+                    self._reconnect.set()
             elif msg.type in _ENDED:
                 return
 

@@ -212,6 +212,9 @@ def parse_kline_row(row: list, interval_ms: int) -> Candle:
                   interval_ms)
 
 
+_FILL_EXECUTIONS = ("TRADE", "CALCULATED")
+
+
 def parse_execution_report(venue: str, e: dict) -> tuple[Order, Fill | None]:
     """Spot ``executionReport`` or the ``o`` object of USD-M ``ORDER_TRADE_UPDATE``."""
     coid = e["C"] if e.get("x") == "CANCELED" and e.get("C") else e["c"]
@@ -230,7 +233,9 @@ def parse_execution_report(venue: str, e: dict) -> tuple[Order, Fill | None]:
         updated_ms=ts,
     )
     fill = None
-    if e.get("x") == "TRADE":
+    # TRADE: our order traded; CALCULATED: a liquidation (USD-M), whose order the venue made (autoclose-…):
+    # either is a fill to book.
+    if e.get("x") in _FILL_EXECUTIONS and to_decimal(e.get("l") or "0") > 0:
         fill = Fill(venue=venue, symbol=e["s"], trade_id=str(e["t"]), client_order_id=coid,
                     venue_order_id=str(e["i"]), side=Side(e["S"]), qty=to_decimal(e["l"]),
                     price=to_decimal(e["L"]), fee=to_decimal(e.get("n") or "0"), fee_asset=e.get("N") or "",
