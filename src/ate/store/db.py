@@ -132,10 +132,11 @@ def _fill_from(r: Any) -> Fill:
 
 
 class _Unit:
-    __slots__ = ("conn", "after")
+    __slots__ = ("conn", "before", "after")
 
     def __init__(self, conn: Connection) -> None:
         self.conn = conn
+        self.before: list[Callable[[], None]] = []
         self.after: list[Callable[[], None]] = []
 
 
@@ -152,21 +153,32 @@ class Store:
     # -- units of work --
 
     @contextlib.contextmanager
-    def unit(self) -> Iterator[None]:
-        """One transaction for everything written in the block (nested units join the outer one). Work
-        given to `after_commit` runs after the commit, in order; on an exception nothing is written and
-        that work is dropped."""
+    def unit(self) -> Iterator[bool]:
+        """One transaction for everything written in the block; yields True for the outermost unit (nested
+        units join it and yield False). `before_commit` work runs inside the transaction at its end;
+        `after_commit` work runs after the commit, in order. On an exception nothing is written and the
+        work is dropped."""
         if getattr(self._local, "unit", None) is not None:
-            yield
+            yield False
             return
         with self.engine.begin() as conn:
             unit = self._local.unit = _Unit(conn)
             try:
-                yield
+                yield True
+                while unit.before:
+                    unit.before.pop(0)()
             finally:
                 self._local.unit = None
         for fn in unit.after:
             fn()
+
+    def before_commit(self, fn: Callable[[], None]) -> None:
+        """Run `fn` as the last writes of the current unit (at once when no unit is open)."""
+        unit = getattr(self._local, "unit", None)
+        if unit is None:
+            fn()
+        else:
+            unit.before.append(fn)
 
     def after_commit(self, fn: Callable[[], None]) -> None:
         """Run `fn` once the current unit committed; at once when no unit is open (every write committed)."""

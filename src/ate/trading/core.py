@@ -89,7 +89,6 @@ class TradingCore:
         self.on_event: Callable[[EngineEvent], object] | None = None  # e.g. the monitor's alert notifier
         self._last_equity_ms = 0
         self._ledger_written = 0
-        self._in_unit = False
         self._touched: set[str] = set()  # strategies whose state changed in the current unit
         self._pending_flows: list[tuple[str, Decimal]] = []  # transfers not yet in the daily-loss baseline
         self.orders: OrderManager  # set by attach()
@@ -118,20 +117,27 @@ class TradingCore:
         """One store transaction for a venue event or a decision and everything it implies: order rows,
         fills, ledger entries, events and the state of every strategy it touched. Orders written ahead in
         it leave for the venue only after it committed. Nested units join the outer one."""
-        if self._in_unit:
+        if self.store is None:
             yield
             return
-        self._in_unit = True
         try:
-            with self.orders.unit():
+            with self.store.unit() as outermost:
+                if outermost:
+                    self.store.before_commit(self._save_touched)
                 yield
-                if self.store is not None:
-                    now = self.clock()
-                    for name in sorted(self._touched):
-                        self.state.set_state(f"strategy.{name}", self.by_name[name].state(), now)
-        finally:
-            self._in_unit = False
+        except BaseException:
             self._touched.clear()
+            raise
+
+    def _touch(self, strategy: Strategy) -> None:
+        if self.store is not None:
+            self._touched.add(strategy.name)
+
+    def _save_touched(self) -> None:
+        now = self.clock()
+        for name in sorted(self._touched):
+            self.state.set_state(f"strategy.{name}", self.by_name[name].state(), now)
+        self._touched.clear()
 
     def rebuild_risk(self) -> None:
         """Risk's spot and perp positions from the ledger-derived portfolio (after a replay or reconciliation)."""
@@ -274,7 +280,7 @@ class TradingCore:
                 self.risk.on_order_closed(f"{order.venue}:{order.symbol}", order.side, max(order.remaining, ZERO))
             strategy = self.by_name.get(order.strategy)
             if strategy is not None:
-                self._touched.add(strategy.name)
+                self._touch(strategy)
                 self._handle(strategy, strategy.on_order_update(order, fill, self.ctx))
 
     def on_timer(self) -> None:
@@ -297,7 +303,8 @@ class TradingCore:
                     self.store.add_equity(now, equity, flow, shadow=self.shadow)
                     self.state.set_state("signals", self.signals.export_state(), now)
                     # strategies' state is saved with every order and fill; this catches the rest (cooldowns)
-                    self._touched.update(self.by_name)
+                    for s in self.strategies:
+                        self._touch(s)
 
     def _take_flows(self) -> Decimal:
         """The USD value of transfers booked since the last call (those still unpriced wait for a price)."""
@@ -391,7 +398,7 @@ class TradingCore:
             return
         with self.unit():
             if intents:
-                self._touched.add(strategy.name)
+                self._touch(strategy)
             for intent in intents:
                 if self.orders.submit(intent) is None:
                     self._handle(strategy, strategy.on_intent_rejected(intent, "risk", self.ctx))
