@@ -323,6 +323,12 @@ class Store:
                 "strategy": strategy, "ref": ref, "shadow": shadow, "value_usd": value_usd,
                 "price_source": price_source}, ["kind", "venue", "ref", "shadow"])
 
+    def has_ledger(self, kind: str, venue: str, ref: str, *, shadow: bool = False) -> bool:
+        c_ = t.ledger.c
+        q = select(c_.id).where((c_.kind == kind) & (c_.venue == venue) & (c_.ref == ref) & (c_.shadow == shadow))
+        with self._read() as c:
+            return c.execute(q).first() is not None
+
     def ledger(self, *, since_ms: int | None = None, kind: str | None = None, shadow: bool | None = None) -> list[dict]:
         q = select(t.ledger).order_by(t.ledger.c.ts_ms, t.ledger.c.id)
         if since_ms is not None:

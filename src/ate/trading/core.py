@@ -246,6 +246,10 @@ class TradingCore:
         # prediction (backtests never see a future rate).
         self.funding[market] = FundingInfo(settled, rate, info.interval_ms)
         pos = self.portfolio.positions.get(market)
+        venue, _, symbol = market.partition(":")
+        if self.store is not None and self.store.has_ledger("funding", venue, f"funding:{symbol}:{ts_ms}",
+                                                            shadow=self.shadow):
+            return  # a settlement seen again (replayed stream, restart): booked and acted on once
         with self.unit():
             if mark is not None and pos is not None and pos.qty:
                 payment = self.portfolio.apply_funding(market, rate, mark, ts_ms, strategy=self._owner(market))
