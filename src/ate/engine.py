@@ -299,8 +299,8 @@ class Engine:
                     await reconcile(self.core, client, self.store, self.clock.now_ms(),
                                     unknown_orders=self.cfg.execution.unknown_orders)
                 booked = await reconcile_accounts(self.core, client, self.clock.now_ms(), hypothetical=not trading)
-                if booked:
-                    log.warning("%s: booked external differences %s", venue, booked)
+                if booked:  # each one is also an event (an alert unless it is the opening balance)
+                    log.info("%s: booked differences with the ledger %s", venue, booked)
                 if self.paper is not None:  # the paper venue holds what the paper ledger holds
                     self.paper.fund(venue, {a: Balance(a, amt) for a, amt in
                                             self.core.portfolio.balances[venue].items() if amt})

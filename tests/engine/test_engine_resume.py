@@ -1,0 +1,107 @@
+"""A restart is a resume, over the simulator's wire: the engine loads its ledger, then books only the
+difference with the venues.
+
+Finding 3: a fill made while the engine was down is booked once (venue balances are never loaded on top of
+the ledger). Finding 5: risk's spot and perp positions are rebuilt from the ledger. Finding 8: a withdrawal
+made while down is an external transfer with an alert, booked once, and moves the daily-loss baseline
+instead of counting as a loss."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+import pytest
+from engine_support import ACCOUNT, ReplayClock, data_present, settle, sim_config, world
+
+from ate.config import parse_config
+from ate.engine import Engine
+from ate.model import OrderIntent, OrderStatus, Side, TimeInForce
+from ate.model.intent import Purpose
+
+pytestmark = [pytest.mark.skipif(not data_present(), reason="simulator data files absent"),
+              pytest.mark.timeout(90)]
+
+D = Decimal
+QUIET = {"arbitrage": {"enabled": False}, "funding_carry": {"enabled": False}, "directional": {"enabled": False}}
+SECTIONS = {"strategies": QUIET, "canary": {"initial_capital": 10000, "max_position_size": 0.05,
+                                            "daily_loss_limit": 300},
+            "shutdown": {"cancel_orders": False}}
+
+
+async def start(raw: dict, clock: ReplayClock, drive) -> Engine:
+    clock.free_running = False
+    engine = Engine(parse_config(raw), clock=clock)
+    await engine.start()
+    drive.engine = engine
+    await drive.quiet()
+    await settle(rounds=50)
+    return engine
+
+
+async def stop(engine: Engine, clock: ReplayClock, drive) -> None:
+    clock.free_running = True
+    clock.wake()
+    for *_, fut in clock._sleepers:
+        if not fut.done():
+            fut.set_result(None)
+    clock._sleepers.clear()
+    await engine.stop()
+    drive.engine = None
+
+
+def venue_wallet(sim, venue: str) -> dict[str, Decimal]:
+    return {a: b.total for a, b in sim.core.balances(ACCOUNT, venue).items() if b.total}
+
+
+def engine_wallet(engine: Engine, venue: str) -> dict[str, Decimal]:
+    return {a: x for a, x in engine.core.portfolio.balances[venue].items() if x}
+
+
+async def test_restart_books_fills_and_transfers_made_while_down_once(tmp_path, monkeypatch):
+    async with world(tmp_path, monkeypatch, mode="canary", sim_cfg=sim_config(), engine_sections=SECTIONS,
+                     start_engine=False) as (sim, _, drive, raw):
+        clock = drive.clock
+        a = await start(raw, clock, drive)
+        await drive.run(120_000, 15_000)
+        assert engine_wallet(a, "binance") == venue_wallet(sim, "binance-spot")  # the opening balance
+        assert len(a.store.events(kind="opening_balance")) >= 2
+        bid = a.core.books["binance:BTCUSDT"].bid
+        with a.core.unit():  # a resting buy 5 bps under the touch: the market will come down to it
+            order = a.core.orders.submit(OrderIntent("binance", "BTCUSDT", Side.BUY, D("0.004"),
+                                                     (bid * D("0.9995")).quantize(D("0.01")), "resume",
+                                                     Purpose.ENTRY, tif=TimeInForce.GTC))
+        assert order is not None
+        await drive.step(1_000)
+        await settle(lambda: a.store.get_order(order.client_order_id).status is OrderStatus.SUBMITTED)
+        await stop(a, clock, drive)
+
+        # while the engine is down: the order fills, and the operator withdraws 100 USDT
+        for _ in range(24 * 60):
+            sim_order = next(o for o in sim.core.all_orders(ACCOUNT, "binance-spot", "BTCUSDT")
+                             if o.client_order_id == order.client_order_id)
+            if sim_order.status.value == "FILLED":
+                break
+            await drive.step(60_000)
+        assert sim_order.status.value == "FILLED"
+        sim.inject("withdraw", account=ACCOUNT, venue="binance-spot", asset="USDT", amount="100")
+
+        b = await start(raw, clock, drive)
+        venue_fills = sim.core.trades_for(ACCOUNT, "binance-spot", "BTCUSDT")
+        stored = [f for f in b.store.fills() if f.client_order_id == order.client_order_id]
+        assert sorted(f.trade_id for f in stored) == sorted(f.trade_id for f in venue_fills)
+        assert engine_wallet(b, "binance") == venue_wallet(sim, "binance-spot")  # finding 3: nothing twice
+        assert b.core.portfolio.position("binance:BTCUSDT").qty == D("0.004")
+        assert b.core.risk.position("binance:BTCUSDT") == D("0.004")  # finding 5
+        transfers = [e for e in b.store.ledger(kind="transfer") if e["venue"] == "binance" and e["asset"] == "USDT"]
+        assert [e["amount"] for e in transfers][1:] == [D("-100")]  # after the opening balance: the withdrawal
+        (alert,) = b.store.events(kind="external_transfer")
+        assert alert.severity.value == "critical" and D(alert.data["amount"]) == D("-100")
+        await drive.run(5_000, 1_000)
+        assert b.core.daily.loss < 50, "the withdrawal was counted as a loss"  # finding 8
+        await stop(b, clock, drive)
+
+        c = await start(raw, clock, drive)  # nothing new happened: nothing new is booked
+        assert len(c.store.events(kind="external_transfer")) == 1
+        assert engine_wallet(c, "binance") == venue_wallet(sim, "binance-spot")
+        assert len(c.store.ledger(kind="transfer")) == len(b.store.ledger(kind="transfer"))
+        await stop(c, clock, drive)
