@@ -44,6 +44,7 @@ from ate.signals.base import ModuleOutput
 from ate.signals.engine import Decision, SignalEngine
 from ate.strategies.base import FundingInfo, MarginInfo, Strategy
 from ate.trading.context import CoreContext
+from ate.trading.scoped_state import ScopedState
 
 log = logging.getLogger(__name__)
 TWO = Decimal(2)
@@ -74,8 +75,10 @@ class TradingCore:
         self._state_seen = self.keeper.state
         self.keeper.subscribe(self._on_state)
         self.risk.set_state(self.keeper.state)
-        self.daily = DailyLossTracker(state, limits.daily_loss_usd, clock)
-        self.ladder = EmergencyLadder(state, clock)
+        # the book's own state (a shadow book is hypothetical: never a later canary's anchor or phases)
+        self.book_state = ScopedState(state, "shadow.") if shadow else state
+        self.daily = DailyLossTracker(self.book_state, limits.daily_loss_usd, clock)
+        self.ladder = EmergencyLadder(self.book_state, clock)
         self.strategies = list(strategies)
         self.by_name = {s.name: s for s in self.strategies}
         self.ctx = CoreContext(self)
@@ -103,7 +106,7 @@ class TradingCore:
             replay(self.portfolio, self.store, shadow=self.shadow)
             self.rebuild_risk()
         for name, strategy in self.by_name.items():
-            saved = self.state.get_state(f"strategy.{name}")
+            saved = self.book_state.get_state(f"strategy.{name}")
             if saved:
                 strategy.restore(saved)
             for book_id, book in strategy.hedge_books(self.ctx).items():
@@ -136,7 +139,7 @@ class TradingCore:
     def _save_touched(self) -> None:
         now = self.clock()
         for name in sorted(self._touched):
-            self.state.set_state(f"strategy.{name}", self.by_name[name].state(), now)
+            self.book_state.set_state(f"strategy.{name}", self.by_name[name].state(), now)
         self._touched.clear()
 
     def rebuild_risk(self) -> None:
