@@ -12,7 +12,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import signal
+import time
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
@@ -163,6 +165,7 @@ class Engine:
         self.paper_executor: Any = None
         self.killswitch: KillSwitch | None = None
         self._exit_stack = contextlib.AsyncExitStack()
+        self._beat_wall_ms = 0
 
     # ---- lifecycle -----------------------------------------------------------------------------------
 
@@ -207,6 +210,7 @@ class Engine:
         if self.monitor_enabled:
             await self._start_monitor()
         self.ready = True
+        self._heartbeat(True)
         self._event("engine_started", f"engine started in {self.mode.value} mode")
 
     async def run_until_stopped(self) -> None:
@@ -233,6 +237,8 @@ class Engine:
         if hasattr(self, "core"):
             self.core.on_timer()
             self._event("engine_stopped", "engine stopped; positions left as they are")
+        if self._beat_wall_ms:
+            self._heartbeat(False)
         if self.monitor is not None:
             await self.monitor.stop()
         for client in self.clients.values():
@@ -356,11 +362,23 @@ class Engine:
     def _spawn(self, coro) -> None:
         self.tasks.append(asyncio.get_running_loop().create_task(coro))
 
+    def _heartbeat(self, running: bool) -> None:
+        """`ate status` tells a running engine from a dead one by this row (wall time, not replay time)."""
+        from ate.monitor.status import HEARTBEAT_KEY, heartbeat
+
+        beat = heartbeat(os.getpid(), self.mode.value, running)
+        self.store.set_state(HEARTBEAT_KEY, beat, beat["wall_ms"])
+        self._beat_wall_ms = beat["wall_ms"]
+
     async def _timer(self) -> None:
+        from ate.monitor.status import HEARTBEAT_EVERY_MS
+
         ticks = 0
         while True:
             await self.clock.sleep(1.0)
             try:
+                if time.time() * 1000 - self._beat_wall_ms >= HEARTBEAT_EVERY_MS:
+                    self._heartbeat(True)
                 if ticks % 60 == 0:
                     self.core.refresh_modules()
                 if ticks % 3600 == 0:

@@ -8,6 +8,7 @@ instead of counting as a loss."""
 
 from __future__ import annotations
 
+import time
 from decimal import Decimal
 
 import pytest
@@ -17,6 +18,7 @@ from ate.config import parse_config
 from ate.engine import Engine
 from ate.model import OrderIntent, OrderStatus, Side, TimeInForce
 from ate.model.intent import Purpose
+from ate.monitor.status import HEARTBEAT_STALE_MS, engine_running
 
 pytestmark = [pytest.mark.skipif(not data_present(), reason="simulator data files absent"),
               pytest.mark.timeout(90)]
@@ -100,7 +102,11 @@ async def test_restart_books_fills_and_transfers_made_while_down_once(tmp_path, 
         assert b.core.daily.loss < 50, "the withdrawal was counted as a loss"  # finding 8
         await stop(b, clock, drive)
 
+        assert not engine_running(b.store)
         c = await start(raw, clock, drive)  # nothing new happened: nothing new is booked
+        # `ate status` knows it runs (a heartbeat on wall time), and that a silent process is dead
+        assert engine_running(c.store)
+        assert not engine_running(c.store, int(time.time() * 1000) + HEARTBEAT_STALE_MS)
         assert len(c.store.events(kind="external_transfer")) == 1
         assert engine_wallet(c, "binance") == venue_wallet(sim, "binance-spot")
         assert len(c.store.ledger(kind="transfer")) == len(b.store.ledger(kind="transfer"))

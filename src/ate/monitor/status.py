@@ -2,10 +2,26 @@
 
 from __future__ import annotations
 
+import time
 from decimal import Decimal
 from typing import Any
 
 DAY_MS = 86_400_000
+# A running engine writes this row on wall time (replayed clocks can move backwards between runs); a row
+# older than the stale limit means the process died without saying so (kill -9).
+HEARTBEAT_KEY = "engine.heartbeat"
+HEARTBEAT_EVERY_MS = 2_000
+HEARTBEAT_STALE_MS = 15_000
+
+
+def heartbeat(pid: int, mode: str, running: bool) -> dict[str, Any]:
+    return {"pid": pid, "mode": mode, "running": running, "wall_ms": int(time.time() * 1000)}
+
+
+def engine_running(store, now_wall_ms: int | None = None) -> bool:
+    hb = store.get_state(HEARTBEAT_KEY)
+    now = int(time.time() * 1000) if now_wall_ms is None else now_wall_ms
+    return bool(hb) and bool(hb.get("running")) and now - int(hb.get("wall_ms", 0)) < HEARTBEAT_STALE_MS
 
 
 def stored_status(store, *, shadow: bool = False) -> dict[str, Any]:
@@ -24,7 +40,7 @@ def stored_status(store, *, shadow: bool = False) -> dict[str, Any]:
         day = last_ts - last_ts % DAY_MS
         today = [e for e in equity if e[0] >= day]
         pnl_today = str(today[-1][1] - today[0][1] - sum((e[2] for e in today[1:]), Decimal(0)))
-    running = bool(started) and (not stopped or stopped[0].ts_ms < started[0].ts_ms)
+    running = engine_running(store)
     return {
         "book": "shadow (hypothetical)" if shadow else "real",
         "engine": {"last_started_ms": started[0].ts_ms if started else None,
