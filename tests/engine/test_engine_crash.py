@@ -48,16 +48,34 @@ EAGER_ARB = {"arbitrage": {"net_threshold_bps": 0, "fee_a_bps": 0, "fee_b_bps": 
 
 
 async def start_engine(cfg_path: Path, start_ms: int, t0: float) -> asyncio.subprocess.Process:
+    """The driver says "ready" on a pipe of its own; stdout and stderr (logs) go to a file."""
     env = {**os.environ, **ENV, "PYTHONPATH": str(ROOT / "src")}
     log = cfg_path.with_name("engine.log")
-    with log.open("ab") as err:
-        proc = await asyncio.create_subprocess_exec(
-            sys.executable, str(DRIVER), str(cfg_path), str(start_ms), repr(t0), str(SPEED), cwd=ROOT, env=env,
-            stdout=asyncio.subprocess.PIPE, stderr=err)
-    assert proc.stdout is not None
-    line = await asyncio.wait_for(proc.stdout.readline(), 30)
-    assert line.strip() == b"ready", log.read_text()[-3000:]
+    read_fd, write_fd = os.pipe()
+    try:
+        with log.open("ab") as out:
+            proc = await asyncio.create_subprocess_exec(
+                sys.executable, str(DRIVER), str(cfg_path), str(start_ms), repr(t0), str(SPEED), str(write_fd),
+                cwd=ROOT, env=env, stdout=out, stderr=out, pass_fds=(write_fd,))
+    finally:
+        os.close(write_fd)
+    loop = asyncio.get_running_loop()
+    try:
+        line = await asyncio.wait_for(loop.run_in_executor(None, _read_line, read_fd), 30)
+    finally:
+        os.close(read_fd)
+    assert line == b"ready", log.read_text()[-3000:]
     return proc
+
+
+def _read_line(fd: int) -> bytes:
+    data = b""
+    while not data.endswith(b"\n"):
+        chunk = os.read(fd, 64)
+        if not chunk:
+            break
+        data += chunk
+    return data.strip()
 
 
 async def test_kill_9_at_random_points_never_duplicates_or_loses_an_order(tmp_path):
