@@ -45,6 +45,16 @@ OPEN_STATUSES = [s.value for s in OrderStatus if not s.is_terminal]
 # The write-ahead of every order sits on the order path: build its statements once, bind values per call.
 _ORDER_UPDATE = update(t.orders).where(t.orders.c.client_order_id == bindparam("key_coid"))
 _ORDER_INSERT = insert(t.orders)
+_STATE_UPDATE = update(t.engine_state).where(t.engine_state.c.key == bindparam("key_key"))
+_STATE_INSERT = insert(t.engine_state)
+_STATE_SELECT = select(t.engine_state.c.value).where(t.engine_state.c.key == bindparam("key_key"))
+# insert-once statements per (dialect, table): built once, values bound per call (they sit on every fill)
+_INSERT_ONCE = {
+    (dialect.__name__.rpartition(".")[2], table.name): dialect.insert(table).on_conflict_do_nothing(
+        index_elements=keys).returning(table.c.id)
+    for dialect in (sqlite, postgresql)
+    for table, keys in ((t.fills, ["venue", "symbol", "trade_id"]), (t.ledger, ["kind", "venue", "ref", "shadow"]))
+}
 
 
 def _now_ms() -> int:
@@ -96,11 +106,10 @@ def upgrade(engine: Engine) -> None:
         command.upgrade(cfg, "head")
 
 
-def _insert_new(conn: Connection, table, values: dict, keys: list[str]) -> bool:
+def _insert_new(conn: Connection, table, values: dict) -> bool:
     """INSERT unless a row with the same unique key exists; True if inserted. Never aborts the transaction."""
-    dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
-    stmt = dialect.insert(table).values(**values).on_conflict_do_nothing(index_elements=keys)
-    return conn.execute(stmt.returning(table.c.id)).first() is not None
+    stmt = _INSERT_ONCE[("postgresql" if conn.dialect.name == "postgresql" else "sqlite", table.name)]
+    return conn.execute(stmt, values).first() is not None
 
 
 def _order_row(o: Order, shadow: bool) -> dict:
@@ -211,17 +220,14 @@ class Store:
 
     def get_state(self, key: str, default: Any = None) -> Any:
         with self._read() as c:
-            row = c.execute(select(t.engine_state.c.value).where(t.engine_state.c.key == key)).first()
+            row = c.execute(_STATE_SELECT, {"key_key": key}).first()
         return default if row is None else row[0]
 
     def set_state(self, key: str, value: Any, ts_ms: int | None = None) -> None:
         ts = ts_ms or _now_ms()
         with self._write() as c:
-            done = c.execute(
-                update(t.engine_state).where(t.engine_state.c.key == key).values(value=value, updated_ms=ts)
-            ).rowcount
-            if not done:
-                c.execute(insert(t.engine_state).values(key=key, value=value, updated_ms=ts))
+            if not c.execute(_STATE_UPDATE, {"key_key": key, "value": value, "updated_ms": ts}).rowcount:
+                c.execute(_STATE_INSERT, {"key": key, "value": value, "updated_ms": ts})
 
     def all_state(self) -> dict[str, Any]:
         with self._read() as c:
@@ -261,7 +267,7 @@ class Store:
     def add_fill(self, fill: Fill, *, shadow: bool = False) -> bool:
         """Record a fill; False if it was already recorded (replayed stream or reconciliation)."""
         with self._write() as c:
-            return _insert_new(c, t.fills, {"shadow": shadow, **asdict(fill)}, ["venue", "symbol", "trade_id"])
+            return _insert_new(c, t.fills, {"shadow": shadow, **asdict(fill)})
 
     def fills(self, *, since_ms: int | None = None, strategy: str | None = None,
               shadow: bool | None = None, limit: int | None = None) -> list[Fill]:
@@ -321,7 +327,7 @@ class Store:
             return _insert_new(c, t.ledger, {
                 "ts_ms": ts_ms, "kind": kind, "amount": amount, "asset": asset, "venue": venue, "symbol": symbol,
                 "strategy": strategy, "ref": ref, "shadow": shadow, "value_usd": value_usd,
-                "price_source": price_source}, ["kind", "venue", "ref", "shadow"])
+                "price_source": price_source})
 
     def has_ledger(self, kind: str, venue: str, ref: str, *, shadow: bool = False) -> bool:
         c_ = t.ledger.c

@@ -10,6 +10,7 @@ except through the store it is given, and it never raises into its caller on bad
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -92,7 +93,8 @@ class TradingCore:
         self.on_event: Callable[[EngineEvent], object] | None = None  # e.g. the monitor's alert notifier
         self._last_equity_ms = 0
         self._ledger_written = 0
-        self._touched: set[str] = set()  # strategies whose state changed in the current unit
+        self._touched: set[str] = set()  # strategies whose state may have changed in the current unit
+        self._saved: dict[str, str] = {}  # each strategy's state as last written (JSON)
         self._pending_flows: list[tuple[str, Decimal]] = []  # transfers not yet in the daily-loss baseline
         self.orders: OrderManager  # set by attach()
 
@@ -107,6 +109,7 @@ class TradingCore:
             self.rebuild_risk()
         for name, strategy in self.by_name.items():
             saved = self.book_state.get_state(f"strategy.{name}")
+            self._saved[name] = json.dumps(saved, sort_keys=True, default=str)
             if saved:
                 strategy.restore(saved)
             for book_id, book in strategy.hedge_books(self.ctx).items():
@@ -139,7 +142,11 @@ class TradingCore:
     def _save_touched(self) -> None:
         now = self.clock()
         for name in sorted(self._touched):
-            self.book_state.set_state(f"strategy.{name}", self.by_name[name].state(), now)
+            state = self.by_name[name].state()
+            text = json.dumps(state, sort_keys=True, default=str)  # a copy: strategies may return live lists
+            if text != self._saved.get(name):  # most fills change a strategy's state; acks often do not
+                self.book_state.set_state(f"strategy.{name}", state, now)
+                self._saved[name] = text
         self._touched.clear()
 
     def rebuild_risk(self) -> None:
