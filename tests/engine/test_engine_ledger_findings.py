@@ -111,3 +111,29 @@ async def test_shadow_then_canary_on_one_store_never_reuse_an_order_id(tmp_path,
         finally:
             drive.engine = shadow
             await canary.stop()
+
+
+async def test_a_handler_that_raises_never_ends_the_user_stream(tmp_path, monkeypatch):
+    """Every stream handler is supervised: the exception is logged, the stream restarts, and the reconnect's
+    reconciliation books what the failed handler missed — once."""
+    async with world(tmp_path, monkeypatch, mode="canary", engine_sections=SECTIONS) as (sim, engine, drive, _):
+        await drive.run(60_000, 15_000)
+        feed, failures = engine.feed, []
+        real = feed.on_order
+
+        def broken_once(order, fill):
+            if not failures:
+                failures.append(order.client_order_id)
+                raise RuntimeError("a bug in a handler")
+            real(order, fill)
+
+        monkeypatch.setattr(feed, "on_order", broken_once)
+        stored = engine.store.get_order
+        first = ioc(engine, "binance:BTCUSDT", Side.BUY, "0.002")
+        assert await settle(lambda: stored(first.client_order_id).filled_qty == D("0.002"), rounds=3000)
+        assert failures == [first.client_order_id]
+        second = ioc(engine, "binance:BTCUSDT", Side.SELL, "0.002")
+        assert await settle(lambda: stored(second.client_order_id).status is OrderStatus.FILLED, rounds=3000)
+        venue = sim.core.trades_for(ACCOUNT, "binance-spot", "BTCUSDT")
+        assert sorted(f.trade_id for f in engine.store.fills()) == sorted(f.trade_id for f in venue)
+        assert engine.core.portfolio.position("binance:BTCUSDT").qty == 0
