@@ -127,7 +127,7 @@ def figures(sim, store: Store, instruments, injected: int) -> dict[str, object]:
                 position_diff[inst.key] = str(d)
     opening = {e.data["ref"] for e in store.events(kind="opening_balance", limit=1000)}
     later = [e for e in store.ledger(kind="transfer") if e["ref"] not in opening]
-    unexplained = [f"{e['venue']}:{e['asset']} {e['amount']:+f}" for e in later if abs(e["amount"]) > rounding]
+    unexplained = [f"{e['venue']}:{e['asset']} {e['amount'].normalize():+f}" for e in later if abs(e["amount"]) > rounding]
     return {
         "orders at the venues": len(sent),
         "fills at the venues": len(venue_fills),

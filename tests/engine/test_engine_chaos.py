@@ -29,5 +29,5 @@ async def test_kills_at_random_instants_leave_the_store_equal_to_the_venues(tmp_
     assert {k: out[k] for k in zero} == dict.fromkeys(zero, 0), out
     assert out["balance differences"] == {} and out["perp position differences"] == {}, out
     assert sorted(out["transfers booked after the opening balance"]) == [
-        "binance:USDT -100.0000000000000000", "binance_usdm:USDT +250"], out
+        "binance:USDT -100", "binance_usdm:USDT +250"], out
     assert out["external fills"] == 2, out  # the manual perp trade and its liquidation, each once
