@@ -38,6 +38,7 @@ from ate.venues.factory import build_clients
 
 log = logging.getLogger(__name__)
 DVOL_FILE = Path("data/deribit_BTC_DVOL_1d.csv")
+REPLAY_KEY = "sim.replay_ms"  # how far the in-process simulator replayed: the next start continues there
 
 
 class SimTime:
@@ -174,6 +175,9 @@ class Engine:
         if cfg.sim is not None and (cfg.venues.binance.simulated or cfg.venues.backpack.simulated):
             from ate.sim.runner import run_simulator
 
+            resume_ms = self.store.get_state(REPLAY_KEY)  # a restart continues the demo where it stopped
+            if resume_ms and resume_ms > (cfg.sim.start_ms or 0):
+                cfg = self.cfg = cfg.model_copy(update={"sim": cfg.sim.model_copy(update={"start_ms": resume_ms})})
             self.sim = await self._exit_stack.enter_async_context(run_simulator(cfg.sim))
             self.clock = SimTime(self.sim.clock, cfg.sim.speed)
             cfg = self.cfg = simulated_venues(cfg, self.sim)
@@ -367,7 +371,10 @@ class Engine:
         from ate.monitor.status import HEARTBEAT_KEY, heartbeat
 
         beat = heartbeat(os.getpid(), self.mode.value, running)
-        self.store.set_state(HEARTBEAT_KEY, beat, beat["wall_ms"])
+        with self.store.unit():
+            self.store.set_state(HEARTBEAT_KEY, beat, beat["wall_ms"])
+            if self.sim is not None:
+                self.store.set_state(REPLAY_KEY, self.clock.now_ms(), beat["wall_ms"])
         self._beat_wall_ms = beat["wall_ms"]
 
     async def _timer(self) -> None:

@@ -19,6 +19,7 @@ from ate.engine import Engine
 from ate.model import OrderIntent, OrderStatus, Side, TimeInForce
 from ate.model.intent import Purpose
 from ate.monitor.status import HEARTBEAT_STALE_MS, engine_running
+from ate.store import Store
 
 pytestmark = [pytest.mark.skipif(not data_present(), reason="simulator data files absent"),
               pytest.mark.timeout(90)]
@@ -111,3 +112,39 @@ async def test_restart_books_fills_and_transfers_made_while_down_once(tmp_path, 
         assert engine_wallet(c, "binance") == venue_wallet(sim, "binance-spot")
         assert len(c.store.ledger(kind="transfer")) == len(b.store.ledger(kind="transfer"))
         await stop(c, clock, drive)
+
+
+async def test_a_second_demo_run_continues_the_replay_and_the_shadow_book(tmp_path, monkeypatch):
+    """Two `make run`s in a row: the second starts the in-process simulator where the first one stopped, with
+    the same hypothetical book and strategy phases."""
+    import asyncio
+    import json
+
+    from engine_support import ROOT
+
+    from ate.engine import REPLAY_KEY
+
+    monkeypatch.chdir(ROOT)
+    cfg = json.loads((ROOT / "configs" / "demo.json").read_text())
+    cfg.update(store={"url": f"sqlite:///{tmp_path}/demo.db"}, monitor={"enabled": False},
+               kill_switch={"file": str(tmp_path / "EMERGENCY_STOP")})
+    first = Engine(parse_config(cfg))
+    await first.start()
+    began = first.clock.now_ms()
+    await asyncio.sleep(1.5)  # the demo replays at 60×: a minute and a half of market passes
+    book = {k: p.qty for k, p in first.core.portfolio.positions.items() if p.qty}
+    phases = {n: s.state().get("phase") for n, s in first.core.by_name.items()}
+    await first.stop()
+    store = Store(cfg["store"]["url"])
+    stopped = store.get_state(REPLAY_KEY)
+    store.close()
+    assert stopped > began
+    second = Engine(parse_config(cfg))
+    await second.start()
+    try:
+        assert second.clock.now_ms() >= stopped  # replay time moves forward across runs
+        assert {k: p.qty for k, p in second.core.portfolio.positions.items() if p.qty} == book
+        assert {n: s.state().get("phase") for n, s in second.core.by_name.items()} == phases
+        assert engine_running(second.store)
+    finally:
+        await second.stop()
