@@ -208,13 +208,6 @@ class TradingCore:
     def set_balances(self, venue: str, balances: dict) -> None:
         self.portfolio.set_balances(venue, balances)
 
-    def set_position(self, market: str, qty: Decimal, entry: Decimal) -> None:
-        pos = self.portfolio.position(market)
-        pos.qty, pos.entry_price = qty, entry
-        inst = self.portfolio.instruments.get(market)
-        if inst is not None:
-            self.risk.set_position(inst, qty)
-
     def on_book(self, book: BookTicker) -> None:
         market = f"{book.venue}:{book.symbol}"
         # Live books were validated by the data manager; replays reach the core directly, so the same rule
