@@ -8,7 +8,6 @@ import signal
 from rich.console import Console
 
 from ate.config.models import EngineConfig
-from ate.model import Mode
 from ate.monitor.server import start_monitor
 from ate.monitor.view import StoreView
 from ate.store import Store
@@ -23,7 +22,7 @@ async def serve_store(cfg: EngineConfig, stop: asyncio.Event | None = None) -> N
     store = Store(cfg.store.url)
     # Heartbeat and dead-man checks watch a running engine; this view has none to vouch for.
     monitor_cfg = cfg.monitor.model_copy(update={"heartbeat_url": None, "dead_man_minutes": None})
-    handle = await start_monitor(StoreView(store, shadow=cfg.mode is Mode.SHADOW), monitor_cfg)
+    handle = await start_monitor(StoreView(store, mode=cfg.mode), monitor_cfg)
     Console(stderr=True).print(f"dashboard (read-only, from {store.engine.url.render_as_string()}) on {handle.url}",
                                markup=False, highlight=False, soft_wrap=True)
     try:
