@@ -58,7 +58,7 @@ class EngineView(Protocol):
     async def signals(self) -> dict[str, dict]: ...
 
     async def prices(self) -> dict:
-        """{"venue:symbol": {"candles": [[open_ms, o, h, l, c], ...], "price_decimals": n}} for the price chart."""
+        """{"venue:symbol": {"candles": [[open_ms, o, h, l, c], ...], "quote", "price_decimals"}} (price chart)."""
 
     async def equity(self, *, days: int = 30) -> dict:
         """{"equity": [[ts_ms, equity], ...], "daily_pnl": [[day_ms, pnl], ...]} for the charts."""
@@ -149,6 +149,7 @@ class StoreView:
         self._precision: dict[str, tuple[int, int]] = {
             key: (decimals(i.tick_size), decimals(i.step_size)) for key, i in (instruments or {}).items()}
         self._precision_exact = frozenset(self._precision)
+        self._quotes = {key: i.quote for key, i in (instruments or {}).items()}
         # Sharpe, daily P&L and the charts read up to a month of snapshots; re-reading them for every
         # scrape and dashboard frame would cost the engine's process far more than the freshness is worth.
         self.equity_ttl_ms = equity_ttl_s * 1000
@@ -273,7 +274,7 @@ class StoreView:
     async def prices(self) -> dict:
         if self.recorder is None:
             return {}
-        return {market: {"candles": [list(c) for c in candles],
+        return {market: {"candles": [list(c) for c in candles], "quote": self._quotes.get(market),
                          "price_decimals": self._precision.get(market, (None, None))[0]}
                 for market, candles in self.recorder.candles().items()}
 
