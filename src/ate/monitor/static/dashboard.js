@@ -305,7 +305,7 @@ function render(frame) {
     ["price", (o) => num(o.price, o.price_decimals), "n"], ["status", (o) => o.status]], frame.orders);
   table("trades", [[`time (UTC, ${clockKind} clock)`, (t) => stamp(t.ts_ms)], ["venue", (t) => t.venue],
     ["symbol", (t) => t.symbol], ["side", (t) => t.side], ["qty", (t) => num(t.qty, t.qty_decimals), "n"],
-    ["price", (t) => num(t.price, t.price_decimals), "n"], ["fee", (t) => `${num(t.fee, 8)} ${t.fee_asset}`, "n"],
+    ["price", (t) => num(t.price, t.price_decimals), "n"], ["fee", (t) => `${num(t.fee)} ${t.fee_asset}`, "n"],
     ["strategy", (t) => t.strategy]], frame.trades.slice(0, 20));
   table("events", [[`time (UTC, ${clockKind} clock)`, (e) => stamp(e.ts_ms)],
     ["kind", (e) => e.kind], ["severity", (e) => e.severity], ["message", (e) => e.message]], frame.events);
