@@ -53,12 +53,20 @@ async def test_dashboard_of_a_running_engine_and_its_kill_button(tmp_path, monke
             loads = []
             page.on("framenavigated", lambda frame: loads.append(frame.url))
             await page.goto(url + "/")
-            await page.wait_for_function("document.getElementById('conn').textContent === 'live'")
+            await page.wait_for_function("document.getElementById('conn').textContent === 'stream connected'")
             tiles = page.locator("#modules .tile")
             assert [await t.get_attribute("data-module") for t in await tiles.all()] == MODULES
+            # The engine's own mode and clock: canary, on the simulator's clock.
+            await page.locator("#mode", has_text="CANARY").wait_for()
+            assert (await page.locator("#clock").text_content()).startswith("simulated clock · ")
             before = await page.locator("#uptime").text_content()
             await drive.run(5 * 60_000, 15_000)  # the engine's clock moves five minutes
             await page.wait_for_function(f"document.getElementById('uptime').textContent !== {before!r}")
+            # The engine's closed 1m candles reach the price chart, with the venue's quote as its unit.
+            await page.wait_for_function("window.ateCharts.price && window.ateCharts.price.series"
+                                         " && window.ateCharts.price.series.data().length >= 5")
+            assert (await page.locator("#price-title").text_content()).endswith("(USDT)") or \
+                (await page.locator("#price-title").text_content()).endswith("(USDC)")
             assert (await metrics(url))["system_health"]["websocket"], "streams are reported"
 
             dialogs = []

@@ -188,7 +188,9 @@ function makeChart(id, unit) {
   const box = $(id);
   const chart = LWC.createChart(box, {
     autoSize: true,
-    layout: { background: { color: "#171b21" }, textColor: "#c3ccd6", attributionLogo: true },
+    // The licence's attribution (notice + link to tradingview.com) is the page footer: the library's own logo
+    // injects an inline <style>, which the page's CSP refuses.
+    layout: { background: { color: "#171b21" }, textColor: "#c3ccd6", attributionLogo: false },
     grid: { vertLines: { color: "#222a33" }, horzLines: { color: "#222a33" } },
     rightPriceScale: { visible: true, borderColor: "#56606c" },
     timeScale: { visible: true, timeVisible: true, secondsVisible: false, borderColor: "#56606c" },
