@@ -7,7 +7,8 @@ from decimal import Decimal
 import pytest
 from monitor_harness import NOW_MS
 
-from ate.model import EngineEvent, Side, TradingState
+from ate.model import EngineEvent, Fill, Instrument, MarketKind, Mode, Side, TradingState
+from ate.monitor.recorder import CANDLES, MetricsRecorder
 from ate.monitor.view import CHART_POINTS, StoreView, redact
 from ate.risk.state import write_state
 from ate.store import Store
@@ -59,3 +60,38 @@ async def test_trades_newest_first_and_orders(store, clock):
     assert trades[0]["price"] == "59002" and trades[0]["side"] == "BUY"
     assert len(await view.orders()) == 3
     assert [o["status"] for o in await view.orders(open_only=True)] == ["NEW", "NEW"]
+
+
+async def test_engine_block_names_mode_clock_and_read_only(store, clock):
+    snap = await StoreView(store, mode=Mode.PAPER, clock=clock).metrics_snapshot()
+    assert snap["engine"] == {"mode": "paper", "mode_source": "config", "read_only": True, "clock": "wall",
+                              "usd_decimals": 2}
+    shadow = StoreView(store, mode=Mode.SHADOW, clock=clock, clock_kind="simulated")
+    assert shadow.shadow  # shadow mode reads the shadow book
+    assert (await shadow.metrics_snapshot())["current_positions"] == []
+
+
+async def test_precision_from_instrument_filters_or_learnt_from_venue_values(store, clock):
+    inst = Instrument("binance", "BTCUSDT", "BTC", "USDT", MarketKind.SPOT, Decimal("0.01"), Decimal("0.00001"))
+    exact = StoreView(store, clock=clock, instruments={inst.key: inst})
+    rows = (await exact.metrics_snapshot())["current_positions"]
+    assert [(r["symbol"], r["venue"], r["price_decimals"], r["qty_decimals"]) for r in rows] == [
+        ("BTCUSDT", "binance", 2, 5), ("BTCUSDT", "binance_usdm", None, 1)]  # usdm: no filters, qty "-0.5"
+    # Read-only: no filters, so the precision is what the venue accepted (orders 59000/59001 × 0.01, fills).
+    learnt = StoreView(store, clock=clock)
+    await learnt.metrics_snapshot()
+    assert [(o["price_decimals"], o["qty_decimals"]) for o in await learnt.orders()] == [(0, 2)] * 3
+    store.add_fill(Fill("binance", "BTCUSDT", "t9", "ate-dir-2", "v9", Side.SELL, Decimal("0.015"),
+                        Decimal("59010.5"), Decimal("0"), "USDT", False, NOW_MS - 500, "directional"))
+    trades = await learnt.trades(limit=1)
+    assert (trades[0]["price_decimals"], trades[0]["qty_decimals"]) == (1, 3)
+
+
+def test_recorder_keeps_closed_candles_once_and_bounded(clock):
+    rec = MetricsRecorder(clock)
+    for i in range(CANDLES + 5):
+        rec.candle("binance:BTCUSDT", i * 60_000, 1.0, 2.0, 0.5, 1.5)
+    rec.candle("binance:BTCUSDT", (CANDLES + 4) * 60_000, 9.0, 9.0, 9.0, 9.0)  # repeated close: ignored
+    series = rec.candles()["binance:BTCUSDT"]
+    assert len(series) == CANDLES and series[0][0] == 5 * 60_000 and series[-1] == ((CANDLES + 4) * 60_000, 1.0,
+                                                                                    2.0, 0.5, 1.5)

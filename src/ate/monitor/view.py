@@ -146,7 +146,7 @@ class StoreView:
         self.clock_kind = clock_kind
         # Display precision per market: the venue's filters when the engine runs, else inferred from the
         # prices and quantities the venue accepted (orders and fills are on its grid).
-        self._precision: dict[str, tuple[int, int]] = {
+        self._precision: dict[str, tuple[int | None, int | None]] = {
             key: (decimals(i.tick_size), decimals(i.step_size)) for key, i in (instruments or {}).items()}
         self._precision_exact = frozenset(self._precision)
         self._quotes = {key: i.quote for key, i in (instruments or {}).items()}
@@ -170,9 +170,10 @@ class StoreView:
             key = f"{r['venue']}:{r['symbol']}"
             if key in self._precision_exact:
                 continue
-            price, qty = _decimals_of(r.get("price")), _decimals_of(r.get("qty"))
-            p0, q0 = self._precision.get(key, (0, 0))
-            self._precision[key] = (max(p0, price or 0), max(q0, qty or 0))
+            seen = self._precision.get(key, (None, None))
+            self._precision[key] = tuple(  # type: ignore[assignment]
+                old if new is None else new if old is None else max(old, new)
+                for old, new in zip(seen, (_decimals_of(r.get("price")), _decimals_of(r.get("qty"))), strict=True))
 
     def _with_precision(self, rows: list[dict]) -> list[dict]:
         for r in rows:
