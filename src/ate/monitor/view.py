@@ -189,22 +189,21 @@ class StoreView:
             self.store.events(kind=MODULE_STATUS, limit=len(MODULES) * 8))
         window = daily_window(series, now_ms)
         fills = self.store.fills(since_ms=window[0] + 1, shadow=self.shadow) if window else []
+        venue_values: list[dict] = []
         if any(f"{p.venue}:{p.symbol}" not in self._precision_exact for p in positions):
             # Marks may be book mid-prices (half a tick), so only quantities are learnt from positions.
-            self._learn_precision([{"venue": p.venue, "symbol": p.symbol, "price": None, "qty": p.qty}
-                                   for p in positions])
-            self._learn_precision(redact(self.store.orders(shadow=self.shadow, limit=200)))
-            self._learn_precision(redact(fills))
+            venue_values = [{"venue": p.venue, "symbol": p.symbol, "price": None, "qty": p.qty} for p in positions]
+            venue_values += redact(self.store.orders(shadow=self.shadow, limit=200)) + redact(fills)
         marks = {f"{p.venue}:{p.symbol}": p.mark_price for p in positions}
         return {
+            "venue_values": venue_values,
             "funding_captured_usd": float(sum((Decimal(str(r["amount"])) for r in funding
                                                if r["strategy"] == CARRY_STRATEGY), Decimal(0))),
             "sharpe_ratio_rolling": sharpe_ratio_rolling(series, now_ms),
             "daily_pnl_usd": daily_pnl_usd(series, now_ms),
             "daily_pnl_split": daily_pnl_split(series, now_ms, fills, funding, marks),
-            "positions": self._with_precision([
-                redact(p) | {"unrealized_pnl": str(p.unrealized_pnl), "notional": str(p.notional)}
-                for p in positions]),
+            "positions": [redact(p) | {"unrealized_pnl": str(p.unrealized_pnl), "notional": str(p.notional)}
+                          for p in positions],
             "state": state,
             "modules": modules,
         }
@@ -212,6 +211,7 @@ class StoreView:
     async def metrics_snapshot(self) -> dict:
         now = self.clock()
         stored = await self._io(self._store_figures, now, await self._equity_series(now))
+        self._learn_precision(stored["venue_values"])  # here, on the loop's thread, like orders() and trades()
         rec = self.recorder
         if rec is not None:
             health = rec.system_health()
@@ -246,7 +246,7 @@ class StoreView:
                        "usd_decimals": USD_DECIMALS},
             "system_health": health,
             "strategy_performance": {**strat, "performance": performance},
-            "current_positions": stored["positions"],
+            "current_positions": self._with_precision(stored["positions"]),
         })
 
     async def orders(self, *, open_only: bool = False, limit: int = 100) -> list[dict]:
