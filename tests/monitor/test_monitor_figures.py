@@ -176,7 +176,9 @@ def test_split_separates_arbitrage_pnl_from_inventory_revaluation_with_the_real_
     series.append((end, p.equity(), Decimal(0)))
     funding = [{"ts_ms": base + 8 * 3_600_000, "amount": Decimal("-0.06"), "asset": "USDT", "strategy": "directional"},
                {"ts_ms": base - 1, "amount": Decimal("99"), "asset": "USDT", "strategy": "directional"}]
-    split = daily_pnl_split(series, end + 60_000, fills, funding, marks(p))
+    # A fill after the last snapshot is not in that equity yet, so it is not in the split either.
+    late = fill(SPOT_BN, "a3", Side.SELL, "0.5", "1", "0", "USDT", end + 1, "arbitrage")
+    split = daily_pnl_split(series, end + 60_000, [*fills, late], funding, marks(p))
     # Funding is booked by the ledger; the portfolio here saw none, so the equity lacks this -0.06.
     arbitrage = Decimal("0.1") * 1000 - Decimal("0.6") - Decimal("0.1") * (61_000 - 60_030) - Decimal("0.6003")
     directional = Decimal("0.01") * (61_000 - 60_100) - Decimal("0.3005") - Decimal("0.06")

@@ -154,6 +154,9 @@ class StoreView:
         # scrape and dashboard frame would cost the engine's process far more than the freshness is worth.
         self.equity_ttl_ms = equity_ttl_s * 1000
         self._equity: tuple[int, list] | None = None
+        # Today's split only changes with a new end snapshot (every minute), and reads every fill since the
+        # base: computed once per window, not per frame.
+        self._split: tuple[tuple[int, int], dict | None] | None = None
 
     async def _io(self, fn, *args, **kwargs):
         return await asyncio.to_thread(fn, *args, **kwargs)
@@ -188,20 +191,25 @@ class StoreView:
         modules = None if self.recorder else latest_module_outputs(
             self.store.events(kind=MODULE_STATUS, limit=len(MODULES) * 8))
         window = daily_window(series, now_ms)
-        fills = self.store.fills(since_ms=window[0] + 1, shadow=self.shadow) if window else []
+        fills: list = []
+        if window is None:
+            self._split = None
+        elif self._split is None or self._split[0] != window:
+            fills = self.store.fills(since_ms=window[0] + 1, shadow=self.shadow)
+            marks = {f"{p.venue}:{p.symbol}": p.mark_price for p in positions}
+            self._split = (window, daily_pnl_split(series, now_ms, fills, funding, marks))
         venue_values: list[dict] = []
         if any(f"{p.venue}:{p.symbol}" not in self._precision_exact for p in positions):
             # Marks may be book mid-prices (half a tick), so only quantities are learnt from positions.
             venue_values = [{"venue": p.venue, "symbol": p.symbol, "price": None, "qty": p.qty} for p in positions]
             venue_values += redact(self.store.orders(shadow=self.shadow, limit=200)) + redact(fills)
-        marks = {f"{p.venue}:{p.symbol}": p.mark_price for p in positions}
         return {
             "venue_values": venue_values,
             "funding_captured_usd": float(sum((Decimal(str(r["amount"])) for r in funding
                                                if r["strategy"] == CARRY_STRATEGY), Decimal(0))),
             "sharpe_ratio_rolling": sharpe_ratio_rolling(series, now_ms),
             "daily_pnl_usd": daily_pnl_usd(series, now_ms),
-            "daily_pnl_split": daily_pnl_split(series, now_ms, fills, funding, marks),
+            "daily_pnl_split": None if self._split is None else self._split[1],
             "positions": [redact(p) | {"unrealized_pnl": str(p.unrealized_pnl), "notional": str(p.notional)}
                           for p in positions],
             "state": state,
@@ -256,8 +264,13 @@ class StoreView:
 
     async def trades(self, *, limit: int = 100) -> list[dict]:
         def newest() -> list:
-            # fills() is oldest-first; the API shows the newest `limit`.
-            rows = self.store.fills(shadow=self.shadow, since_ms=self.clock() - 30 * DAY_MS)
+            # fills() is oldest-first; the API shows the newest `limit`, so read the last hour first and widen
+            # only when that holds fewer (an active engine would otherwise read a month of fills per frame).
+            now = self.clock()
+            for span in (3_600_000, DAY_MS, 30 * DAY_MS):
+                rows = self.store.fills(shadow=self.shadow, since_ms=now - span)
+                if len(rows) >= limit:
+                    break
             return rows[-limit:][::-1]
         rows = redact(await self._io(newest))
         self._learn_precision(rows)
