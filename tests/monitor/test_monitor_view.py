@@ -95,3 +95,18 @@ def test_recorder_keeps_closed_candles_once_and_bounded(clock):
     series = rec.candles()["binance:BTCUSDT"]
     assert len(series) == CANDLES and series[0][0] == 5 * 60_000 and series[-1] == ((CANDLES + 4) * 60_000, 1.0,
                                                                                     2.0, 0.5, 1.5)
+
+
+async def test_split_follows_each_new_equity_snapshot(store, clock):
+    view = StoreView(store, clock=clock, equity_ttl_s=0)
+    first = (await view.metrics_snapshot())["strategy_performance"]["performance"]["daily_pnl_split"]
+    assert first["by_strategy_usd"] == {"directional": 59.763, "funding_carry": 12.5}
+    # A sell of 0.01 at 61,500 against the 61,000 mark, then the engine's next equity snapshot.
+    store.add_fill(Fill("binance", "BTCUSDT", "t9", "ate-dir-2", "v9", Side.SELL, Decimal("0.01"), Decimal("61500"),
+                        Decimal("0"), "USDT", False, NOW_MS + 30_000, "directional"))
+    assert (await view.metrics_snapshot())["strategy_performance"]["performance"]["daily_pnl_split"] == first
+    clock.advance(60_000)
+    store.add_equity(NOW_MS + 60_000, store.equity_series()[-1][1] + 5)
+    split = (await view.metrics_snapshot())["strategy_performance"]["performance"]["daily_pnl_split"]
+    assert split["until_ms"] == NOW_MS + 60_000
+    assert split["by_strategy_usd"] == {"directional": pytest.approx(59.763 + 5.0), "funding_carry": 12.5}

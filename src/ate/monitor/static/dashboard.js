@@ -201,7 +201,7 @@ function makeChart(id, unit) {
 
 const sec = (ms) => Math.floor(ms / 1000);
 
-function line(c, kind, opts) {
+function seriesOf(c, kind, opts) {
   if (!c.series) c.series = c.chart.addSeries(kind, opts);
   return c.series;
 }
@@ -216,7 +216,7 @@ function usdFormat(decimals) {
 
 function equityChart(equity) {
   const c = charts.equity || (charts.equity = makeChart("equity-chart", "USD"));
-  const s = line(c, LWC.LineSeries, { color: "#5fb3ff", lineWidth: 2, title: "USD", priceFormat: usdFormat(2) });
+  const s = seriesOf(c, LWC.LineSeries, { color: "#5fb3ff", lineWidth: 2, title: "USD", priceFormat: usdFormat(2) });
   const data = equity.equity.map(([t, v]) => ({ time: sec(t), value: v }));
   s.setData(dedupe(data));
   fit(c, data);
@@ -224,7 +224,7 @@ function equityChart(equity) {
 
 function pnlChart(equity) {
   const c = charts.pnl || (charts.pnl = makeChart("pnl-chart", "USD"));
-  const s = line(c, LWC.HistogramSeries, { title: "USD", priceFormat: usdFormat(2), base: 0 });
+  const s = seriesOf(c, LWC.HistogramSeries, { title: "USD", priceFormat: usdFormat(2), base: 0 });
   const data = equity.daily_pnl.map(([t, v]) => ({ time: sec(t), value: v, color: v >= 0 ? "#3fa660" : "#c24848" }));
   s.setData(data);
   fit(c, data);
@@ -262,14 +262,14 @@ function priceChart(prices, trades) {
   const format = { type: "custom", minMove: 10 ** -decimals, formatter: (x) => num(x, decimals) };
   let times;
   if (p && p.candles.length) {
-    const s = line(c, LWC.CandlestickSeries, { title: unit, priceFormat: format, upColor: "#3fa660",
+    const s = seriesOf(c, LWC.CandlestickSeries, { title: unit, priceFormat: format, upColor: "#3fa660",
       downColor: "#c24848", wickUpColor: "#3fa660", wickDownColor: "#c24848", borderVisible: false });
     const data = p.candles.map(([t, o, h, l, cl]) => ({ time: sec(t), open: o, high: h, low: l, close: cl }));
     s.setData(data);
     times = data.map((d) => d.time);
     $("price-note").textContent = "1m candles; trades marked at their fill price";
   } else { // read-only view: no market data, so the line joins the fill prices themselves
-    const s = line(c, LWC.LineSeries, { title: unit, priceFormat: format, color: "#9fb0c3", lineWidth: 1 });
+    const s = seriesOf(c, LWC.LineSeries, { title: unit, priceFormat: format, color: "#9fb0c3", lineWidth: 1 });
     const data = dedupe(mine.map((t) => ({ time: sec(t.ts_ms), value: Number(t.price) })));
     s.setData(data);
     times = data.map((d) => d.time);
