@@ -31,7 +31,8 @@ from monitor_harness import (
 from test_monitor_browser import CHROMIUM, open_page, text
 
 from ate.config.modules import CombinerConfig
-from ate.model import Instrument, MarketKind, Mode, Position
+from ate.model import Fill, Instrument, MarketKind, Mode, Position
+from ate.model import Side as OrderSide
 from ate.monitor.figures import daily_pnl_usd
 from ate.monitor.recorder import MetricsRecorder
 from ate.monitor.server import start_monitor
@@ -53,17 +54,22 @@ INSTRUMENTS = {
 CANDLES = 30
 
 
+def add_candles(rec: MetricsRecorder, market: str) -> None:
+    for i in range(CANDLES):  # 1m candles of the last half hour, the last one holding the fills
+        o = 59_000 + 50 * i
+        rec.candle(market, NOW_MS - (CANDLES - i) * 60_000, o, o + 80, o - 40, o + 30)
+
+
 @pytest.fixture
 async def serve(store, clock, tmp_path):
     """serve(mode, clock_kind) → (url, recorder): the running engine's view as the engine builds it."""
     handles = []
 
-    async def start(mode: Mode = Mode.CANARY, clock_kind: str = "simulated"):
+    async def start(mode: Mode = Mode.CANARY, clock_kind: str = "simulated", candles: bool = True):
         rec = MetricsRecorder(clock)
         fill_recorder(rec, clock)
-        for i in range(CANDLES):  # 1m candles of the last half hour, the last one holding the fills
-            o = 59_000 + 50 * i
-            rec.candle("binance:BTCUSDT", NOW_MS - (CANDLES - i) * 60_000, o, o + 80, o - 40, o + 30)
+        if candles:
+            add_candles(rec, "binance:BTCUSDT")
         engine = EngineStandIn(store, rec, clock, tmp_path)
         view = StoreView(store, recorder=rec, controls=engine.controls, mode=mode, clock=clock,
                          clock_kind=clock_kind, instruments=INSTRUMENTS)
@@ -177,6 +183,30 @@ async def test_charts_have_axes_units_and_trades_on_price(serve, browser, store)
     assert chart["pnlType"] == "Histogram" and chart["pnlBars"] == 30
     assert chart["equityPoints"] > 100
     assert await text(page, "footer a") == "TradingView Lightweight Charts™"
+    assert page.external == []
+
+
+async def test_price_chart_turns_from_fills_to_candles_and_follows_the_chosen_market(serve, browser, store):
+    store.add_fill(Fill("binance_usdm", "BTCUSDT", "p1", "ate-carry-1", "vp1", OrderSide.SELL, Decimal("0.5"),
+                        Decimal("60100.1"), Decimal("0"), "USDT", False, NOW_MS - 600_000, "funding_carry"))
+    url, rec = await serve(candles=False)
+    page = await loaded(browser, url)
+    chart = "window.ateCharts.price"
+    await page.wait_for_function(f"{chart} && {chart}.markers")
+    # No candles yet: the newest trade's market, drawn through its fill prices.
+    assert await page.locator("#price-market").input_value() == "binance:BTCUSDT"
+    assert await page.evaluate(f"{chart}.series.seriesType()") == "Line"
+    assert await text(page, "#price-note") == "no market data (no engine attached): the line joins the fill prices"
+    add_candles(rec, "binance:BTCUSDT")
+    await page.wait_for_function(f"{chart}.series.seriesType() === 'Candlestick'")
+    assert await page.evaluate(f"{chart}.series.data().length") == CANDLES
+    assert await page.evaluate(f"{chart}.markers.markers().length") == 3
+    # The operator picks the perp: its one sell, at its own price and precision (tick 0.1).
+    await page.select_option("#price-market", "binance_usdm:BTCUSDT")
+    await page.locator("#price-title", has_text="binance_usdm:BTCUSDT").wait_for()
+    markers = await page.evaluate(f"{chart}.markers.markers().map((m) => [m.price, m.shape, m.text])")
+    assert markers == [[60100.1, "arrowDown", "S 0.500 @ 60,100.1"]]
+    assert await page.evaluate(f"{chart}.series.seriesType()") == "Line"
     assert page.external == []
 
 

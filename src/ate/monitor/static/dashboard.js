@@ -202,6 +202,12 @@ function makeChart(id, unit) {
 const sec = (ms) => Math.floor(ms / 1000);
 
 function seriesOf(c, kind, opts) {
+  // A market drawn from its fills (no candles yet) becomes a candle chart once candles arrive.
+  if (c.series && c.series.seriesType() !== kind.type) {
+    if (c.markers) { c.markers.detach(); c.markers = null; }
+    c.chart.removeSeries(c.series);
+    c.series = null;
+  }
   if (!c.series) c.series = c.chart.addSeries(kind, opts);
   return c.series;
 }
@@ -249,7 +255,8 @@ function priceChart(prices, trades) {
   const market = select.value;
   const c = charts.price || (charts.price = makeChart("price-chart", ""));
   if (c.market !== market) { // a different market: new series, refit
-    if (c.series) { c.chart.removeSeries(c.series); c.series = null; c.markers = null; }
+    if (c.markers) { c.markers.detach(); c.markers = null; }
+    if (c.series) { c.chart.removeSeries(c.series); c.series = null; }
     c.market = market; c.fitted = false;
   }
   if (!market) { $("price-note").textContent = "no market data and no trades yet"; return; }
