@@ -2,17 +2,24 @@
 
 from __future__ import annotations
 
+import json
+import time
 from decimal import Decimal
+from pathlib import Path
 
 import pytest
 from monitor_harness import NOW_MS
 
+from ate.config import parse_config
 from ate.model import EngineEvent, Fill, Instrument, MarketKind, Mode, Side, TradingState
 from ate.monitor.recorder import CANDLES, MetricsRecorder
+from ate.monitor.standalone import store_clock
 from ate.monitor.view import CHART_POINTS, StoreView, redact
 from ate.risk.state import write_state
 from ate.store import Store
 from ate.store import schema as t
+
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_redact_masks_secret_keys_and_makes_json_values():
@@ -65,7 +72,7 @@ async def test_trades_newest_first_and_orders(store, clock):
 async def test_engine_block_names_mode_clock_and_read_only(store, clock):
     snap = await StoreView(store, mode=Mode.PAPER, clock=clock).metrics_snapshot()
     assert snap["engine"] == {"mode": "paper", "mode_source": "config", "read_only": True, "clock": "wall",
-                              "usd_decimals": 2}
+                              "clock_note": None, "usd_decimals": 2}
     shadow = StoreView(store, mode=Mode.SHADOW, clock=clock, clock_kind="simulated")
     assert shadow.shadow  # shadow mode reads the shadow book
     assert (await shadow.metrics_snapshot())["current_positions"] == []
@@ -110,3 +117,16 @@ async def test_split_follows_each_new_equity_snapshot(store, clock):
     split = (await view.metrics_snapshot())["strategy_performance"]["performance"]["daily_pnl_split"]
     assert split["until_ms"] == NOW_MS + 60_000
     assert split["by_strategy_usd"] == {"directional": pytest.approx(59.763 + 5.0), "funding_carry": 12.5}
+
+
+def test_read_only_clock_of_a_simulated_store_is_its_newest_record(store, tmp_path):
+    """`ate dashboard` over the demo's store: its records carry the simulator's time, which stopped with the
+    engine, so "now" is the newest record (the wall clock would put today on another day than the data)."""
+    demo = json.loads((ROOT / "configs" / "demo.json").read_text())
+    cfg = parse_config(demo | {"store": {"url": f"sqlite:///{tmp_path}/ate.db"}})
+    clock, kind, note = store_clock(cfg, store)
+    assert (clock(), kind) == (NOW_MS - 4000, "simulated")  # the recorded module_status event
+    assert note == "the simulator stopped with the engine: time of the newest record"
+    real = parse_config({"mode": "paper", "store": {"url": f"sqlite:///{tmp_path}/ate.db"}})
+    clock, kind, note = store_clock(real, store)
+    assert kind == "wall" and note is None and abs(clock() - time.time() * 1000) < 60_000

@@ -135,8 +135,8 @@ class StoreView:
 
     def __init__(self, store: Store, *, recorder: MetricsRecorder | None = None, controls: Controls | None = None,
                  mode: Mode | None = None, shadow: bool = False, clock: Clock = wall_ms,
-                 clock_kind: ClockKind = "wall", instruments: Mapping[str, Instrument] | None = None,
-                 equity_ttl_s: float = 10.0) -> None:
+                 clock_kind: ClockKind = "wall", clock_note: str | None = None,
+                 instruments: Mapping[str, Instrument] | None = None, equity_ttl_s: float = 10.0) -> None:
         self.store = store
         self.recorder = recorder
         self.controls = controls
@@ -144,6 +144,7 @@ class StoreView:
         self.shadow = shadow or mode is Mode.SHADOW
         self.clock = clock
         self.clock_kind = clock_kind
+        self.clock_note = clock_note
         # Display precision per market: the venue's filters when the engine runs, else inferred from the
         # prices and quantities the venue accepted (orders and fills are on its grid).
         self._precision: dict[str, tuple[int | None, int | None]] = {
@@ -250,7 +251,7 @@ class StoreView:
             # the mode of the config that names this store) and which clock every timestamp comes from.
             "engine": {"mode": None if self.mode is None else self.mode.value,
                        "mode_source": "config" if self.controls is None else "engine",
-                       "read_only": self.controls is None, "clock": self.clock_kind,
+                       "read_only": self.controls is None, "clock": self.clock_kind, "clock_note": self.clock_note,
                        "usd_decimals": USD_DECIMALS},
             "system_health": health,
             "strategy_performance": {**strat, "performance": performance},

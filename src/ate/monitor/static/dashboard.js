@@ -62,6 +62,7 @@ function header(m) {
   const clock = $("clock");
   clock.dataset.kind = eng.clock;
   clock.textContent = `${eng.clock} clock · ${stamp(m.ts_ms)} UTC`;
+  $("clock-note").textContent = eng.clock_note || "";
   const st = m.system_health.trading_state || {};
   $("trading-state").textContent = st.state || "?";
   $("trading-state").className = "badge st-" + (st.state || "");
