@@ -10,12 +10,13 @@ import tempfile
 import time
 from decimal import Decimal
 
-from ate.model import Fill, Instrument, MarketKind, Position, Side
+from ate.model import Fill, Instrument, MarketKind, Side
 from ate.monitor.api import dashboard_payload
 from ate.monitor.recorder import CANDLES, MetricsRecorder
 from ate.monitor.view import StoreView
 from ate.store import Store
 from ate.store import schema as t
+from ate.store.db import MARKS_KEY
 
 NOW_MS = 1_773_144_000_000
 FILLS = 2_000
@@ -35,7 +36,7 @@ async def main() -> None:
             store.add_fill(Fill("binance", "BTCUSDT", f"t{i}", f"c{i}", f"v{i}", Side.BUY if i % 2 else Side.SELL,
                                 Decimal("0.001"), Decimal("60000") + i % 50, Decimal("0.06"), "USDT", False,
                                 today + i * 1000, "arbitrage"))
-        store.save_positions([Position("binance", "BTCUSDT", Decimal(0), Decimal(0), mark_price=Decimal(60010))])
+        store.set_state(MARKS_KEY, {"binance:BTCUSDT": "60010"}, NOW_MS)
         instruments = {m: Instrument(*m.split(":"), "BTC", "USDT", MarketKind.SPOT, Decimal("0.01"),
                                      Decimal("0.00001")) for m in MARKETS}
         rec = MetricsRecorder(lambda: NOW_MS)

@@ -31,7 +31,7 @@ from monitor_harness import (
 from test_monitor_browser import CHROMIUM, open_page, text
 
 from ate.config.modules import CombinerConfig
-from ate.model import Fill, Instrument, MarketKind, Mode, Position
+from ate.model import Fill, Instrument, MarketKind, Mode
 from ate.model import Side as OrderSide
 from ate.monitor.figures import daily_pnl_usd
 from ate.monitor.recorder import MetricsRecorder
@@ -40,6 +40,7 @@ from ate.monitor.view import StoreView
 from ate.signals.base import ModuleOutput, Side, Status, Veto, Vote
 from ate.signals.combiner import combine, decide
 from ate.store import Store
+from ate.store.db import MARKS_KEY
 
 pytestmark = pytest.mark.skipif(not CHROMIUM.exists(), reason="/usr/bin/chromium is not installed "
                                 "(apt-get install -y chromium)")
@@ -122,8 +123,9 @@ async def test_mode_badge_is_the_engines_mode(serve, browser, mode):
 
 async def test_numbers_are_rounded_to_the_instruments_precision(serve, browser, store):
     # An average entry and a loss with many digits, as the ledger holds them exactly.
-    store.save_positions([Position("binance", "BTCUSDT", Decimal("0.00125"), Decimal("61000.1234"),
-                                   mark_price=Decimal("60507.55"))], ts_ms=NOW_MS)
+    store.add_fill(Fill("binance", "BTCUSDT", "p-1", "c-1", "v-1", OrderSide.BUY, Decimal("0.00125"),
+                        Decimal("61000.1234"), Decimal(0), "USDT", False, NOW_MS, "directional"))
+    store.set_state(MARKS_KEY, {"binance:BTCUSDT": "60507.55"}, NOW_MS)
     assert store.positions()[0].unrealized_pnl == Decimal("-0.61571675")
     url, _ = await serve()
     page = await loaded(browser, url)

@@ -41,6 +41,7 @@ from ate.model import (
 from ate.store import schema as t
 
 MIGRATIONS = Path(__file__).with_name("migrations")
+MARKS_KEY = "engine.marks"  # the running engine's latest marks, for readers of the store (monitor, status)
 OPEN_STATUSES = [s.value for s in OrderStatus if not s.is_terminal]
 # The write-ahead of every order sits on the order path: build its statements once, bind values per call.
 _ORDER_UPDATE = update(t.orders).where(t.orders.c.client_order_id == bindparam("key_coid"))
@@ -286,8 +287,9 @@ class Store:
     # -- positions: derived from the fills, never stored apart from them --
 
     def positions(self, *, shadow: bool = False) -> list[Position]:
-        """Every market's position replayed from its fills (quantity, entry, realised P&L); the marks are
-        the last fill prices. Positions are a projection of the ledger, never a snapshot of a process."""
+        """Every market's position replayed from its fills (quantity, entry, realised P&L), marked at the
+        engine's last recorded marks (`MARKS_KEY`), else at the last fill price. Positions are a projection
+        of the ledger, never a snapshot of a process."""
         out: dict[tuple[str, str], Position] = {}
         for f in self.fills(shadow=shadow):
             pos = out.get((f.venue, f.symbol))
@@ -295,6 +297,10 @@ class Store:
                 pos = out[(f.venue, f.symbol)] = Position(f.venue, f.symbol)
             pos.apply_fill(f.side, f.qty, f.price)
             pos.mark_price = f.price
+        marks = self.get_state(MARKS_KEY) or {}
+        for (venue, symbol), pos in out.items():
+            if f"{venue}:{symbol}" in marks:
+                pos.mark_price = Decimal(marks[f"{venue}:{symbol}"])
         return [out[k] for k in sorted(out)]
 
     # -- balances --

@@ -43,6 +43,7 @@ from ate.risk.state import TradingStateKeeper
 from ate.risk.store import StateStore
 from ate.signals.base import ModuleOutput
 from ate.signals.engine import Decision, SignalEngine
+from ate.store.db import MARKS_KEY
 from ate.strategies.base import FundingInfo, MarginInfo, Strategy
 from ate.trading.context import CoreContext
 from ate.trading.scoped_state import ScopedState
@@ -308,6 +309,8 @@ class TradingCore:
             if self.store is not None:
                 with self.unit():
                     self.store.add_equity(now, equity, flow, shadow=self.shadow)
+                    self.state.set_state(MARKS_KEY, {m: str(p.mark_price) for m, p in self.portfolio.positions.items()
+                                                     if p.mark_price}, now)
                     self.state.set_state("signals", self.signals.export_state(), now)
                     # strategies' state is saved with every order and fill; this catches the rest (cooldowns)
                     for s in self.strategies:
