@@ -18,6 +18,7 @@ from ate.monitor.recorder import MetricsRecorder
 from ate.risk.killswitch import KillSwitch
 from ate.risk.state import TradingStateKeeper
 from ate.store import Store
+from ate.store.db import MARKS_KEY
 
 NOW_MS = 1_773_144_000_000  # 2026-03-10 12:00 UTC
 DAY_MS = 86_400_000
@@ -80,11 +81,13 @@ def record_history(store: Store, now_ms: int = NOW_MS) -> None:
         equity = (equity * Decimal(str(1 + rng.gauss(0.0005, 0.004)))).quantize(Decimal("0.01")) + flows
         store.add_equity(ts, equity, flows)
         ts += 6 * 3_600_000
-    # positions are replayed from fills: 0.47 + 3 × 0.01 BTC spot, −0.5 BTC perp
-    store.add_fill(Fill("binance", "BTCUSDT", "p0", "ate-car-0", "v9", Side.BUY, Decimal("0.47"), Decimal("60000"),
-                        Decimal(0), "USDT", False, now_ms - 60_000, "funding_carry"))
-    store.add_fill(Fill("binance_usdm", "BTCUSDT", "p1", "ate-car-1", "v10", Side.SELL, Decimal("0.5"),
-                        Decimal("60100"), Decimal(0), "USDT", False, now_ms - 60_000, "funding_carry"))
+    # positions are replayed from fills: 0.47 BTC spot and −0.5 BTC perp bought 40 days ago (before any daily
+    # window), then 3 × 0.01 BTC spot today; marked at the engine's last marks
+    store.add_fill(Fill("binance", "BTCUSDT", "held-spot", "ate-car-0", "v9", Side.BUY, Decimal("0.47"), Decimal("60000"),
+                        Decimal(0), "USDT", False, start, "funding_carry"))
+    store.add_fill(Fill("binance_usdm", "BTCUSDT", "held-perp", "ate-car-1", "v10", Side.SELL, Decimal("0.5"),
+                        Decimal("60100"), Decimal(0), "USDT", False, start, "funding_carry"))
+    store.set_state(MARKS_KEY, {"binance:BTCUSDT": "61000", "binance_usdm:BTCUSDT": "61010"}, now_ms)
     for i, status in enumerate([OrderStatus.NEW, OrderStatus.NEW, OrderStatus.FILLED]):
         order = Order(f"ate-dir-{i}", "binance", "BTCUSDT", Side.BUY, OrderType.LIMIT, Decimal("0.01"),
                       Decimal("59000") + i, TimeInForce.GTC, strategy="directional", status=status,

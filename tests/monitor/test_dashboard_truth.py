@@ -122,18 +122,22 @@ async def test_mode_badge_is_the_engines_mode(serve, browser, mode):
 
 
 async def test_numbers_are_rounded_to_the_instruments_precision(serve, browser, store):
-    # An average entry and a loss with many digits, as the ledger holds them exactly.
+    # An average entry and a gain with many digits, as the ledger holds them exactly. Positions are replayed
+    # from fills: an hour ago the recorded 0.47 BTC was sold and 0.00125 bought at 61000.1234; with today's
+    # 3 × 0.01 at 59002 that is 0.03125 at 59081.924936.
+    store.add_fill(Fill("binance", "BTCUSDT", "p-0", "c-0", "v-0", OrderSide.SELL, Decimal("0.47"), Decimal("60000"),
+                        Decimal(0), "USDT", False, NOW_MS - 3_600_000, "directional"))
     store.add_fill(Fill("binance", "BTCUSDT", "p-1", "c-1", "v-1", OrderSide.BUY, Decimal("0.00125"),
-                        Decimal("61000.1234"), Decimal(0), "USDT", False, NOW_MS, "directional"))
-    store.set_state(MARKS_KEY, {"binance:BTCUSDT": "60507.55"}, NOW_MS)
-    assert store.positions()[0].unrealized_pnl == Decimal("-0.61571675")
+                        Decimal("61000.1234"), Decimal(0), "USDT", False, NOW_MS - 3_500_000, "directional"))
+    store.set_state(MARKS_KEY, {"binance:BTCUSDT": "60507.55", "binance_usdm:BTCUSDT": "61010"}, NOW_MS)
+    assert store.positions()[0].unrealized_pnl == Decimal("44.55078325")
     url, _ = await serve()
     page = await loaded(browser, url)
     rows = page.locator("#positions tr")
     spot = [c.strip() for c in await rows.nth(1).locator("td").all_text_contents()]
     perp = [c.strip() for c in await rows.nth(2).locator("td").all_text_contents()]
     # venue, symbol, qty (step 0.00001), entry and mark (tick 0.01), notional and uPnL (cents)
-    assert spot == ["binance", "BTCUSDT", "0.00125", "61,000.12", "60,507.55", "75.63", "-0.62"]
+    assert spot == ["binance", "BTCUSDT", "0.03125", "59,081.92", "60,507.55", "1,890.86", "44.55"]
     # perp: step 0.001, tick 0.1
     assert perp == ["binance_usdm", "BTCUSDT", "-0.500", "60,100.0", "61,010.0", "30,505.00", "-455.00"]
     orders = page.locator("#orders tr")
@@ -143,7 +147,7 @@ async def test_numbers_are_rounded_to_the_instruments_precision(serve, browser, 
         "0.01000", "59,002.00", "0.059 USDT"]
     # Nothing on the page shows the raw exact values.
     body = await text(page, "body")
-    assert "0.61571675" not in body and "61000.1234" not in body
+    assert "44.55078325" not in body and "59081.924936" not in body
     assert not re.search(r"\d\.\d{9,}", body)
 
 

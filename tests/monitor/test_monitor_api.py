@@ -61,9 +61,9 @@ async def test_metrics_structure(monitor):
     assert isinstance(perf["daily_pnl_usd"], float)
     assert perf["win_rate_pct"] == 100.0
     pos = {(p["venue"], p["symbol"]): p for p in m["current_positions"]}
-    # replayed from the fills: 0.47 at 60000 and 3 × 0.01 at 59002, marked at the last fill price
+    # replayed from the fills: 0.47 at 60000 and 3 × 0.01 at 59002, marked at the engine's last mark
     assert Decimal(pos[("binance", "BTCUSDT")]["qty"]) == Decimal("0.5")
-    assert Decimal(pos[("binance", "BTCUSDT")]["unrealized_pnl"]) == (Decimal("59002") - Decimal("59940.12")) / 2
+    assert Decimal(pos[("binance", "BTCUSDT")]["unrealized_pnl"]) == (Decimal("61000") - Decimal("59940.12")) / 2
     assert Decimal(pos[("binance_usdm", "BTCUSDT")]["qty"]) == Decimal("-0.5")
 
 
