@@ -8,7 +8,8 @@ is compared with the venues' records and the figures printed (all should be 0):
     perp position differences per venue and asset (ledger replay vs venue), unexplained transfers (booked
     as external although only the injected ones happened; funding paid while the engine was down lands here)
 
-Usage: python bench/chaos.py [KILLS=100] [MAX_LIFE_S=4]. The suite runs a short version
+Usage: python bench/chaos.py [KILLS=100] [MAX_LIFE_S=4]. The first life is killed after it got ready, so the
+opening balances precede the injected transfers. The suite runs a short version
 (tests/engine/test_engine_chaos.py). Needs the simulator data files of the repo's data/ directory.
 """
 
@@ -69,8 +70,10 @@ def spawn(cfg_path: Path, start_ms: int, t0: float) -> tuple[asyncio.Future, int
     return proc, read_fd, write_fd, out
 
 
-async def life(cfg_path: Path, start_ms: int, t0: float, seconds: float, *, kill: bool) -> bool:
-    """One engine process: SIGKILL after `seconds` (or SIGTERM once ready); True if it said ready."""
+async def life(cfg_path: Path, start_ms: int, t0: float, seconds: float, *, kill: bool,
+               after_ready: bool = False) -> bool:
+    """One engine process: SIGKILL after `seconds` (from the start, or from ready with `after_ready`), or
+    SIGTERM once ready (`kill=False`); True if it said ready."""
     coro, read_fd, write_fd, out = spawn(cfg_path, start_ms, t0)
     proc = await coro
     os.close(write_fd)
@@ -78,9 +81,14 @@ async def life(cfg_path: Path, start_ms: int, t0: float, seconds: float, *, kill
     os.set_blocking(read_fd, False)
     ready = False
     deadline = time.monotonic() + (seconds if kill else 60)
+    if after_ready:
+        deadline = time.monotonic() + 60
     while time.monotonic() < deadline and proc.returncode is None:
         try:
-            ready = ready or os.read(read_fd, 16).startswith(b"ready")
+            if not ready and os.read(read_fd, 16).startswith(b"ready"):
+                ready = True
+                if after_ready:
+                    deadline = time.monotonic() + seconds
         except BlockingIOError:
             pass
         if ready and not kill:
@@ -174,7 +182,9 @@ async def chaos(workdir: Path, kills: int, max_life_s: float, seed: int = 202612
                     injected += kind != "liquidate"
                 except Exception as exc:  # e.g. no perp position to liquidate at that moment
                     print(f"inject {kind}: {type(exc).__name__}: {exc}")
-            readies += await life(cfg_path, START_2025, t0, rng.uniform(0, max_life_s), kill=True)
+            # the first life reaches ready (the opening balances are booked before any transfer happens)
+            readies += await life(cfg_path, START_2025, t0, rng.uniform(0, max_life_s), kill=True,
+                                  after_ready=k == 0)
         assert await life(cfg_path, START_2025, t0, 0, kill=False), (workdir / "engine.log").read_text()[-3000:]
         store = Store(raw["store"]["url"])
         try:

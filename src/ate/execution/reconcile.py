@@ -115,6 +115,7 @@ async def reconcile_accounts(core, client, now_ms: int, *, hypothetical: bool) -
     venue, so its balances are compared with the transfers alone and positions are not compared."""
     venue = client.venue
     booked: list[str] = []
+    opening = not any(core.portfolio.balances[venue].values())  # the first start on this venue: nothing booked
     # positions first: an external perp fill books realised P&L into the wallet the balances then compare
     if not hypothetical:
         venue_pos = {p.symbol: p for p in await client.positions()}
@@ -135,7 +136,6 @@ async def reconcile_accounts(core, client, now_ms: int, *, hypothetical: bool) -
         ledger = external_flows(core.store, shadow=core.shadow)[venue] if core.store is not None else {}
     else:
         ledger = core.portfolio.balances[venue]
-    opening = not any(ledger.values())
     for asset in sorted(set(balances) | {a for a, v in ledger.items() if v}):
         diff = balances.get(asset, ZERO) - ledger.get(asset, ZERO)
         if diff:
