@@ -145,10 +145,14 @@ class OrderManager:
         """Whether this fill (by venue trade id) is already booked: stream, REST and replay repeat fills."""
         return (fill.venue, fill.symbol, fill.trade_id) in self._seen_trades
 
-    def find(self, client_order_id: str) -> Order | None:
-        order = self.orders.get(client_order_id)
+    def find(self, fill: Fill) -> Order | None:
+        """The order a fill belongs to: by client order id, else by the venue's order id (Backpack reports a
+        uint32 derived from our id, which a restarted client may not map back)."""
+        order = self.orders.get(fill.client_order_id)
         if order is None and self.store is not None:
-            order = self.store.get_order(client_order_id)
+            order = self.store.get_order(fill.client_order_id)
+            if order is None and fill.venue_order_id:
+                order = self.store.order_by_venue_id(fill.venue, fill.venue_order_id)
         return order
 
     def on_update(self, view: Order, fill: Fill | None) -> Order | None:
@@ -156,7 +160,9 @@ class OrderManager:
         with self.unit():
             order = self.orders.get(view.client_order_id)
             if order is None:
-                if self.store is None or (order := self.store.get_order(view.client_order_id)) is None:
+                if self.store is not None:
+                    order = self.store.get_order(view.client_order_id) or (fill and self.find(fill))
+                if order is None:
                     if fill is not None:
                         self.book_external(fill, "fill of an order this engine did not send")
                     else:

@@ -99,7 +99,7 @@ async def _missing_fills(core, client, store, symbol: str, now_ms: int, report: 
         for fill in fills:
             if om.knows_fill(fill):
                 continue
-            order = om.find(fill.client_order_id)
+            order = om.find(fill)
             if order is None:
                 report.external_fills += core.book_external_fill(fill, "not sent by this engine (reconciliation)")
                 continue

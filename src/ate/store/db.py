@@ -249,6 +249,13 @@ class Store:
             r = c.execute(select(t.orders).where(t.orders.c.client_order_id == client_order_id)).first()
         return None if r is None else _order_from(r)
 
+    def order_by_venue_id(self, venue: str, venue_order_id: str) -> Order | None:
+        """An order by the venue's own id (a venue that reports only a derived form of our client id)."""
+        q = select(t.orders).where((t.orders.c.venue == venue) & (t.orders.c.venue_order_id == venue_order_id))
+        with self._read() as c:
+            r = c.execute(q).first()
+        return None if r is None else _order_from(r)
+
     def orders(self, *, open_only: bool = False, venue: str | None = None, shadow: bool | None = None,
                limit: int | None = None) -> list[Order]:
         q = select(t.orders).order_by(t.orders.c.created_ms.desc(), t.orders.c.client_order_id)
