@@ -162,12 +162,20 @@ class Engine:
         self.paper: Any = None  # paper mode: the in-process matching core on live books
         self.paper_executor: Any = None
         self.killswitch: KillSwitch | None = None
+        self.observer: Any = None  # alerts, venue pauses, dead-man (monitor.observer.EngineObserver)
         self._exit_stack = contextlib.AsyncExitStack()
 
     # ---- lifecycle -----------------------------------------------------------------------------------
 
     async def start(self) -> None:
+        from ate.monitor.observer import EngineObserver
+
         cfg = self.cfg
+        self.observer = EngineObserver(cfg, self.store, event_ms=lambda: self.clock.now_ms())
+        await self.observer.start_alerts()
+        for kind in ("book", "mark"):
+            self.data.subscribe(kind, lambda value: self.observer.market_data(value.venue))
+        self.data.subscribe("candle", lambda venue, *_: self.observer.market_data(venue))
         if cfg.sim is not None and (cfg.venues.binance.simulated or cfg.venues.backpack.simulated):
             from ate.sim.runner import run_simulator
 
@@ -176,6 +184,7 @@ class Engine:
             cfg = self.cfg = simulated_venues(cfg, self.sim)
         session = await self._exit_stack.enter_async_context(aiohttp.ClientSession())
         self.clients = build_clients(cfg.venues, clock=self.clock, session=session)
+        self.observer.attach_venues(self.clients)  # persisted pauses and bans hold before the first request
         for name, client in self.clients.items():
             if name != "deribit":
                 await client.start()
@@ -183,6 +192,7 @@ class Engine:
         from ate.monitor.recorder import MetricsRecorder
 
         self.recorder = MetricsRecorder(clock=self.clock.now_ms)
+        self.recorder.operations = self.observer.figures
         for client in self.clients.values():
             client.rest.on_result = self._request_result
         await self._load_instruments()
@@ -195,6 +205,7 @@ class Engine:
         await self._seed_funding()
         await self._warm_up()
         self._start_streams()
+        self.observer.start_deadman(sorted({key.partition(":")[0] for key in self.instruments}))
         self.killswitch = KillSwitch(cfg.kill_switch, self.core.keeper, self._cancel_all,
                                      self._flatten if cfg.kill_switch.flatten else None)
         self._spawn(self.killswitch.run())
@@ -235,6 +246,8 @@ class Engine:
             self._event("engine_stopped", "engine stopped; positions left as they are")
         if self.monitor is not None:
             await self.monitor.stop()
+        if self.observer is not None:
+            await self.observer.stop()
         for client in self.clients.values():
             with contextlib.suppress(Exception):
                 await client.close()
@@ -414,8 +427,8 @@ class Engine:
         controls = RiskControls(self.killswitch, close_all=self._close_all_cmd, readiness=self.readiness)
         view = StoreView(self.store, recorder=self.recorder, controls=controls, shadow=self.mode is Mode.SHADOW,
                          clock=self.clock.now_ms)
-        self.monitor = await start_monitor(view, self.cfg.monitor)
-        self.core.on_event = self.monitor.notifier.event
+        self.monitor = await start_monitor(view, self.cfg.monitor, notifier=self.observer.notifier,
+                                           health=self.observer.health)
 
     async def _close_all_cmd(self, who: str) -> None:
         """Operator close-all: halt, cancel every order, close every strategy position reduce-only."""
@@ -478,7 +491,8 @@ async def run_engine(cfg: EngineConfig, *, console: Any = None, refresh_s: float
     from ate.logs import configure_logging, state_dir
 
     log_file = state_dir(cfg.store.url) / f"{cfg.run_id}.log"
-    configure_logging(file=log_file, stderr_level=logging.ERROR if console is not None else logging.WARNING)
+    configure_logging(file=log_file, stderr_level=logging.ERROR if console is not None else logging.WARNING,
+                      max_bytes=cfg.log.max_bytes, backups=cfg.log.backups)
     engine = Engine(cfg)
     try:
         await engine.start()

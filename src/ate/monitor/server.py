@@ -6,7 +6,7 @@ import asyncio
 import contextlib
 import os
 import socket
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 import aiohttp
@@ -15,6 +15,7 @@ import uvicorn
 from ate.config.models import MonitorConfig
 from ate.monitor.alerts import Notifier
 from ate.monitor.api import ApiSettings, create_app
+from ate.monitor.deadman import Health
 from ate.monitor.heartbeat import Heartbeat
 from ate.monitor.view import EngineView
 
@@ -35,6 +36,7 @@ class MonitorHandle:
     _tasks: list[asyncio.Task]
     _shutdown: asyncio.Event
     _session: aiohttp.ClientSession | None
+    _own_notifier: bool = True
 
     @property
     def url(self) -> str:
@@ -48,7 +50,8 @@ class MonitorHandle:
         for task in self._tasks:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
-        await self.notifier.stop()
+        if self._own_notifier:  # a notifier handed in belongs to the caller, who drains it last
+            await self.notifier.stop()
         if self._session is not None:
             await self._session.close()
 
@@ -62,8 +65,10 @@ def _bind(host: str, port: int) -> socket.socket:
 
 
 async def start_monitor(view: EngineView, cfg: MonitorConfig, *, env: Mapping[str, str] | None = None,
-                        notifier: Notifier | None = None) -> MonitorHandle:
-    """Serve the API on cfg.host:cfg.port (0 = any free port) and start heartbeat and alert tasks."""
+                        notifier: Notifier | None = None,
+                        health: Callable[[], Health] | None = None) -> MonitorHandle:
+    """Serve the API on cfg.host:cfg.port (0 = any free port); with `health` (a running engine's dead-man)
+    and a heartbeat URL, ping it."""
     env = os.environ if env is None else env
     token = env.get(cfg.token_env) or None
     shutdown = asyncio.Event()
@@ -79,14 +84,14 @@ async def start_monitor(view: EngineView, cfg: MonitorConfig, *, env: Mapping[st
             server_task.result()  # surfaces the startup error
             raise RuntimeError("monitor server stopped during startup")
         await asyncio.sleep(0.01)
+    own = notifier is None
     notifier = notifier or Notifier.from_config(cfg.alerts, env)
     notifier.start()
     tasks = [server_task]
     session = None
-    if cfg.heartbeat_url or cfg.dead_man_minutes:
+    if cfg.heartbeat_url and health is not None:
         session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=cfg.heartbeat_timeout_s))
-        beat = Heartbeat(view, session, url=cfg.heartbeat_url, interval_s=cfg.heartbeat_interval_s,
-                         dead_man_minutes=cfg.dead_man_minutes, notifier=notifier)
+        beat = Heartbeat(session, health, url=cfg.heartbeat_url, interval_s=cfg.heartbeat_interval_s)
         tasks.append(asyncio.create_task(beat.run(), name="ate-heartbeat"))
     port = sock.getsockname()[1]
-    return MonitorHandle(cfg.host, port, notifier, server, tasks, shutdown, session)
+    return MonitorHandle(cfg.host, port, notifier, server, tasks, shutdown, session, own)

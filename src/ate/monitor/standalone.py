@@ -21,9 +21,8 @@ async def serve_store(cfg: EngineConfig, stop: asyncio.Event | None = None) -> N
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     store = Store(cfg.store.url)
-    # Heartbeat and dead-man checks watch a running engine; this view has none to vouch for.
-    monitor_cfg = cfg.monitor.model_copy(update={"heartbeat_url": None, "dead_man_minutes": None})
-    handle = await start_monitor(StoreView(store, shadow=cfg.mode is Mode.SHADOW), monitor_cfg)
+    # No heartbeat (no `health`): it vouches for a running engine, and this view has none.
+    handle = await start_monitor(StoreView(store, shadow=cfg.mode is Mode.SHADOW), cfg.monitor)
     Console(stderr=True).print(f"dashboard (read-only, from {store.engine.url.render_as_string()}) on {handle.url}",
                                markup=False, highlight=False, soft_wrap=True)
     try:
