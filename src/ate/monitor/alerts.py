@@ -114,8 +114,8 @@ class Notifier:
         self.timeout_s = timeout_s
         self.clock = clock
         self.retry_delay_s = retry_delay_s
-        self._normal: deque[Alert] = deque()
-        self._critical: deque[Alert] = deque()
+        self._queue: deque[Alert] = deque()  # in the order raised; CRITICAL ones do not count against the bound
+        self._queued_normal = 0
         self._wake = asyncio.Event()
         self._idle = asyncio.Event()
         self._idle.set()
@@ -165,13 +165,12 @@ class Notifier:
         if not critical and len(recent) >= self.max_per_minute:
             self.suppressed += 1
             return False
-        if critical:
-            self._critical.append(alert)
-        elif len(self._normal) >= self.queue_size:
-            self.dropped += 1
-            return False
-        else:
-            self._normal.append(alert)
+        if not critical:
+            if self._queued_normal >= self.queue_size:
+                self.dropped += 1
+                return False
+            self._queued_normal += 1
+        self._queue.append(alert)
         if len(self._last_sent) > 1000:  # forget keys whose dedup window is over
             self._last_sent = {k: t for k, t in self._last_sent.items() if now - t < self.min_interval_s}
         self._last_sent[dedup] = now
@@ -213,9 +212,12 @@ class Notifier:
             self._session = None
 
     def _next(self) -> Alert | None:
-        if self._critical:
-            return self._critical.popleft()
-        return self._normal.popleft() if self._normal else None
+        if not self._queue:
+            return None
+        alert = self._queue.popleft()
+        if alert.severity is not Severity.CRITICAL:
+            self._queued_normal -= 1
+        return alert
 
     async def _deliver(self) -> None:
         assert self._session is not None

@@ -341,6 +341,11 @@ class BinanceClient(ClockSyncedClient):
         d = await self._get("/fapi/v3/account", weight=5, signed=True)
         return {"canTrade": d.get("canTrade", True), "canWithdraw": d.get("canWithdraw")}
 
+    async def api_restrictions(self) -> dict[str, Any]:
+        """What the API key itself may do (``GET /sapi/v1/account/apiRestrictions``, on the spot host):
+        ``enableWithdrawals``, ``ipRestrict``, the transfer flags (reference §4.1)."""
+        return await self._get("/sapi/v1/account/apiRestrictions", weight=1, signed=True)
+
     # ---- user data stream helpers ------------------------------------------------------------------
 
     async def listen_key(self) -> str:
