@@ -466,6 +466,7 @@ class Engine:
     def _feed_recorder(self) -> None:
         for name, out in self.core.module_outputs.items():
             self.recorder.module(name, out.status.value, out.to_dict())
+        self.observer.modules({name: out.status.value for name, out in self.core.module_outputs.items()})
         self.recorder.strategy_metrics({name: s.metrics() for name, s in self.core.by_name.items()})
 
     def _event(self, kind: str, message: str, severity: Severity = Severity.INFO) -> None:

@@ -20,10 +20,12 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from ate.config import EngineConfig
+from ate.model import EngineEvent, Severity
 from ate.monitor.alert_feed import AlertFeed
 from ate.monitor.alerts import EXTERNAL_KINDS, Notifier
 from ate.monitor.deadman import DeadMan, Health
 from ate.monitor.pauses import PauseBook
+from ate.risk.events import MODULE_STATUS
 
 DRAIN_S = 5.0
 COUNTED_EVENTS = ("reconciliation", *EXTERNAL_KINDS)
@@ -40,6 +42,7 @@ class EngineObserver:
         self.pauses = PauseBook(store, event_ms)
         self.deadman: DeadMan | None = None
         self.clients: dict[str, Any] = {}
+        self._modules: dict[str, str] = {}
 
     async def start_alerts(self) -> None:
         await asyncio.to_thread(self.feed.prime)
@@ -64,6 +67,15 @@ class EngineObserver:
     def market_data(self, venue: str) -> None:
         if self.deadman is not None:
             self.deadman.market_data(venue)
+
+    def modules(self, statuses: Mapping[str, str]) -> None:
+        """Record each signal module's status when it changes (all of them at the first call): what
+        `ate status` and the promotion gates read from the store."""
+        for module, status in statuses.items():
+            if self._modules.get(module) != status:
+                self._modules[module] = status
+                self.store.add_event(EngineEvent(self.event_ms(), MODULE_STATUS, f"{module} {status}",
+                                                 Severity.INFO, {"module": module, "status": status}))
 
     def health(self) -> Health:
         if self.deadman is None:
