@@ -183,7 +183,8 @@ class Engine:
             self.clock = SimTime(self.sim.clock, cfg.sim.speed)
             cfg = self.cfg = simulated_venues(cfg, self.sim)
         session = await self._exit_stack.enter_async_context(aiohttp.ClientSession())
-        self.clients = build_clients(cfg.venues, clock=self.clock, session=session)
+        # Bans and pauses are counted by the venue in wall seconds, whatever clock this engine replays on.
+        self.clients = build_clients(cfg.venues, clock=self.clock, session=session, pause_clock=SystemClock())
         self.observer.attach_venues(self.clients)  # persisted pauses and bans hold before the first request
         for name, client in self.clients.items():
             if name != "deribit":

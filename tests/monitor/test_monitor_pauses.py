@@ -4,7 +4,6 @@ limit) is persisted; a restarted client waits it out on the wall clock — no re
 
 from __future__ import annotations
 
-import asyncio
 import time
 from pathlib import Path
 

@@ -3,18 +3,16 @@
 Each limit is a counter over a clock-aligned fixed window (Binance windows reset at :00, :10, ...).
 Requests wait for headroom below ``safety`` × limit, so the venue's own 429 is never reached in normal
 operation; the counters are reconciled upward with the usage the venue reports in its headers. After
-a 429 or 418 the whole venue pauses until the venue's Retry-After has passed — on the wall clock, as the
-venue counts it, whatever clock the engine runs on; `on_pause` lets the engine persist the pause so a
-restart inside it waits it out too (`restore`).
+a 429 or 418 the whole venue pauses until the venue's Retry-After has passed, on ``pause_clock``: the
+engine passes the wall clock (the venue counts wall seconds, whatever clock the engine replays on);
+``on_pause`` lets it persist the pause so a restart inside it waits it out too (``restore``).
 """
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import re
-import time
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 from ate.venues.clock import Clock
@@ -62,19 +60,17 @@ class RateLimiter:
     """Request-weight and order-count windows of one venue, plus a venue-wide pause."""
 
     def __init__(self, venue: str, clock: Clock, *, weight: list[Window], orders: list[Window] = (),
-                 safety: float = 0.9, wall_ms: Callable[[], int] = lambda: time.time_ns() // 1_000_000,
-                 wall_sleep: Callable[[float], Awaitable[None]] = asyncio.sleep) -> None:
+                 safety: float = 0.9, pause_clock: Clock | None = None) -> None:
         self.venue = venue
         self.clock = clock
-        self.wall_ms = wall_ms
-        self.wall_sleep = wall_sleep
+        self.pause_clock = pause_clock or clock
         self.weight = {w.name: w for w in weight}
         self.orders = {w.name: w for w in orders}
         self.safety = safety
-        self.paused_until_ms = 0  # wall clock
+        self.paused_until_ms = 0  # on pause_clock
         self.pause_reason = ""
         self.throttled_ms = 0
-        # (venue, until wall ms, reason) for every new or longer pause: the engine persists it.
+        # (venue, until ms on pause_clock, reason) for every new or longer pause: the engine persists it.
         self.on_pause: Callable[[str, int, str], None] | None = None
 
     def _cap(self, w: Window) -> int:
@@ -83,10 +79,10 @@ class RateLimiter:
     async def acquire(self, weight: int, orders: int = 0) -> None:
         """Wait until the request fits in every window, then charge it."""
         while True:
-            paused = self.paused_until_ms - self.wall_ms()
+            paused = self.paused_until_ms - self.pause_clock.now_ms()
             if paused > 0:
                 self.throttled_ms += paused
-                await self.wall_sleep(paused / 1000)
+                await self.pause_clock.sleep(paused / 1000)
                 continue
             now = self.clock.now_ms()
             wait = 0
@@ -120,7 +116,7 @@ class RateLimiter:
                 current.limit = int(rl["limit"])
 
     def pause(self, seconds: float, reason: str) -> None:
-        until = self.wall_ms() + int(seconds * 1000)
+        until = self.pause_clock.now_ms() + int(seconds * 1000)
         if until > self.paused_until_ms:
             self.paused_until_ms = until
             self.pause_reason = reason
@@ -130,17 +126,17 @@ class RateLimiter:
                 self.on_pause(self.venue, until, reason)
 
     def restore(self, until_ms: int, reason: str) -> None:
-        """Adopt a pause persisted by an earlier run (wall ms); one already over changes nothing."""
-        if until_ms > max(self.paused_until_ms, self.wall_ms()):
+        """Adopt a pause persisted by an earlier run (ms on pause_clock); one already over changes nothing."""
+        if until_ms > max(self.paused_until_ms, self.pause_clock.now_ms()):
             self.paused_until_ms = until_ms
             self.pause_reason = reason
 
     @property
     def paused(self) -> bool:
-        return self.wall_ms() < self.paused_until_ms
+        return self.pause_clock.now_ms() < self.paused_until_ms
 
     def pause_left_s(self) -> float:
-        return max(0.0, (self.paused_until_ms - self.wall_ms()) / 1000)
+        return max(0.0, (self.paused_until_ms - self.pause_clock.now_ms()) / 1000)
 
     def observe_headers(self, headers: Mapping[str, str]) -> None:
         """Reconcile with X-MBX-USED-WEIGHT-<n><u> / X-MBX-ORDER-COUNT-<n><u> reported by the venue."""
