@@ -40,7 +40,7 @@ log = logging.getLogger(__name__)
 # changes incl. halts, daily loss and other breaches, emergency ladder, close-all, promotions), external
 # ledger events (money the engine did not move), reconciliation corrections, venue bans and pauses,
 # market-data outages and the dead-man's findings. Any CRITICAL event alerts too.
-EXTERNAL_KINDS = ("external_deposit", "external_withdrawal", "external_transfer", "external_trade", "liquidation",
+EXTERNAL_KINDS = ("external_transfer", "external_fill", "external_deposit", "external_withdrawal", "liquidation",
                   "unknown_order", "unknown_order_update")
 VENUE_KINDS = ("venue_paused", "stream_outage", "stream_restored", "engine_stalled")
 ALERT_KINDS = (KILL_SWITCH, TRADING_STATE, RISK_BREACH, EMERGENCY_ACTION, CLOSE_ALL, PROMOTION, API_VIOLATION,
