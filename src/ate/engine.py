@@ -27,6 +27,7 @@ from ate.data.manager import MarketDataManager
 from ate.execution.executors import ShadowExecutor, VenueExecutor
 from ate.model import EngineEvent, Instrument, MarketKind, Mode, Order, Severity, TradingState
 from ate.model.market import BookTicker, MarkPrice
+from ate.risk.events import CLOSE_ALL
 from ate.risk.killswitch import KillSwitch
 from ate.store import Store
 from ate.strategies.factory import build_strategies
@@ -428,13 +429,14 @@ class Engine:
         controls = RiskControls(self.killswitch, close_all=self._close_all_cmd, readiness=self.readiness)
         view = StoreView(self.store, recorder=self.recorder, controls=controls, shadow=self.mode is Mode.SHADOW,
                          clock=self.clock.now_ms)
-        self.monitor = await start_monitor(view, self.cfg.monitor, notifier=self.observer.notifier,
-                                           health=self.observer.health)
+        self.monitor = await start_monitor(view, self.cfg.monitor, notifier=self.observer.notifier)
 
     async def _close_all_cmd(self, who: str) -> None:
         """Operator close-all: halt, cancel every order, close every strategy position reduce-only."""
         await self.kill(f"close-all by {who}", who)
-        await self._flatten()
+        sent = await self._flatten()
+        self._event(CLOSE_ALL, f"close-all by {who}: halted, orders canceled, {sent} reduce-only close orders sent",
+                    Severity.CRITICAL, {"who": who, "closed": sent})
 
     async def readiness(self) -> tuple[bool, list[str]]:
         reasons = []
@@ -470,8 +472,8 @@ class Engine:
         self.observer.modules({name: out.status.value for name, out in self.core.module_outputs.items()})
         self.recorder.strategy_metrics({name: s.metrics() for name, s in self.core.by_name.items()})
 
-    def _event(self, kind: str, message: str, severity: Severity = Severity.INFO) -> None:
-        self.store.add_event(EngineEvent(self.clock.now_ms(), kind, message, severity))
+    def _event(self, kind: str, message: str, severity: Severity = Severity.INFO, data: dict | None = None) -> None:
+        self.store.add_event(EngineEvent(self.clock.now_ms(), kind, message, severity, data or {}))
 
     # ---- views -------------------------------------------------------------------------------------
 

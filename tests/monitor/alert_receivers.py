@@ -20,7 +20,11 @@ TOKEN_ENV = "ATE_TEST_TG_TOKEN"
 class _Handler(BaseHTTPRequestHandler):
     def do_POST(self) -> None:  # noqa: N802 - http.server API
         body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-        self.server.owner.record(self.path, json.loads(body or b"{}"))  # type: ignore[attr-defined]
+        try:
+            parsed = json.loads(body or b"{}")
+        except ValueError:  # a heartbeat ping: plain text
+            parsed = {"raw": body.decode()}
+        self.server.owner.record(self.path, parsed)  # type: ignore[attr-defined]
         reply = {"ok": True, "result": {"message_id": 1}} if "/sendMessage" in self.path else {"ok": True}
         data = json.dumps(reply).encode()
         self.send_response(200)

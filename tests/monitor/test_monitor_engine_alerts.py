@@ -14,7 +14,7 @@ from decimal import Decimal
 from pathlib import Path
 
 import pytest
-from alert_receivers import BOT_TOKEN, TOKEN_ENV, AlertReceivers
+from alert_receivers import BOT_TOKEN, TOKEN_ENV, AlertReceivers, ThreadedReceiver
 
 ENGINE_TESTS = Path(__file__).resolve().parents[1] / "engine"
 sys.path.insert(0, str(ENGINE_TESTS))  # the engine's end-to-end harness (simulator + engine on loopback)
@@ -104,24 +104,29 @@ async def test_ate_kill_while_the_engine_runs(tmp_path, monkeypatch, receivers):
 
 async def test_dead_man_quiet_on_healthy_streams_without_rest_then_a_stopped_loop_alerts(
         tmp_path, monkeypatch, receivers):
-    monitor = {"loop_stall_s": 1.0, "market_data_stale_s": 1.0}
-    june = sim_config(spot_data=SPOT_2025, perp_data=PERP_2025, backpack_data=SPOT_2025, start_ms=JUNE_2025)
-    async with alerting_engine(tmp_path, monkeypatch, receivers, monitor=monitor, sim_cfg=june) as (
-            sim, engine, drive, _):
-        requests = RequestCounter(monkeypatch)
-        started = time.monotonic()
-        while time.monotonic() - started < 3:  # 3 s of wall time, three times the staleness limit
-            await drive.step(1_000)
-            await asyncio.sleep(0.01)  # paced on the wall clock: the dead-man measures wall time
-        assert sum(requests.seen.values()) == 0, f"REST traffic in steady state: {dict(requests.seen)}"
-        assert engine.observer.health().state == "OK"
-        await asyncio.sleep(0.2)  # the feed hands over anything written
-        assert receivers.webhook.messages == [] and receivers.telegram.messages == []
-        # the loop stops: this blocking wait holds it, only the watchdog thread can speak
-        blocked = time.monotonic()
-        got = receivers.webhook.wait_for(lambda b: b.get("kind") == "engine_stalled", 5)
-        assert got is not None and got[0] - blocked < 5
-        assert receivers.telegram.wait_for(lambda b: " engine_stalled: " in b.get("text", ""), 5) is not None
+    with ThreadedReceiver() as beats:
+        monitor = {"loop_stall_s": 1.0, "market_data_stale_s": 1.0, "heartbeat_url": f"{beats.url}/ping/ate",
+                   "heartbeat_interval_s": 0.2}
+        june = sim_config(spot_data=SPOT_2025, perp_data=PERP_2025, backpack_data=SPOT_2025, start_ms=JUNE_2025)
+        async with alerting_engine(tmp_path, monkeypatch, receivers, monitor=monitor, sim_cfg=june) as (
+                sim, engine, drive, _):
+            requests = RequestCounter(monkeypatch)
+            started = time.monotonic()
+            while time.monotonic() - started < 3:  # 3 s of wall time, three times the staleness limit
+                await drive.step(1_000)
+                await asyncio.sleep(0.01)  # paced on the wall clock: the dead-man measures wall time
+            assert sum(requests.seen.values()) == 0, f"REST traffic in steady state: {dict(requests.seen)}"
+            assert engine.observer.health().state == "OK"
+            await asyncio.sleep(0.2)  # the feed hands over anything written
+            assert receivers.webhook.messages == [] and receivers.telegram.messages == []
+            # the loop stops: this blocking wait holds it, only the watchdog thread can speak
+            blocked = time.monotonic()
+            got = receivers.webhook.wait_for(lambda b: b.get("kind") == "engine_stalled", 5)
+            assert got is not None and got[0] - blocked < 5
+            assert receivers.telegram.wait_for(lambda b: " engine_stalled: " in b.get("text", ""), 5) is not None
+            # the heartbeat carried the state: OK while healthy (the receiver alerts when pings stop)
+            assert beats.wait_for(lambda b: b.get("raw") == "OK", 0) is not None
+            assert all(path == "/ping/ate" for _, path, _ in beats.messages[:3])
 
 
 # The ledger books money the engine did not move as events of its own kinds (`external_transfer` for a

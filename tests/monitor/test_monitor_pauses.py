@@ -12,6 +12,8 @@ from pathlib import Path
 import aiohttp
 import pytest
 from alert_receivers import AlertReceivers
+from prom_lint import lint
+from prometheus_client.parser import text_string_to_metric_families
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "engine"))  # the engine's end-to-end harness
 from engine_support import ENV, PERP_2025, SPOT_2025, engine_config_dict  # noqa: E402
@@ -24,6 +26,8 @@ from ate.model import MarketKind  # noqa: E402
 from ate.monitor.alert_feed import AlertFeed  # noqa: E402
 from ate.monitor.alerts import Notifier  # noqa: E402
 from ate.monitor.pauses import STATE_KEY, PauseBook, stored_pauses  # noqa: E402
+from ate.monitor.prom import Exposition  # noqa: E402
+from ate.monitor.view import StoreView  # noqa: E402
 from ate.sim.binance_rest import BinanceRest  # noqa: E402
 from ate.sim.runner import run_simulator  # noqa: E402
 from ate.store import Store  # noqa: E402
@@ -172,6 +176,7 @@ async def test_engine_start_up_waits_out_a_persisted_pause_visibly(tmp_path, mon
                                      monitor={"enabled": False, "alerts": receivers.config(poll_s=0.05)})
             engine = Engine(parse_config(raw), clock=ReplayAtWallSpeed(sim))
             mark = len(seen.requests)
+            started_ms = time.time_ns() // 1_000_000
             starting = asyncio.ensure_future(engine.start())
             try:
                 # while start-up waits, the operator is told why
@@ -184,5 +189,16 @@ async def test_engine_start_up_waits_out_a_persisted_pause_visibly(tmp_path, mon
                 assert spot and min(t for t, _, _ in spot) >= until, "a request went out inside the pause"
                 assert {s for _, _, s in spot} == {200}  # no 429 again, no 418
                 assert engine.clients["binance"].rest.status_counts.get(418) is None
+                # the wait is in the metrics too, under names the naming lint accepts
+                ops = engine.observer.figures()
+                assert ops["venues"]["binance_spot"]["throttled_s"] >= (until - started_ms) / 1000 - 0.05
+                assert ops["venues"]["binance_spot"]["windows"]["weight_1M"]["limit"] == 6000
+                assert set(ops["clock_skew_ms"]) == {"binance", "binance_usdm", "backpack"}
+                snap = await StoreView(engine.store, recorder=engine.recorder).metrics_snapshot()
+                fams = {f.name: f for f in text_string_to_metric_families(Exposition().render(snap).decode())}
+                assert lint(fams) == []
+                [throttled] = [x for x in fams["ate_venue_throttled_seconds"].samples
+                               if x.labels == {"venue": "binance_spot"}]
+                assert throttled.value >= (until - started_ms) / 1000 - 0.05
             finally:
                 await engine.stop()

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import re
-
 import aiohttp
 import prometheus_client
 import pytest
+from prom_lint import lint
 from prometheus_client.parser import text_string_to_metric_families
 
 from ate.monitor.recorder import MODULE_STATUSES
@@ -35,29 +34,6 @@ OPERATIONS = {
     "events": {"reconciliation": 3, "external_withdrawal": 1, "liquidation": 0},
     "clock_skew_ms": {"binance_usdm": 250.0},
 }
-NAME = re.compile(r"^ate_[a-z][a-z0-9_]*$")
-NOT_BASE_UNITS = ("_pct", "_percent", "_ms", "_milliseconds", "_minutes", "_hours", "_kb", "_mb")
-
-
-def lint(fams: dict) -> list[str]:
-    """Prometheus naming conventions (prometheus.io/docs/practices/naming): prefix, snake case, base units,
-    `_total` only and always on counters, no quantile label outside summaries, help text on every family."""
-    problems = []
-    for name, fam in fams.items():
-        if not NAME.match(name):
-            problems.append(f"{name}: not ate_ snake case")
-        if any(name.endswith(u) or f"{u}_" in name for u in NOT_BASE_UNITS):
-            problems.append(f"{name}: not a base unit")
-        if not fam.documentation:
-            problems.append(f"{name}: no help text")
-        for sample in fam.samples:
-            if fam.type == "counter" and not sample.name.endswith(("_total", "_created")):
-                problems.append(f"{sample.name}: counter sample without _total")
-            if fam.type != "counter" and sample.name.endswith("_total"):
-                problems.append(f"{sample.name}: _total on a {fam.type}")
-            if "quantile" in sample.labels and fam.type != "summary":
-                problems.append(f"{sample.name}: quantile label on a {fam.type}")
-    return problems
 
 
 async def scrape(url: str) -> dict:

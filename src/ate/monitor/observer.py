@@ -1,12 +1,12 @@
 """What a running engine needs so the operator can rely on it, wired in one place: the alert path (notifier
-fed by the events table), venue pauses that survive restarts, the wall-clock dead-man, and the venue
-figures the metrics expose. The engine creates one, calls it at the points named below, and never needs
+fed by the events table), venue pauses that survive restarts, the wall-clock dead-man and the heartbeat
+carrying its state, and the venue figures the metrics expose. The engine creates one, calls it at the points named below, and never needs
 to know how alerts travel.
 
     obs = EngineObserver(cfg, store, event_ms=clock.now_ms)
     await obs.start_alerts()          # first: start-up's own events (a ban being waited out) must reach the phone
     obs.attach_venues(clients)        # before any venue request
-    obs.start_deadman(venues)         # once streams run; obs.market_data(venue) per message
+    obs.start_deadman(venues)         # once streams run (and the heartbeat); obs.market_data(venue) per message
     ...
     await obs.stop()                  # last: hands over the final events
 """
@@ -19,11 +19,14 @@ import os
 from collections.abc import Callable, Mapping
 from typing import Any
 
+import aiohttp
+
 from ate.config import EngineConfig
 from ate.model import EngineEvent, Severity
 from ate.monitor.alert_feed import AlertFeed
 from ate.monitor.alerts import EXTERNAL_KINDS, Notifier
 from ate.monitor.deadman import DeadMan, Health
+from ate.monitor.heartbeat import Heartbeat
 from ate.monitor.pauses import PauseBook
 from ate.risk.events import MODULE_STATUS
 
@@ -42,6 +45,7 @@ class EngineObserver:
         self.pauses = PauseBook(store, event_ms)
         self.deadman: DeadMan | None = None
         self.clients: dict[str, Any] = {}
+        self._heartbeat: tuple[aiohttp.ClientSession, asyncio.Task] | None = None
         self._modules: dict[str, str] = {}
 
     async def start_alerts(self) -> None:
@@ -63,6 +67,10 @@ class EngineObserver:
                                market_data_stale_s=self.cfg.market_data_stale_s, event_ms=self.event_ms,
                                paused=self.pauses.in_force)
         self.deadman.start()
+        if self.cfg.heartbeat_url:
+            session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=self.cfg.heartbeat_timeout_s))
+            beat = Heartbeat(session, self.health, url=self.cfg.heartbeat_url, interval_s=self.cfg.heartbeat_interval_s)
+            self._heartbeat = (session, asyncio.create_task(beat.run(), name="ate-heartbeat"))
 
     def market_data(self, venue: str) -> None:
         if self.deadman is not None:
@@ -105,6 +113,11 @@ class EngineObserver:
                 "clock_skew_ms": skew}
 
     async def stop(self) -> None:
+        if self._heartbeat is not None:
+            session, task = self._heartbeat
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+            await session.close()
         if self.deadman is not None:
             await self.deadman.stop()
         await self.feed.stop()

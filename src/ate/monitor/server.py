@@ -1,4 +1,5 @@
-"""Run the operator API (uvicorn), heartbeat and alert delivery as tasks inside the caller's event loop."""
+"""Run the operator API (uvicorn) and alert delivery as tasks inside the caller's event loop. (A running
+engine's heartbeat and dead-man live in `observer.EngineObserver`: they vouch for the engine, not the API.)"""
 
 from __future__ import annotations
 
@@ -6,17 +7,14 @@ import asyncio
 import contextlib
 import os
 import socket
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 
-import aiohttp
 import uvicorn
 
 from ate.config.models import MonitorConfig
 from ate.monitor.alerts import Notifier
 from ate.monitor.api import ApiSettings, create_app
-from ate.monitor.deadman import Health
-from ate.monitor.heartbeat import Heartbeat
 from ate.monitor.view import EngineView
 
 
@@ -35,7 +33,6 @@ class MonitorHandle:
     _server: _EmbeddedServer
     _tasks: list[asyncio.Task]
     _shutdown: asyncio.Event
-    _session: aiohttp.ClientSession | None
     _own_notifier: bool = True
 
     @property
@@ -52,8 +49,6 @@ class MonitorHandle:
                 await task
         if self._own_notifier:  # a notifier handed in belongs to the caller, who drains it last
             await self.notifier.stop()
-        if self._session is not None:
-            await self._session.close()
 
 
 def _bind(host: str, port: int) -> socket.socket:
@@ -65,10 +60,8 @@ def _bind(host: str, port: int) -> socket.socket:
 
 
 async def start_monitor(view: EngineView, cfg: MonitorConfig, *, env: Mapping[str, str] | None = None,
-                        notifier: Notifier | None = None,
-                        health: Callable[[], Health] | None = None) -> MonitorHandle:
-    """Serve the API on cfg.host:cfg.port (0 = any free port); with `health` (a running engine's dead-man)
-    and a heartbeat URL, ping it."""
+                        notifier: Notifier | None = None) -> MonitorHandle:
+    """Serve the API on cfg.host:cfg.port (0 = any free port) and start alert delivery."""
     env = os.environ if env is None else env
     token = env.get(cfg.token_env) or None
     shutdown = asyncio.Event()
@@ -87,11 +80,5 @@ async def start_monitor(view: EngineView, cfg: MonitorConfig, *, env: Mapping[st
     own = notifier is None
     notifier = notifier or Notifier.from_config(cfg.alerts, env)
     notifier.start()
-    tasks = [server_task]
-    session = None
-    if cfg.heartbeat_url and health is not None:
-        session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=cfg.heartbeat_timeout_s))
-        beat = Heartbeat(session, health, url=cfg.heartbeat_url, interval_s=cfg.heartbeat_interval_s)
-        tasks.append(asyncio.create_task(beat.run(), name="ate-heartbeat"))
     port = sock.getsockname()[1]
-    return MonitorHandle(cfg.host, port, notifier, server, tasks, shutdown, session, own)
+    return MonitorHandle(cfg.host, port, notifier, server, [server_task], shutdown, own)
