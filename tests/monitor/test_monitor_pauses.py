@@ -172,8 +172,9 @@ async def test_engine_start_up_waits_out_a_persisted_pause_visibly(tmp_path, mon
             until = before.limiter.paused_until_ms
             store.close()
 
-            raw = engine_config_dict(sim, store_path, mode="shadow",
-                                     monitor={"enabled": False, "alerts": receivers.config(poll_s=0.05)})
+            raw = engine_config_dict(sim, store_path, mode="shadow", monitor={
+                "enabled": False, "alerts": receivers.config(poll_s=0.05),
+                "heartbeat_url": f"{receivers.webhook.url}/ping", "heartbeat_interval_s": 0.2})
             engine = Engine(parse_config(raw), clock=ReplayAtWallSpeed(sim))
             mark = len(seen.requests)
             started_ms = time.time_ns() // 1_000_000
@@ -183,6 +184,10 @@ async def test_engine_start_up_waits_out_a_persisted_pause_visibly(tmp_path, mon
                 got = await asyncio.to_thread(receivers.webhook.wait_for,
                                               lambda b: b.get("kind") == "venue_paused", 5)
                 assert got is not None and "start-up waits out binance_spot's HTTP 429" in got[2]["text"]
+                beat = await asyncio.to_thread(receivers.webhook.wait_for,
+                                               lambda b: "binance_spot paused" in b.get("raw", ""), 5)
+                assert beat is not None and beat[1] == "/ping/fail"
+                assert beat[2]["raw"].startswith("DEGRADED: engine starting; binance_spot paused: HTTP 429, ")
                 assert not starting.done()
                 await asyncio.wait_for(starting, 60)
                 spot = [(t, p, s) for t, p, s in seen.requests[mark:] if p.startswith("/api/v3")]

@@ -39,6 +39,14 @@ class Health:
         return self.state + (": " + "; ".join(self.reasons) if self.reasons else "")
 
 
+def halted(store: Store) -> Health | None:
+    """HALTED with who and why, when the persisted trading state says so."""
+    rec = read_state(store)
+    if rec["state"] != TradingState.HALTED.value:
+        return None
+    return Health("HALTED", [f"{rec.get('who', '')}: {rec.get('why', '')}".strip(": ")])
+
+
 class DeadMan:
     def __init__(self, store: Store, notifier: Notifier | None, venues: list[str], *, loop_stall_s: float = 10.0,
                  market_data_stale_s: float = 60.0, event_ms: Callable[[], int] = lambda: time.time_ns() // 1_000_000,
@@ -127,9 +135,10 @@ class DeadMan:
     # -- state ----------------------------------------------------------------------------------------
 
     def health(self) -> Health:
+        stop = halted(self.store)
+        if stop is not None:
+            return stop
         rec = read_state(self.store)
-        if rec["state"] == TradingState.HALTED.value:
-            return Health("HALTED", [f"{rec.get('who', '')}: {rec.get('why', '')}".strip(": ")])
         reasons = []
         silent = self.monotonic() - self.last_tick
         if silent > self.loop_stall_s:

@@ -4,9 +4,9 @@ carrying its state, and the venue figures the metrics expose. The engine creates
 to know how alerts travel.
 
     obs = EngineObserver(cfg, store, event_ms=clock.now_ms)
-    await obs.start_alerts()          # first: start-up's own events (a ban being waited out) must reach the phone
+    await obs.start_alerts()          # first (with the heartbeat): a ban being waited out must reach the phone
     obs.attach_venues(clients)        # before any venue request
-    obs.start_deadman(venues)         # once streams run (and the heartbeat); obs.market_data(venue) per message
+    obs.start_deadman(venues)         # once streams run; obs.market_data(venue) per message
     ...
     await obs.stop()                  # last: hands over the final events
 """
@@ -25,7 +25,7 @@ from ate.config import EngineConfig
 from ate.model import EngineEvent, Severity
 from ate.monitor.alert_feed import AlertFeed
 from ate.monitor.alerts import EXTERNAL_KINDS, Notifier
-from ate.monitor.deadman import DeadMan, Health
+from ate.monitor.deadman import DeadMan, Health, halted
 from ate.monitor.heartbeat import Heartbeat
 from ate.monitor.pauses import PauseBook
 from ate.risk.events import MODULE_STATUS
@@ -49,9 +49,15 @@ class EngineObserver:
         self._modules: dict[str, str] = {}
 
     async def start_alerts(self) -> None:
+        """The alert feed and the heartbeat, from the first moment: a start-up waiting out a venue ban pings
+        DEGRADED with the reason instead of going silent."""
         await asyncio.to_thread(self.feed.prime)
         self.notifier.start()
         self.feed.start()
+        if self.cfg.heartbeat_url:
+            session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=self.cfg.heartbeat_timeout_s))
+            beat = Heartbeat(session, self.health, url=self.cfg.heartbeat_url, interval_s=self.cfg.heartbeat_interval_s)
+            self._heartbeat = (session, asyncio.create_task(beat.run(), name="ate-heartbeat"))
 
     def attach_venues(self, clients: dict[str, Any]) -> None:
         self.clients = clients
@@ -67,10 +73,6 @@ class EngineObserver:
                                market_data_stale_s=self.cfg.market_data_stale_s, event_ms=self.event_ms,
                                paused=self.pauses.in_force)
         self.deadman.start()
-        if self.cfg.heartbeat_url:
-            session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=self.cfg.heartbeat_timeout_s))
-            beat = Heartbeat(session, self.health, url=self.cfg.heartbeat_url, interval_s=self.cfg.heartbeat_interval_s)
-            self._heartbeat = (session, asyncio.create_task(beat.run(), name="ate-heartbeat"))
 
     def market_data(self, venue: str) -> None:
         if self.deadman is not None:
@@ -86,10 +88,11 @@ class EngineObserver:
                                                  Severity.INFO, {"module": module, "status": status}))
 
     def health(self) -> Health:
-        if self.deadman is None:
-            paused = self.pauses.in_force()
-            return Health("DEGRADED", ["engine starting", *(f"{v} paused: {w}" for v, w in paused.items())])
-        return self.deadman.health()
+        if self.deadman is not None:
+            return self.deadman.health()
+        paused = self.pauses.in_force()
+        return halted(self.store) or Health("DEGRADED", ["engine starting",
+                                                         *(f"{v} paused: {w}" for v, w in paused.items())])
 
     def figures(self) -> dict:
         """Venue limits and throttling, alerts and counted events, clock skew: for the metrics snapshot."""
