@@ -235,6 +235,8 @@ class Engine:
     async def stop(self) -> None:
         """Graceful shutdown: stop strategies, keep positions, cancel resting orders per config, flush."""
         self.ready = False
+        if self.observer is not None:
+            await self.observer.stop_watching()
         for t in self.tasks:
             t.cancel()
         for s in self.streams:

@@ -8,6 +8,7 @@ to know how alerts travel.
     obs.attach_venues(clients)        # before any venue request
     obs.start_deadman(venues)         # once streams run; obs.market_data(venue) per message
     ...
+    await obs.stop_watching()         # when stopping begins
     await obs.stop()                  # last: hands over the final events
 """
 
@@ -115,14 +116,21 @@ class EngineObserver:
                 "events": {k: self.feed.seen_by_kind.get(k, 0) for k in COUNTED_EVENTS},
                 "clock_skew_ms": skew}
 
-    async def stop(self) -> None:
+    async def stop_watching(self) -> None:
+        """Heartbeat and dead-man off: first thing in a graceful stop, whose closing streams and slow steps are
+        no outage."""
         if self._heartbeat is not None:
             session, task = self._heartbeat
+            self._heartbeat = None
             task.cancel()
             await asyncio.gather(task, return_exceptions=True)
             await session.close()
         if self.deadman is not None:
             await self.deadman.stop()
+            self.deadman = None
+
+    async def stop(self) -> None:
+        await self.stop_watching()
         await self.feed.stop()
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self.notifier.drain(), DRAIN_S)
