@@ -16,12 +16,15 @@ from pathlib import Path
 import pytest
 from alert_receivers import AlertReceivers
 
-from ate.model import EngineEvent, Severity, TradingState
-from ate.monitor.alert_feed import CURSOR_KEY, AlertFeed
-from ate.monitor.alerts import Notifier
-from ate.risk.daily import DailyLossTracker
-from ate.risk.state import TradingStateKeeper
-from ate.store import Store
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "foundation"))
+from test_store_postgres import pg_url  # noqa: E402, F401 - the throwaway PostgreSQL cluster fixture
+
+from ate.model import EngineEvent, Severity, TradingState  # noqa: E402
+from ate.monitor.alert_feed import CURSOR_KEY, AlertFeed  # noqa: E402
+from ate.monitor.alerts import Notifier  # noqa: E402
+from ate.risk.daily import DailyLossTracker  # noqa: E402
+from ate.risk.state import TradingStateKeeper  # noqa: E402
+from ate.store import Store  # noqa: E402
 
 NOW_MS = 1_773_144_000_000
 
@@ -97,8 +100,15 @@ async def test_risk_layer_writers_and_external_events_alert_by_kind(store, recei
     assert feed.seen_by_kind["external_withdrawal"] == 1 and feed.seen_by_kind["module_status"] == 1
 
 
-async def test_cursor_survives_restart_nothing_repeated_nothing_lost(tmp_path, receivers):
-    path = f"sqlite:///{tmp_path / 'ate.db'}"
+@pytest.fixture(params=["sqlite", "postgresql"])
+def store_url(request, tmp_path):
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'ate.db'}"
+    return request.getfixturevalue("pg_url")  # a throwaway cluster (skips where none can be started)
+
+
+async def test_cursor_survives_restart_nothing_repeated_nothing_lost(store_url, receivers):
+    path = store_url
     store = Store(path)
     store.add_event(EngineEvent(NOW_MS, "risk_breach", "history before alerts existed", Severity.CRITICAL))
     feed = await running_feed(store, receivers)

@@ -207,3 +207,22 @@ async def test_engine_start_up_waits_out_a_persisted_pause_visibly(tmp_path, mon
                 assert throttled.value >= (until - started_ms) / 1000 - 0.05
             finally:
                 await engine.stop()
+
+
+def test_a_418_ban_is_an_api_violation_and_a_429_a_pause(tmp_path):
+    from ate.venues.clock import ManualClock
+
+    store = Store(f"sqlite:///{tmp_path / 'ate.db'}")
+    wall = ManualClock(1_700_000_000_000)  # the pause clock, whatever the real time
+    spot = BinanceClient(MarketKind.SPOT, BinanceUrls("http://127.0.0.1:9", ""), pause_clock=wall)
+    book = PauseBook(store, lambda: 7)
+    book.attach([spot.limiter])
+    spot.limiter.pause(30, "HTTP 429")
+    spot.limiter.pause(120, "HTTP 418")
+    pause, ban = reversed(store.events(limit=2))
+    assert (pause.kind, pause.severity.value, pause.data["code"]) == ("venue_paused", "warning", 429)
+    assert (ban.kind, ban.severity.value, ban.data["code"]) == ("api_violation", "critical", 418)
+    assert "banned this IP (HTTP 418) for 120 s" in ban.message
+    assert book.in_force() == {"binance_spot": "HTTP 418, 120 s left"}
+    assert stored_pauses(store, wall.now_ms())["binance_spot"]["reason"] == "HTTP 418"
+    store.close()

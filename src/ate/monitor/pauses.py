@@ -56,7 +56,8 @@ class PauseBook:
         rec = dict(self.store.get_state(STATE_KEY) or {})
         rec[venue] = {"until_ms": until_ms, "reason": reason}
         self.store.set_state(STATE_KEY, rec)
-        left = (until_ms - time.time_ns() // 1_000_000) / 1000
+        lim = self.limiters.get(venue)
+        left = lim.pause_left_s() if lim is not None else (until_ms - time.time_ns() // 1_000_000) / 1000
         if "418" in reason:  # a ban: the promotion gates count these
             self._event(API_VIOLATION, f"{venue} banned this IP ({reason}) for {left:.0f} s, until {_utc(until_ms)}",
                         Severity.CRITICAL, venue, until_ms, reason)
