@@ -65,8 +65,10 @@ class AlertsConfig(_Section):
     min_interval_s: float = Field(60.0, ge=0)
     # Telegram Bot API base URL; tests point it at a local receiver.
     telegram_api_base: str = "https://api.telegram.org"
-    max_per_minute: int = Field(20, ge=1, description="alerts delivered per minute across all kinds")
-    queue_size: int = Field(100, ge=1, description="undelivered alerts kept; newer ones are dropped beyond it")
+    max_per_minute: int = Field(20, ge=1, description="alerts of one kind per minute (CRITICAL ones are never "
+                                "rate limited)")
+    queue_size: int = Field(100, ge=1, description="undelivered non-critical alerts kept; newer ones are dropped "
+                            "beyond it (CRITICAL ones never are)")
     timeout_s: float = Field(10.0, gt=0)
     # The alert feed tails the store's events table (every component's, the CLI's too) at this wall period.
     poll_s: float = Field(0.5, gt=0, le=60, description="how often the alert feed reads new events")
