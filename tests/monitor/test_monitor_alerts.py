@@ -136,3 +136,18 @@ async def test_slow_receiver_never_blocks_queue_is_bounded_and_critical_never_dr
     await runner.cleanup()
     assert [g["text"] for g in got] == ["e0", "e1", "e2", "after one left the queue", "HALTED"]
     assert notifier.dropped == 8
+
+
+async def test_distinct_events_of_one_kind_and_venue_are_not_merged():
+    receiver = Receiver()
+    async with receiver as base:
+        notifier = Notifier([WebhookSink(base)])
+        notifier.start()
+        for trade in ("t1", "t2"):  # two liquidations on one venue within the dedup window: both are news
+            assert notifier.event(EngineEvent(1, "external_fill", f"binance_usdm:BTCUSDT SELL 0.003 ({trade})",
+                                              Severity.CRITICAL, {"venue": "binance_usdm", "trade_id": trade}))
+        assert not notifier.event(EngineEvent(2, "external_fill", "binance_usdm:BTCUSDT SELL 0.003 (t2)",
+                                              Severity.CRITICAL, {"venue": "binance_usdm", "trade_id": "t2"}))
+        await notifier.drain()
+        await notifier.stop()
+    assert len(receiver.pings) == 2

@@ -183,7 +183,8 @@ class Notifier:
         """Alert for an engine event of one of ALERT_KINDS (or any critical event)."""
         if not wants(ev):
             return False
-        key = str(ev.data.get("key") or ev.data.get("venue") or ev.data.get("level") or ev.message)
+        # Same kind and text is the same news; a writer that repeats news in new words passes a "key".
+        key = str(ev.data.get("key") or ev.message)
         return self.alert(Alert(ev.kind, ev.message, ev.severity, key, ev.ts_ms))
 
     @property
