@@ -151,3 +151,29 @@ async def test_distinct_events_of_one_kind_and_venue_are_not_merged():
         await notifier.drain()
         await notifier.stop()
     assert len(receiver.pings) == 2
+
+
+async def test_a_critical_delivery_is_retried_a_warning_is_not():
+    statuses = iter([502, 503, 200, 502])
+    got = []
+
+    async def flaky(request: web.Request) -> web.Response:
+        got.append((await request.json())["text"])
+        return web.Response(status=next(statuses), text="")
+
+    app = web.Application()
+    app.router.add_post("/hook", flaky)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", 0).start()
+    host, port = runner.addresses[0][:2]
+    notifier = Notifier([WebhookSink(f"http://{host}:{port}/hook")], retry_delay_s=0.01)
+    notifier.start()
+    assert notifier.alert(Alert("kill_switch", "HALTED", Severity.CRITICAL))
+    await notifier.drain()
+    assert notifier.alert(Alert("venue_paused", "binance paused 30 s", Severity.WARNING))
+    await notifier.drain()
+    await notifier.stop()
+    await runner.cleanup()
+    assert got == ["HALTED", "HALTED", "HALTED", "binance paused 30 s"]
+    assert notifier.sent_by_kind == {"kill_switch": 1} and notifier.failed_by_kind == {"venue_paused": 1}
