@@ -131,30 +131,60 @@ def backtest_cmd(config: Path = CONFIG, start: str = FROM, end: str = TO, data: 
         console.print(f"report: {report}")
 
 
+SUMMARY_KEYS = (("total_return", True), ("cagr", True), ("monthly_return_equivalent", True), ("sharpe", False),
+                ("sortino", False), ("max_drawdown", True), ("win_rate", True), ("profit_factor", False),
+                ("trades", False), ("open_at_end", False), ("exposure", True), ("fees_paid", False),
+                ("funding_net", False))
+PCT_KPIS = ("monthly_return_equivalent", "max_drawdown", "win_rate")
+
+
+def _utc(ms: int) -> str:
+    return f"{datetime.fromtimestamp(ms / 1000, UTC):%Y-%m-%d %H:%M}"
+
+
 def _print_summary(res: Any) -> None:
     s = res.stats
+    conventions = s.get("conventions", {})
     t = Table(title=f"backtest {datetime.fromtimestamp(res.start_ms / 1000, UTC):%Y-%m-%d} → "
                     f"{datetime.fromtimestamp(res.end_ms / 1000, UTC):%Y-%m-%d} ({res.bars:,} candles)")
     t.add_column("statistic")
     t.add_column("value", justify="right")
-    for key, pct in (("total_return", True), ("cagr", True), ("monthly_return", True), ("sharpe", False),
-                     ("sortino", False), ("max_drawdown", True), ("win_rate", True), ("profit_factor", False),
-                     ("trades", False), ("open_at_end", False), ("exposure", True), ("fees_paid", False), ("funding_net", False)):
-        t.add_row(key, _fmt(s.get(key), pct))
-    t.add_row("final equity", str(res.final_equity.quantize(Decimal("0.01"))))
+    t.add_column("what it is")
+    for key, pct in SUMMARY_KEYS:
+        t.add_row(key, _fmt(s.get(key), pct), conventions.get(key, ""))
+    t.add_row("final equity", str(res.final_equity.quantize(Decimal("0.01"))),
+              f"starting capital from {res.capital_source}" if res.capital_source else "")
     console.print(t)
     k = Table(title="operator plan KPIs")
     for col in ("KPI", "value", "threshold", "result"):
         k.add_column(col)
     for row in s["kpis"]:
         verdict = {True: "[green]PASS[/]", False: "[red]FAIL[/]", None: "n/a"}[row["pass"]]
-        pct = row["kpi"] in ("monthly_return", "max_drawdown", "win_rate")
+        pct = row["kpi"] in PCT_KPIS
         k.add_row(row["kpi"], _fmt(row["value"], pct), f'{row["op"]} {_fmt(row["threshold"], pct)}', verdict)
     console.print(k)
+    _print_periods(s)
     if res.note:
         console.print(f"note: {res.note}")
     console.print(f"{res.bars:,} candles (+ {res.warmup_bars:,} warm-up candles for the signal modules) in "
                   f"{res.elapsed_s:.1f} s")
+
+
+def _print_periods(s: dict[str, Any]) -> None:
+    for key, title in (("veto_periods", "veto periods"), ("warmup_periods", "warm-up periods")):
+        rows = s.get(key) or []
+        if not rows:
+            console.print(f"{title}: none")
+            continue
+        t = Table(title=f"{title} ({len(rows)})")
+        for col in ("module", "scope", "from (UTC)", "to (UTC)", "decisions", "reason"):
+            t.add_column(col)
+        for p in rows:
+            to = _utc(p["to_ms"]) + (" (still at end)" if p["open_at_end"] else "")
+            t.add_row(p["module"], p.get("scope", ""), _utc(p["from_ms"]), to, f'{p["decisions"]:,}', p["reason"])
+        console.print(t)
+    for line in s.get("start_date_dependence") or []:
+        console.print(f"[yellow]results depend on the start date[/]: {line}", highlight=False)
 
 
 def compare_cmd(config: Path = CONFIG, start: str = FROM, end: str = TO, data: list[str] | None = DATA,

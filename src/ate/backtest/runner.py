@@ -29,7 +29,8 @@ from typing import Any
 
 from ate.backtest.data import BacktestData, DataError, instrument_for
 from ate.backtest.stats import EquityPoint, LedgerEntry, Trade, compute
-from ate.backtest.trades import FundingPayment, build
+from ate.backtest.trades import FundingPayment, build, strategy_round_trips
+from ate.backtest.vetoes import periods, start_date_dependence
 from ate.config import EngineConfig
 from ate.data.candles import Candle
 from ate.model import Instrument, MarketKind
@@ -42,7 +43,6 @@ from ate.strategies.base import Strategy
 
 ACCOUNT = "backtest"
 STABLES = frozenset({"USDT", "USDC", "USD"})
-HOUR_MS = 3_600_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,7 +55,7 @@ class ReplaySettings:
     depth_levels: int = 20
     depth_step_ticks: int = 1
     fees: dict[str, tuple[Decimal, Decimal]] = field(default_factory=dict)  # venue -> (maker, taker)
-    equity_every_ms: int = HOUR_MS  # equity sample period (plus the final point)
+    equity_every_ms: int = 0  # equity sample period (plus the final point); 0: every replay step
 
 
 @dataclass(slots=True)
@@ -66,7 +66,7 @@ class BacktestResult:
     bars: int  # candles replayed (all markets)
     equity: list[EquityPoint]
     final_equity: Decimal  # exact, from the matching core
-    trades: list[Trade]
+    trades: list[Trade]  # strategy round trips (a carry pair or a hedged entry is one)
     ledger: list[LedgerEntry]
     fills: list[dict[str, Any]]
     orders: list[dict[str, Any]]
@@ -78,6 +78,8 @@ class BacktestResult:
     warmup_bars: int = 0
     elapsed_s: float = 0.0
     stats: dict[str, Any] = field(default_factory=dict)
+    legs: list[Trade] = field(default_factory=list)  # per-market trips the round trips are made of
+    capital_source: str = ""  # where the starting capital came from (--capital, canary.initial_capital …)
 
     def to_json(self) -> dict[str, Any]:
         """Everything computed from the run, without timing (so two runs compare byte for byte)."""
@@ -87,6 +89,7 @@ class BacktestResult:
             "end_ms": self.end_ms,
             "bars": self.bars,
             "warmup_bars": self.warmup_bars,
+            "capital_source": self.capital_source or None,
             "final_equity": str(self.final_equity),
             "note": self.note or None,
             "stats": self.stats,
@@ -311,7 +314,8 @@ def run_backtest(cfg: EngineConfig, data: BacktestData, *, settings: ReplaySetti
             executor.flush()
         if t >= next_sample:
             equity.append(EquityPoint(t, float(world.equity())))
-            next_sample = t - t % settings.equity_every_ms + settings.equity_every_ms
+            if settings.equity_every_ms:
+                next_sample = t - t % settings.equity_every_ms + settings.equity_every_ms
         if progress is not None and (i % 5000 == 0 or i == total - 1):
             progress(i + 1, total)
     end = closes[-1][0] if closes else data.start_ms
@@ -320,14 +324,21 @@ def run_backtest(cfg: EngineConfig, data: BacktestData, *, settings: ReplaySetti
         equity.append(EquityPoint(end, float(final)))
     equity.insert(0, EquityPoint(data.start_ms, float(_capital_of(world))))
     fills = executor.fills if executor is not None else []
-    trades, ledger, still_open = build([f.fill for f in fills], world.funding_since(0), world.instruments)
+    legs, ledger, still_open = build([f.fill for f in fills], world.funding_since(0), world.instruments)
+    trades = strategy_round_trips(legs)
     result = BacktestResult(cfg.run_id, data.start_ms, end, sum(len(m.candles) for m in data.markets.values()),
                             equity, final, trades, ledger, [_fill_dict(f.fill, f.purpose) for f in fills],
                             [order_row(o) for o in executor.submitted] if executor is not None else [],
                             decisions, prices, list(executor.rejections) if executor is not None else [],
-                            world.funding_since(0), data.note, len(data.warmup), time.perf_counter() - t0)
-    result.stats = compute(equity, trades, ledger)
-    result.stats["open_at_end"] = still_open  # round trips not closed by the end: in equity, not in trade stats
+                            world.funding_since(0), data.note, len(data.warmup), time.perf_counter() - t0,
+                            legs=legs)
+    result.stats = compute(equity, trades, ledger, legs)
+    result.stats["open_at_end"] = still_open  # per-market trips not closed by the end: in equity, not in trade stats
+    found = periods(decisions, end)
+    result.stats["veto_periods"] = found["vetoes"]
+    result.stats["warmup_periods"] = found["warmup"]
+    result.stats["warmup_bars"] = len(data.warmup)
+    result.stats["start_date_dependence"] = start_date_dependence(found)
     return result
 
 

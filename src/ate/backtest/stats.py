@@ -1,6 +1,6 @@
 """Performance statistics: pure functions over an equity curve with flows, a trade list and ledger entries.
 
-Conventions (signals-and-strategies.md §9): returns are time-weighted and flow-adjusted (a deposit is
+Conventions (signals-and-strategies.md §9; `CONVENTIONS` says them in words for the outputs): returns are time-weighted and flow-adjusted (a deposit is
 not a gain); daily returns are taken between UTC midnights; Sharpe and Sortino use daily returns,
 risk-free rate 0, × √365; a win or loss is a closed trade with |net P&L| ≥ 0.01 USD. Anything that is
 undefined for the run (too little data, division by zero) is ``None``, never a made-up number.
@@ -20,9 +20,10 @@ MONTH_DAYS = 365.25 / 12
 MIN_PNL = 0.01  # |P&L| below this is neither a win nor a loss
 MIN_DAYS = 7  # Sharpe and Sortino need a week of daily returns (§9 sharpe_ratio_rolling)
 
-# The operator plan's financial KPIs: (statistic, comparison, threshold).
+# The operator plan's financial KPIs: (statistic, comparison, threshold). The plan's "monthly return" is
+# tested as the monthly equivalent of the run's total return (calendar months are in `monthly_returns`).
 KPI_THRESHOLDS: tuple[tuple[str, str, float], ...] = (
-    ("monthly_return", ">", 0.05),
+    ("monthly_return_equivalent", ">", 0.05),
     ("sharpe", ">", 1.0),
     ("max_drawdown", "<", 0.20),
     ("win_rate", ">", 0.60),
@@ -52,6 +53,7 @@ class Trade:
     pnl: float
     fees: float = 0.0
     funding: float = 0.0
+    legs: int = 1  # markets in this strategy trade (a carry pair or a hedged entry: 2)
 
 
 @dataclass(frozen=True, slots=True)
@@ -292,8 +294,31 @@ def kpis(stats: dict) -> list[dict]:
     return out
 
 
-def compute(points: Sequence[EquityPoint], trades: Sequence[Trade], ledger: Sequence[LedgerEntry]) -> dict:
-    """Every statistic of a run as a JSON-ready dict (None where undefined)."""
+# What each headline figure is, shown beside it in the CLI summary and the report.
+CONVENTIONS: dict[str, str] = {
+    "total_return": "time-weighted, flow-adjusted (a deposit is not a gain), first to last equity point",
+    "cagr": "total return compounded to 365-day years over the run's span",
+    "monthly_return_equivalent": "the constant monthly return (365.25/12-day months) that compounds to the total "
+                                 "return over the run's span; not a calendar month (those are monthly_returns)",
+    "monthly_returns": "compounded return of each UTC calendar month the run touches (partial months included)",
+    "sharpe": "daily returns between UTC midnights (complete days only, flow-adjusted), mean / sample std × √365, "
+              "risk-free rate 0; n/a under 7 days",
+    "sortino": "daily UTC returns, mean / downside deviation √(mean(min(r, 0)²)) × √365, risk-free rate 0",
+    "annual_volatility": "sample std of daily UTC returns × √365",
+    "max_drawdown": "largest fall of the flow-adjusted equity index from a previous peak, valued at every replay "
+                    "step (the data's full resolution)",
+    "win_rate": "wins / (wins + losses) over closed strategy round trips (a carry pair or a hedged entry counts "
+                "once, with its funding); |net P&L| < 0.01 is neither",
+    "exposure": "share of the run with at least one strategy round trip open",
+}
+
+
+def compute(points: Sequence[EquityPoint], trades: Sequence[Trade], ledger: Sequence[LedgerEntry],
+            legs: Sequence[Trade] | None = None) -> dict:
+    """Every statistic of a run as a JSON-ready dict (None where undefined).
+
+    `trades` are strategy round trips; `legs` (default: the same) are the per-market trips the per-venue
+    breakdown counts."""
     daily = daily_returns(points)
     dd = drawdown(points)
     start = points[0].ts_ms if points else 0
@@ -306,7 +331,7 @@ def compute(points: Sequence[EquityPoint], trades: Sequence[Trade], ledger: Sequ
         "net_flows": sum(p.flow for p in points[1:]),
         "total_return": total_return(points),
         "cagr": cagr(points),
-        "monthly_return": monthly_return_equivalent(points),
+        "monthly_return_equivalent": monthly_return_equivalent(points),
         "monthly_returns": monthly_returns(points),
         "days": len(daily),
         "annual_volatility": annualized_volatility(daily),
@@ -321,7 +346,8 @@ def compute(points: Sequence[EquityPoint], trades: Sequence[Trade], ledger: Sequ
         "exposure": exposure(trades, start, end),
         **cash_flows(ledger),
         "by_strategy": _breakdown(trades, ledger, "strategy", start, end),
-        "by_venue": _breakdown(trades, ledger, "venue", start, end),
+        "by_venue": _breakdown(trades if legs is None else legs, ledger, "venue", start, end),
+        "conventions": dict(CONVENTIONS),
     }
     stats["kpis"] = kpis(stats)
     return stats

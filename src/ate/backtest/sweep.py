@@ -19,9 +19,9 @@ from ate.backtest.data import BacktestData
 from ate.backtest.runner import run_backtest
 from ate.config import ConfigError, EngineConfig, parse_config
 
-RANK_KEYS = ("sharpe", "total_return", "cagr", "sortino", "monthly_return", "max_drawdown", "win_rate",
+RANK_KEYS = ("sharpe", "total_return", "cagr", "sortino", "monthly_return_equivalent", "max_drawdown", "win_rate",
              "profit_factor")
-SUMMARY_KEYS = ("total_return", "cagr", "monthly_return", "sharpe", "sortino", "max_drawdown", "win_rate",
+SUMMARY_KEYS = ("total_return", "cagr", "monthly_return_equivalent", "sharpe", "sortino", "max_drawdown", "win_rate",
                 "profit_factor", "trades", "fees_paid", "funding_net")
 
 
