@@ -7,7 +7,7 @@ import logging
 import math
 import os
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -101,9 +101,26 @@ def _fmt(v: Any, pct: bool = False) -> str:
     return str(v)
 
 
-def _progress() -> Progress:
-    return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                    TimeRemainingColumn(), console=err, transient=True)
+@contextmanager
+def progress_on_stderr(label: str) -> Iterator[Callable[[int, int], None]]:
+    """`update(done, total)` for a long run, on stderr whatever the output mode (stdout stays the results):
+    a live bar on a terminal, otherwise one plain line per tenth of the way (logs and CI keep them)."""
+    if err.is_terminal:
+        with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                      TimeRemainingColumn(), console=err, transient=True) as prog:
+            task = prog.add_task(label, total=None)
+            yield lambda done, total: prog.update(task, completed=done, total=total)
+        return
+    shown = [-1]
+
+    def update(done: int, total: int) -> None:
+        tenth = done * 10 // total if total else 10
+        if tenth > shown[0]:
+            shown[0] = tenth
+            sys.stderr.write(f"{label}: {done:,}/{total:,} ({done * 100 // total if total else 100} %)\n")
+            sys.stderr.flush()
+
+    yield update
 
 
 def backtest_cmd(config: Path = CONFIG, start: str = FROM, end: str = TO, data: list[str] | None = DATA,
@@ -115,10 +132,9 @@ def backtest_cmd(config: Path = CONFIG, start: str = FROM, end: str = TO, data: 
 
     cfg = load_backtest_config(config)
     bt_data, _, _ = _window(cfg, start, end, data)
-    with _engine_logs_to_stderr(), _progress() as prog:
-        task = prog.add_task("backtest", total=None)
+    with _engine_logs_to_stderr(), progress_on_stderr("backtest") as update:
         res = run_backtest(cfg, bt_data, capital=None if capital is None else Decimal(repr(capital)),
-                           progress=lambda done, total: prog.update(task, completed=done, total=total))
+                           progress=update)
     if report is not None:
         from ate.backtest.report import write_report
 
@@ -203,8 +219,8 @@ def compare_cmd(config: Path = CONFIG, start: str = FROM, end: str = TO, data: l
         s_dec, s_orders = session_records(store, start_ms, end_ms, shadow=not paper)
     finally:
         store.close()
-    with _engine_logs_to_stderr():
-        res = run_backtest(cfg, bt_data)
+    with _engine_logs_to_stderr(), progress_on_stderr("compare: backtest of the window") as update:
+        res = run_backtest(cfg, bt_data, progress=update)
     cmp = compare(s_dec, res.decisions, s_orders, res.orders, start_ms, end_ms)
     if as_json:
         typer.echo(dumps(cmp.to_json()))
@@ -233,7 +249,17 @@ def sweep_cmd(config: Path = CONFIG, grid: Path = typer.Option(..., "--grid", he
               top: int = typer.Option(20, "--top", min=1, help="Rows in the ranked table."),
               as_json: bool = typer.Option(False, "--json", help="Print every result as JSON, ranked.")) -> None:
     """Run one backtest per grid combination in parallel and rank them."""
-    from ate.backtest.sweep import RANK_KEYS, GridError, Job, configs_for, load_grid, rank, run_local, run_ray
+    from ate.backtest.sweep import (
+        RANK_KEYS,
+        GridError,
+        Job,
+        backtest_data,
+        configs_for,
+        load_grid,
+        rank,
+        run_local,
+        run_ray,
+    )
 
     if rank_by not in RANK_KEYS:
         raise _fail([f"--rank-by: one of {', '.join(RANK_KEYS)}"])
@@ -243,12 +269,15 @@ def sweep_cmd(config: Path = CONFIG, grid: Path = typer.Option(..., "--grid", he
     except GridError as exc:
         raise _fail(exc.problems) from None
     bt_data, _, _ = _window(cfg, start, end, data)
-    jobs = [Job(i, params, c.model_dump(mode="json")) for i, (params, c) in enumerate(combos)]
-    with _engine_logs_to_stderr(), _progress() as prog:
-        task = prog.add_task(f"sweep ({'ray' if ray_address else f'{workers} workers'})", total=len(jobs))
+    jobs = [Job(i, params, backtest_data(c)) for i, (params, c) in enumerate(combos)]
+    with _engine_logs_to_stderr(), \
+            progress_on_stderr(f"sweep ({'ray' if ray_address else f'{workers} workers'})") as update:
+        finished = [0]
+        update(0, len(jobs))
 
         def done(_: dict) -> None:
-            prog.advance(task)
+            finished[0] += 1
+            update(finished[0], len(jobs))
 
         try:
             results = (run_ray(jobs, bt_data, ray_address, done) if ray_address

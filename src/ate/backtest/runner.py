@@ -177,6 +177,57 @@ class World:
                 total += (mark - pos.entry_price) * pos.qty
         return total
 
+    def equity_sampler(self) -> Callable[[], float]:
+        """`equity()` as a float for every replay step, cheaply: between two account changes (a fill or a
+        funding payment; a backtest has no transfers) equity is a constant plus Σ quantity × last close, so
+        only that sum is recomputed per step. Falls back to the exact valuation while a held market has no
+        close yet."""
+        acct, last = self.acct, self.last_close
+        cache: list[Any] = [None, 0.0, ()]  # (account version, constant, ((market, qty), ...))
+
+        def sample() -> float:
+            version = (len(acct.fills), len(acct.funding))
+            if cache[0] != version:
+                split = self._linear()
+                if split is None:
+                    return float(self.equity())
+                cache[0], cache[1], cache[2] = version, split[0], split[1]
+            total = cache[1]
+            for key, qty in cache[2]:
+                close = last.get(key)
+                if close is None:
+                    cache[0] = None
+                    return float(self.equity())
+                total += qty * close
+            return total
+
+        return sample
+
+    def _linear(self) -> tuple[float, tuple[tuple[str, float], ...]] | None:
+        """Equity as (constant, ((market, qty), ...)) in the last closes, or None if an asset has no market."""
+        spot_for: dict[str, str] = {}
+        for key, m in self.markets.items():
+            if m.instrument.kind is MarketKind.SPOT and m.instrument.quote in STABLES:
+                spot_for[m.instrument.base] = key  # the last one, as equity() prices it
+        const = Decimal(0)
+        terms: list[tuple[str, float]] = []
+        for wallet in self.acct.wallets.values():
+            for asset, bal in wallet.items():
+                amount = bal.free + bal.locked
+                if not amount:
+                    continue
+                if asset in STABLES:
+                    const += amount
+                elif asset in spot_for:
+                    terms.append((spot_for[asset], float(amount)))
+                else:
+                    return None
+        for (venue, symbol), pos in self.acct.positions.items():
+            if pos.qty:
+                const -= pos.entry_price * pos.qty
+                terms.append((f"{venue}:{symbol}", float(pos.qty)))
+        return float(const), tuple(terms)
+
     def funding_since(self, n: int) -> list[FundingPayment]:
         return [FundingPayment(f"{e.venue}:{e.symbol}", e.ts_ms, e.amount, e.rate, e.mark, e.position_qty)
                 for e in self.acct.funding[n:]]
@@ -290,6 +341,7 @@ def run_backtest(cfg: EngineConfig, data: BacktestData, *, settings: ReplaySetti
     fi = 0
     next_sample = data.start_ms
     replayer = world.replayer
+    sample_equity = world.equity_sampler()
     for i, (t, group) in enumerate(closes):
         replayer.advance_to(t)
         if executor is not None:
@@ -313,7 +365,7 @@ def run_backtest(cfg: EngineConfig, data: BacktestData, *, settings: ReplaySetti
         if executor is not None:
             executor.flush()
         if t >= next_sample:
-            equity.append(EquityPoint(t, float(world.equity())))
+            equity.append(EquityPoint(t, sample_equity()))
             if settings.equity_every_ms:
                 next_sample = t - t % settings.equity_every_ms + settings.equity_every_ms
         if progress is not None and (i % 5000 == 0 or i == total - 1):

@@ -15,6 +15,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from pydantic import SecretStr
+
 from ate.backtest.data import BacktestData
 from ate.backtest.runner import run_backtest
 from ate.config import ConfigError, EngineConfig, parse_config
@@ -64,9 +66,32 @@ def combinations(grid: Mapping[str, Sequence[Any]]) -> Iterator[dict[str, Any]]:
         yield dict(zip(keys, values, strict=True))
 
 
+def _secret_paths(node: Any, path: tuple[Any, ...] = ()) -> Iterator[tuple[Any, ...]]:
+    if isinstance(node, SecretStr):
+        yield path
+    elif isinstance(node, dict):
+        for k, v in node.items():
+            yield from _secret_paths(v, (*path, k))
+    elif isinstance(node, list | tuple):
+        for i, v in enumerate(node):
+            yield from _secret_paths(v, (*path, i))
+
+
+def backtest_data(cfg: EngineConfig) -> dict[str, Any]:
+    """The config as JSON data a backtest can re-validate: API keys and secrets removed, not masked (a
+    masked "****" is no valid key, and a backtest never calls a venue, so none travels to a worker)."""
+    raw = cfg.model_dump(mode="json")
+    for path in _secret_paths(cfg.model_dump(mode="python")):
+        node = raw
+        for p in path[:-1]:
+            node = node[p]
+        node[path[-1]] = None
+    return raw
+
+
 def configs_for(base: EngineConfig, grid: Mapping[str, Sequence[Any]]) -> list[tuple[dict[str, Any], EngineConfig]]:
     """One validated config per combination; every invalid combination is reported, with its values."""
-    raw = base.model_dump(mode="json")
+    raw = backtest_data(base)
     out, problems = [], []
     for combo in combinations(grid):
         data = json.loads(json.dumps(raw))
