@@ -27,7 +27,9 @@ from rich.progress import (
 )
 from rich.table import Table
 
+from ate.backtest.data import DATA_DIR as DEFAULT_DATA_DIR
 from ate.backtest.data import BacktestData, DataError, load_window, parse_data_specs, parse_date
+from ate.backtest.inputs import check_markets, declared_mode
 from ate.config import EngineConfig, load_config_or_exit
 from ate.data.loaders import DataFormatError
 
@@ -38,8 +40,12 @@ CONFIG = typer.Option(..., "--config", help="Engine config JSON.")
 FROM = typer.Option(..., "--from", help="Start date (UTC), YYYY-MM-DD or ISO 8601.")
 TO = typer.Option(..., "--to", help="End date (UTC), exclusive.")
 DATA = typer.Option(None, "--data", help="MARKET=PATH, funding:MARKET=PATH or dvol=PATH (repeatable). "
-                    "Default: the shipped 1h BTCUSDT history for the primary market, and the shipped DVOL.")
-CAPITAL = typer.Option(None, "--capital", help="Starting capital (quote); default risk_limits.capital_usd.")
+                    "Default: the primary market's 1h history, its perps' funding and its asset's DVOL, found by "
+                    "name in the data directories.")
+DATA_DIR = typer.Option(None, "--data-dir", help="Also look for data files here (repeatable; after ./data).")
+CAPITAL = typer.Option(None, "--capital", help="Starting capital (quote); default the config mode's: "
+                       "canary.initial_capital for canary, the first capital stage for live, else "
+                       "risk_limits.capital_usd.")
 
 
 @contextmanager
@@ -66,12 +72,16 @@ def load_backtest_config(path: Path) -> EngineConfig:
     return load_config_or_exit(path, overrides={"mode": "backtest"})
 
 
-def _window(cfg: EngineConfig, start: str, end: str, data: list[str] | None) -> tuple[BacktestData, int, int]:
+def _window(cfg: EngineConfig, start: str, end: str, data: list[str] | None,
+            dirs: list[Path] | None = None) -> tuple[BacktestData, int, int]:
     try:
         start_ms, end_ms = parse_date(start), parse_date(end)
         if end_ms <= start_ms:
             raise DataError(f"--to {end} is not after --from {start}")
-        return load_window(cfg.markets.primary, parse_data_specs(data or []), start_ms, end_ms), start_ms, end_ms
+        bt = load_window(cfg.markets.primary, parse_data_specs(data or []), start_ms, end_ms,
+                         data_dirs=[DEFAULT_DATA_DIR, *(dirs or [])])
+        check_markets(cfg, bt)  # a strategy market the config does not declare: refused before the run
+        return bt, start_ms, end_ms
     except (DataError, DataFormatError) as exc:
         raise _fail([f"data: {exc}"]) from None
 
@@ -124,6 +134,7 @@ def progress_on_stderr(label: str) -> Iterator[Callable[[int, int], None]]:
 
 
 def backtest_cmd(config: Path = CONFIG, start: str = FROM, end: str = TO, data: list[str] | None = DATA,
+                 data_dir: list[Path] | None = DATA_DIR,
                  report: Path | None = typer.Option(None, "--report", help="Write a self-contained HTML report."),
                  as_json: bool = typer.Option(False, "--json", help="Print the statistics as JSON (for scripts)."),
                  capital: float | None = CAPITAL) -> None:
@@ -131,10 +142,10 @@ def backtest_cmd(config: Path = CONFIG, start: str = FROM, end: str = TO, data: 
     from ate.backtest.runner import run_backtest
 
     cfg = load_backtest_config(config)
-    bt_data, _, _ = _window(cfg, start, end, data)
+    bt_data, _, _ = _window(cfg, start, end, data, data_dir)
     with _engine_logs_to_stderr(), progress_on_stderr("backtest") as update:
         res = run_backtest(cfg, bt_data, capital=None if capital is None else Decimal(repr(capital)),
-                           progress=update)
+                           progress=update, mode=declared_mode(config))
     if report is not None:
         from ate.backtest.report import write_report
 
@@ -204,6 +215,7 @@ def _print_periods(s: dict[str, Any]) -> None:
 
 
 def compare_cmd(config: Path = CONFIG, start: str = FROM, end: str = TO, data: list[str] | None = DATA,
+                data_dir: list[Path] | None = DATA_DIR,
                 store_url: str | None = typer.Option(None, "--store", help="Store URL; default the config's."),
                 paper: bool = typer.Option(False, "--paper", help="Compare a paper session (default: shadow)."),
                 as_json: bool = typer.Option(False, "--json", help="Print the comparison as JSON.")) -> None:
@@ -213,14 +225,14 @@ def compare_cmd(config: Path = CONFIG, start: str = FROM, end: str = TO, data: l
     from ate.store import Store
 
     cfg = load_backtest_config(config)
-    bt_data, start_ms, end_ms = _window(cfg, start, end, data)
+    bt_data, start_ms, end_ms = _window(cfg, start, end, data, data_dir)
     store = Store(store_url or cfg.store.url)
     try:
         s_dec, s_orders = session_records(store, start_ms, end_ms, shadow=not paper)
     finally:
         store.close()
     with _engine_logs_to_stderr(), progress_on_stderr("compare: backtest of the window") as update:
-        res = run_backtest(cfg, bt_data, progress=update)
+        res = run_backtest(cfg, bt_data, progress=update, mode=declared_mode(config))
     cmp = compare(s_dec, res.decisions, s_orders, res.orders, start_ms, end_ms)
     if as_json:
         typer.echo(dumps(cmp.to_json()))
@@ -242,6 +254,7 @@ def compare_cmd(config: Path = CONFIG, start: str = FROM, end: str = TO, data: l
 
 def sweep_cmd(config: Path = CONFIG, grid: Path = typer.Option(..., "--grid", help="JSON {\"dotted.path\": [values]}."),
               start: str = FROM, end: str = TO, data: list[str] | None = DATA,
+              data_dir: list[Path] | None = DATA_DIR,
               workers: int = typer.Option(max(1, os.cpu_count() or 1), "--workers", min=1, help="Local processes."),
               ray_address: str | None = typer.Option(None, "--ray-address",
                                                      help="Run on this existing Ray cluster (pip install 'ate[ray]')."),
@@ -268,8 +281,9 @@ def sweep_cmd(config: Path = CONFIG, grid: Path = typer.Option(..., "--grid", he
         combos = configs_for(cfg, load_grid(grid))
     except GridError as exc:
         raise _fail(exc.problems) from None
-    bt_data, _, _ = _window(cfg, start, end, data)
-    jobs = [Job(i, params, backtest_data(c)) for i, (params, c) in enumerate(combos)]
+    bt_data, _, _ = _window(cfg, start, end, data, data_dir)
+    mode = declared_mode(config)
+    jobs = [Job(i, params, backtest_data(c), mode.value) for i, (params, c) in enumerate(combos)]
     with _engine_logs_to_stderr(), \
             progress_on_stderr(f"sweep ({'ray' if ray_address else f'{workers} workers'})") as update:
         finished = [0]

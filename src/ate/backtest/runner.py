@@ -28,12 +28,13 @@ from decimal import Decimal
 from typing import Any
 
 from ate.backtest.data import BacktestData, DataError, instrument_for
+from ate.backtest.inputs import capital_in_force, check_markets
 from ate.backtest.stats import EquityPoint, LedgerEntry, Trade, compute
 from ate.backtest.trades import FundingPayment, build, strategy_round_trips
 from ate.backtest.vetoes import periods, start_date_dependence
 from ate.config import EngineConfig
 from ate.data.candles import Candle
-from ate.model import Instrument, MarketKind
+from ate.model import Instrument, MarketKind, Mode
 from ate.model.market import BookTicker
 from ate.sim.clock import ManualClock
 from ate.sim.core import Market, MatchingCore
@@ -312,13 +313,19 @@ def strategies_from_config(cfg: EngineConfig) -> list[Strategy]:
 def run_backtest(cfg: EngineConfig, data: BacktestData, *, settings: ReplaySettings | None = None,
                  strategies: Sequence[Strategy] | None = None,
                  driver_factory: Callable[[EngineConfig, World], Driver] | None = None,
-                 capital: Decimal | None = None, progress: Callable[[int, int], None] | None = None) -> BacktestResult:
+                 capital: Decimal | None = None, progress: Callable[[int, int], None] | None = None,
+                 mode: Mode | None = None) -> BacktestResult:
     """Replay `data` through the engine; `strategies` default to the config's, `driver_factory` to the
-    trading core. `progress(done, total)` is called every few thousand candles."""
+    trading core. The capital and risk limits are those of `mode` (default the config's; see
+    ``ate.backtest.inputs``) unless `capital` is given. `progress(done, total)` is called every few thousand
+    candles."""
     settings = settings or ReplaySettings(fees=default_fees(cfg))
     if not settings.fees:
         settings = replace(settings, fees=default_fees(cfg))
-    capital = capital if capital is not None else Decimal(repr(cfg.risk_limits.capital_usd))
+    cfg, capital, capital_source = capital_in_force(cfg, mode or cfg.mode, capital)
+    notes = [data.note] if data.note else []
+    if strategies is None and driver_factory is None:
+        notes += check_markets(cfg, data)
     t0 = time.perf_counter()
     world = World(data, settings, capital)
     if driver_factory is None:
@@ -382,8 +389,8 @@ def run_backtest(cfg: EngineConfig, data: BacktestData, *, settings: ReplaySetti
                             equity, final, trades, ledger, [_fill_dict(f.fill, f.purpose) for f in fills],
                             [order_row(o) for o in executor.submitted] if executor is not None else [],
                             decisions, prices, list(executor.rejections) if executor is not None else [],
-                            world.funding_since(0), data.note, len(data.warmup), time.perf_counter() - t0,
-                            legs=legs)
+                            world.funding_since(0), "; ".join(notes), len(data.warmup), time.perf_counter() - t0,
+                            legs=legs, capital_source=capital_source)
     result.stats = compute(equity, trades, ledger, legs)
     result.stats["open_at_end"] = still_open  # per-market trips not closed by the end: in equity, not in trade stats
     found = periods(decisions, end)

@@ -20,6 +20,7 @@ from pydantic import SecretStr
 from ate.backtest.data import BacktestData
 from ate.backtest.runner import run_backtest
 from ate.config import ConfigError, EngineConfig, parse_config
+from ate.model import Mode
 
 RANK_KEYS = ("sharpe", "total_return", "cagr", "sortino", "monthly_return_equivalent", "max_drawdown", "win_rate",
              "profit_factor")
@@ -117,6 +118,7 @@ class Job:
     index: int
     params: dict[str, Any]
     config: dict[str, Any]  # validated config as JSON data (picklable, cheap to ship to a worker)
+    mode: str = "backtest"  # the mode the config file declares: its capital and limits apply
 
 
 _worker_data: BacktestData | None = None  # set once per worker process by the pool's initializer
@@ -135,7 +137,7 @@ def _run_in_worker(job: Job) -> dict[str, Any]:
 def run_job(job: Job, data: BacktestData) -> dict[str, Any]:
     """One backtest of a sweep (runs in a worker process or a Ray task)."""
     cfg = parse_config(job.config, env={})
-    res = run_backtest(cfg, data)
+    res = run_backtest(cfg, data, mode=Mode(job.mode))
     return {"index": job.index, "params": job.params, "final_equity": str(res.final_equity),
             **{k: res.stats.get(k) for k in SUMMARY_KEYS}}
 
