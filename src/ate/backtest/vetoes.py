@@ -13,8 +13,9 @@ from typing import Any
 
 # Modules whose state is built from the run's own history: their vetoes and warm-up make the outcome
 # depend on where the run starts (kelly learns from the run's trades; the ladder from its equity).
-PATH_DEPENDENT = {"kelly": "kelly sizes from this run's own closed trades (WARMUP under 20, veto at f = 0)",
-                  "emergency": "the emergency ladder reacts to this run's own equity drawdowns"}
+# (reason, whether its warm-up counts: the ladder's first "no equity yet" decision changes nothing)
+PATH_DEPENDENT = {"kelly": ("kelly sizes from this run's own closed trades (WARMUP under 20, veto at f = 0)", True),
+                  "emergency": ("the emergency ladder reacts to this run's own equity drawdowns", False)}
 
 
 def periods(decisions: Sequence[dict[str, Any]], end_ms: int) -> dict[str, list[dict[str, Any]]]:
@@ -58,8 +59,8 @@ def _public(p: dict[str, Any]) -> dict[str, Any]:
 def start_date_dependence(found: dict[str, list[dict[str, Any]]]) -> list[str]:
     """Why this run's results would change with another start date (empty: nothing found)."""
     out = []
-    for module, why in PATH_DEPENDENT.items():
-        hits = [p for p in found["vetoes"] + found["warmup"] if p["module"] == module]
+    for module, (why, warmup_counts) in PATH_DEPENDENT.items():
+        hits = [p for p in found["vetoes"] + (found["warmup"] if warmup_counts else []) if p["module"] == module]
         if hits:
             out.append(f"{module}: {why}; {len(hits)} period(s) in this run")
     return out
