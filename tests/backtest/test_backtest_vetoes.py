@@ -61,3 +61,20 @@ def test_a_real_run_reports_its_veto_and_warmup_periods(monkeypatch):
     html = render(res)
     assert "Veto periods" in html and "Warm-up periods" in html and "depend on the start date" in html
     assert "daily UTC returns" in html and "√365" in html and "not a calendar month" in html
+
+
+PERP_1H = ROOT / "data" / "binance_usdm_BTCUSDT_perp_1h_2026-01-01_2026-05-17.csv.gz"
+
+
+@pytest.mark.skipif(not (DATA.exists() and PERP_1H.exists()), reason="shipped 1h spot or perp absent")
+def test_gamma_sees_the_hedge_books_of_the_decision_step(monkeypatch):
+    """The carry's hedge book is snapshotted before the decision: gamma at a decision never reports a
+    snapshot from the previous step as too old (which would list a veto that blocked nothing)."""
+    monkeypatch.chdir(ROOT)
+    cfg = parse_config({"mode": "backtest", "run_id": "gamma", "strategies": {"arbitrage": {"enabled": False}}},
+                       env={})
+    files = {"binance:BTCUSDT": DATA, "binance_usdm:BTCUSDT": PERP_1H}
+    res = run_backtest(cfg, load_window(cfg.markets.primary, files, parse_date("2026-02-01"), parse_date("2026-02-15")))
+    gamma = [d["outputs"]["gamma"] for d in res.decisions]
+    assert gamma and all(g["status"] != "STALE" for g in gamma)
+    assert not [p for p in res.stats["veto_periods"] if p["module"] == "gamma"]

@@ -160,6 +160,7 @@ class TradingCore:
         """A closed 1m candle of any market in use (the primary one also feeds the signal engine)."""
         decision = None
         if market == self.primary:
+            self._snapshot_hedge_books()  # gamma at the decision sees the books as of now, not the last step
             decision = self.signals.on_candle(candle)
             if decision is not None:
                 self._on_decision(decision)
@@ -283,11 +284,15 @@ class TradingCore:
         for s in self.strategies:
             self._handle(s, s.on_decision(decision, self.ctx))
 
-    def _overrides(self) -> None:
+    def _snapshot_hedge_books(self) -> None:
         now = self.clock()
         for _name, s in self.by_name.items():
             for book_id, snap in s.hedge_snapshot(self.ctx).items():
                 self.signals.update_hedge_book(book_id, snap.spot, snap.perp, snap.mark, now, snap.in_flight)
+
+    def _overrides(self) -> None:
+        now = self.clock()
+        self._snapshot_hedge_books()
         emergency, gamma = self.signals.overrides(now)
         self.module_outputs["emergency"] = emergency
         self.module_outputs["gamma"] = gamma
