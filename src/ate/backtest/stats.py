@@ -87,19 +87,26 @@ def _compound(returns: Iterable[float]) -> float:
     return g - 1.0
 
 
-def total_return(points: Sequence[EquityPoint]) -> float | None:
+def total_return(points: Sequence[EquityPoint], returns: Sequence[tuple[int, float]] | None = None) -> float | None:
+    """`returns`: ``period_returns(points)`` if already computed (a full-resolution curve is long)."""
     if len(points) < 2:
         return None
-    r = _compound(x for _, x in period_returns(points))
+    r = _compound(x for _, x in (period_returns(points) if returns is None else returns))
     return None if math.isnan(r) else r
 
 
-def monthly_returns(points: Sequence[EquityPoint]) -> dict[str, float]:
+def monthly_returns(points: Sequence[EquityPoint],
+                    returns: Sequence[tuple[int, float]] | None = None) -> dict[str, float]:
     """Compounded return of each calendar month (UTC) the curve touches, by "YYYY-MM"."""
     by_month: dict[str, list[float]] = defaultdict(list)
-    for ts, r in period_returns(points):
+    day_month: dict[int, str] = {}  # a month per UTC day, not a strftime per point
+    for ts, r in (period_returns(points) if returns is None else returns):
         # a return ending exactly at midnight on the 1st belongs to the month before
-        by_month[_month(ts - 1)].append(r)
+        day = (ts - 1) // DAY_MS
+        month = day_month.get(day)
+        if month is None:
+            month = day_month[day] = _month(ts - 1)
+        by_month[month].append(r)
     return {m: _compound(rs) for m, rs in sorted(by_month.items()) if not any(math.isnan(r) for r in rs)}
 
 
@@ -130,17 +137,18 @@ def daily_returns(points: Sequence[EquityPoint]) -> list[float]:
     return out
 
 
-def cagr(points: Sequence[EquityPoint]) -> float | None:
-    tr = total_return(points)
+def cagr(points: Sequence[EquityPoint], returns: Sequence[tuple[int, float]] | None = None) -> float | None:
+    tr = total_return(points, returns)
     if tr is None or tr <= -1:
         return None
     days = (points[-1].ts_ms - points[0].ts_ms) / DAY_MS
     return (1.0 + tr) ** (YEAR_DAYS / days) - 1.0 if days > 0 else None
 
 
-def monthly_return_equivalent(points: Sequence[EquityPoint]) -> float | None:
+def monthly_return_equivalent(points: Sequence[EquityPoint],
+                              returns: Sequence[tuple[int, float]] | None = None) -> float | None:
     """The constant monthly return that compounds to the run's total return over its span."""
-    tr = total_return(points)
+    tr = total_return(points, returns)
     if tr is None or tr <= -1:
         return None
     days = (points[-1].ts_ms - points[0].ts_ms) / DAY_MS
@@ -188,7 +196,7 @@ class Drawdown:
     max_duration_ms: int  # longest time spent below a previous peak (to recovery, or to the end)
 
 
-def drawdown(points: Sequence[EquityPoint]) -> Drawdown | None:
+def drawdown(points: Sequence[EquityPoint], returns: Sequence[tuple[int, float]] | None = None) -> Drawdown | None:
     """Drawdowns of the flow-adjusted equity index (deposits do not end a drawdown)."""
     if len(points) < 2:
         return None
@@ -198,7 +206,7 @@ def drawdown(points: Sequence[EquityPoint]) -> Drawdown | None:
     under_since: int | None = None
     longest = 0
     recovery: dict[int, int] = {}
-    for ts, r in period_returns(points):
+    for ts, r in (period_returns(points) if returns is None else returns):
         if math.isnan(r):
             return None
         idx *= 1.0 + r
@@ -320,7 +328,8 @@ def compute(points: Sequence[EquityPoint], trades: Sequence[Trade], ledger: Sequ
     `trades` are strategy round trips; `legs` (default: the same) are the per-market trips the per-venue
     breakdown counts."""
     daily = daily_returns(points)
-    dd = drawdown(points)
+    rets = period_returns(points)
+    dd = drawdown(points, rets)
     start = points[0].ts_ms if points else 0
     end = points[-1].ts_ms if points else 0
     stats: dict = {
@@ -329,10 +338,10 @@ def compute(points: Sequence[EquityPoint], trades: Sequence[Trade], ledger: Sequ
         "start_equity": points[0].equity if points else None,
         "end_equity": points[-1].equity if points else None,
         "net_flows": sum(p.flow for p in points[1:]),
-        "total_return": total_return(points),
-        "cagr": cagr(points),
-        "monthly_return_equivalent": monthly_return_equivalent(points),
-        "monthly_returns": monthly_returns(points),
+        "total_return": total_return(points, rets),
+        "cagr": cagr(points, rets),
+        "monthly_return_equivalent": monthly_return_equivalent(points, rets),
+        "monthly_returns": monthly_returns(points, rets),
         "days": len(daily),
         "annual_volatility": annualized_volatility(daily),
         "sharpe": sharpe(daily),

@@ -16,7 +16,7 @@ from decimal import Decimal
 from typing import Any
 
 from ate.config import EngineConfig
-from ate.data.candles import Candle
+from ate.data.candles import INTERVAL_MS, Candle
 from ate.data.loaders import DvolPoint
 from ate.data.validate import check_book
 from ate.execution.order_manager import Executor, OrderManager
@@ -64,6 +64,7 @@ class TradingCore:
             self.portfolio.add_instrument(inst)
         self.primary = cfg.markets.primary
         self.signals = SignalEngine(cfg.modules, market=self.primary, dvol_history=dvol_history)
+        self._decision_ms = INTERVAL_MS[cfg.modules.decision_timeframe]
         limits = limits_from_config(cfg, stage_index)
         self.risk = PreTradeChecker(limits, clock)
         self.keeper = TradingStateKeeper(state, clock)
@@ -160,7 +161,8 @@ class TradingCore:
         """A closed 1m candle of any market in use (the primary one also feeds the signal engine)."""
         decision = None
         if market == self.primary:
-            self._snapshot_hedge_books()  # gamma at the decision sees the books as of now, not the last step
+            if candle.close_ms % self._decision_ms == 0:  # gamma at a decision sees the books as of now
+                self._snapshot_hedge_books()
             decision = self.signals.on_candle(candle)
             if decision is not None:
                 self._on_decision(decision)
