@@ -97,3 +97,34 @@ def test_missing_primary_candles_name_the_file_looked_for(tmp_path, monkeypatch)
     r = runner.invoke(app, ["backtest", "--config", str(cfg), "--from", "2024-01-01", "--to", "2024-01-03"])
     assert r.exit_code == 2
     assert "no candles for the primary market binance:ETHUSDT: no binance_spot_ETHUSDT_1h.csv.gz in data" in r.stderr
+
+
+BACKPACK_PERP = {
+    "mode": "backtest", "run_id": "bp",
+    "markets": {"primary": "backpack:ETH_USDC_PERP", "binance": [],
+                "backpack": [{"symbol": "ETH_USDC_PERP", "kind": "perp"}]},
+    "strategies": {"directional": {"market": "backpack:ETH_USDC_PERP"}, "arbitrage": {"enabled": False},
+                   "funding_carry": {"enabled": False}},
+    "sim": {"markets": [{"venue": "backpack", "symbol": "ETH_USDC_PERP", "data": "unused.csv.gz", "base": "ETH",
+                         "quote": "USDC", "kind": "perp", "tick_size": "0.01", "step_size": "0.001",
+                         "min_qty": "0.001"}]},
+}
+
+
+@needs_eth
+def test_a_symbol_the_simulator_does_not_know_runs_with_the_configs_filters(tmp_path, monkeypatch):
+    """Backpack ETH_USDC_PERP (filters from sim.markets; Binance's ETH perp 1h history stands in for its
+    candles): the directional strategy trades it long and short, in a USDC wallet."""
+    monkeypatch.chdir(ROOT)
+    args = ["--from", "2024-01-01", "--to", "2024-03-01", "--json", "--data", f"backpack:ETH_USDC_PERP={ETH_PERP}"]
+    r = runner.invoke(app, ["backtest", "--config", str(_write(tmp_path, BACKPACK_PERP)), *args])
+    assert r.exit_code == 0, r.output
+    doc = json.loads(r.stdout)
+    assert {(t["venue"], t["symbol"]) for t in doc["trades"]} == {("backpack", "ETH_USDC_PERP")}
+    assert {t["side"] for t in doc["trades"]} == {"BUY", "SELL"}  # a perp may be shorted
+    assert "no funding history" in doc["note"]
+
+    without = {**BACKPACK_PERP, "sim": {"markets": []}}
+    r = runner.invoke(app, ["backtest", "--config", str(_write(tmp_path, without, "bare.json")), *args])
+    assert r.exit_code == 2
+    assert "backpack:ETH_USDC_PERP: no known instrument filters" in r.stderr and "sim.markets" in r.stderr

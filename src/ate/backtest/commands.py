@@ -29,7 +29,7 @@ from rich.table import Table
 
 from ate.backtest.data import DATA_DIR as DEFAULT_DATA_DIR
 from ate.backtest.data import BacktestData, DataError, load_window, parse_data_specs, parse_date
-from ate.backtest.inputs import check_markets, declared_mode
+from ate.backtest.inputs import check_markets, config_filters, declared_mode
 from ate.config import EngineConfig, load_config_or_exit
 from ate.data.loaders import DataFormatError
 
@@ -79,7 +79,7 @@ def _window(cfg: EngineConfig, start: str, end: str, data: list[str] | None,
         if end_ms <= start_ms:
             raise DataError(f"--to {end} is not after --from {start}")
         bt = load_window(cfg.markets.primary, parse_data_specs(data or []), start_ms, end_ms,
-                         data_dirs=[DEFAULT_DATA_DIR, *(dirs or [])])
+                         data_dirs=[DEFAULT_DATA_DIR, *(dirs or [])], instruments=config_filters(cfg))
         check_markets(cfg, bt)  # a strategy market the config does not declare: refused before the run
         return bt, start_ms, end_ms
     except (DataError, DataFormatError) as exc:

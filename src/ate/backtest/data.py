@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import re
 from bisect import bisect_left
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -65,12 +65,16 @@ class BacktestData:
         return max(m.candles[-1].close_ms for m in self.markets.values() if m.candles)
 
 
-def instrument_for(market: str) -> Instrument:
-    """Real exchange filters of a market, under the engine's venue id."""
+def instrument_for(market: str, given: Mapping[str, Instrument] | None = None) -> Instrument:
+    """Exchange filters of a market, under the engine's venue id: `given` ones (the config's `sim.markets`)
+    first, then the real filters the simulator knows."""
+    if given and market in given:
+        return given[market]
     venue, _, symbol = market.partition(":")
     inst = KNOWN.get((_SIM_VENUE.get(venue, venue), symbol))
     if inst is None:
-        raise DataError(f"{market}: no known instrument filters for this market")
+        raise DataError(f"{market}: no known instrument filters for this market (give them in the config's "
+                        "sim.markets: venue, symbol, base, quote, kind, tick_size, step_size, ...)")
     return replace(inst, venue=venue)
 
 
@@ -116,13 +120,15 @@ def dvol_asset(path: Path) -> str | None:
 
 
 def load_window(primary: str, files: dict[str, Path], start_ms: int | None, end_ms: int | None,
-                warmup_ms: int = WARMUP_MS, data_dirs: Sequence[Path] = (DATA_DIR,)) -> BacktestData:
+                warmup_ms: int = WARMUP_MS, data_dirs: Sequence[Path] = (DATA_DIR,),
+                instruments: Mapping[str, Instrument] | None = None) -> BacktestData:
     """Candles with open time in [start, end), funding settled in (start, end], DVOL up to end, and the
     primary candles of the `warmup_ms` before start for the signal modules' warm-up. Files not given are
-    looked up per asset in `data_dirs` (see the module docstring)."""
+    looked up per asset in `data_dirs` (see the module docstring); `instruments` gives filters of markets
+    the simulator does not know."""
     files = dict(files)
     notes: list[str] = []
-    asset = instrument_for(primary).base
+    asset = instrument_for(primary, instruments).base
     if not any(":" in k and not k.startswith("funding:") for k in files):
         name = _named(CANDLE_NAMES, primary)
         found = find_file(data_dirs, name) if name else None
@@ -155,7 +161,7 @@ def load_window(primary: str, files: dict[str, Path], start_ms: int | None, end_
         candles = candles[first:]
         if not candles:
             raise DataError(f"{key}: {path} has no candles in the window")
-        markets[key] = MarketData(key, instrument_for(key), candles)
+        markets[key] = MarketData(key, instrument_for(key, instruments), candles)
     if primary not in markets:
         raise DataError(f"no candles for the primary market {primary} (give --data {primary}=PATH)")
     for key, md in markets.items():

@@ -10,14 +10,18 @@ from __future__ import annotations
 
 import json
 import re
+from dataclasses import replace
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 from ate.backtest.data import BacktestData, DataError
 from ate.config import EngineConfig
-from ate.model import Mode
+from ate.model import Instrument, Mode
 from ate.risk.capital import limits_in_force
+from ate.sim import runner as sim_runner
+
+ENGINE_VENUE = {"binance-spot": "binance", "binance-usdm": "binance_usdm", "backpack": "backpack"}
 
 _MARKET = re.compile(r"^[^:\s]+:[^:\s]+$")
 
@@ -68,3 +72,17 @@ def check_markets(cfg: EngineConfig, data: BacktestData) -> list[str]:
         raise DataError("; ".join(wrong))
     idle = sorted({m for m in strategy_markets(cfg).values() if m not in data.markets})
     return [f"{m}: no data in this run (give --data {m}=PATH): strategies using it do not trade it" for m in idle]
+
+
+def config_filters(cfg: EngineConfig) -> dict[str, Instrument]:
+    """Filters the config gives in `sim.markets` (symbols the simulator does not know, or overrides), by
+    engine market key: any Binance or Backpack spot or perp symbol can be backtested once they are given."""
+    out: dict[str, Instrument] = {}
+    for mc in cfg.sim.markets if cfg.sim else ():
+        venue = ENGINE_VENUE[mc.venue]
+        try:
+            inst = sim_runner.instrument_for(mc)
+        except ValueError as exc:
+            raise DataError(f"sim.markets {mc.venue}:{mc.symbol}: {exc}") from None
+        out[f"{venue}:{mc.symbol}"] = replace(inst, venue=venue)
+    return out

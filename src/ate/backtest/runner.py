@@ -28,7 +28,7 @@ from decimal import Decimal
 from typing import Any
 
 from ate.backtest.data import BacktestData, DataError, instrument_for
-from ate.backtest.inputs import capital_in_force, check_markets
+from ate.backtest.inputs import capital_in_force, check_markets, config_filters
 from ate.backtest.stats import EquityPoint, LedgerEntry, Trade, compute
 from ate.backtest.trades import FundingPayment, build, strategy_round_trips
 from ate.backtest.vetoes import periods, start_date_dependence
@@ -293,11 +293,13 @@ class CoreDriver(Driver):
 
 
 def configured_instruments(cfg: EngineConfig) -> dict[str, Instrument]:
-    """Filters of every configured market the simulator knows (strategies look them up even without data)."""
+    """Filters of every configured market the config or the simulator knows (strategies look them up even
+    without data)."""
+    given = config_filters(cfg)
     out = {}
     for key in cfg.markets.by_key():
         try:
-            out[key] = instrument_for(key)
+            out[key] = instrument_for(key, given)
         except DataError:
             continue
     return out
