@@ -84,3 +84,30 @@ def test_multi_timeframe_equals_pandas_resample_at_every_decision(asset):
     assert mismatches == []
     boundaries = [int(t) for t in ts if t % (4 * HOUR_MS) == 0]
     assert len(boundaries) > 15_000  # the boundaries themselves are all checked above
+
+
+def test_multi_timeframe_on_a_1m_base_equals_pandas_resample_at_every_decision():
+    """The same on 1m BTC (base 1m, 1h decisions): 15m, 1h, 4h and 1d all complete before each decision."""
+    path = Path(__file__).resolve().parents[2] / "data" / "binance_spot_BTCUSDT_1m_2025-06-01_2025-07-01.csv.gz"
+    if not path.exists():
+        pytest.skip(f"{path} not present")
+    day = 86_400_000
+    candles = [c for c in load_candles(path)]
+    first_day = -(-candles[0].open_ms // day) * day
+    candles = [c for c in candles if c.open_ms >= first_day]  # whole buckets only, as pandas sees them
+    engine = SignalEngine(market="binance:BTCUSDT", base_interval="1m", garch_fitter=_no_fit)
+    got = {}
+    for c in candles:
+        d = engine.on_candle(c)
+        if d is not None:
+            v = d.outputs["multi_timeframe"].values
+            got[d.ts] = tuple(v[f"dir_{tf}"] or 0 for tf in ("15m", "1h", "4h", "1d"))
+    minutes = pd.DataFrame([(c.open_ms + 60_000, c.open, c.high, c.low, c.close) for c in candles],
+                           columns=["close_ms", "open", "high", "low", "close"])
+    minutes.index = pd.to_datetime(minutes.pop("close_ms").to_numpy(), unit="ms", utc=True)
+    want = {tf: expected_directions(minutes, rule) for tf, rule in
+            (("15m", "15min"), ("1h", "1h"), ("4h", "4h"), ("1d", "1D"))}
+    assert len(got) > 600
+    for ts, dirs in got.items():
+        at = pd.Timestamp(ts, unit="ms", tz="UTC")
+        assert dirs == tuple(int(want[tf].loc[at]) for tf in ("15m", "1h", "4h", "1d")), ts
