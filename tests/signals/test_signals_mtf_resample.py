@@ -92,7 +92,7 @@ def test_multi_timeframe_on_a_1m_base_equals_pandas_resample_at_every_decision()
     if not path.exists():
         pytest.skip(f"{path} not present")
     day = 86_400_000
-    candles = [c for c in load_candles(path)]
+    candles = load_candles(path)
     first_day = -(-candles[0].open_ms // day) * day
     candles = [c for c in candles if c.open_ms >= first_day]  # whole buckets only, as pandas sees them
     engine = SignalEngine(market="binance:BTCUSDT", base_interval="1m", garch_fitter=_no_fit)

@@ -224,6 +224,7 @@ def render(res: BacktestResult, title: str = "ate backtest") -> str:
     period = f"{_dt(res.start_ms):%Y-%m-%d %H:%M} → {_dt(res.end_ms):%Y-%m-%d %H:%M} UTC"
     summary = _table([(label, fmt(stats.get(key), key)) for key, label in SUMMARY], ("statistic", "value"))
     note = f'<p class="note">{html.escape(res.note)}</p>' if res.note else ""
+    capital = f" · starting capital from {html.escape(res.capital_source)}" if res.capital_source else ""
     return f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><title>{html.escape(title)}</title>
 <style>
@@ -237,7 +238,7 @@ th:first-child, td:first-child {{ text-align: left; }}
 </style></head><body>
 <h1>{html.escape(title)}</h1>
 <p>run <b>{html.escape(res.config_run_id)}</b> · {period} · {res.bars:,} candles · final equity
-<b>{html.escape(str(res.final_equity.quantize(Decimal("0.01"))))}</b></p>
+<b>{html.escape(str(res.final_equity.quantize(Decimal("0.01"))))}</b>{capital}</p>
 {note}
 <div class="grid"><div><h2>Operator plan KPIs</h2>{kpi_table(stats)}</div>
 <div><h2>Statistics</h2>{summary}</div></div>
