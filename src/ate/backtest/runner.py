@@ -9,7 +9,9 @@ funding settlement of the step (whether or not a position is held: strategies wa
 predicted rate shown is the last settled one), the closed candles (the primary one drives the signal
 engine), and a timer tick. Orders the core sends during that step are matched at once against the book at t (taker: walk the synthetic
 depth; limit: rest and fill on later book updates), with the venue's fees. Equity is valued from the
-matching core's wallets and positions (the venue's truth), not from the engine's own books.
+matching core's wallets and positions (the venue's truth), not from the engine's own books, at every step
+(so drawdown is measured at the data's resolution). Round trips are counted per strategy trade (legs of
+one strategy held at the same time are one trade); veto and warm-up periods are read from the decisions.
 
 Before the window, up to `data.warmup` primary candles feed the signal engine only (warm-up; no strategy
 sees them, nothing trades). The DVOL history is handed whole to the signal engine, whose bitvol module
