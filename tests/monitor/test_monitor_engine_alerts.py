@@ -136,10 +136,6 @@ NO_STRATEGIES = {"strategies": {"arbitrage": {"enabled": False}, "funding_carry"
                                 "directional": {"enabled": False}},
                  "canary": {"initial_capital": 10000, "max_position_size": 0.05, "daily_loss_limit": 300},
                  "shutdown": {"cancel_orders": False}}
-NEEDS_LEDGER = pytest.mark.xfail(
-    strict=True, reason="external events are booked by the ledger branch (issue 13); remove once it is merged")
-
-
 async def start(raw: dict, drive) -> Engine:
     drive.clock.free_running = False
     engine = Engine(parse_config(raw), clock=drive.clock)
@@ -168,7 +164,6 @@ def ioc(engine: Engine, market: str, side: Side, qty: str):
                                                      Purpose.ENTRY, type=OrderType.MARKET, tif=TimeInForce.IOC))
 
 
-@NEEDS_LEDGER
 async def test_a_withdrawal_made_while_down_alerts_at_restart(tmp_path, monkeypatch, receivers):
     monkeypatch.setenv(TOKEN_ENV, BOT_TOKEN)
     sections = {"monitor": {"enabled": False, "alerts": receivers.config(poll_s=0.05)}, **NO_STRATEGIES}
@@ -187,7 +182,6 @@ async def test_a_withdrawal_made_while_down_alerts_at_restart(tmp_path, monkeypa
             await stop(second, drive)
 
 
-@NEEDS_LEDGER
 async def test_a_liquidation_alerts(tmp_path, monkeypatch, receivers):
     june = sim_config(spot_data=SPOT_2025, perp_data=PERP_2025, backpack_data=PERP_2025, start_ms=JUNE_2025)
     async with alerting_engine(tmp_path, monkeypatch, receivers, mode="canary", sim_cfg=june,

@@ -98,6 +98,7 @@ class TradingCore:
         self._touched: set[str] = set()  # strategies whose state may have changed in the current unit
         self._saved: dict[str, str] = {}  # each strategy's state as last written (JSON)
         self._pending_flows: list[tuple[str, Decimal]] = []  # transfers not yet in the daily-loss baseline
+        self._snapshot_flows = ZERO  # transfers (USD) since the last equity snapshot
         self.orders: OrderManager  # set by attach()
 
     def attach(self, executor: Executor) -> None:
@@ -301,6 +302,7 @@ class TradingCore:
             return  # a partial valuation would book a fake loss (or gain) the moment prices arrive
         equity = self.portfolio.equity()
         flow = self._take_flows()
+        self._snapshot_flows += flow
         self.daily.update(equity, flow)
         # Once the day's limit is reached, entries stay blocked for the rest of that day even if the
         # equity recovers (canary/live: "trading stops at the daily loss limit").
@@ -311,7 +313,8 @@ class TradingCore:
             self._last_equity_ms = now
             if self.store is not None:
                 with self.unit():
-                    self.store.add_equity(now, equity, flow, shadow=self.shadow)
+                    self.store.add_equity(now, equity, self._snapshot_flows, shadow=self.shadow)
+                    self._snapshot_flows = ZERO
                     self.state.set_state(MARKS_KEY, {m: str(p.mark_price) for m, p in self.portfolio.positions.items()
                                                      if p.mark_price}, now)
                     self.state.set_state("signals", self.signals.export_state(), now)
