@@ -39,7 +39,9 @@ def _main(version: bool = typer.Option(False, "--version", callback=_version, is
 @config_app.command("validate")
 def config_validate(path: Path = typer.Argument(..., help="Config JSON file.")) -> None:
     """Exit 0 printing `ok`, or exit 2 with one `<field.path>: <reason>` line per problem."""
-    load_config_or_exit(path)
+    from ate.strategies.loader import check_strategies_or_exit
+
+    check_strategies_or_exit(load_config_or_exit(path))
     console.print("ok")
 
 
@@ -125,6 +127,9 @@ def run_cmd(
         err_console.print("mode: use `ate backtest` for backtests")
         raise typer.Exit(2)
     from ate.engine import run_engine
+    from ate.strategies.loader import check_strategies_or_exit
+
+    check_strategies_or_exit(cfg)
 
     raise typer.Exit(asyncio.run(run_engine(cfg, console=None if quiet else console)))
 

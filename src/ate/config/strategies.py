@@ -6,6 +6,8 @@ Markets are named `"<venue>:<SYMBOL>"` with the engine's venue ids: `binance` (s
 
 from __future__ import annotations
 
+from typing import Any
+
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 
@@ -78,7 +80,21 @@ class DirectionalConfig(_Section):
         return self
 
 
+class CustomStrategyConfig(_Section):
+    """A user's strategy (docs/strategies.md), loaded and checked against its `Params` when the engine starts."""
+
+    enabled: bool = True
+    # "pkg.module:Class" (importable), "path/to/file.py:Class" (relative to the working directory), or the
+    # name of an entry point in the `ate.strategies` group of an installed package.
+    class_: str = Field(alias="class", min_length=1)
+    # The strategy's name in orders, the ledger and its saved state; default: the class's `name`.
+    name: str | None = Field(None, pattern=r"^[a-z][a-z0-9_]{0,39}$")
+    params: dict[str, Any] = Field(default_factory=dict)
+
+
 class StrategiesConfig(_Section):
     arbitrage: ArbitrageConfig = ArbitrageConfig()
     funding_carry: FundingCarryConfig = FundingCarryConfig()
     directional: DirectionalConfig = DirectionalConfig()
+    custom: list[CustomStrategyConfig] = Field(default_factory=list)
+
