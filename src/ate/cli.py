@@ -45,6 +45,14 @@ def config_validate(path: Path = typer.Argument(..., help="Config JSON file.")) 
     console.print("ok")
 
 
+@config_app.command("reference")
+def config_reference_cmd() -> None:
+    """Print the configuration reference (Markdown, docs/configuration.md) generated from the schema."""
+    from ate.config.reference import markdown_reference
+
+    sys.stdout.write(markdown_reference())
+
+
 @config_app.command("schema")
 def config_schema_cmd() -> None:
     """Print the config's JSON Schema."""
