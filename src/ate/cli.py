@@ -16,7 +16,7 @@ from ate.config import config_schema, load_config_or_exit
 
 app = typer.Typer(help="ate — Active Trading Engine", no_args_is_help=True, pretty_exceptions_enable=False)
 config_app = typer.Typer(help="Validate and describe engine configs.", no_args_is_help=True)
-data_app = typer.Typer(help="Inspect recorded market data.", no_args_is_help=True)
+data_app = typer.Typer(help="Inspect and download market data.", no_args_is_help=True)
 app.add_typer(config_app, name="config")
 app.add_typer(data_app, name="data")
 
@@ -94,6 +94,12 @@ def dashboard_cmd(config: Path = typer.Option(..., "--config", help="Config JSON
     from ate.monitor.standalone import serve_store
 
     asyncio.run(serve_store(load_config_or_exit(config, require_keys=False)))
+
+
+# data download (issue 17): candles and funding through the venue clients, into backtest files
+from ate.venues.download import download_cmd  # noqa: E402
+
+data_app.command("download")(download_cmd)
 
 
 # risk layer (issue 6): kill switch, resume, capital stage promotion

@@ -227,6 +227,24 @@ class BinanceClient(ClockSyncedClient):
                                                         ("endTime", end), ("limit", 1000)], weight=1)
         return [(int(r["fundingTime"]), D(r["fundingRate"])) for r in rows][-limit:]
 
+    async def funding_rates(self, symbol: str, start_ms: int, end_ms: int) -> list[tuple[int, Decimal, Decimal | None]]:
+        """Settled funding (time ms, rate per interval, mark price if known) in [start_ms, end_ms), paging by
+        time (for `ate data download --funding`)."""
+        if self.kind is MarketKind.SPOT:
+            raise VenueRejected(self.venue, "spot markets have no funding")
+        out: list[tuple[int, Decimal, Decimal | None]] = []
+        cursor = start_ms
+        while cursor < end_ms:
+            rows = await self._get("/fapi/v1/fundingRate", [("symbol", symbol), ("startTime", cursor),
+                                                            ("endTime", end_ms - 1), ("limit", 1000)], weight=1)
+            batch = [(int(r["fundingTime"]), D(r["fundingRate"]), D(r["markPrice"]) if r.get("markPrice") else None)
+                     for r in rows if cursor <= int(r["fundingTime"]) < end_ms]
+            out.extend(batch)
+            if len(rows) < 1000 or not batch:
+                break
+            cursor = batch[-1][0] + 1
+        return out
+
     # ---- orders ------------------------------------------------------------------------------------
 
     def _order_params(self, order: Order, instrument: Instrument) -> list[tuple[str, str]]:
