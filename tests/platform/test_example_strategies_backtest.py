@@ -112,3 +112,24 @@ def test_a_failing_plugin_beside_the_ema_cross_changes_none_of_its_trades(tmp_pa
     a, b = run_backtest(alone, data), run_backtest(both, data)
     assert a.trades and b.trades == a.trades
     assert [f for f in b.fills if f["strategy"] != "ema_cross"] == []
+
+
+def test_a_sweep_over_a_custom_strategys_params_matches_single_backtests(tmp_path, monkeypatch):
+    """`strategies.custom.<i>.params.<key>` is a sweepable path; the default combination reproduces the
+    plain backtest of the example."""
+    monkeypatch.chdir(ROOT)
+    grid = tmp_path / "grid.json"
+    grid.write_text(json.dumps({"strategies.custom.0.params.fast": [5, 12]}))
+    r = runner.invoke(app, ["sweep", "--config", "examples/strategies/ema_cross.json", "--grid", str(grid),
+                            "--from", FROM, "--to", TO, "--data", f"binance:BTCUSDT={DATA}", "--workers", "1",
+                            "--json"])
+    assert r.exit_code == 0, r.output
+    by_fast = {row["params"]["strategies.custom.0.params.fast"]: row for row in json.loads(r.stdout)}
+    single = backtest("ema_cross")
+    assert by_fast[12]["final_equity"] == single["final_equity"]
+    assert by_fast[12]["trades"] == len(single["trades"]) != by_fast[5]["trades"]
+    bad = tmp_path / "bad.json"
+    bad.write_text(json.dumps({"strategies.custom.3.params.fast": [5]}))
+    r = runner.invoke(app, ["sweep", "--config", "examples/strategies/ema_cross.json", "--grid", str(bad),
+                            "--from", FROM, "--to", TO, "--data", f"binance:BTCUSDT={DATA}"])
+    assert r.exit_code == 2 and "strategies.custom.3.params.fast: no item 3 in that list" in r.stderr

@@ -46,15 +46,22 @@ def load_grid(path: Path) -> dict[str, list[Any]]:
 
 
 def _set_path(data: dict[str, Any], dotted: str, value: Any) -> None:
-    node = data
+    node: Any = data
     parts = dotted.split(".")
     for p in parts[:-1]:
+        if isinstance(node, list):  # e.g. strategies.custom.0.params.fast
+            if not p.isdigit() or int(p) >= len(node):
+                raise GridError([f"{dotted}: no item {p} in that list"])
+            node = node[int(p)]
+            continue
         nxt = node.get(p)
-        if not isinstance(nxt, dict):
-            nxt = node[p] = {} if nxt is None else nxt
-        if not isinstance(nxt, dict):
+        if nxt is None:
+            nxt = node[p] = {}
+        if not isinstance(nxt, dict | list):
             raise GridError([f"{dotted}: {p} is not a section"])
         node = nxt
+    if isinstance(node, list):
+        raise GridError([f"{dotted}: a whole list item cannot be swept; name a key inside it"])
     node[parts[-1]] = value
 
 

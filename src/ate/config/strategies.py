@@ -83,6 +83,7 @@ class DirectionalConfig(_Section):
 class CustomStrategyConfig(_Section):
     """A user's strategy (docs/strategies.md), loaded and checked against its `Params` when the engine starts."""
 
+    model_config = ConfigDict(extra="forbid", serialize_by_alias=True)  # dumps as `class`, as written
     enabled: bool = True
     # "pkg.module:Class" (importable), "path/to/file.py:Class" (relative to the working directory), or the
     # name of an entry point in the `ate.strategies` group of an installed package.
