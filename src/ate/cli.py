@@ -19,6 +19,8 @@ config_app = typer.Typer(help="Validate and describe engine configs.", no_args_i
 data_app = typer.Typer(help="Inspect and download market data.", no_args_is_help=True)
 app.add_typer(config_app, name="config")
 app.add_typer(data_app, name="data")
+docs_app = typer.Typer(help="Print the generated reference pages of docs/.", no_args_is_help=True)
+app.add_typer(docs_app, name="docs")
 
 console = Console()
 err_console = Console(stderr=True)
@@ -45,12 +47,20 @@ def config_validate(path: Path = typer.Argument(..., help="Config JSON file.")) 
     console.print("ok")
 
 
-@config_app.command("reference")
-def config_reference_cmd() -> None:
-    """Print the configuration reference (Markdown, docs/configuration.md) generated from the schema."""
+@docs_app.command("config")
+def docs_config_cmd() -> None:
+    """Print the configuration reference (docs/configuration.md), generated from the config schema."""
     from ate.config.reference import markdown_reference
 
     sys.stdout.write(markdown_reference())
+
+
+@docs_app.command("cli")
+def docs_cli_cmd() -> None:
+    """Print the command-line reference (docs/cli.md), generated from the commands."""
+    from ate.cli_reference import markdown_reference
+
+    sys.stdout.write(markdown_reference(app))
 
 
 @config_app.command("schema")

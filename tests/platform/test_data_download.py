@@ -139,7 +139,8 @@ async def test_perp_candles_and_funding_feed_a_backtest(venues, tmp_path):
 @pytest.mark.parametrize(("args", "message"), [
     (["--venue", "kraken"], "--venue 'kraken': one of binance, binance-usdm, backpack"),
     (["--venue", "binance", "--interval", "2h"], "--interval '2h': one of 1m, 5m, 15m, 1h, 4h, 1d"),
-    (["--venue", "binance", "--funding"], "--funding: binance is the spot venue"),
+    (["--venue", "binance", "--funding"], "--funding: only binance-usdm funding history can be paged by date"),
+    (["--venue", "backpack", "--funding"], "--funding: only binance-usdm funding history can be paged by date"),
     (["--venue", "binance", "--from", "yesterday"], "--from/--to: 'yesterday' is not a date"),
 ])
 def test_bad_arguments_exit_2_with_the_option_named(tmp_path, args, message):

@@ -61,5 +61,13 @@ def test_configuration_reference_is_generated_from_the_schema():
 
     committed = (ROOT / "docs" / "configuration.md").read_text()
     assert committed == markdown_reference(), \
-        "docs/configuration.md is stale: run `ate config reference > docs/configuration.md`"
+        "docs/configuration.md is stale: run `ate docs config > docs/configuration.md`"
     assert "## `strategies.custom[]`" in committed and "| `class` | string | required | length ≥ 1 |" in committed
+
+
+def test_cli_reference_is_generated_from_the_commands():
+    from ate.cli_reference import markdown_reference
+
+    committed = (ROOT / "docs" / "cli.md").read_text()
+    assert committed == markdown_reference(app), "docs/cli.md is stale: run `ate docs cli > docs/cli.md`"
+    assert "## `ate data download`" in committed and "| `--venue` | required." in committed

@@ -238,8 +238,8 @@ def download_cmd(
         raise fail(f"--venue {venue!r}: one of {', '.join(VENUE_IDS)}")
     if interval not in INTERVAL_MS:
         raise fail(f"--interval {interval!r}: one of {', '.join(INTERVAL_MS)}")
-    if funding and venue == "binance":
-        raise fail("--funding: binance is the spot venue; funding is paid on binance-usdm (or backpack) perps")
+    if funding and venue != "binance-usdm":
+        raise fail(f"--funding: only binance-usdm funding history can be paged by date (not {venue})")
     try:
         start_ms, end_ms = parse_date(start), parse_date(end)
     except DataError as exc:
