@@ -62,8 +62,10 @@ def utc(ms: int) -> str:
 
 
 def default_path(out_dir: Path, venue: str, symbol: str, interval: str, start: str, end: str) -> Path:
-    """Named so that `ate backtest` infers the interval from the name."""
-    return out_dir / f"{VENUE_IDS[venue]}_{symbol}_{interval}_{start}_{end}.csv"
+    """Named like the shipped files (data/README.md), so the loaders infer the interval from the name."""
+    stem = {"binance": f"binance_spot_{symbol}", "binance-usdm": f"binance_usdm_{symbol}_perp",
+            "backpack": f"backpack_{symbol}" if symbol.endswith("_PERP") else f"backpack_spot_{symbol}"}[venue]
+    return out_dir / f"{stem}_{interval}_{start}_{end}.csv"
 
 
 def _fmt(x: float) -> str:
