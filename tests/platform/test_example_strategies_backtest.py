@@ -133,3 +133,8 @@ def test_a_sweep_over_a_custom_strategys_params_matches_single_backtests(tmp_pat
     r = runner.invoke(app, ["sweep", "--config", "examples/strategies/ema_cross.json", "--grid", str(bad),
                             "--from", FROM, "--to", TO, "--data", f"binance:BTCUSDT={DATA}"])
     assert r.exit_code == 2 and "strategies.custom.3.params.fast: no item 3 in that list" in r.stderr
+    bad.write_text(json.dumps({"strategies.custom.0.params.fast": [5, 40]}))  # 40 ≥ slow (26)
+    r = runner.invoke(app, ["sweep", "--config", "examples/strategies/ema_cross.json", "--grid", str(bad),
+                            "--from", FROM, "--to", TO, "--data", f"binance:BTCUSDT={DATA}"])
+    assert r.exit_code == 2, r.output
+    assert "strategies.custom.0.params.fast=40: strategies.custom.0.params: fast must be smaller than slow" in r.stderr

@@ -21,6 +21,7 @@ from ate.backtest.data import BacktestData
 from ate.backtest.runner import run_backtest
 from ate.config import ConfigError, EngineConfig, parse_config
 from ate.model import Mode
+from ate.strategies.loader import build_custom
 
 RANK_KEYS = ("sharpe", "total_return", "cagr", "sortino", "monthly_return_equivalent", "max_drawdown", "win_rate",
              "profit_factor")
@@ -106,7 +107,9 @@ def configs_for(base: EngineConfig, grid: Mapping[str, Sequence[Any]]) -> list[t
         try:
             for k, v in combo.items():
                 _set_path(data, k, v)
-            out.append((combo, parse_config(data, env={})))
+            cfg = parse_config(data, env={})
+            build_custom(cfg.strategies)  # a plug-in's params are checked by its own model, here, not in a worker
+            out.append((combo, cfg))
         except ConfigError as exc:
             problems += [f"{_label(combo)}: {p}" for p in exc.problems]
         except GridError as exc:
