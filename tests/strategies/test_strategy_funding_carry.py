@@ -31,6 +31,10 @@ PERP_I = Instrument("binance_usdm", "BTCUSDT", "BTC", "USDT", MarketKind.PERP, D
                     D("0.001"), D("1000"), D("556.80"), D("4529764"), D("100"), grid_at_min=True)
 
 
+# fills below charge fees in USDT (the BNB / quote-fee account): legs are equal
+QUOTE_FEES = {"spot_fee_in_base": False}
+
+
 def ms(day: str) -> int:
     return int(datetime.fromisoformat(day).replace(tzinfo=UTC).timestamp() * 1000)
 
@@ -86,13 +90,15 @@ def test_entry_rule_acceptance_a():
     assert not hourly.enter
 
 
-def test_strategy_enters_with_equal_legs():
+def test_strategy_enters_with_legs_of_zero_net_delta_after_the_spot_fee():
     s = FundingCarryStrategy(FundingCarryConfig(notional=10_000))
     ctx = make_ctx("60000")
     ctx.fundings[PERP] = rates_info(1, 2, 3, t_last=ms("2025-01-01"), predicted=3)
     spot, perp = s.evaluate(ctx)
+    # the spot fee (10 bp) is taken from the coins bought: 0.166 / 0.999 = 0.1661662 → 0.16617 (step, up)
     assert (spot.venue, spot.symbol, spot.side, spot.qty, spot.price, spot.purpose) == (
-        "binance", "BTCUSDT", Side.BUY, D("0.166"), D("60060"), Purpose.ENTRY)
+        "binance", "BTCUSDT", Side.BUY, D("0.16617"), D("60060"), Purpose.ENTRY)
+    assert spot.group == perp.group != ""  # one unit for the risk layer
     assert (perp.symbol, perp.side, perp.qty, perp.price, perp.reduce_only) == (
         "BTCUSDT", Side.SELL, D("0.166"), D("59940"), False)
     assert s.evaluate(ctx) == ()  # legs in flight
@@ -148,7 +154,7 @@ def test_funding_sums_on_shipped_history_acceptance_c():
 
     for t_open, t_close, n, total in ((ms("2024-01-01"), ms("2025-01-01"), 1098, D("8169.8876")),
                                       (ms("2025-06-01"), ms("2025-06-24"), 69, D("199.7208"))):
-        s = FundingCarryStrategy(FundingCarryConfig(notional=42_000))
+        s = FundingCarryStrategy(FundingCarryConfig(notional=42_000, **QUOTE_FEES))
         ctx = make_ctx()
         open_pair(s, ctx, t_open)  # 1 BTC short, opened at a funding time: that one is not paid
         assert s.perp_qty == D("-1") and s.spot_qty == D("1")
@@ -164,7 +170,7 @@ def test_funding_sums_on_shipped_history_acceptance_c():
 
 
 def test_exit_after_two_negative_periods():
-    s = FundingCarryStrategy(FundingCarryConfig(notional=42_000))
+    s = FundingCarryStrategy(FundingCarryConfig(notional=42_000, **QUOTE_FEES))
     ctx = make_ctx()
     t = ms("2025-01-01")
     open_pair(s, ctx, t)
@@ -229,7 +235,7 @@ def test_margin_guard_alert_grace_and_hard_limit():
 
 
 def test_gamma_residual_hedge_and_deltas():
-    s = FundingCarryStrategy(FundingCarryConfig(notional=42_000))
+    s = FundingCarryStrategy(FundingCarryConfig(notional=42_000, **QUOTE_FEES))
     ctx = make_ctx()
     t = ms("2025-01-01")
     ctx.fundings[PERP] = rates_info(3, 3, 3, t_last=t - H8)

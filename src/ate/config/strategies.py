@@ -47,6 +47,9 @@ class FundingCarryConfig(_Section):
     exit_periods: int = Field(2, ge=1)
     hedge_ratio: float = Field(1.0, ge=0, le=1)
     fee_spot_bps: float = Field(10.0, ge=0)
+    # Binance takes a spot buy's fee from the coins bought (unless paid in BNB): the spot leg then buys
+    # q/(1-fee) so the pair nets zero delta.
+    spot_fee_in_base: bool = True
     fee_perp_bps: float = Field(5.0, ge=0)
     slippage_bps: float = Field(2.0, ge=0)
     entry_max_from_touch_bps: float = Field(10.0, ge=0)

@@ -38,6 +38,8 @@ from ate.risk.ladder import Book, EmergencyLadder, Holding, gross_exposure
 from ate.risk.pretrade import PreTradeChecker
 from ate.risk.state import TradingStateKeeper
 from ate.risk.store import StateStore
+from ate.risk.verdict import Decision as RiskDecision
+from ate.risk.verdict import Reason, Verdict
 from ate.signals.base import ModuleOutput
 from ate.signals.engine import Decision, SignalEngine
 from ate.strategies.base import FundingInfo, MarginInfo, Strategy
@@ -86,12 +88,13 @@ class TradingCore:
         self.on_event: Callable[[EngineEvent], object] | None = None  # e.g. the monitor's alert notifier
         self._last_equity_ms = 0
         self._ledger_written = 0
+        self._group_approved: dict[int, OrderIntent] = {}  # legs approved with their group, until submitted
         self.orders: OrderManager  # set by attach()
 
     def attach(self, executor: Executor) -> None:
         """Connect the executor; the order manager restores open orders and id sequences from the store."""
         self.orders = OrderManager(run_id=self.cfg.run_id, store=self.store, portfolio=self.portfolio,
-                                   executor=executor, risk=self.risk.check, clock=self.clock, shadow=self.shadow,
+                                   executor=executor, risk=self._risk_check, clock=self.clock, shadow=self.shadow,
                                    on_fill=self._on_fill, on_event=self._record)
         for name, strategy in self.by_name.items():
             saved = self.state.get_state(f"strategy.{name}")
@@ -310,14 +313,38 @@ class TradingCore:
     def _handle(self, strategy: Strategy, intents: Sequence[OrderIntent]) -> None:
         if not intents and not strategy.has_reports:  # the common case on every book and candle
             return
-        for intent in intents:
-            if self.orders.submit(intent) is None:
-                self._handle(strategy, strategy.on_intent_rejected(intent, "risk", self.ctx))
+        self._submit(strategy, intents)
         for ev in strategy.drain_events():
             self._record(ev)
         for trade in strategy.drain_trades():
             if strategy.name == "directional":  # kelly learns from directional round trips only (§4.3)
                 self.signals.record_trade(trade.net_pnl, trade.entry_notional, trade.ts_ms, trade.hypothetical)
+
+    def _submit(self, strategy: Strategy, intents: Sequence[OrderIntent]) -> None:
+        """Single intents one by one; the legs of a group (``OrderIntent.group``) as one unit: risk approves
+        every leg at one size or none, and a refused group is reported leg by leg to its strategy."""
+        groups: dict[str, list[OrderIntent]] = {}
+        for intent in intents:
+            if intent.group:
+                groups.setdefault(intent.group, []).append(intent)
+            elif self.orders.submit(intent) is None:
+                self._handle(strategy, strategy.on_intent_rejected(intent, "risk", self.ctx))
+        for legs in groups.values():
+            verdict = self.risk.check_group(legs, [self.portfolio.instruments[i.market] for i in legs])
+            refused = legs
+            if verdict.approved:
+                self._group_approved.update((id(i), i) for i in verdict.intents)
+                refused = [asked for asked, leg in zip(legs, verdict.intents, strict=True)
+                           if self.orders.submit(leg) is None]
+            for intent in refused:
+                self._handle(strategy, strategy.on_intent_rejected(intent, str(verdict.reason), self.ctx))
+
+    def _risk_check(self, intent: OrderIntent, inst: Instrument) -> Verdict:
+        """The order manager's risk check: a leg of an approved group was checked (and reserved) with its
+        group, so it passes as approved; anything else is checked on its own."""
+        if self._group_approved.pop(id(intent), None) is intent:
+            return Verdict(RiskDecision.APPROVE, Reason.OK, intent)
+        return self.risk.check(intent, inst)
 
     def _on_fill(self, order: Order, fill: Fill) -> None:
         inst = self.portfolio.instruments[f"{fill.venue}:{fill.symbol}"]
