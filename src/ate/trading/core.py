@@ -44,6 +44,7 @@ from ate.signals.base import ModuleOutput
 from ate.signals.engine import Decision, SignalEngine
 from ate.strategies.base import FundingInfo, MarginInfo, Strategy
 from ate.trading.context import CoreContext
+from ate.trading.valuation import Valuation
 
 log = logging.getLogger(__name__)
 TWO = Decimal(2)
@@ -74,6 +75,8 @@ class TradingCore:
         self.keeper.subscribe(self._on_state)
         self.risk.set_state(self.keeper.state)
         self.daily = DailyLossTracker(state, limits.daily_loss_usd, clock)
+        self.valuation = Valuation(self.portfolio, cfg.risk_limits.asset_prices_usd,
+                                   int(cfg.risk_limits.unpriced_grace_s * 1000), clock, self._record)
         self.ladder = EmergencyLadder(state, clock)
         self.strategies = list(strategies)
         self.by_name = {s.name: s for s in self.strategies}
@@ -220,23 +223,32 @@ class TradingCore:
     def on_timer(self) -> None:
         """Periodic work (every second live; every candle in backtests): equity, daily loss, state."""
         now = self.clock()
-        if self.portfolio.unpriced():
-            return  # a partial valuation would book a fake loss (or gain) the moment prices arrive
-        equity = self.portfolio.equity()
-        self.daily.update(equity)
+        valued = self.valuation.equity()
+        if valued is not None:
+            self._update_equity(now, *valued)
+        if now - self._last_equity_ms >= EQUITY_EVERY_MS:
+            self._persist(now, valued[0] if valued is not None else None)
+
+    def _update_equity(self, now: int, equity: Decimal, flow: Decimal) -> None:
+        """Daily loss, its limit for the risk layer, and the emergency module's equity."""
+        self.daily.update(equity, flow)
         # Once the day's limit is reached, entries stay blocked for the rest of that day even if the
         # equity recovers (canary/live: "trading stops at the daily loss limit").
         breached = self.daily.breached_day is not None and self.daily.breached_day == self.daily.day_ms
         self.risk.set_daily_loss(max(self.daily.loss, self.daily.limit) if breached else self.daily.loss)
-        self.signals.update_equity(float(equity), now, float(gross_exposure(self.holdings())))
-        if now - self._last_equity_ms >= EQUITY_EVERY_MS:
-            self._last_equity_ms = now
-            if self.store is not None:
+        self.signals.update_equity(float(equity), now, float(gross_exposure(self.holdings())), float(flow))
+
+    def _persist(self, now: int, equity: Decimal | None) -> None:
+        """Positions, signal and strategy state always; equity once it is valued (not while a configured
+        market's first mark is awaited at start)."""
+        self._last_equity_ms = now
+        if self.store is not None:
+            if equity is not None:
                 self.store.add_equity(now, equity, shadow=self.shadow)
-                self.store.save_positions(self.portfolio.positions.values(), shadow=self.shadow, ts_ms=now)
-                self.state.set_state("signals", self.signals.export_state(), now)
-                for name, s in self.by_name.items():
-                    self.state.set_state(f"strategy.{name}", s.state(), now)
+            self.store.save_positions(self.portfolio.positions.values(), shadow=self.shadow, ts_ms=now)
+            self.state.set_state("signals", self.signals.export_state(), now)
+            for name, s in self.by_name.items():
+                self.state.set_state(f"strategy.{name}", s.state(), now)
 
     def refresh_modules(self) -> None:
         """Evaluate every module now (live engines call it periodically so statuses are current between
