@@ -28,6 +28,9 @@ class RiskLimits(_Section):
     asset_prices_usd: dict[str, float] = Field(
         default_factory=dict, description="USD price of assets no configured market prices (e.g. BNB fee dust); "
         "an asset with neither is valued at 0 with a warning, and risk keeps running")
+    account_poll_s: float = Field(
+        30.0, gt=0, le=3600, description="canary/live: how often perp margin (for the liquidation-distance "
+        "guard), balances and positions are re-read from the venues")
     unpriced_grace_s: float = Field(
         60.0, ge=0, le=3600, description="at start, how long equity waits for the first mark of a configured "
         "market before valuing its asset at 0")

@@ -6,6 +6,8 @@ Markets are named `"<venue>:<SYMBOL>"` with the engine's venue ids: `binance` (s
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 
@@ -58,7 +60,9 @@ class FundingCarryConfig(_Section):
     liquidation_distance_hard: float = Field(0.20, gt=0, lt=1)
     grace_minutes: float = Field(15.0, ge=0)
     max_basis_loss_bps: float = Field(50.0, gt=0)
-    leverage: float = Field(2.0, ge=1, le=20)
+    # Set on every perp market at start (canary/live) and checked against the venue's answer.
+    leverage: int = Field(2, ge=1, le=20)
+    margin_type: Literal["CROSSED", "ISOLATED"] = "CROSSED"
 
 
 class DirectionalConfig(_Section):
