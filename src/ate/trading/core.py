@@ -344,7 +344,10 @@ class TradingCore:
         for legs in groups.values():
             verdict = self.risk.check_group(legs, [self.portfolio.instruments[i.market] for i in legs])
             refused = legs
-            if verdict.approved:
+            if not verdict.approved:
+                stats = self.orders.stats.rejected_by_risk
+                stats[str(verdict.reason)] = stats.get(str(verdict.reason), 0) + len(legs)
+            else:
                 self._group_approved.update((id(i), i) for i in verdict.intents)
                 refused = [asked for asked, leg in zip(legs, verdict.intents, strict=True)
                            if self.orders.submit(leg) is None]
