@@ -167,3 +167,11 @@ def test_headroom_is_the_entry_notional_risk_would_still_accept(clock):
     c.set_daily_loss(D("0"))
     c.set_state(TradingState.REDUCING)
     assert c.headroom_usd(SPOT.key, Side.SELL) == 0
+
+
+def test_markets_the_limits_leave_untradeable_are_named(clock):
+    c = checker(clock, mode=Mode.CANARY)  # 20 USD position cap
+    assert c.unreachable([SPOT, BP_SPOT, PERP]) == [
+        "binance:BTCUSDT_PERP: the canary limits allow 20.00 USD per entry, below the venue's minimum notional "
+        "100 USD"]
+    assert checker(clock).unreachable([SPOT, BP_SPOT, PERP]) == []  # paper: 500 USD per entry

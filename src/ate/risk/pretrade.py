@@ -251,6 +251,15 @@ class PreTradeChecker:
         left = cap - pos - pend if side is Side.BUY else cap + pos - pend
         return max(ZERO, min(room, left * price))
 
+    def unreachable(self, instruments: Sequence[Instrument]) -> list[str]:
+        """Markets where no entry can ever be sent under the limits in force (e.g. the canary's position cap
+        below a venue's minimum notional), one sentence each: a strategy there never trades, and says so
+        rather than sending one leg or an order the venue refuses."""
+        lim = self.limits
+        room = min(lim.max_position_usd, lim.max_single_trade_usd, lim.max_order_usd)
+        return [f"{i.key}: the {lim.source} limits allow {room:.2f} USD per entry, below the venue's minimum "
+                f"notional {i.min_notional} USD" for i in instruments if i.min_notional > room]
+
     def _assess(self, intent: OrderIntent, inst: Instrument, now: int) -> _Leg | Verdict:
         """Every rule of one order except the venue filters and the rate limit, without reserving anything:
         the most it may send (unrounded) and the limit that bound, or a rejection."""

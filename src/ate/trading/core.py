@@ -108,6 +108,12 @@ class TradingCore:
         saved = self.state.get_state("signals")
         if saved:
             self.signals.import_state(saved)
+        self._warn_unreachable()
+
+    def _warn_unreachable(self) -> None:
+        """Say at start which markets the limits in force (canary caps, capital stage) leave untradeable."""
+        for why in self.risk.unreachable(list(self.portfolio.instruments.values())):
+            self._record(EngineEvent(self.clock(), "risk_limit_below_minimum", why, Severity.WARNING))
 
     # ---- state the context reads ------------------------------------------------------------------
 
