@@ -26,6 +26,7 @@ from ate.strategies.base import MarginInfo
 
 log = logging.getLogger(__name__)
 ZERO = Decimal(0)
+PPM = Decimal("1e-6")
 
 
 class MarginWatch:
@@ -92,7 +93,9 @@ class MarginWatch:
             if inst.venue == venue and inst.kind is MarketKind.PERP:
                 held = self.core.portfolio.positions.get(key)
                 diffs[key] = positions.get(key, ZERO) - (held.qty if held is not None else ZERO)
-        diffs = {k: v for k, v in diffs.items() if abs(v) > self.tolerance}
+        # venues round payments (funding, realized P&L) their own way: a part per million is not a drift
+        diffs = {k: v for k, v in diffs.items()
+                 if abs(v) > max(self.tolerance, PPM * abs(balances.get(k, positions.get(k, ZERO))))}
         busy = any(o.venue == venue for o in self.core.orders.open_orders())
         if not diffs or busy:
             self._suspect.discard(venue)
