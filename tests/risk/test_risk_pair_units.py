@@ -29,9 +29,8 @@ D = Decimal
 EAGER = {"arbitrage": {"net_threshold_bps": 0, "fee_a_bps": 0, "fee_b_bps": 0, "slippage_buffer_bps": 0,
                        "min_attempt_interval_ms": 0},
          "funding_carry": {"enabled": False}, "directional": {"enabled": False}}
-# configs/canary.json: 50 USD per market, so a pair sized down by lxvx (x0.25) still clears the 5 USD minimum
-CANARY = {"initial_capital": 1000, "max_position_size": 0.05, "daily_loss_limit": 30}
-CAP = D(50)
+CANARY = {"initial_capital": 1000, "max_position_size": 0.02, "daily_loss_limit": 30}  # configs/canary.json
+CAP = D(20)  # USD per market
 
 
 async def test_a_used_position_cap_on_one_leg_sends_neither_leg(tmp_path, monkeypatch):
@@ -42,7 +41,7 @@ async def test_a_used_position_cap_on_one_leg_sends_neither_leg(tmp_path, monkey
         spot = core.portfolio.instruments["binance:BTCUSDT"]
         await drive.step(15_000)
         mark = core.books["binance:BTCUSDT"].bid
-        core.risk.set_position(spot, CAP / mark)  # the 50 USD cap on binance:BTCUSDT is used
+        core.risk.set_position(spot, CAP / mark)  # the 20 USD cap on binance:BTCUSDT is used
         worst = D(0)
         for _ in range(160):
             await drive.step(15_000)

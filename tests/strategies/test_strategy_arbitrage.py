@@ -269,7 +269,7 @@ def test_pair_sized_within_the_smaller_headroom_of_its_legs_and_sent_as_one_grou
     ctx.headroom.update({"arbitrage": D("500"), f"{A}:BUY": D("120"), f"{B}:SELL": D("300")})
     s = ArbitrageStrategy(ArbitrageConfig(max_notional=5000))
     buy, sell = s.on_book(B, ctx)
-    assert buy.qty == sell.qty == D("0.0016")  # 120 USD / 60,000 × lxvx 0.8
+    assert buy.qty == sell.qty == D("0.002")  # 120 USD / 60,000: lxvx (0.8) scales the wanted size, not the cap
     assert buy.group == sell.group == buy.meta["attempt"]
 
 

@@ -241,16 +241,17 @@ class ArbitrageStrategy(Strategy):
         room = [h for h in (ctx.headroom_usd(self.name, buy_m, Side.BUY), ctx.headroom_usd(self.name, sell_m, Side.SELL))
                 if h is not None]
         headroom = min(room) if room else None
-        if headroom is not None:
-            caps.append(headroom / ask_conv)
         m = ctx.size_multiplier("lxvx")
-        q = min(caps) * (to_dec(m) if m is not None else ONE)
+        q = min(caps) * (to_dec(m) if m is not None else ONE)  # lxvx scales what the strategy wants ...
+        capped = headroom is not None and headroom / ask_conv < q
+        if capped:
+            q = headroom / ask_conv  # ... and the risk headroom bounds the result
         q = is_.round_qty(ib.round_qty(q))
         try:
             q_b, p_b = ib.prepare(Side.BUY, q, bb.ask)
             q_s, p_s = is_.prepare(Side.SELL, q, bs.bid)
         except FilterError as exc:
-            if headroom is not None and headroom / ask_conv == min(caps):
+            if capped:
                 return self._headroom_short(headroom, exc, now)
             return self._skip(exc.reason)
         self._short_of_headroom = False
