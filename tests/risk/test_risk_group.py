@@ -110,6 +110,17 @@ def test_a_rounded_up_leg_above_its_own_bound_steps_the_hedge_down(clock):
     assert v.leg == 0 and v.reason is Reason.POSITION_CAP
 
 
+def test_a_rounded_up_leg_never_exceeds_its_bound_on_a_fine_grid(clock):
+    c = checker(clock, max_single_trade_pct=0.25)
+    c.set_position(BP_SPOT, D("-0.03993"))  # backpack sell room 0.01007 BTC, its step 0.0001
+    base = leg(SPOT, Side.BUY, "0.02")
+    more = leg(BP_SPOT, Side.SELL, "0.0201")
+    v = c.check_group([base, more], [SPOT, BP_SPOT])
+    # 0.01 × 1.005 = 0.01005 → 0.0101 (up) would pass the room: the base steps down until 0.0100 fits
+    assert [i.qty for i in v.intents] == [D("0.00995"), D("0.01")]
+    assert v.intents[1].qty <= D("0.01007") and (v.reason, v.leg) == (Reason.POSITION_CAP, 1)
+
+
 def test_nothing_left_for_the_group_rejects_with_the_binding_limit(clock):
     c = checker(clock)
     c.set_position(BP_SPOT, D("-0.04995"))  # sell room 0.00005 BTC: below backpack's step
@@ -162,6 +173,9 @@ def test_headroom_is_the_entry_notional_risk_would_still_accept(clock):
     assert c.headroom_usd(SPOT.key, Side.BUY) == D("5")
     assert c.headroom_usd(SPOT.key, Side.SELL) == D("35")
     assert c.headroom_usd("binance:NOMARK", Side.BUY) == 0
+    clock.advance(6_000)  # every mark older than the 5 s trust window
+    assert c.headroom_usd(SPOT.key, Side.SELL) == 0
+    c.update_mark(SPOT.key, MARK, clock())
     c.set_daily_loss(D("30"))
     assert c.headroom_usd() == 0
     c.set_daily_loss(D("0"))

@@ -203,16 +203,15 @@ class PreTradeChecker:
             if leg.bound / intent.qty < scale:
                 scale, why, at = leg.bound / intent.qty, leg.reason, n
         grid = _common_step([inst for i, inst in zip(intents, insts, strict=True) if i.qty == base])
-        x = _floor(base * scale, grid)
-        qtys: list[Decimal] = []
-        for _ in range(3):  # a rounded-up ratio leg over its bound: step the hedge quantity down
-            qtys = [x if i.qty == base else _ceil(x * i.qty / base, inst.step_size)
-                    for i, inst in zip(intents, insts, strict=True)]
-            over = [n for n, (q, leg) in enumerate(zip(qtys, legs, strict=True)) if q > leg.bound]
-            if not over or x <= 0:
-                break
-            why, at = legs[over[0]].reason, over[0]
-            x -= grid
+        x = base * scale
+        for n, (intent, inst, leg) in enumerate(zip(intents, insts, legs, strict=True)):
+            if intent.qty != base:  # rounded up below, so its bound must hold after rounding
+                fits = _floor(leg.bound, inst.step_size) * base / intent.qty
+                if fits < x:
+                    x, why, at = fits, leg.reason, n
+        x = _floor(x, grid)
+        qtys = [x if i.qty == base else _ceil(x * i.qty / base, inst.step_size)
+                for i, inst in zip(intents, insts, strict=True)]
         qtys = [inst.round_qty(q) for q, inst in zip(qtys, insts, strict=True)]
         if x <= 0 or any(q <= 0 for q in qtys):
             reason = why if why is not Reason.OK else Reason.LOT_SIZE
