@@ -30,9 +30,10 @@ from __future__ import annotations
 
 from collections import Counter, deque
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, replace
 from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
+from functools import lru_cache
 from math import lcm
+from typing import NamedTuple
 
 import structlog
 
@@ -74,8 +75,7 @@ class _RateWindow:
         return len(times) + more > self.n
 
 
-@dataclass(frozen=True, slots=True)
-class _Leg:
+class _Leg(NamedTuple):
     """One order assessed against every rule but the venue filters and the rate limit."""
 
     bound: Decimal  # the most the caps allow (not yet rounded)
@@ -202,8 +202,8 @@ class PreTradeChecker:
         for n, (intent, leg) in enumerate(zip(intents, legs, strict=True)):
             if leg.bound / intent.qty < scale:
                 scale, why, at = leg.bound / intent.qty, leg.reason, n
-        grid = _common_step([inst for i, inst in zip(intents, insts, strict=True) if i.qty == base])
         x = base * scale
+        grid = _common_step(tuple(inst.step_size for i, inst in zip(intents, insts, strict=True) if i.qty == base))
         for n, (intent, inst, leg) in enumerate(zip(intents, insts, legs, strict=True)):
             if intent.qty != base:  # rounded up below, so its bound must hold after rounding
                 fits = _floor(leg.bound, inst.step_size) * base / intent.qty
@@ -346,7 +346,8 @@ class PreTradeChecker:
         self._rates[intent.venue].times.append(now)
         pend = (inst.key, intent.side)
         self._pend[pend] = self._pend.get(pend, ZERO) + qty
-        return replace(intent, qty=qty, price=leg.price, reduce_only=leg.reduce_only)
+        return OrderIntent(intent.venue, intent.symbol, intent.side, qty, leg.price, intent.strategy, intent.purpose,
+                           intent.type, intent.tif, leg.reduce_only, intent.meta, intent.group)
 
     def _caps(self, purpose: Purpose, side: Side, pos: Decimal, pend: Decimal,
               ref: Decimal) -> tuple[tuple[Decimal, Reason], ...]:
@@ -372,11 +373,15 @@ def _reject(reason: Reason, detail: str) -> Verdict:
     return Verdict(Decision.REJECT, reason, None, detail)
 
 
-def _common_step(insts: Sequence[Instrument]) -> Decimal:
+@lru_cache(maxsize=64)
+def _common_step(steps: tuple[Decimal, ...]) -> Decimal:
     """The smallest quantity step every venue accepts: the least common multiple of their steps."""
-    steps = [i.step_size for i in insts if i.step_size > 0]
+    steps = tuple(s for s in steps if s > 0)
     if not steps:
         return ZERO
+    first = steps[0]
+    if all(s == first for s in steps):
+        return first
     exp = min(s.as_tuple().exponent for s in steps)
     unit = Decimal(1).scaleb(exp)
     return lcm(*(int(s / unit) for s in steps)) * unit
