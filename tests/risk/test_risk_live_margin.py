@@ -158,3 +158,38 @@ async def test_canary_engine_reads_margin_live_and_the_carry_guard_closes_the_pa
                     fut.set_result(None)
             await engine.stop()
 
+
+
+async def test_a_liquidation_the_engine_missed_is_caught_by_the_account_poll(tmp_path, monkeypatch):
+    """Finding 7: a liquidation arrived as an unknown order and was ignored. Within two account polls the
+    engine has either booked it or raised a drift and handed the venue to reconciliation."""
+    sections = {"strategies": {"arbitrage": {"enabled": False}, "directional": {"enabled": False},
+                               "funding_carry": {"leverage": 20}},
+                "risk_limits": {"account_poll_s": 10}}
+    async with world(tmp_path, monkeypatch, mode="canary", start_engine=False, sim_cfg=sim_config(balances=THIN),
+                     engine_sections=sections) as (sim, _, drive, raw):
+        sim.core.place_order(ACCOUNT, "binance-usdm", "BTCUSDT", Side.SELL, OrderType.MARKET, SHORT)
+        engine = Engine(parse_config(raw), clock=drive.clock)
+        reconciled: list[str] = []
+        original = engine.reconcile_soon
+        monkeypatch.setattr(engine, "reconcile_soon", lambda venue: (reconciled.append(venue), original(venue)))
+        await engine.start()
+        try:
+            held = engine.core.portfolio.position("binance_usdm:BTCUSDT")
+            assert held.qty == -SHORT
+            sim.inject("liquidate", account=ACCOUNT, venue="binance-usdm", symbol="BTCUSDT")
+            assert sim.core.positions(ACCOUNT, "binance-usdm")["BTCUSDT"].qty == 0
+            for _ in range(6):  # two polls and a little
+                await drive.step(5_000)
+                await settle(rounds=50)
+            drifts = [e for e in engine.store.events() if e.kind == "account_drift"]
+            assert held.qty == 0 or (drifts and "binance_usdm" in reconciled), (held.qty, reconciled)
+            if drifts:
+                assert drifts[0].data["diffs"]["binance_usdm:BTCUSDT"] == str(SHORT)
+        finally:
+            drive.clock.free_running = True
+            drive.clock.wake()
+            for *_, fut in drive.clock._sleepers:
+                if not fut.done():
+                    fut.set_result(None)
+            await engine.stop()
