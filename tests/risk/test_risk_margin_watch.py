@@ -83,6 +83,8 @@ async def test_leverage_is_checked_against_the_venues_answer():
     await w.setup()  # the venue kept another leverage
     assert w.verified == {"binance_usdm:BTCUSDT": False}
     assert [(e.kind, e.severity) for e in events] == [("leverage_unverified", Severity.CRITICAL)]
+    await w.poll()
+    assert w.core.margins["binance_usdm:BTCUSDT"].leverage_ok is False  # the carry opens no pair on it
 
     events.clear()
     refusing = Venue("binance_usdm")

@@ -328,3 +328,13 @@ def test_carry_sized_within_the_headroom_of_both_legs():
     s2 = FundingCarryStrategy(FundingCarryConfig(notional=10_000))
     assert s2.evaluate(ctx2) == () and s2.phase == "flat" and not s2.pending
     assert "risk headroom 50.00 USD" in s2.drain_events()[0].message
+
+
+def test_no_pair_on_a_perp_whose_leverage_the_venue_did_not_confirm():
+    s = FundingCarryStrategy(FundingCarryConfig(notional=10_000))
+    ctx = make_ctx("60000")
+    ctx.fundings[PERP] = rates_info(1, 2, 3, t_last=ms("2025-01-01"), predicted=3)
+    ctx.margins[PERP] = MarginInfo(D("1000"), D("10"), None, leverage_ok=False)
+    assert s.evaluate(ctx) == () and s.metrics()["status"] == "DEGRADED"
+    ctx.margins[PERP] = MarginInfo(D("1000"), D("10"), None)
+    assert len(s.evaluate(ctx)) == 2

@@ -68,6 +68,7 @@ class MarginInfo:
     equity: Decimal  # margin balance
     maintenance: Decimal  # maintenance margin requirement
     liquidation_price: Decimal | None = None
+    leverage_ok: bool = True  # False: the venue did not confirm the configured leverage / margin type
 
     def ratio(self) -> float | None:
         return float(self.equity / self.maintenance) if self.maintenance > 0 else None

@@ -227,6 +227,10 @@ class FundingCarryStrategy(Strategy):
             return NO_INTENTS
         if blocked(ctx, self._scopes) is not None:
             return NO_INTENTS
+        margin = ctx.margin(self.perp)
+        if margin is not None and not margin.leverage_ok:
+            self.status, self.reason = "DEGRADED", "leverage not confirmed by the venue"
+            return NO_INTENTS
         spot_book, perp_book = ctx.book(self.spot), ctx.book(self.perp)
         if spot_book is None or perp_book is None:
             return NO_INTENTS

@@ -1,8 +1,8 @@
 """Live margin: leverage and margin type set and checked at start, margin and accounts re-read while running.
 
 At start every perp market the engine trades gets the configured leverage and margin type; the venue's
-answer is checked (a venue that confirms another leverage, or refuses, is a CRITICAL event and the market's
-margin stays unknown until a read succeeds). Then, every ``risk_limits.account_poll_s``:
+answer is checked (a venue that confirms another leverage, or refuses, is a CRITICAL event, and the margin
+reported for that market says so: the carry opens no pair on it). Then, every ``risk_limits.account_poll_s``:
 
 - each perp's margin (equity, maintenance, liquidation price) fills ``core.margins``, which the carry's
   margin and liquidation-distance guard reads;
@@ -75,7 +75,8 @@ class MarginWatch:
             except Exception as exc:
                 self._event("margin_read_failed", f"{key}: {type(exc).__name__}: {exc}", Severity.WARNING, market=key)
                 continue
-            self.core.margins[key] = MarginInfo(m.equity, m.maintenance, m.liquidation_price)
+            self.core.margins[key] = MarginInfo(m.equity, m.maintenance, m.liquidation_price,
+                                                self.verified.get(key, True))
         for venue, client in self.clients.items():
             try:
                 balances = await client.balances()
