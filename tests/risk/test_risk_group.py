@@ -3,8 +3,10 @@ condition is inverted or deleted. Headroom for strategies is pinned at the end."
 
 from __future__ import annotations
 
-from decimal import Decimal
+from decimal import ROUND_CEILING, Decimal
 
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from risk_support import BP_SPOT, PERP, SPOT
 
 from ate.config.risk import CanaryConfig, CapitalStagesConfig, RiskLimits
@@ -189,3 +191,57 @@ def test_markets_the_limits_leave_untradeable_are_named(clock):
         "binance:BTCUSDT_PERP: the canary limits allow 20.00 USD per entry, below the venue's minimum notional "
         "100 USD"]
     assert checker(clock).unreachable([SPOT, BP_SPOT, PERP]) == []  # paper: 500 USD per entry
+
+
+pairs = st.tuples(
+    st.sampled_from([(SPOT, BP_SPOT), (BP_SPOT, SPOT), (SPOT, PERP)]),  # (buy leg, sell leg)
+    st.decimals(D("0.0001"), D("0.2"), places=4),  # hedge quantity
+    st.sampled_from([D(1), D("1.001"), D("1.0005")]),  # the buy leg grossed up for a fee taken in base
+    st.decimals(D("-0.06"), D("0.06"), places=5), st.decimals(D("-0.06"), D("0.06"), places=5),  # positions
+    st.sampled_from([0.05, 0.1, 0.25]),  # single-trade cap
+    st.sampled_from(list(TradingState)),
+)
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(case=pairs)
+def test_property_all_legs_at_one_size_within_every_cap_or_none(clock, case):
+    """Any pair, any positions and state: an approved group keeps its legs' ratio (hedge legs equal, a
+    grossed-up leg within one step of the ratio asked), never asks more of a leg than that leg alone would get,
+    passes every venue filter and reserves exactly what it sends; a rejected group reserves nothing."""
+    (buy_i, sell_i), q, gross, p_buy, p_sell, single, state = case
+    c = checker(clock, max_single_trade_pct=single)
+    c.set_position(buy_i, p_buy)
+    c.set_position(sell_i, p_sell)
+    c.set_state(state)
+    buy = leg(buy_i, Side.BUY, str(buy_i.round_qty(q * gross) if gross == 1 else _up(q * gross, buy_i)))
+    sell = leg(sell_i, Side.SELL, str(q))
+    alone = []
+    for i, inst in ((buy, buy_i), (sell, sell_i)):
+        probe = checker(clock, max_single_trade_pct=single)
+        probe.set_position(buy_i, p_buy)
+        probe.set_position(sell_i, p_sell)
+        probe.set_state(state)
+        v1 = probe.check(i, inst)
+        alone.append(v1.intent.qty if v1.approved else None)
+    v = c.check_group([buy, sell], [buy_i, sell_i])
+    reserved = [c.pending(buy_i.key, Side.BUY), c.pending(sell_i.key, Side.SELL)]
+    if not v.approved:
+        assert v.intents == () and reserved == [0, 0]
+        return
+    qb, qs = (i.qty for i in v.intents)
+    assert reserved == [qb, qs]
+    assert all(a is not None for a in alone), "a leg no check would send alone went out with its group"
+    assert qb <= alone[0] and qs <= alone[1]
+    if buy.qty == sell.qty:
+        assert qb == qs
+    else:
+        asked = buy.qty / sell.qty  # the ratio the strategy asked for (its fee gross-up, rounded up)
+        assert qs * asked - D("1e-20") <= qb < qs * asked + buy_i.step_size  # (Decimal division's last digit)
+    for o, inst in zip(v.intents, (buy_i, sell_i), strict=True):
+        inst.check(o.qty, o.price)
+
+
+def _up(x: Decimal, inst) -> Decimal:
+    step = inst.step_size
+    return (x / step).to_integral_value(rounding=ROUND_CEILING) * step
