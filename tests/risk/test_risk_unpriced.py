@@ -118,3 +118,13 @@ def test_persistence_runs_while_a_mark_is_awaited(tmp_path):
     assert core.daily.equity is None
     assert store.get_state("signals") is not None, "signal and strategy state persisted anyway"
     store.close()
+
+
+def test_dust_spent_without_ever_being_priced_leaves_quietly():
+    clock, state = Clock(), MemoryState()
+    core = core_with(clock, state)
+    core.set_balances("binance", {"USDT": D("100"), "BNB": D("0.001")})
+    core.on_timer()
+    core.set_balances("binance", {"USDT": D("100")})  # the BNB went on fees
+    core.on_timer()
+    assert core.daily.equity == D("100") and core.valuation.zeroed == set()

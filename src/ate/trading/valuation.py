@@ -45,9 +45,10 @@ class Valuation:
             self.started_ms = now
         unpriced = set(self.portfolio.unpriced())
         flow = ZERO
-        for asset in self.zeroed - unpriced:  # priced at last: its value is not a gain
-            flow += sum((w.get(asset, ZERO) for w in self.portfolio.balances.values()), ZERO) \
-                * self.portfolio.prices[asset]
+        for asset in self.zeroed - unpriced:  # priced at last (its value is not a gain), or no longer held
+            price = self.portfolio.prices.get(asset)
+            if price is not None:
+                flow += sum((w.get(asset, ZERO) for w in self.portfolio.balances.values()), ZERO) * price
             self.zeroed.discard(asset)
         waiting = unpriced & self._marketed() - self.zeroed
         if waiting and now - self.started_ms < self.grace_ms:
