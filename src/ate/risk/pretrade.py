@@ -202,17 +202,10 @@ class PreTradeChecker:
         for n, (intent, leg) in enumerate(zip(intents, legs, strict=True)):
             if leg.bound / intent.qty < scale:
                 scale, why, at = leg.bound / intent.qty, leg.reason, n
-        x = base * scale
-        grid = _common_step(tuple(inst.step_size for i, inst in zip(intents, insts, strict=True) if i.qty == base))
-        for n, (intent, inst, leg) in enumerate(zip(intents, insts, legs, strict=True)):
-            if intent.qty != base:  # rounded up below, so its bound must hold after rounding
-                fits = _floor(leg.bound, inst.step_size) * base / intent.qty
-                if fits < x:
-                    x, why, at = fits, leg.reason, n
-        x = _floor(x, grid)
-        qtys = [x if i.qty == base else _ceil(x * i.qty / base, inst.step_size)
-                for i, inst in zip(intents, insts, strict=True)]
-        qtys = [inst.round_qty(q) for q, inst in zip(qtys, insts, strict=True)]
+        qtys = [i.qty for i in intents]
+        x = base
+        if scale < ONE or any(inst.round_qty(i.qty) != i.qty for i, inst in zip(intents, insts, strict=True)):
+            qtys, x, why, at = self._scaled(intents, insts, legs, base * scale, why, at)
         if x <= 0 or any(q <= 0 for q in qtys):
             reason = why if why is not Reason.OK else Reason.LOT_SIZE
             return GroupVerdict(Decision.REJECT, reason, (), f"{reason.value} leaves nothing to send for every leg", at)
@@ -230,6 +223,23 @@ class PreTradeChecker:
             return GroupVerdict(Decision.APPROVE, Reason.OK, out)
         return GroupVerdict(Decision.TRIM, why if why is not Reason.OK else Reason.LOT_SIZE, out,
                             "legs scaled together", at)
+
+    @staticmethod
+    def _scaled(intents: Sequence[OrderIntent], insts: Sequence[Instrument], legs: list[_Leg], x: Decimal,
+                why: Reason, at: int | None) -> tuple[list[Decimal], Decimal, Reason, int | None]:
+        """Leg quantities for hedge quantity ``x``: on the hedge legs' common step, ratio legs rounded up
+        within their own bound. Returns (quantities, hedge quantity, binding limit, its leg)."""
+        base = min(i.qty for i in intents)
+        grid = _common_step(tuple(inst.step_size for i, inst in zip(intents, insts, strict=True) if i.qty == base))
+        for n, (intent, inst, leg) in enumerate(zip(intents, insts, legs, strict=True)):
+            if intent.qty != base:  # rounded up below, so its bound must hold after rounding
+                fits = _floor(leg.bound, inst.step_size) * base / intent.qty
+                if fits < x:
+                    x, why, at = fits, leg.reason, n
+        x = _floor(x, grid)
+        qtys = [inst.round_qty(x if i.qty == base else _ceil(x * i.qty / base, inst.step_size))
+                for i, inst in zip(intents, insts, strict=True)]
+        return qtys, x, why, at
 
     def headroom_usd(self, market: str | None = None, side: Side | None = None) -> Decimal:
         """Notional (USD at the trusted mark) a new entry may still have: the single-trade and order caps,
