@@ -172,7 +172,7 @@ class Engine:
             from ate.sim.runner import run_simulator
 
             self.sim = await self._exit_stack.enter_async_context(run_simulator(cfg.sim))
-            self.clock = SimTime(self.sim.clock, cfg.sim.speed)
+            self.clock = SimTime(self.sim.clock, self.sim.clock_speed)
             cfg = self.cfg = simulated_venues(cfg, self.sim)
         session = await self._exit_stack.enter_async_context(aiohttp.ClientSession())
         self.clients = build_clients(cfg.venues, clock=self.clock, session=session)

@@ -9,7 +9,7 @@ ccxt needs ``options={"fetchCurrencies": False, "fetchMargins": False}`` (no ``/
 COIN-M markets from their own hosts). Override ``urls["api"]`` entries ``public``/``private``/``v1``
 (spot) or every ``fapi*`` entry (USD-M); for ccxt.pro set ``urls["api"]["ws"]["spot"]`` to
 ``ws://…/ws`` and ``["linear"]`` to ``ws://…/ws`` (ccxt itself rewrites it to ``/public/ws`` or
-``/market/ws``). When the replay clock is not real time (tests, or ``server_time: replay``), give
+``/market/ws``). When the replay clock is not real time (tests, or ``sim.clock: replay``), give
 ccxt ``adjustForTimeDifference: True`` so it signs with the simulator's time.
 
 Not simulated: conditional/algo orders, ``/sapi``, ``order/test``, OCO, Ed25519/RSA keys, the USD-M

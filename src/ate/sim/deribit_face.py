@@ -24,7 +24,7 @@ class DeribitFace:
         self._runner: web.AppRunner | None = None
 
     async def start(self, ctx: SimContext) -> list[Endpoint]:
-        self.history = DvolHistory.from_files(ctx.config.dvol)
+        self.history = DvolHistory.from_files(ctx.config.dvol, ctx.stamp)
         self.clock = ctx.clock
         self.faults: Faults = ctx.faults
         app = web.Application()
