@@ -19,8 +19,8 @@ from yarl import URL
 
 from ate.config.sim import SimConfig
 from ate.sim.runner import run_simulator
-from ate.venues.binance.signing import sign_params, ws_api_signature
 from ate.venues.backpack.signing import sign
+from ate.venues.binance.signing import sign_params, ws_api_signature
 
 SPEED = 60
 EIGHT_HOURS = 8 * 3_600_000
