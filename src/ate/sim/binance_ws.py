@@ -19,9 +19,10 @@ from decimal import Decimal
 
 from aiohttp import WSMsgType, web
 
-from ate.data.candles import INTERVAL_MS, Aggregator, Candle
+from ate.data.candles import Candle
 from ate.model import Balance
 from ate.sim import binance_wire as wire
+from ate.sim import klines
 from ate.sim.binance_auth import ApiError, BinanceKeys, check_timing, verify_ws_signature
 from ate.sim.binance_limits import RateLimiter
 from ate.sim.binance_rest import ListenKeys
@@ -98,7 +99,6 @@ class BinanceStreams:
         self.conns: set[Conn] = set()
         self.subs: dict[str, set[Conn]] = {}
         self._published: dict[str, tuple[dict[int, int], dict[int, int]]] = {}
-        self._aggs: dict[tuple[str, str], Aggregator] = {}
         self._sub_ids = 0
         self.max_inbound = 5 if spot else 10
         self.heartbeat = 20.0 if spot else 180.0
@@ -447,35 +447,31 @@ class BinanceStreams:
         """``x:false`` updates of the data's own interval from the replayed path (the path visits the
         candle's open, extremes and close, so the update before the close shows its real range)."""
         span = m.candles[-1].interval_ms
-        interval = next((name for name, ms in INTERVAL_MS.items() if ms == span), None)
+        interval = next((name for name, ms in klines.FIXED_MS.items() if ms == span), None)
         name = f"{m.symbol.lower()}@kline_{interval}"
         if interval is None or not self.subs.get(name) or not m.bar[0]:
             return
         start, o, h, lo = m.bar
         tick = m.tick_f
         bar = Candle(start, o * tick, h * tick, lo * tick, (m.bid_t + m.ask_t) // 2 * tick, 0.0, span)
-        self._publish(name, wire.kline_event(m, bar, interval, self._now(), False))
+        self._publish(name, wire.kline_event(m, bar, interval, self._now(), False, self.spot))
 
     def _klines(self, k: KlineClosed) -> None:
-        """Closed candles only: ``x:true`` exactly once per candle, at its close on the replay clock."""
+        """Every closed candle updates the row of each subscribed interval that holds it: ``x:false``
+        while the row is forming, ``x:true`` exactly once, with the candle that ends it."""
         m, c = k.market, k.candle
-        s = m.symbol.lower()
+        prefix = f"{m.symbol.lower()}@kline_"
+        names = [n for n, conns in self.subs.items() if conns and n.startswith(prefix)]
         now = self._now()
-        for interval, span in INTERVAL_MS.items():
-            name = f"{s}@kline_{interval}"
-            key = (m.symbol, interval)
-            if span < c.interval_ms or span % c.interval_ms:
+        for name in names:
+            interval = name[len(prefix):]
+            if interval not in klines.BINANCE_SPOT or (not self.spot and interval == "1s"):
                 continue
-            if span == c.interval_ms:
-                bars = (c,)
-            else:
-                agg = self._aggs.get(key)
-                if agg is None:
-                    agg = self._aggs[key] = Aggregator(span, c.interval_ms)
-                bars = agg.update(c)
-            if self.subs.get(name):
-                for bar in bars:
-                    self._publish(name, wire.kline_event(m, bar, interval, now, True))
+            rows = klines.klines(m.candles, interval, c.open_ms, c.open_ms)
+            if not rows or not rows[-1].open_ms <= c.open_ms < rows[-1].close_ms:
+                continue  # the candle is coarser than the interval
+            row = rows[-1]
+            self._publish(name, wire.kline_event(m, row, interval, now, c.close_ms >= row.close_ms, self.spot))
 
     # ------------------------------------------------------------------ user data
     def _user_event(self, kind: str, payload: object) -> None:
