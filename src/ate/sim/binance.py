@@ -28,6 +28,19 @@ from ate.sim.instruments import BINANCE_SPOT, BINANCE_USDM
 from ate.sim.runner import Endpoint, SimContext
 
 
+@web.middleware
+async def json_not_found(request: web.Request, handler):
+    """Every answer is JSON ``{code, msg}``, a path or method the venue does not serve included (an
+    HTML error page would break a client's error parsing). [ate choice] code -1000 (UNKNOWN)."""
+    try:
+        return await handler(request)
+    except web.HTTPException as exc:
+        if exc.status not in (404, 405):
+            raise
+        return web.json_response({"code": -1000, "msg": f"{exc.reason}: {request.method} {request.path}"},
+                                 status=exc.status)
+
+
 class BinanceFace:
     def __init__(self) -> None:
         self._runners: list[web.AppRunner] = []
@@ -44,7 +57,7 @@ class BinanceFace:
             limiter = RateLimiter(limits, ban_418=ctx.faults.ban_418)
             streams = BinanceStreams(ctx, spot, keys, limiter, listen_keys)
             rest = BinanceRest(ctx, spot, limiter, keys, listen_keys, streams)
-            app = web.Application()
+            app = web.Application(middlewares=[json_not_found])
             app.add_routes(rest.routes() + streams.routes())
             runner = web.AppRunner(app, access_log=None)
             await runner.setup()
