@@ -92,7 +92,7 @@ def spot_order_result(o: SimOrder, fills: list[SimFill] | None, resp_type: str) 
     out.update({"price": s8(o.price or Decimal(0)), "origQty": s8(o.qty), "executedQty": s8(o.filled_qty),
                 "origQuoteOrderQty": s8(Decimal(0)), "cummulativeQuoteQty": s8(o.filled_quote),
                 "status": status(o), "timeInForce": tif(o, True), "type": order_type(o, True),
-                "side": o.side.value, "workingTime": o.created_ms if o.type is OrderType.LIMIT else -1,
+                "side": o.side.value, "workingTime": o.created_ms,  # -1 only for untriggered stops (not simulated)
                 "selfTradePreventionMode": "EXPIRE_MAKER"})
     if resp_type == "FULL":
         out["fills"] = [{"price": s8(f.price), "qty": s8(f.qty), "commission": s8(f.fee),
