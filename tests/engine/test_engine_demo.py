@@ -7,6 +7,7 @@ speed 60, and the engine reaches it over loopback as in the other engine tests."
 
 from __future__ import annotations
 
+import asyncio
 import json
 
 from engine_support import ACCOUNT, BN_KEY, BN_SECRET, ENV, ROOT, world
@@ -55,3 +56,32 @@ async def test_demo_all_three_strategies_order_and_the_carry_perp_leg_accrues_fu
             store.close()
     assert strategies >= {"arbitrage", "funding_carry", "directional"}, first_order
     assert perp_funding and perp_funding[0]["strategy"] == "funding_carry", carry_orders
+
+
+async def test_a_second_demo_run_resumes_the_replay_where_the_first_stopped(tmp_path, monkeypatch):
+    from ate.config import parse_config
+    from ate.engine import REPLAY_POSITION, Engine
+
+    monkeypatch.chdir(ROOT)
+    demo = json.loads((ROOT / "configs" / "demo.json").read_text())
+    demo |= {"store": {"url": f"sqlite:///{tmp_path / 'demo.db'}"}, "monitor": {"enabled": False},
+             "kill_switch": {"file": str(tmp_path / "EMERGENCY_STOP")}}
+    cfg = parse_config(demo)
+    first = Engine(cfg)
+    await first.start()
+    start = first.sim.replay_position_ms()
+    assert start >= demo["sim"]["start_ms"]
+    await asyncio.sleep(0.5)  # 30 simulated seconds at speed 60
+    await first.stop()
+    store = Store(demo["store"]["url"])
+    try:
+        stopped = store.get_state(REPLAY_POSITION)
+    finally:
+        store.close()
+    assert stopped > start
+    second = Engine(cfg)
+    await second.start()
+    try:
+        assert second.sim.replay_position_ms() >= stopped  # not back at the config's start
+    finally:
+        await second.stop()

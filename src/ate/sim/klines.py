@@ -43,7 +43,8 @@ def on_grid(x: float, grid: Decimal) -> Decimal:
 
 
 def trade_count(c: Candle) -> int:
-    """The replay prints POINTS public trades per candle (ate.sim.replay)."""
+    """The replay prints at least POINTS public trades per candle (more for candles longer than a
+    minute, see ate.sim.replay)."""
     return POINTS * c.n_base
 
 

@@ -53,7 +53,7 @@ from ate.sim.core import MatchingCore
 from ate.sim.faults import Faults
 from ate.sim.inject import Injector
 from ate.sim.instruments import KNOWN
-from ate.sim.replay import Replayer
+from ate.sim.replay import STEP_MS, Replayer
 from ate.sim.scenario import Scenario
 
 Clock = ManualClock | SteppingClock | ScaledClock
@@ -119,6 +119,11 @@ class Simulator:
     def clock_speed(self) -> float:
         """World ms per wall ms: the replay speed, 1 in the wall mode, 0 for a clock driven by hand."""
         return self.ctx.clock.speed if isinstance(self.ctx.clock, ScaledClock) else 0.0
+
+    def replay_position_ms(self) -> int:
+        """The data time the replay has reached (to resume from it: ``SimConfig.start_ms``)."""
+        now = self.ctx.clock.now_ms()
+        return self.ctx.stamp.data_ms(now) if isinstance(self.ctx.stamp, WallStamp) else now
 
     @property
     def replayer(self) -> Replayer:
@@ -231,8 +236,8 @@ def build_world(config: SimConfig, clock: Clock | None = None, *,
         if stamp is not same_time:
             past, ahead = _restamp(past, stamp), _restamp(ahead, stamp)
         m.candles.extend(past)
-        replayer.add_candles(m, ahead, spread_bps=mc.spread_bps,
-                             size_fraction=mc.size_fraction, min_size=mc.min_size)
+        replayer.add_candles(m, ahead, spread_bps=mc.spread_bps, size_fraction=mc.size_fraction,
+                             min_size=mc.min_size, step_ms=max(1, stamp(start + STEP_MS) - stamp(start)))
         if mc.funding:
             rates = _cached(_funding, base / mc.funding)
             if stamp is not same_time:
