@@ -9,7 +9,7 @@ from ate.data.candles import Candle
 from ate.sim.clock import ManualClock
 from ate.sim.core import MARK, MatchingCore
 from ate.sim.instruments import BINANCE_USDM, KNOWN
-from ate.sim.replay import Replayer, book_path, points_per_candle
+from ate.sim.replay import STEP_MS, Replayer, book_path, points_per_candle
 
 HOUR = 3_600_000
 
@@ -37,7 +37,7 @@ def test_hourly_replay_marks_a_perp_every_15_s_and_closes_the_candle_once():
     core.listen(lambda kind, e: marks.append(e.ts_ms) if kind == MARK else None)
     rep = Replayer(core, clock)
     rep.add_candles(m, [Candle(0, 100.0, 130.0, 90.0, 120.0, 240.0, HOUR),
-                        Candle(HOUR, 120.0, 121.0, 119.0, 120.5, 10.0, HOUR)])
+                        Candle(HOUR, 120.0, 121.0, 119.0, 120.5, 10.0, HOUR)], step_ms=STEP_MS)
     rep.advance_to(HOUR)
     assert marks == list(range(0, HOUR + 1, 15_000))  # and the next candle's open at 1 h
     assert [x.open_ms for x in m.candles] == [0]

@@ -3,10 +3,10 @@
 Each candle becomes a deterministic intrabar path through four anchors a quarter interval apart:
 open → the extreme nearer the open → the other extreme → close, with a spread of ``spread_bps``
 around each path price (at least one tick) and a top-of-book size of ``size_fraction`` × the candle's
-volume on each side (at least ``min_size``). A candle longer than a minute gets a book update every
-``step_ms`` (15 s of data by default) along straight lines between the anchors, so an hourly series
-still moves its book, trades and perp mark every 15 s like a minute series (a 20 s mark-age limit can
-hold). Each path point also prints a public trade of its share of the volume; perps get a mark update
+volume on each side (at least ``min_size``). With ``step_ms`` (the simulator passes STEP_MS, 15 s of
+data), a candle longer than a minute gets a book update every ``step_ms`` along straight lines between
+the anchors, so an hourly series still moves its book, trades and perp mark every 15 s like a minute
+series (a 20 s mark-age limit can hold). Each path point also prints a public trade of its share of the volume; perps get a mark update
 (the mid). The candle itself is published closed at its close time. Funding rows settle at their
 funding times, with the file's mark when it has one.
 
@@ -131,11 +131,12 @@ class Replayer:
         return f
 
     def add_candles(self, m: Market, candles: Sequence[Candle], *, spread_bps: float = 1.0,
-                    size_fraction: float = 0.1, min_size: float = 0.0, step_ms: int = STEP_MS) -> None:
-        """``step_ms``: the path's longest step, in the candles' time (the wall mode shrinks it)."""
+                    size_fraction: float = 0.1, min_size: float = 0.0, step_ms: int | None = None) -> None:
+        """``step_ms``: the path's longest step in the candles' time (the simulator passes STEP_MS, shrunk
+        in the wall mode); None keeps the four anchors only (backtests: one update a quarter candle)."""
         f = self._feed(m)
         f.candles = list(candles)
-        f.points = points_per_candle(f.candles[0].interval_ms, step_ms) if f.candles else POINTS
+        f.points = points_per_candle(f.candles[0].interval_ms, step_ms) if f.candles and step_ms else POINTS
         f.ts, f.bid, f.ask, f.size, f.vol = book_path(m, f.candles, spread_bps, size_fraction, min_size, f.points)
         f.i = f.closed = 0
         self._push(f)
