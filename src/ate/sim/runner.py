@@ -144,8 +144,9 @@ class Simulator:
         return self.ctx.injector.inject(kind, **params)
 
     def play(self, scenario: Scenario) -> None:
-        """Schedule a scenario's events on the replay clock, counted from now."""
-        scenario.schedule(self.ctx.replayer, self.ctx.injector, self.ctx.clock.now_ms())
+        """Schedule a scenario's events in replayed (data) time, counted from now: ``t+1m`` is one minute
+        of data later, 1/speed of a minute of wall time in the wall mode."""
+        scenario.schedule(self.ctx.replayer, self.ctx.injector, self.replay_position_ms(), self.ctx.stamp)
 
     def advance_to(self, ts_ms: int) -> int:
         return self.ctx.replayer.advance_to(ts_ms)
