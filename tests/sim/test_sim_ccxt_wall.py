@@ -128,3 +128,17 @@ async def test_ccxt_pro_futures_user_stream_reports_the_fill_at_wall_time(wall_s
         assert_now(orders[-1]["lastUpdateTimestamp"] or orders[-1]["timestamp"], "ORDER_TRADE_UPDATE time")
     finally:
         await ex.close()
+
+
+async def test_ccxt_pro_spot_user_stream_reports_the_fill_at_wall_time(wall_sim):
+    ex = spot(wall_sim, pro=True)
+    try:
+        await ex.load_markets()
+        watcher = asyncio.create_task(ex.watch_orders("BTC/USDT"))
+        await asyncio.sleep(0.5)  # the WS API subscription is in place before the order goes out
+        placed = await ex.create_order("BTC/USDT", "market", "buy", 0.01)
+        orders = await asyncio.wait_for(watcher, 10)
+        assert orders[-1]["id"] == placed["id"]
+        assert_now(orders[-1]["timestamp"], "executionReport time")
+    finally:
+        await ex.close()
