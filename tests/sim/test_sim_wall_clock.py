@@ -166,3 +166,21 @@ async def test_a_request_stamped_60_s_in_the_past_is_refused_on_both_faces(wall_
     assert status == 400 and body == {"code": "INVALID_CLIENT_REQUEST", "message": "Request has expired"}
     status, body = await backpack(s, sim, "GET", "/api/v1/capital", {})
     assert status == 200 and D(body["USDC"]["available"]) == D(100000)
+
+
+async def test_klines_in_wall_mode_are_buckets_of_wall_time(wall_sim):
+    """At speed 60 a 1m candle of the data is one second on the wire: 1s rows are single candles; 1m and
+    1h rows are buckets of wall time (the warm-up history: an hour of it per wall minute)."""
+    sim, s = wall_sim
+    await asyncio.sleep(1.5)  # a few replayed minutes close
+    rows = {}
+    for interval in ("1s", "1m", "1h"):
+        async with s.get(sim.url("binance-spot") + "/api/v3/klines",
+                         params={"symbol": "BTCUSDT", "interval": interval, "limit": "3"}) as r:
+            rows[interval] = await r.json()
+    span = {"1s": 1000, "1m": 60_000, "1h": 3_600_000}
+    for interval, got in rows.items():
+        assert got, interval
+        assert all(k[0] % span[interval] == 0 and k[6] == k[0] + span[interval] - 1 for k in got), got
+        assert got[-1][6] < now_ms()  # closed rows only
+    assert rows["1s"][-1][8] == 4  # one replayed candle: its path's four trades

@@ -213,7 +213,8 @@ def build_world(config: SimConfig, clock: Clock | None = None, *,
         if clock is not None:
             raise ValueError("the wall clock mode follows the wall clock; drive a test's clock in replay mode")
         now = int(time.time() * 1000)
-        stamp = WallStamp(start, now, config.speed)
+        # the replay start on a whole second: at speed 60 a 1m candle is then exactly one 1s kline
+        stamp = WallStamp(start, now - now % 1000, config.speed)
         clock = wall_clock(now)
     elif clock is None:
         clock = ScaledClock(start, config.speed) if config.speed > 0 else ManualClock(start)
