@@ -39,7 +39,9 @@ from ate.venues.factory import build_clients
 
 log = logging.getLogger(__name__)
 DVOL_FILE = Path("data/deribit_BTC_DVOL_1d.csv")
-REPLAY_KEY = "sim.replay_ms"  # how far the in-process simulator replayed: the next start continues there
+
+
+REPLAY_POSITION = "sim.replay_position_ms"  # engine state: where an in-process simulator's replay stopped
 
 
 class SimTime:
@@ -186,11 +188,11 @@ class Engine:
         if cfg.sim is not None and (cfg.venues.binance.simulated or cfg.venues.backpack.simulated):
             from ate.sim.runner import run_simulator
 
-            resume_ms = self.store.get_state(REPLAY_KEY)  # a restart continues the demo where it stopped
-            if resume_ms and resume_ms > (cfg.sim.start_ms or 0):
-                cfg = self.cfg = cfg.model_copy(update={"sim": cfg.sim.model_copy(update={"start_ms": resume_ms})})
-            self.sim = await self._exit_stack.enter_async_context(run_simulator(cfg.sim))
-            self.clock = SimTime(self.sim.clock, cfg.sim.speed)
+            # a second run resumes the replay where the first stopped (its store remembers the position)
+            resume = self.store.get_state(REPLAY_POSITION)
+            sim_cfg = cfg.sim if resume is None else cfg.sim.model_copy(update={"start_ms": int(resume)})
+            self.sim = await self._exit_stack.enter_async_context(run_simulator(sim_cfg))
+            self.clock = SimTime(self.sim.clock, self.sim.clock_speed)
             cfg = self.cfg = simulated_venues(cfg, self.sim)
         session = await self._exit_stack.enter_async_context(aiohttp.ClientSession())
         # Bans and pauses are counted by the venue in wall seconds, whatever clock this engine replays on.
@@ -213,6 +215,8 @@ class Engine:
                                 dvol_history=load_dvol(DVOL_FILE) if DVOL_FILE.exists() else ())
         self.core.attach(self._executor())
         await self._read_accounts()
+        if self.mode in (Mode.CANARY, Mode.LIVE):
+            await self._watch_margin()
         await self._seed_funding()
         await self._warm_up()
         self._start_streams()
@@ -264,6 +268,8 @@ class Engine:
             await self.monitor.stop()
         if self.observer is not None:
             await self.observer.stop()
+        if self.sim is not None:
+            self.store.set_state(REPLAY_POSITION, self.sim.replay_position_ms(), self.clock.now_ms())
         for client in self.clients.values():
             with contextlib.suppress(Exception):
                 await client.close()
@@ -337,6 +343,19 @@ class Engine:
                 self._event("account_read_failed", f"{venue}: {type(exc).__name__}: {exc}", Severity.WARNING)
         self.core.rebuild_risk()
 
+    async def _watch_margin(self) -> None:
+        """Leverage and margin type set and checked now; margin, balances and positions re-read periodically."""
+        from ate.trading.margin import MarginWatch
+
+        carry = self.cfg.strategies.funding_carry
+        watch = MarginWatch(self.core, {v: c for v, c in self.clients.items() if v != "deribit"},
+                            leverage=carry.leverage, margin_type=carry.margin_type, clock=self.clock.now_ms,
+                            on_event=self.core._record, on_drift=lambda venue: self.reconcile_soon(venue, accounts=True), sleep=self.clock.sleep,
+                            poll_s=self.cfg.risk_limits.account_poll_s)
+        await watch.setup()
+        await watch.poll()
+        self._spawn(watch.run())
+
     async def _seed_funding(self) -> None:
         """Perp funding intervals and the recent settled rates, so the carry can decide from the start."""
         for key, inst in self.instruments.items():
@@ -392,8 +411,8 @@ class Engine:
         beat = heartbeat(os.getpid(), self.mode.value, running)
         with self.store.unit():
             self.store.set_state(HEARTBEAT_KEY, beat, beat["wall_ms"])
-            if self.sim is not None:
-                self.store.set_state(REPLAY_KEY, self.clock.now_ms(), beat["wall_ms"])
+            if self.sim is not None:  # a kill -9 resumes the replay from here
+                self.store.set_state(REPLAY_POSITION, self.sim.replay_position_ms(), beat["wall_ms"])
         self._beat_wall_ms = beat["wall_ms"]
 
     async def _timer(self) -> None:
@@ -415,16 +434,21 @@ class Engine:
             except Exception:  # the timer must survive anything a tick throws
                 log.exception("timer tick failed")
 
-    def reconcile_soon(self, venue: str) -> None:
+    def reconcile_soon(self, venue: str, *, accounts: bool = False) -> None:
+        """Reconcile a venue's orders and fills (after a stream gap); with `accounts` also book what is left
+        of a balance or position difference as an external event (the margin watch's lasting drift)."""
         if self.mode in (Mode.CANARY, Mode.LIVE) and venue in self.clients:
-            self._spawn(self._reconcile(venue))
+            self._spawn(self._reconcile(venue, accounts))
 
-    async def _reconcile(self, venue: str) -> None:
-        from ate.execution.reconcile import reconcile
+    async def _reconcile(self, venue: str, accounts: bool = False) -> None:
+        from ate.execution.reconcile import reconcile, reconcile_accounts
 
         try:
-            await reconcile(self.core, self.clients[venue], self.store, self.clock.now_ms(),
+            client = self.clients[venue]
+            await reconcile(self.core, client, self.store, self.clock.now_ms(),
                             unknown_orders=self.cfg.execution.unknown_orders)
+            if accounts:
+                await reconcile_accounts(self.core, client, self.clock.now_ms(), hypothetical=False)
         except Exception as exc:  # retried at the next reconnect; a venue error never crashes the engine
             log.exception("reconciliation of %s failed", venue)
             self._event("reconcile_failed", f"{venue}: {type(exc).__name__}: {exc}", Severity.WARNING)

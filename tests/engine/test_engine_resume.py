@@ -123,7 +123,7 @@ async def test_a_second_demo_run_continues_the_replay_and_the_shadow_book(tmp_pa
 
     from engine_support import ROOT
 
-    from ate.engine import REPLAY_KEY
+    from ate.engine import REPLAY_POSITION
 
     monkeypatch.chdir(ROOT)
     cfg = json.loads((ROOT / "configs" / "demo.json").read_text())
@@ -137,7 +137,7 @@ async def test_a_second_demo_run_continues_the_replay_and_the_shadow_book(tmp_pa
     phases = {n: s.state().get("phase") for n, s in first.core.by_name.items()}
     await first.stop()
     store = Store(cfg["store"]["url"])
-    stopped = store.get_state(REPLAY_KEY)
+    stopped = store.get_state(REPLAY_POSITION)
     store.close()
     assert stopped > began
     second = Engine(parse_config(cfg))

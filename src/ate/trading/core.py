@@ -41,12 +41,15 @@ from ate.risk.ladder import Book, EmergencyLadder, Holding, gross_exposure
 from ate.risk.pretrade import PreTradeChecker
 from ate.risk.state import TradingStateKeeper
 from ate.risk.store import StateStore
+from ate.risk.verdict import Decision as RiskDecision
+from ate.risk.verdict import Reason, Verdict
 from ate.signals.base import ModuleOutput
 from ate.signals.engine import Decision, SignalEngine
 from ate.store.db import MARKS_KEY
 from ate.strategies.base import FundingInfo, MarginInfo, Strategy
 from ate.trading.context import CoreContext
 from ate.trading.scoped_state import ScopedState
+from ate.trading.valuation import Valuation
 
 log = logging.getLogger(__name__)
 TWO = Decimal(2)
@@ -81,6 +84,8 @@ class TradingCore:
         # the book's own state (a shadow book is hypothetical: never a later canary's anchor or phases)
         self.book_state = ScopedState(state, "shadow.") if shadow else state
         self.daily = DailyLossTracker(self.book_state, limits.daily_loss_usd, clock)
+        self.valuation = Valuation(self.portfolio, cfg.risk_limits.asset_prices_usd,
+                                   int(cfg.risk_limits.unpriced_grace_s * 1000), clock, self._record)
         self.ladder = EmergencyLadder(self.book_state, clock)
         self.strategies = list(strategies)
         self.by_name = {s.name: s for s in self.strategies}
@@ -99,13 +104,14 @@ class TradingCore:
         self._saved: dict[str, str] = {}  # each strategy's state as last written (JSON)
         self._pending_flows: list[tuple[str, Decimal]] = []  # transfers not yet in the daily-loss baseline
         self._snapshot_flows = ZERO  # transfers (USD) since the last equity snapshot
+        self._group_approved: dict[int, OrderIntent] = {}  # legs approved with their group, until submitted
         self.orders: OrderManager  # set by attach()
 
     def attach(self, executor: Executor) -> None:
         """Connect the executor and resume: the order manager restores open orders; balances and positions
         are replayed from the ledger; strategies and signals restore the state saved with their orders."""
         self.orders = OrderManager(run_id=self.cfg.run_id, store=self.store, portfolio=self.portfolio,
-                                   executor=executor, risk=self.risk.check, clock=self.clock, shadow=self.shadow,
+                                   executor=executor, risk=self._risk_check, clock=self.clock, shadow=self.shadow,
                                    on_fill=self._on_fill, on_event=self._record)
         if self.store is not None:
             replay(self.portfolio, self.store, shadow=self.shadow)
@@ -120,6 +126,12 @@ class TradingCore:
         saved = self.state.get_state("signals")
         if saved:
             self.signals.import_state(saved)
+        self._warn_unreachable()
+
+    def _warn_unreachable(self) -> None:
+        """Say at start which markets the limits in force (canary caps, capital stage) leave untradeable."""
+        for why in self.risk.unreachable(list(self.portfolio.instruments.values())):
+            self._record(EngineEvent(self.clock(), "risk_limit_below_minimum", why, Severity.WARNING))
 
     @contextlib.contextmanager
     def unit(self) -> Iterator[None]:
@@ -298,35 +310,49 @@ class TradingCore:
     def on_timer(self) -> None:
         """Periodic work (every second live; every candle in backtests): equity, daily loss, state."""
         now = self.clock()
-        if self.portfolio.unpriced():
-            return  # a partial valuation would book a fake loss (or gain) the moment prices arrive
-        equity = self.portfolio.equity()
-        flow = self._take_flows()
-        self._snapshot_flows += flow
+        zeroed = set(self.valuation.zeroed)  # assets valued at zero: their value enters as the valuation's flow
+        valued = self.valuation.equity()
+        if valued is not None:
+            equity, revalued = valued
+            flow = revalued + self._take_flows(zeroed)
+            self._snapshot_flows += flow
+            self._update_equity(now, equity, flow)
+        if now - self._last_equity_ms >= EQUITY_EVERY_MS:
+            self._persist(now, valued[0] if valued is not None else None)
+
+    def _update_equity(self, now: int, equity: Decimal, flow: Decimal) -> None:
+        """Daily loss, its limit for the risk layer, and the emergency module's equity."""
         self.daily.update(equity, flow)
         # Once the day's limit is reached, entries stay blocked for the rest of that day even if the
         # equity recovers (canary/live: "trading stops at the daily loss limit").
         breached = self.daily.breached_day is not None and self.daily.breached_day == self.daily.day_ms
         self.risk.set_daily_loss(max(self.daily.loss, self.daily.limit) if breached else self.daily.loss)
-        self.signals.update_equity(float(equity), now, float(gross_exposure(self.holdings())))
-        if now - self._last_equity_ms >= EQUITY_EVERY_MS:
-            self._last_equity_ms = now
-            if self.store is not None:
-                with self.unit():
-                    self.store.add_equity(now, equity, self._snapshot_flows, shadow=self.shadow)
-                    self._snapshot_flows = ZERO
-                    self.state.set_state(MARKS_KEY, {m: str(p.mark_price) for m, p in self.portfolio.positions.items()
-                                                     if p.mark_price}, now)
-                    self.state.set_state("signals", self.signals.export_state(), now)
-                    # strategies' state is saved with every order and fill; this catches the rest (cooldowns)
-                    for s in self.strategies:
-                        self._touch(s)
+        self.signals.update_equity(float(equity), now, float(gross_exposure(self.holdings())), float(flow))
 
-    def _take_flows(self) -> Decimal:
-        """The USD value of transfers booked since the last call (those still unpriced wait for a price)."""
+    def _persist(self, now: int, equity: Decimal | None) -> None:
+        """Equity once it is valued (with the flows since the last snapshot), marks, signal state, and every
+        strategy's state not yet saved with its orders (cooldowns), in one unit."""
+        self._last_equity_ms = now
+        if self.store is None:
+            return
+        with self.unit():
+            if equity is not None:
+                self.store.add_equity(now, equity, self._snapshot_flows, shadow=self.shadow)
+                self._snapshot_flows = ZERO
+            self.state.set_state(MARKS_KEY, {m: str(p.mark_price) for m, p in self.portfolio.positions.items()
+                                             if p.mark_price}, now)
+            self.state.set_state("signals", self.signals.export_state(), now)
+            for s in self.strategies:
+                self._touch(s)
+
+    def _take_flows(self, zeroed: set[str]) -> Decimal:
+        """The USD value of transfers booked since the last call. Transfers of an asset the valuation held at
+        zero are its flow when the asset is priced; others still without a price wait for one."""
         total, waiting = ZERO, []
         for asset, amount in self._pending_flows:
             price = self.portfolio.prices.get(asset)
+            if asset in zeroed:
+                continue
             if price is None:
                 waiting.append((asset, amount))
             else:
@@ -419,14 +445,41 @@ class TradingCore:
         with self.unit():
             if intents:
                 self._touch(strategy)
-            for intent in intents:
-                if self.orders.submit(intent) is None:
-                    self._handle(strategy, strategy.on_intent_rejected(intent, "risk", self.ctx))
+            self._submit(strategy, intents)
             for ev in strategy.drain_events():
                 self._record(ev)
         for trade in strategy.drain_trades():
             if strategy.name == "directional":  # kelly learns from directional round trips only (§4.3)
                 self.signals.record_trade(trade.net_pnl, trade.entry_notional, trade.ts_ms, trade.hypothetical)
+
+    def _submit(self, strategy: Strategy, intents: Sequence[OrderIntent]) -> None:
+        """Single intents one by one; the legs of a group (``OrderIntent.group``) as one unit: risk approves
+        every leg at one size or none, and a refused group is reported leg by leg to its strategy."""
+        groups: dict[str, list[OrderIntent]] = {}
+        for intent in intents:
+            if intent.group:
+                groups.setdefault(intent.group, []).append(intent)
+            elif self.orders.submit(intent) is None:
+                self._handle(strategy, strategy.on_intent_rejected(intent, "risk", self.ctx))
+        for legs in groups.values():
+            verdict = self.risk.check_group(legs, [self.portfolio.instruments[i.market] for i in legs])
+            refused = legs
+            if not verdict.approved:
+                stats = self.orders.stats.rejected_by_risk
+                stats[str(verdict.reason)] = stats.get(str(verdict.reason), 0) + len(legs)
+            else:
+                self._group_approved.update((id(i), i) for i in verdict.intents)
+                refused = [asked for asked, leg in zip(legs, verdict.intents, strict=True)
+                           if self.orders.submit(leg) is None]
+            for intent in refused:
+                self._handle(strategy, strategy.on_intent_rejected(intent, str(verdict.reason), self.ctx))
+
+    def _risk_check(self, intent: OrderIntent, inst: Instrument) -> Verdict:
+        """The order manager's risk check: a leg of an approved group was checked (and reserved) with its
+        group, so it passes as approved; anything else is checked on its own."""
+        if self._group_approved.pop(id(intent), None) is intent:
+            return Verdict(RiskDecision.APPROVE, Reason.OK, intent)
+        return self.risk.check(intent, inst)
 
     def _on_fill(self, order: Order | None, fill: Fill) -> None:
         """Inside the fill's unit: risk follows the position, the ledger gets the fill's entries."""
