@@ -214,6 +214,7 @@ class Engine:
                                 shadow=self.mode is Mode.SHADOW,
                                 dvol_history=load_dvol(DVOL_FILE) if DVOL_FILE.exists() else ())
         self.core.attach(self._executor())
+        await self._seed_books()
         await self._read_accounts()
         if self.mode in (Mode.CANARY, Mode.LIVE):
             await self._watch_margin()
@@ -318,6 +319,16 @@ class Engine:
         missing = sorted(set(wanted) - set(self.instruments))
         if missing:
             raise RuntimeError(f"markets not listed by their venues: {', '.join(missing)}")
+
+    async def _seed_books(self) -> None:
+        """Every market's top of book over REST, before reconciliation may decide an unwind that needs marks."""
+        for key, inst in self.instruments.items():
+            try:
+                book = await self.clients[inst.venue].book_ticker(inst.symbol)
+            except Exception as exc:  # the stream brings the first book instead
+                self._event("book_seed_failed", f"{key}: {type(exc).__name__}: {exc}", Severity.WARNING)
+                continue
+            self.core.seed_book(book)
 
     async def _read_accounts(self) -> None:
         """Resume from the ledger, then book the venues' difference: in canary/live the missing order updates

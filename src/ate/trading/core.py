@@ -223,6 +223,17 @@ class TradingCore:
     def set_balances(self, venue: str, balances: dict) -> None:
         self.portfolio.set_balances(venue, balances)
 
+    def seed_book(self, book: BookTicker) -> None:
+        """A top of book read over REST before the streams start: marks for valuation and risk (so an unwind
+        decided during start-up reconciliation can pass the trusted-price check); no strategy reacts to it."""
+        if check_book(book, None) is not None:
+            return
+        market = f"{book.venue}:{book.symbol}"
+        mid = (book.bid + book.ask) / TWO
+        self.books[market] = book
+        self.portfolio.mark(market, mid)
+        self.risk.update_mark(market, mid, self.clock())
+
     def on_book(self, book: BookTicker) -> None:
         market = f"{book.venue}:{book.symbol}"
         # Live books were validated by the data manager; replays reach the core directly, so the same rule
