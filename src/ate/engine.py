@@ -361,7 +361,7 @@ class Engine:
         carry = self.cfg.strategies.funding_carry
         watch = MarginWatch(self.core, {v: c for v, c in self.clients.items() if v != "deribit"},
                             leverage=carry.leverage, margin_type=carry.margin_type, clock=self.clock.now_ms,
-                            on_event=self.core._record, on_drift=lambda venue: self.reconcile_soon(venue, accounts=True), sleep=self.clock.sleep,
+                            on_event=self.core._record, on_drift=self.reconcile_soon, sleep=self.clock.sleep,
                             poll_s=self.cfg.risk_limits.account_poll_s)
         await watch.setup()
         await watch.poll()
@@ -445,21 +445,16 @@ class Engine:
             except Exception:  # the timer must survive anything a tick throws
                 log.exception("timer tick failed")
 
-    def reconcile_soon(self, venue: str, *, accounts: bool = False) -> None:
-        """Reconcile a venue's orders and fills (after a stream gap); with `accounts` also book what is left
-        of a balance or position difference as an external event (the margin watch's lasting drift)."""
+    def reconcile_soon(self, venue: str) -> None:
         if self.mode in (Mode.CANARY, Mode.LIVE) and venue in self.clients:
-            self._spawn(self._reconcile(venue, accounts))
+            self._spawn(self._reconcile(venue))
 
-    async def _reconcile(self, venue: str, accounts: bool = False) -> None:
-        from ate.execution.reconcile import reconcile, reconcile_accounts
+    async def _reconcile(self, venue: str) -> None:
+        from ate.execution.reconcile import reconcile
 
         try:
-            client = self.clients[venue]
-            await reconcile(self.core, client, self.store, self.clock.now_ms(),
+            await reconcile(self.core, self.clients[venue], self.store, self.clock.now_ms(),
                             unknown_orders=self.cfg.execution.unknown_orders)
-            if accounts:
-                await reconcile_accounts(self.core, client, self.clock.now_ms(), hypothetical=False)
         except Exception as exc:  # retried at the next reconnect; a venue error never crashes the engine
             log.exception("reconciliation of %s failed", venue)
             self._event("reconcile_failed", f"{venue}: {type(exc).__name__}: {exc}", Severity.WARNING)

@@ -225,13 +225,12 @@ class TradingCore:
 
     def seed_book(self, book: BookTicker) -> None:
         """A top of book read over REST before the streams start: marks for valuation and risk (so an unwind
-        decided during start-up reconciliation can pass the trusted-price check); no strategy reacts to it."""
+        decided during start-up reconciliation can pass the trusted-price check); no strategy sees it."""
         if check_book(book, None) is not None:
             return
         market = f"{book.venue}:{book.symbol}"
         mid = (book.bid + book.ask) / TWO
-        self.books[market] = book
-        self.portfolio.mark(market, mid)
+        self.portfolio.mark(market, mid)  # not a book strategies trade on: the streams bring those
         self.risk.update_mark(market, mid, self.clock())
 
     def on_book(self, book: BookTicker) -> None:
