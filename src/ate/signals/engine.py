@@ -23,7 +23,7 @@ from ate.signals.bitvol import Bitvol
 from ate.signals.combiner import Combined, Intent, combine, decide
 from ate.signals.emergency import Emergency
 from ate.signals.gamma import Gamma, HedgeBook
-from ate.signals.garch import Garch, GarchFit, fit_arch
+from ate.signals.garch import Garch, GarchFit, fit_garch
 from ate.signals.kelly import Kelly
 from ate.signals.lxvx import Lxvx
 from ate.signals.multi_timeframe import MultiTimeframe
@@ -125,7 +125,7 @@ class SignalEngine:
 
     def __init__(self, cfg: ModulesConfig | None = None, *, market: str = "binance:BTCUSDT",
                  base_interval: str = "1m", dvol_history: Iterable[DvolPoint] = (),
-                 garch_fitter: Callable[[np.ndarray], GarchFit] = fit_arch, allow_short: bool = False) -> None:
+                 garch_fitter: Callable[[np.ndarray], GarchFit] = fit_garch, allow_short: bool = False) -> None:
         self.cfg = cfg = cfg or ModulesConfig()
         self.market = market
         self.venue = market.partition(":")[0] or None
