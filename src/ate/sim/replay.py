@@ -144,11 +144,19 @@ class Replayer:
             heapq.heappush(self._heap, (f.funding[0].ts_ms, _FUNDING, f.idx))
 
     def _push(self, f: _Feed) -> None:
+        entry = self._next(f)
+        if entry is not None:
+            heapq.heappush(self._heap, entry)
+
+    @staticmethod
+    def _next(f: _Feed) -> tuple[int, int, int] | None:
+        """The feed's next path event (a book point or a candle close), or None at the end of its data."""
         i = f.i
         if i > 0 and i % POINTS == 0 and f.closed < i // POINTS:
-            heapq.heappush(self._heap, (f.candles[f.closed].close_ms, _CLOSE, f.idx))
-        elif i < len(f.ts):
-            heapq.heappush(self._heap, (f.ts[i], _BOOK, f.idx))
+            return f.candles[f.closed].close_ms, _CLOSE, f.idx
+        if i < len(f.ts):
+            return f.ts[i], _BOOK, f.idx
+        return None
 
     @property
     def next_ms(self) -> int | None:
@@ -159,25 +167,27 @@ class Replayer:
             nxt = f.funding[f.fi]
             self.core.set_funding(f.market, nxt.rate, nxt.ts_ms)
 
-    def _apply(self, ts: int, kind: int, idx: int) -> None:
+    def _apply(self, kind: int, idx: int) -> None:
+        """A scheduled event or a funding settlement."""
         if kind == _EVENT:
             self._events[idx]()
             return
         f = self._feeds[idx]
         m = f.market
+        r = f.funding[f.fi]
+        self.core.settle_funding(m.venue, m.symbol, r.ts_ms, r.rate, r.mark_price)
+        f.fi += 1
+        self._announce(f)
+        if f.fi < len(f.funding):
+            heapq.heappush(self._heap, (f.funding[f.fi].ts_ms, _FUNDING, idx))
+
+    def _apply_path(self, f: _Feed, ts: int, kind: int) -> None:
+        """A book point or candle close of the feed; the caller queues the feed's next event."""
+        m = f.market
         core = self.core
-        if kind == _FUNDING:
-            r = f.funding[f.fi]
-            core.settle_funding(m.venue, m.symbol, r.ts_ms, r.rate, r.mark_price)
-            f.fi += 1
-            self._announce(f)
-            if f.fi < len(f.funding):
-                heapq.heappush(self._heap, (f.funding[f.fi].ts_ms, _FUNDING, idx))
-            return
         if kind == _CLOSE:
             core.close_candle(m, f.candles[f.closed])
             f.closed += 1
-            self._push(f)
             return
         i = f.i
         bid, ask = f.bid[i], f.ask[i]
@@ -196,7 +206,6 @@ class Replayer:
         if m.is_perp:
             core.update_mark(m, ts, Decimal(bid + ask) * m.tick / 2)
         f.i = i + 1
-        self._push(f)
 
     def _shocked(self, m: Market, bid: int, ask: int) -> tuple[int, int]:
         shock = self.shocks[m.key]
@@ -213,10 +222,28 @@ class Replayer:
         n = 0
         while heap and heap[0][0] <= ts_ms:
             ts, kind, idx = heapq.heappop(heap)
-            if manual is not None and ts > manual.now_ms():
-                manual.set(ts)
-            self._apply(ts, kind, idx)
-            n += 1
+            if kind >= _FUNDING:  # _FUNDING or _EVENT: they queue their own successors
+                if manual is not None and ts > manual.now_ms():
+                    manual.set(ts)
+                self._apply(kind, idx)
+                n += 1
+                continue
+            # A feed's path runs without the heap for as long as its next event is due before anything queued
+            # (the order is exactly the heap's: (ts, kind, feed)); events its callbacks schedule are queued and
+            # so are seen here.
+            f = self._feeds[idx]
+            while True:
+                if manual is not None and ts > manual.now_ms():
+                    manual.set(ts)
+                self._apply_path(f, ts, kind)
+                n += 1
+                entry = self._next(f)
+                if entry is None:
+                    break
+                if entry[0] > ts_ms or (heap and heap[0] < entry):
+                    heapq.heappush(heap, entry)
+                    break
+                ts, kind = entry[0], entry[1]
         if manual is not None and ts_ms > manual.now_ms():
             manual.set(ts_ms)
         return n
