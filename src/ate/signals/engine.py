@@ -251,7 +251,9 @@ class SignalEngine:
 
     def overrides(self, now_ms: int) -> tuple[ModuleOutput, ModuleOutput]:
         """(emergency, gamma) outputs: call on every 1m close and 1 s tick, and after fills."""
-        return self._eval("emergency", now_ms), self._eval("gamma", now_ms)
+        if self.update_errors:
+            return self._eval("emergency", now_ms), self._eval("gamma", now_ms)
+        return self.emergency.evaluate(now_ms), self.gamma.evaluate(now_ms)  # the common case, without lookups
 
     # ---- other inputs -----------------------------------------------------------------------------
 
