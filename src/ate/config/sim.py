@@ -61,6 +61,10 @@ class SimAccountConfig(_Section):
             raise ValueError("backpack_public_key must be the base64 of a 32-byte Ed25519 public key")
         return key
     balances: dict[SimVenue, dict[str, Decimal]] = Field(default_factory=dict)
+    # What the account's Binance API key may do, as GET /sapi/v1/account/apiRestrictions reports it (and
+    # `canWithdraw` in the account endpoints): a key a trading engine should use reads and trades only.
+    key_can_withdraw: bool = Field(False, description="the API key has withdrawal permission")
+    key_ip_restricted: bool = Field(True, description="the API key only works from whitelisted IPs")
 
     @model_validator(mode="after")
     def _binance_pair(self) -> SimAccountConfig:
@@ -190,12 +194,12 @@ class SimConfig(_Section):
     markets: list[SimMarketConfig] = Field(default_factory=list)
     fees: dict[SimVenue, FeeConfig] = Field(default_factory=dict)
     faults: FaultSpec = Field(default_factory=FaultSpec)
-    server_time: Literal["auto", "replay", "wall"] = Field(
-        "auto", description="clock behind /time and the signed-timestamp checks. replay: the replay clock "
-        "(clients that share it, like the in-process engine, or sync to /time at speed 1); wall: the wall "
-        "clock (external clients while the replay runs faster than real time: nobody can keep a signed "
-        "timestamp within recvWindow of a clock running N times faster). auto: replay in process, and in "
-        "`ate simulate` wall unless the speed is 1")
+    clock: Literal["auto", "replay", "wall"] = Field(
+        "auto", description="the one clock behind every timestamp the venues emit or check (ate.sim.clock). "
+        "replay: the data's own timestamps (clients share the replay clock, like the in-process engine); "
+        "wall: the data re-stamped onto the present, so any client with a synced system clock works at any "
+        "speed (a candle lasts interval/speed). auto: replay in process; wall in `ate simulate` unless the "
+        "speed is 0")
     dvol: dict[str, str] = Field(default_factory=lambda: {"BTC": "data/deribit_BTC_DVOL_1d.csv"},
                                  description="Deribit DVOL history per currency (CSV date,day_open_time_ms,dvol_close)")
 
