@@ -6,6 +6,9 @@ twelve times, each copy shifted 30 days later (the price jumps at each seam). Th
 Also measured: a simple long/flat Supertrend strategy through the same runner and matching core, with the
 signal engine idle — the workload Jesse's published ~183,000 candles/s figure refers to.
 
+Figures are per CPU second of this process (the machine may be shared) and the process's peak RSS.
+`bench/backtest_fingerprint.py` checks that an optimisation left the results byte-identical.
+
     .venv/bin/python bench/bench_backtest.py [--months 12]
 """
 
