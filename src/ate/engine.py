@@ -273,16 +273,21 @@ class Engine:
 
     async def _load_instruments(self) -> None:
         wanted = self.cfg.markets.by_key()
-        for venue in {k.partition(":")[0] for k in wanted}:
+        # Markets strategies read besides the configured ones (a conversion market): subscribed the same way.
+        extra = {m for s in build_strategies(self.cfg) for m in s.subscriptions()} - set(wanted)
+        for venue in {k.partition(":")[0] for k in (*wanted, *extra)}:
             client = self.clients.get(venue)
             if client is None:
                 continue
             for inst in await client.instruments():
-                if inst.key in wanted:
+                if inst.key in wanted or inst.key in extra:
                     self.instruments[inst.key] = inst
         missing = sorted(set(wanted) - set(self.instruments))
         if missing:
             raise RuntimeError(f"markets not listed by their venues: {', '.join(missing)}")
+        for m in sorted(extra - set(self.instruments)):  # the strategy that needs it vetoes itself, visibly
+            self._event("subscription_missing", f"{m}: not listed by its venue; strategies that read it stay "
+                        "vetoed", Severity.CRITICAL)
 
     async def _read_accounts(self) -> None:
         """Real balances and positions (read-only in shadow); reconciliation of orders in canary/live."""

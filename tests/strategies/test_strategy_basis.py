@@ -143,7 +143,7 @@ def test_restart_keeps_the_veto_and_quote_rates_report_the_live_basis():
     ctx = ctx_at("0.9899", "0.9901", b_bid="20300", b_ask="20310")
     s = ArbitrageStrategy()
     s.on_book(B, ctx)
-    assert s.quote_rates() == {"USDC": D("0.99")}
+    assert s.quote_rates() == {"USDC": ("USDT", D("0.99"))}
     saved = s.state()
     s2 = ArbitrageStrategy()
     s2.restore(saved)

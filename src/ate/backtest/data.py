@@ -1,8 +1,9 @@
 """What a backtest replays: candles per market, funding per perp, DVOL history; loaded for a window.
 
 Markets use the engine's keys (``binance:BTCUSDT`` spot, ``binance_usdm:BTCUSDT`` perp,
-``backpack:BTC_USDC``). The CLI names files as ``--data MARKET=PATH``, ``--data funding:MARKET=PATH``
-and ``--data dvol=PATH``; without any, the primary market replays the shipped 1h BTCUSDT history and
+``backpack:BTC_USDC``). The CLI names files as ``--data MARKET=PATH``, ``--data funding:MARKET=PATH``,
+``--data ref:MARKET=PATH`` (a reference market: replayed as prices only, e.g. a conversion source on a
+venue the engine does not trade; no wallet, never traded) and ``--data dvol=PATH``; without any, the primary market replays the shipped 1h BTCUSDT history and
 the shipped DVOL, and a perp market given candles gets the shipped funding history.
 """
 
@@ -12,12 +13,16 @@ from bisect import bisect_left
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
+from decimal import Decimal
 from pathlib import Path
 
 from ate.data.candles import Candle
 from ate.data.loaders import DvolPoint, FundingRate, load_candles, load_dvol, load_funding
 from ate.model import Instrument, MarketKind
 from ate.sim.instruments import BINANCE_SPOT, BINANCE_USDM, KNOWN
+
+REF = "ref:"
+QUOTES = ("USDT", "USDC", "USD", "EUR")  # quote assets recognised at the end of a reference market's symbol
 
 DATA_DIR = Path("data")
 DEFAULT_CANDLES = {"binance:BTCUSDT": DATA_DIR / "binance_spot_BTCUSDT_1h.csv.gz"}
@@ -38,6 +43,7 @@ class MarketData:
     instrument: Instrument
     candles: list[Candle]
     funding: list[FundingRate] = field(default_factory=list)
+    reference: bool = False  # prices only: no wallet, never traded
 
 
 @dataclass(slots=True)
@@ -64,6 +70,22 @@ def instrument_for(market: str) -> Instrument:
     if inst is None:
         raise DataError(f"{market}: no known instrument filters for this market")
     return replace(inst, venue=venue)
+
+
+def reference_instrument(market: str) -> Instrument:
+    """Filters of a reference market: the known ones, else base/quote read from the symbol on a fine grid
+    (it only ever supplies prices)."""
+    try:
+        return instrument_for(market)
+    except DataError:
+        pass
+    venue, _, symbol = market.partition(":")
+    plain = symbol.replace("_", "").replace("/", "").replace("-", "")
+    for quote in QUOTES:
+        if plain.endswith(quote) and len(plain) > len(quote):
+            return Instrument(venue, symbol, plain[: -len(quote)], quote, MarketKind.SPOT, Decimal("0.01"),
+                              Decimal("0.00000001"), Decimal("0.00000001"))
+    raise DataError(f"{market}: cannot tell base and quote from the symbol (quotes known: {', '.join(QUOTES)})")
 
 
 def parse_date(text: str) -> int:
@@ -99,10 +121,12 @@ def load_window(primary: str, files: dict[str, Path], start_ms: int | None, end_
         files["dvol"] = DEFAULT_DVOL
     markets: dict[str, MarketData] = {}
     warmup: list[Candle] = []
-    for key, path in sorted(files.items()):
-        if key == "dvol" or key.startswith("funding:"):
+    for spec, path in sorted(files.items()):
+        if spec == "dvol" or spec.startswith("funding:"):
             continue
-        candles = load_candles(_existing(path, key), end_ms=end_ms)
+        ref = spec.startswith(REF)
+        key = spec[len(REF):] if ref else spec
+        candles = load_candles(_existing(path, spec), end_ms=end_ms)
         opens = [c.open_ms for c in candles]
         first = 0 if start_ms is None else bisect_left(opens, start_ms)
         if key == primary and start_ms is not None:
@@ -110,7 +134,8 @@ def load_window(primary: str, files: dict[str, Path], start_ms: int | None, end_
         candles = candles[first:]
         if not candles:
             raise DataError(f"{key}: {path} has no candles in the window")
-        markets[key] = MarketData(key, instrument_for(key), candles)
+        markets[key] = MarketData(key, reference_instrument(key) if ref else instrument_for(key), candles,
+                                  reference=ref)
     if primary not in markets:
         raise DataError(f"no candles for the primary market {primary} (give --data {primary}=PATH)")
     for key, md in markets.items():

@@ -76,6 +76,9 @@ class Leg:
     fee_quote: Decimal = ZERO  # fees in the market's own quote
     done: bool = False
     trade_ids: list[str] = field(default_factory=list)
+    # Σ fill qty·price and fees in market_a's quote, each fill converted at the basis live when it was booked
+    value: Decimal = ZERO
+    fee_value: Decimal = ZERO
 
 
 @dataclass(slots=True)
@@ -104,7 +107,8 @@ class Attempt:
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> Attempt:
         legs = {k: Leg(v["market"], Side(v["side"]), dec(v["price"]), dec(v["qty"]), dec(v["filled"]),
-                       dec(v["quote"]), dec(v["fee_quote"]), v["done"], list(v["trade_ids"]))
+                       dec(v["quote"]), dec(v["fee_quote"]), v["done"], list(v["trade_ids"]),
+                       dec(v.get("value", "0")), dec(v.get("fee_value", "0")))
                 for k, v in d["legs"].items()}
         return cls(d["id"], d["buy_market"], d["sell_market"], dec(d["buy_price"]), dec(d["sell_price"]),
                    {k: dec(v) for k, v in d["conv"].items()}, float(d["expected_net_bps"]), int(d["opened_ms"]),
@@ -230,15 +234,23 @@ class ArbitrageStrategy(Strategy):
         self.basis_source = self.basis.source
         return r
 
+    def _basis_now(self, market: str, att: Attempt, ctx: StrategyContext) -> Decimal:
+        """market's quote in market_a's quote as the basis reads now (a fill is valued when it happens); the
+        last known rate while vetoed, the attempt's opening one if there has never been any."""
+        if market == self.a or self.basis is None:
+            return att.conv[market]
+        self.basis.update(ctx.book, ctx.now_ms)
+        return self.basis.rate if self.basis.rate is not None else att.conv[market]
+
     def _basis_event(self, ts: int, kind: str, message: str, severity: Any, data: dict[str, Any]) -> None:
         self._event(ts, kind, message, severity, **data)
 
-    def quote_rates(self) -> dict[str, Decimal]:
-        """The live basis as {market_b's quote: its value in market_a's quote} (empty without one)."""
+    def quote_rates(self) -> dict[str, tuple[str, Decimal]]:
+        """The live basis as {market_b's quote: (market_a's quote, value in it)} (empty without one)."""
         g = self.basis
         if g is None or g.rate is None or g.spec.fixed is not None:
             return {}
-        return {g.spec.quote_b: g.rate}
+        return {g.spec.quote_b: (g.spec.quote_a, g.rate)}
 
     # ---- entries -----------------------------------------------------------------------------------
     def _skip(self, why: str) -> Sequence[OrderIntent]:
@@ -310,8 +322,12 @@ class ArbitrageStrategy(Strategy):
         if fill is not None and fill.trade_id not in leg.trade_ids:
             leg.trade_ids.append(fill.trade_id)
             leg.filled += fill.qty
+            fee = self._fee_in_quote(leg.market, fill, ctx)
+            c = self._basis_now(leg.market, att, ctx)
             leg.quote += fill.qty * fill.price
-            leg.fee_quote += self._fee_in_quote(leg.market, fill, ctx)
+            leg.fee_quote += fee
+            leg.value += fill.qty * fill.price * c
+            leg.fee_value += fee * c
         if not order.is_open:
             leg.done = True
         return self._advance(ctx)
@@ -369,11 +385,10 @@ class ArbitrageStrategy(Strategy):
     def _finish(self, att: Attempt, ctx: StrategyContext) -> None:
         cash = fees = buy_notional = ZERO
         for leg in att.legs.values():
-            c = att.conv[leg.market]
-            cash -= leg.quote * c * leg.side.sign
-            fees += leg.fee_quote * c
+            cash -= leg.value * leg.side.sign
+            fees += leg.fee_value
             if leg.side is Side.BUY:
-                buy_notional += leg.quote * c
+                buy_notional += leg.value
         residual = att.base_excess()
         # Coins left over are valued at the buy price observed at entry, so the P&L reflects costs only.
         pnl = cash - fees + residual * att.buy_price * att.conv[att.buy_market]

@@ -290,9 +290,9 @@ class Strategy:
         market): the engine subscribes to them like any other market."""
         return ()
 
-    def quote_rates(self) -> dict[str, Decimal]:
-        """Live values of quote assets in another quote ({asset: value in the reference quote}), for
-        valuing equity across quotes; empty when the strategy has none."""
+    def quote_rates(self) -> dict[str, tuple[str, Decimal]]:
+        """Live values of quote assets in another quote ({asset: (reference quote, value in it)}), so equity
+        across quotes is valued in one unit at the live basis; empty when the strategy has none."""
         return {}
 
     # ---- gamma -------------------------------------------------------------------------------------
