@@ -53,8 +53,8 @@ class RawPrice:
     """The last price of a replayed 1m series at a close time, from the file: at t the book shows the open
     of the candle starting at t if there is one, else the close of the last candle before t."""
 
-    def __init__(self, path: Path) -> None:
-        rows = [(c.open_ms, c.open, c.close) for c in iter_candles(path, MINUTE)]
+    def __init__(self, path: Path, end_ms: int = END) -> None:
+        rows = [(c.open_ms, c.open, c.close) for c in iter_candles(path, MINUTE) if c.open_ms < end_ms]
         self.opens = [r[0] for r in rows]
         self.rows = rows
 
@@ -74,9 +74,9 @@ class RawPrice:
 class RealBasis:
     """USDT per USDC at a close time as the replay shows it: BTCUSDT now / Kraken BTCUSDC as last seen."""
 
-    def __init__(self, files: Mapping[str, Path] = FILES) -> None:
-        self.usdt = RawPrice(files[A])
-        self.usdc = RawPrice(files[f"ref:{REF}"])
+    def __init__(self, files: Mapping[str, Path] = FILES, end_ms: int = END) -> None:
+        self.usdt = RawPrice(files[A], end_ms)
+        self.usdc = RawPrice(files[f"ref:{REF}"], end_ms)
 
     def at(self, t: int) -> Decimal:
         seen = self.usdc.last_close_time(t)
@@ -86,6 +86,30 @@ class RealBasis:
 
     def outside(self, t: int, band_bps: float) -> bool:
         return abs(float(self.at(t)) - 1) * 1e4 > band_bps
+
+
+def run_depeg(cfg: EngineConfig, start_ms: int = START, end_ms: int = END, *, on_event: Any = None) -> tuple[Any, Any]:
+    """(BacktestResult, the arbitrage strategy) of one replay; `on_event` receives every engine event.
+
+    Each venue starts with 10,000 of its quote and 0.2 BTC; books are 1× the minute's volume deep, at least
+    0.01 BTC (the recorded minutes are thin: a synthetic book of a tenth of them would allow dust only)."""
+    from ate.backtest.data import load_window
+    from ate.backtest.runner import CoreDriver, ReplaySettings, run_backtest
+    from ate.strategies.arbitrage import ArbitrageStrategy
+
+    strategy = ArbitrageStrategy(cfg.strategies.arbitrage)
+
+    def driver(c: EngineConfig, world: Any) -> CoreDriver:
+        d = CoreDriver(c, world, [strategy])
+        d.core.on_event = on_event
+        return d
+
+    res = run_backtest(cfg, load_window(A, dict(FILES), start_ms, end_ms, warmup_ms=0), driver_factory=driver,
+                       settings=ReplaySettings(size_fraction=1.0, min_size=0.01), holdings=HOLDINGS)
+    return res, strategy
+
+
+HOLDINGS = {"binance": {"BTC": Decimal("0.2")}, "backpack": {"BTC": Decimal("0.2")}}
 
 
 def independent_pnl(fills: Iterable[Mapping[str, Any]], basis: RealBasis) -> tuple[Decimal, Decimal]:
