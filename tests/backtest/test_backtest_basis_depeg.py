@@ -15,7 +15,17 @@ from decimal import Decimal
 
 import pytest
 
-from ate.backtest.depeg import A, B, END, FILES, HOLDINGS, START, RealBasis, depeg_config, independent_pnl, run_depeg
+from ate.backtest.depeg import (
+    END,
+    FILES,
+    START,
+    RealBasis,
+    depeg_config,
+    independent_pnl,
+    run_depeg,
+    usd_value,
+    wallets_after,
+)
 from ate.model import Severity
 from ate.monitor.alerts import Notifier
 
@@ -56,24 +66,10 @@ def test_without_the_band_it_trades_outside_it_and_pnl_matches_the_real_basis():
     # the only difference: a mid on the tick grid vs the recorded price (≤ 1e-6 relative per fill)
     assert float(pnl) == pytest.approx(m["realised_pnl_usd"], abs=1e-4 * m["trades_executed"])
     # equity in USD: the venue's wallets, USDC at the real basis at the end, BTC at the last BTCUSDT price
-    wallets = {("binance", "USDT"): Decimal("10000"), ("backpack", "USDC"): Decimal("10000")}
-    for venue, w in HOLDINGS.items():
-        for asset, amount in w.items():
-            wallets[(venue, asset)] = wallets.get((venue, asset), Decimal(0)) + amount
-    for f in res.fills:
-        venue, sym = f["market"].split(":")
-        quote = "USDT" if f["market"] == A else "USDC"
-        sign = 1 if f["side"] == "BUY" else -1
-        q, p = Decimal(f["qty"]), Decimal(f["price"])
-        wallets[(venue, "BTC")] += sign * q
-        wallets[(venue, quote)] -= sign * q * p
-        wallets[(venue, f["fee_asset"])] -= Decimal(f["fee"])
-    end_t = res.end_ms
-    btc_px = Decimal(repr(basis.usdt.rows[-1][2]))
-    usd = {"USDT": Decimal(1), "USDC": basis.at(end_t), "BTC": btc_px}
-    independent_equity = sum(amount * usd[asset] for (_, asset), amount in wallets.items())
+    last_btc = Decimal(repr(basis.usdt.rows[-1][2]))
+    independent_equity = usd_value(wallets_after(res.fills), basis.at(res.end_ms), last_btc)
     assert float(res.final_equity) == pytest.approx(float(independent_equity), abs=0.01)
-    assert B in res.prices
+    assert res.final_equity < usd_value(wallets_after(res.fills), Decimal(1), last_btc)  # USDC is not worth 1
 
 
 def test_fixed_rate_of_one_books_a_profit_that_is_a_loss_at_the_real_basis():

@@ -110,6 +110,30 @@ def run_depeg(cfg: EngineConfig, start_ms: int = START, end_ms: int = END, *, on
 
 
 HOLDINGS = {"binance": {"BTC": Decimal("0.2")}, "backpack": {"BTC": Decimal("0.2")}}
+CAPITAL = {("binance", "USDT"): Decimal(10_000), ("backpack", "USDC"): Decimal(10_000)}
+
+
+def wallets_after(fills: Iterable[Mapping[str, Any]]) -> dict[tuple[str, str], Decimal]:
+    """The venues' wallets at the end, from the starting capital and holdings and every fill."""
+    wallets = dict(CAPITAL)
+    for venue, w in HOLDINGS.items():
+        for asset, amount in w.items():
+            wallets[(venue, asset)] = wallets.get((venue, asset), Decimal(0)) + amount
+    for f in fills:
+        venue = f["market"].partition(":")[0]
+        quote = "USDT" if f["market"] == A else "USDC"
+        sign = 1 if f["side"] == "BUY" else -1
+        qty, price = Decimal(f["qty"]), Decimal(f["price"])
+        wallets[(venue, "BTC")] += sign * qty
+        wallets[(venue, quote)] -= sign * qty * price
+        wallets[(venue, f["fee_asset"])] -= Decimal(f["fee"])
+    return wallets
+
+
+def usd_value(wallets: Mapping[tuple[str, str], Decimal], usdc_usd: Decimal, btc_usd: Decimal) -> Decimal:
+    """Wallets in USD: USDT at 1 (the reporting unit), USDC at `usdc_usd`, BTC at `btc_usd`."""
+    price = {"USDT": Decimal(1), "USDC": usdc_usd, "BTC": btc_usd}
+    return sum((amount * price[asset] for (_, asset), amount in wallets.items()), Decimal(0))
 
 
 def independent_pnl(fills: Iterable[Mapping[str, Any]], basis: RealBasis) -> tuple[Decimal, Decimal]:
