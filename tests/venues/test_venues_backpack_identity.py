@@ -15,6 +15,7 @@ from decimal import Decimal
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from test_venues_sim_e2e import REPO, SEED, SPOT, START_MS, SimTime, sim_config  # noqa: E402
 
 from ate.model import Order, OrderStatus, OrderType, Side, TimeInForce, backpack_client_id
 from ate.model.order import client_order_id
@@ -24,8 +25,6 @@ from ate.venues.backpack.client import AmbiguousOrder, BackpackClient, BackpackU
 from ate.venues.backpack.signing import public_key_from_seed
 from ate.venues.base import Outcome
 from ate.venues.credentials import Credentials
-
-from test_venues_sim_e2e import REPO, SEED, SPOT, START_MS, SimTime, sim_config  # noqa: E402
 
 
 def colliding_pairs(wanted: int = 3) -> list[tuple[str, str]]:
