@@ -254,8 +254,10 @@ class Engine:
             self.paper = PaperVenue(self.instruments.values(), self._fees_bps, self.clock.now_ms)
             self.paper_executor = MatchingExecutor(self.paper.core, ACCOUNT, self.core.on_order_update)
             return self.paper_executor
+        ex = self.cfg.execution
         return VenueExecutor(self.clients, self.core.on_order_update, self.clock.now_ms,
-                             on_latency=self.recorder.latency)
+                             on_latency=self.recorder.latency, on_event=self.core.record, sleep=self.clock.sleep,
+                             resolve_timeout_s=ex.resolve_timeout_s, backoff_s=(0.2, ex.resolve_backoff_max_s))
 
     def _fees_bps(self, venue: str) -> tuple[Decimal, Decimal]:
         """(maker, taker) fees of a venue in bps, as configured for the account's tier."""
@@ -469,6 +471,9 @@ class Engine:
         snap = self.core.snapshot()
         snap.update(mode=self.mode.value, now_ms=self.clock.now_ms(), books=self.stats.books,
                     candles=self.stats.candles, ready=self.ready, quarantined=self.data.quarantine_counts())
+        executor = self.core.orders.executor
+        if isinstance(executor, VenueExecutor):
+            snap["unresolved_orders"] = [u.to_dict() for u in executor.unresolved.values()]
         return snap
 
     async def kill(self, reason: str, who: str) -> None:

@@ -6,6 +6,21 @@ from decimal import Decimal
 from typing import Any
 
 DAY_MS = 86_400_000
+RECENT = 500
+
+
+def unresolved_orders(store, *, shadow: bool = False) -> list[dict[str, Any]]:
+    """Open orders whose placement outcome the venue has not told yet: an `order_unresolved` alert and no
+    `order_resolved` since (the executor raises both; the order keeps its risk headroom meanwhile)."""
+    open_ids = {o.client_order_id for o in store.orders(open_only=True, shadow=shadow)}
+    resolved = {e.data.get("order"): e.ts_ms for e in store.events(limit=RECENT, kind="order_resolved")}
+    out = {}
+    for e in store.events(limit=RECENT, kind="order_unresolved"):
+        coid = e.data.get("order")
+        if coid in open_ids and coid not in out and resolved.get(coid, -1) < e.ts_ms:
+            out[coid] = {"client_order_id": coid, "market": e.data.get("market"), "since_ms": e.data.get("since_ms"),
+                         "alerted_ms": e.ts_ms, "last_error": e.data.get("last_error")}
+    return list(out.values())
 
 
 def stored_status(store, *, shadow: bool = False) -> dict[str, Any]:
@@ -36,6 +51,7 @@ def stored_status(store, *, shadow: bool = False) -> dict[str, Any]:
         "open_orders": [{"client_order_id": o.client_order_id, "market": f"{o.venue}:{o.symbol}",
                          "side": o.side.value, "qty": str(o.qty), "price": str(o.price), "status": o.status.value}
                         for o in store.orders(open_only=True, shadow=shadow)],
+        "unresolved_orders": unresolved_orders(store, shadow=shadow),
         "equity": str(equity[-1][1]) if equity else None,
         "pnl_today": pnl_today,
     }

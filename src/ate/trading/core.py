@@ -362,6 +362,10 @@ class TradingCore:
             self.store.add_ledger(ts_ms=e.ts_ms, kind=e.kind, amount=e.amount, asset=e.asset, venue=e.venue,
                                   ref=e.ref, symbol=e.symbol, strategy=e.strategy, shadow=self.shadow)
 
+    def record(self, ev: EngineEvent) -> None:
+        """An event from outside the core (the executor's resolution alerts): stored and alerted like its own."""
+        self._record(ev)
+
     def _record(self, ev: EngineEvent) -> None:
         if self.on_event is not None:
             self.on_event(ev)
