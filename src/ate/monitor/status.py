@@ -15,11 +15,12 @@ def unresolved_orders(store, *, shadow: bool = False) -> list[dict[str, Any]]:
     open_ids = {o.client_order_id for o in store.orders(open_only=True, shadow=shadow)}
     resolved = {e.data.get("order"): e.ts_ms for e in store.events(limit=RECENT, kind="order_resolved")}
     out = {}
-    for e in store.events(limit=RECENT, kind="order_unresolved"):
-        coid = e.data.get("order")
-        if coid in open_ids and coid not in out and resolved.get(coid, -1) < e.ts_ms:
-            out[coid] = {"client_order_id": coid, "market": e.data.get("market"), "since_ms": e.data.get("since_ms"),
-                         "alerted_ms": e.ts_ms, "last_error": e.data.get("last_error")}
+    for e in store.events(limit=RECENT, kind="order_unresolved"):  # newest first
+        for coid in e.data.get("orders") or [e.data.get("order")]:  # reconciliation lists several
+            if coid in open_ids and coid not in out and resolved.get(coid, -1) < e.ts_ms:
+                out[coid] = {"client_order_id": coid, "market": e.data.get("market"),
+                             "since_ms": e.data.get("since_ms"), "alerted_ms": e.ts_ms,
+                             "last_error": e.data.get("last_error")}
     return list(out.values())
 
 

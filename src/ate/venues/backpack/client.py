@@ -279,7 +279,7 @@ class BackpackClient(ClockSyncedClient):
         if like is not None:
             qty, price = self._sent.get(client_order_id, (like.qty, like.price))
             like = replace(like, qty=qty, price=price)  # the venue echoes what was sent, on its grid
-            sent = like.updated_ms or like.created_ms
+            sent = like.created_ms or like.updated_ms  # written ahead just before it was sent
             offset_ms = self.server_clock.offset_ms or 0
             lo, hi = sent + offset_ms - MATCH_SLACK_MS, sent + offset_ms + self.window_ms + MATCH_SLACK_MS
         try:
