@@ -14,6 +14,7 @@ import asyncio
 from decimal import Decimal
 
 import pytest
+from rich.console import Console
 from test_venues_sim_e2e import REPO, SEED, SPOT, START_MS, SimTime, sim_config  # noqa: E402
 
 from ate.config import parse_config
@@ -21,7 +22,9 @@ from ate.config.sim import FaultSpec
 from ate.execution.executors import VenueExecutor
 from ate.execution.reconcile import reconcile
 from ate.model import OrderIntent, OrderStatus, Purpose, Severity, Side, TimeInForce
+from ate.monitor.console import status_tables
 from ate.monitor.status import stored_status
+from ate.monitor.view import StoreView
 from ate.sim.clock import SteppingClock
 from ate.sim.runner import run_simulator
 from ate.store import Store
@@ -91,8 +94,14 @@ async def test_unresolvable_order_alerts_holds_headroom_and_resolves_when_the_ve
         assert core.orders.open_orders() == [order] and order.status is OrderStatus.NEW
         assert core.risk.pending(MARKET, Side.BUY) == qty
         assert core.locked("backpack", "USDC") == qty * price
-        status = stored_status(store)
+        status = stored_status(store)  # `ate status`
         assert [u["client_order_id"] for u in status["unresolved_orders"]] == [coid]
+        console = Console(record=True, width=200)
+        console.print(status_tables(status))
+        text = console.export_text()
+        assert "UNRESOLVED" in text and coid in text
+        api = await StoreView(store, clock=time.now_ms).metrics_snapshot()  # the dashboard's /api/metrics
+        assert [u["client_order_id"] for u in api["system_health"]["unresolved_orders"]] == [coid]
         placed = [o for o in sim.core.all_orders("alice", "backpack", "BTC_USDC")
                   if o.client_order_id == str(c.client_id(coid))]
         assert len(placed) == 1 and placed[0].status is OrderStatus.FILLED  # never resent

@@ -75,4 +75,13 @@ def status_tables(s: dict[str, Any]) -> Group:
         orders.add_column(col)
     for o in s["open_orders"]:
         orders.add_row(*(o[c] for c in ("client_order_id", "market", "side", "qty", "price", "status")))
-    return Group(head, mods, pos, orders)
+    parts = [head, mods, pos, orders]
+    if s.get("unresolved_orders"):  # outcome unknown at the venue: their risk headroom is held
+        unresolved = Table(title="[red]UNRESOLVED orders (outcome unknown, headroom held)[/]", title_justify="left")
+        for col in ("client_order_id", "market", "since (UTC)", "last error"):
+            unresolved.add_column(col)
+        for u in s["unresolved_orders"]:
+            unresolved.add_row(u["client_order_id"], str(u["market"] or "-"), _utc(u["since_ms"] or u["alerted_ms"]),
+                               str(u["last_error"] or "-"))
+        parts.append(unresolved)
+    return Group(*parts)

@@ -18,6 +18,7 @@ from typing import Any, Protocol
 from ate.model import EngineEvent
 from ate.monitor.figures import DAY_MS, daily_pnl_series, daily_pnl_usd, sharpe_ratio_rolling
 from ate.monitor.recorder import MODULES, Clock, MetricsRecorder, wall_ms
+from ate.monitor.status import unresolved_orders
 from ate.risk.events import MODULE_STATUS
 from ate.risk.state import read_state
 from ate.store import Store
@@ -139,6 +140,7 @@ class StoreView:
                           for p in positions],
             "state": state,
             "modules": modules,
+            "unresolved_orders": unresolved_orders(self.store, shadow=self.shadow),
         }
 
     async def metrics_snapshot(self) -> dict:
@@ -159,6 +161,7 @@ class StoreView:
                      "delta_neutral": {"current_delta": None, "target_delta": None, "hedge_effectiveness": None},
                      "win_rate_pct": None, "win_rate_by_strategy": {}}
         health["source"] = "engine" if rec is not None else "store"
+        health["unresolved_orders"] = stored["unresolved_orders"]  # outcome unknown at the venue, headroom held
         health["trading_state"] = await self.controls.trading_state() if self.controls else stored["state"]
         strat["delta_neutral"]["funding_captured_usd"] = stored["funding_captured_usd"]
         performance = {
