@@ -86,3 +86,18 @@ async def test_the_same_replay_without_the_band_trades_while_the_basis_is_outsid
         real = RealBasis(end_ms=sim.clock.now_ms())
         arb_orders = [o for o in engine.store.orders() if o.strategy == "arbitrage"]
         assert any(real.outside(o.created_ms - o.created_ms % 60_000, 30.0) for o in arb_orders)
+
+
+async def test_a_conversion_market_the_venue_does_not_list_is_an_alert_and_a_veto(tmp_path, monkeypatch):
+    """The default basis (binance:USDCUSDT) on a simulator that does not list it: no crash, no silent 1."""
+    eager = {"strategies": {"arbitrage": {"net_threshold_bps": 0, "fee_a_bps": 0, "fee_b_bps": 0,
+                                          "slippage_buffer_bps": 0}}}
+    async with world(tmp_path, monkeypatch, mode="paper", engine_sections=eager) as (_, engine, drive, _cfg):
+        missing = engine.store.events(kind="subscription_missing")
+        assert [e.severity for e in missing] == [Severity.CRITICAL] and "binance:USDCUSDT" in missing[0].message
+        await drive.run(5 * 60_000, 15_000)
+        arb = engine.status()["strategies"]["arbitrage"]
+        assert arb["basis"]["veto"] == "no usable conversion market" and arb["attempts"] == 0
+        (config,) = engine.store.events(kind="arbitrage.basis_config")
+        assert config.severity is Severity.CRITICAL and "binance:USDCUSDT is not listed by its venue" in config.message
+        assert engine.store.events(kind="arbitrage.basis_veto")

@@ -87,12 +87,18 @@ class BasisGuard:
             return self.spec.fixed
         if not self._units_checked and assets is not None:
             self._units_checked = True
+            problem = None
             try:
                 self.spec.check_units(assets)
-            except (BasisSpecError, KeyError) as exc:
+            except BasisSpecError as exc:
+                problem = str(exc)
+            except KeyError as exc:  # the engine has no instrument for it: its venue does not list it
+                problem = f"{exc.args[0]} is not listed by its venue"
+            if problem is not None:
                 self.spec = BasisSpec(self.spec.quote_a, self.spec.quote_b, None, (), 0, self.spec.band_bps,
                                       self.spec.resume_ms)
-                self.emit(now, "basis_config", f"conversion markets unusable: {exc}", Severity.CRITICAL, {})
+                self.emit(now, "basis_config", f"conversion market unusable: {problem}", Severity.CRITICAL,
+                          {"key": f"basis_config:{self.spec.quote_a}/{self.spec.quote_b}"})
         rate, problem = self._read(book, now)
         if rate is not None:
             self.rate, self.rate_ms = rate, now
@@ -103,7 +109,7 @@ class BasisGuard:
     def _read(self, book: Book, now: int) -> tuple[Decimal | None, str | None]:
         spec = self.spec
         if not spec.markets:
-            return None, "no conversion market"
+            return None, "no usable conversion market"
         mids = []
         for m in spec.markets:
             b = book(m)
