@@ -18,6 +18,7 @@ from engine_support import ACCOUNT, BN_KEY, BN_SECRET, ENV, world
 from ate.backtest.depeg import FILES, RealBasis
 from ate.config.sim import SimConfig
 from ate.model import Severity
+from ate.monitor.status import stored_status
 
 pytestmark = [pytest.mark.skipif(not all(p.exists() for p in FILES.values()), reason="de-peg slices absent"),
               pytest.mark.timeout(300)]
@@ -68,6 +69,8 @@ async def test_simulator_replay_of_the_depeg_vetoes_arbitrage_with_an_alert(tmp_
         assert any("outside ±30 bps" in e.message for e in vetoes)
         basis = engine.status()["strategies"]["arbitrage"]["basis"]
         assert basis["source"] == "cross" and basis["veto"] is not None
+        stored = stored_status(engine.store)["arbitrage_basis"]  # `ate status`
+        assert stored["vetoed"] and stored["reason"] == vetoes[0].data["reason"]
         assert engine.status()["strategies"]["arbitrage"]["skipped"].get("basis", 0) > 0  # edges seen, refused
         end = sim.clock.now_ms()
         real = RealBasis(end_ms=end)

@@ -53,6 +53,14 @@ def _short(v: Any) -> str:
     return f"{v:.4g}" if isinstance(v, float) else str(v)
 
 
+def _basis(b: dict[str, Any] | None) -> str:
+    if b is None:
+        return "-"
+    if b["vetoed"]:
+        return f"VETOED since {_utc(b['since_ms'])}: {b['reason']}"
+    return f"trading (resumed {_utc(b['since_ms'])})"
+
+
 def status_tables(s: dict[str, Any]) -> Group:
     eng = s["engine"]
     head = _kv("ate status", [("trading state", s["trading_state"].get("state")),
@@ -60,7 +68,8 @@ def status_tables(s: dict[str, Any]) -> Group:
                               ("why", s["trading_state"].get("why") or "-"),
                               ("last start (UTC)", _utc(eng["last_started_ms"])),
                               ("last stop (UTC)", _utc(eng["last_stopped_ms"])),
-                              ("equity", s["equity"]), ("P&L today", s["pnl_today"])])
+                              ("equity", s["equity"]), ("P&L today", s["pnl_today"]),
+                              ("arbitrage basis", _basis(s.get("arbitrage_basis")))])
     mods = Table(title="modules (last decision)", title_justify="left")
     for m in MODULES:
         mods.add_column(m, justify="center")

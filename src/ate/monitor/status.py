@@ -24,6 +24,17 @@ def unresolved_orders(store, *, shadow: bool = False) -> list[dict[str, Any]]:
     return list(out.values())
 
 
+def basis_veto(store) -> dict[str, Any] | None:
+    """The arbitrage's quote-basis veto as its last events left it (None: never vetoed)."""
+    last = [e for kind in ("arbitrage.basis_veto", "arbitrage.basis_resumed") for e in store.events(limit=1, kind=kind)]
+    if not last:
+        return None
+    ev = max(last, key=lambda e: e.ts_ms)
+    vetoed = ev.kind == "arbitrage.basis_veto"
+    return {"vetoed": vetoed, "reason": ev.data.get("reason") if vetoed else None, "since_ms": ev.ts_ms,
+            "rate": ev.data.get("rate")}
+
+
 def stored_status(store, *, shadow: bool = False) -> dict[str, Any]:
     """`shadow`: report the hypothetical book a shadow run keeps apart from real P&L."""
     state = store.get_state("risk.trading_state") or {"state": "ACTIVE"}
@@ -53,6 +64,7 @@ def stored_status(store, *, shadow: bool = False) -> dict[str, Any]:
                          "side": o.side.value, "qty": str(o.qty), "price": str(o.price), "status": o.status.value}
                         for o in store.orders(open_only=True, shadow=shadow)],
         "unresolved_orders": unresolved_orders(store, shadow=shadow),
+        "arbitrage_basis": basis_veto(store),
         "equity": str(equity[-1][1]) if equity else None,
         "pnl_today": pnl_today,
     }
