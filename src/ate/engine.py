@@ -161,6 +161,7 @@ class Engine:
         self.monitor: Any = None
         self._mtm_prev: tuple | None = None
         self._mtm_cum = (0.0, 0.0)
+        self.executor: Any = None  # where the core's orders go (see _executor)
         self.paper: Any = None  # paper mode: the in-process matching core on live books
         self.paper_executor: Any = None
         self.killswitch: KillSwitch | None = None
@@ -192,7 +193,8 @@ class Engine:
                                 clock=self.clock.now_ms, state=self.store, store=self.store,
                                 shadow=self.mode is Mode.SHADOW,
                                 dvol_history=load_dvol(DVOL_FILE) if DVOL_FILE.exists() else ())
-        self.core.attach(self._executor())
+        self.executor = self._executor()
+        self.core.attach(self.executor)
         await self._read_accounts()
         await self._seed_funding()
         await self._warm_up()
@@ -237,6 +239,8 @@ class Engine:
             self._event("engine_stopped", "engine stopped; positions left as they are")
         if self.monitor is not None:
             await self.monitor.stop()
+        if isinstance(self.executor, VenueExecutor):
+            await self.executor.close()
         for client in self.clients.values():
             with contextlib.suppress(Exception):
                 await client.close()
@@ -474,9 +478,8 @@ class Engine:
         snap = self.core.snapshot()
         snap.update(mode=self.mode.value, now_ms=self.clock.now_ms(), books=self.stats.books,
                     candles=self.stats.candles, ready=self.ready, quarantined=self.data.quarantine_counts())
-        executor = self.core.orders.executor
-        if isinstance(executor, VenueExecutor):
-            snap["unresolved_orders"] = [u.to_dict() for u in executor.unresolved.values()]
+        if isinstance(self.executor, VenueExecutor):
+            snap["unresolved_orders"] = [u.to_dict() for u in self.executor.unresolved.values()]
         return snap
 
     async def kill(self, reason: str, who: str) -> None:

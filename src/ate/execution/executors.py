@@ -210,3 +210,10 @@ class VenueExecutor:
     async def drain(self) -> None:
         while self.tasks:
             await asyncio.gather(*list(self.tasks), return_exceptions=True)
+
+    async def close(self) -> None:
+        """Stop every command still in progress (shutdown): an order still unresolved stays open in the
+        ledger, and reconciliation settles it at the next start."""
+        for task in list(self.tasks):
+            task.cancel()
+        await asyncio.gather(*list(self.tasks), return_exceptions=True)
