@@ -27,6 +27,7 @@ from ate.data.manager import MarketDataManager
 from ate.execution.executors import ShadowExecutor, VenueExecutor
 from ate.model import EngineEvent, Instrument, MarketKind, Mode, Order, Severity, TradingState
 from ate.model.market import BookTicker, MarkPrice
+from ate.risk.events import CLOSE_ALL
 from ate.risk.killswitch import KillSwitch
 from ate.store import Store
 from ate.strategies.factory import build_strategies
@@ -165,12 +166,20 @@ class Engine:
         self.paper: Any = None  # paper mode: the in-process matching core on live books
         self.paper_executor: Any = None
         self.killswitch: KillSwitch | None = None
+        self.observer: Any = None  # alerts, venue pauses, dead-man (monitor.observer.EngineObserver)
         self._exit_stack = contextlib.AsyncExitStack()
 
     # ---- lifecycle -----------------------------------------------------------------------------------
 
     async def start(self) -> None:
+        from ate.monitor.observer import EngineObserver
+
         cfg = self.cfg
+        self.observer = EngineObserver(cfg, self.store, event_ms=lambda: self.clock.now_ms())
+        await self.observer.start_alerts()
+        for kind in ("book", "mark"):
+            self.data.subscribe(kind, lambda value: self.observer.market_data(value.venue))
+        self.data.subscribe("candle", lambda venue, *_: self.observer.market_data(venue))
         if cfg.sim is not None and (cfg.venues.binance.simulated or cfg.venues.backpack.simulated):
             from ate.sim.runner import run_simulator
 
@@ -178,7 +187,9 @@ class Engine:
             self.clock = SimTime(self.sim.clock, cfg.sim.speed)
             cfg = self.cfg = simulated_venues(cfg, self.sim)
         session = await self._exit_stack.enter_async_context(aiohttp.ClientSession())
-        self.clients = build_clients(cfg.venues, clock=self.clock, session=session)
+        # Bans and pauses are counted by the venue in wall seconds, whatever clock this engine replays on.
+        self.clients = build_clients(cfg.venues, clock=self.clock, session=session, pause_clock=SystemClock())
+        self.observer.attach_venues(self.clients)  # persisted pauses and bans hold before the first request
         for name, client in self.clients.items():
             if name != "deribit":
                 await client.start()
@@ -186,6 +197,7 @@ class Engine:
         from ate.monitor.recorder import MetricsRecorder
 
         self.recorder = MetricsRecorder(clock=self.clock.now_ms)
+        self.recorder.operations = self.observer.figures
         for client in self.clients.values():
             client.rest.on_result = self._request_result
         await self._load_instruments()
@@ -199,6 +211,7 @@ class Engine:
         await self._seed_funding()
         await self._warm_up()
         self._start_streams()
+        self.observer.start_deadman(sorted({key.partition(":")[0] for key in self.instruments}))
         self.killswitch = KillSwitch(cfg.kill_switch, self.core.keeper, self._cancel_all,
                                      self._flatten if cfg.kill_switch.flatten else None)
         self._spawn(self.killswitch.run())
@@ -226,6 +239,8 @@ class Engine:
     async def stop(self) -> None:
         """Graceful shutdown: stop strategies, keep positions, cancel resting orders per config, flush."""
         self.ready = False
+        if self.observer is not None:
+            await self.observer.stop_watching()
         for t in self.tasks:
             t.cancel()
         for s in self.streams:
@@ -241,6 +256,8 @@ class Engine:
             await self.monitor.stop()
         if isinstance(self.executor, VenueExecutor):
             await self.executor.close()
+        if self.observer is not None:
+            await self.observer.stop()
         for client in self.clients.values():
             with contextlib.suppress(Exception):
                 await client.close()
@@ -428,13 +445,14 @@ class Engine:
         view = StoreView(self.store, recorder=self.recorder, controls=controls, mode=self.mode, clock=self.clock.now_ms,
                          clock_kind="wall" if isinstance(self.clock, SystemClock) else "simulated",
                          instruments=self.instruments)
-        self.monitor = await start_monitor(view, self.cfg.monitor)
-        self.core.on_event = self.monitor.notifier.event
+        self.monitor = await start_monitor(view, self.cfg.monitor, notifier=self.observer.notifier)
 
     async def _close_all_cmd(self, who: str) -> None:
         """Operator close-all: halt, cancel every order, close every strategy position reduce-only."""
         await self.kill(f"close-all by {who}", who)
-        await self._flatten()
+        sent = await self._flatten()
+        self._event(CLOSE_ALL, f"close-all by {who}: halted, orders canceled, {sent} reduce-only close orders sent",
+                    Severity.CRITICAL, {"who": who, "closed": sent})
 
     async def readiness(self) -> tuple[bool, list[str]]:
         reasons = []
@@ -467,10 +485,11 @@ class Engine:
     def _feed_recorder(self) -> None:
         for name, out in self.core.module_outputs.items():
             self.recorder.module(name, out.status.value, out.to_dict())
+        self.observer.modules({name: out.status.value for name, out in self.core.module_outputs.items()})
         self.recorder.strategy_metrics({name: s.metrics() for name, s in self.core.by_name.items()})
 
-    def _event(self, kind: str, message: str, severity: Severity = Severity.INFO) -> None:
-        self.store.add_event(EngineEvent(self.clock.now_ms(), kind, message, severity))
+    def _event(self, kind: str, message: str, severity: Severity = Severity.INFO, data: dict | None = None) -> None:
+        self.store.add_event(EngineEvent(self.clock.now_ms(), kind, message, severity, data or {}))
 
     # ---- views -------------------------------------------------------------------------------------
 
@@ -494,7 +513,8 @@ async def run_engine(cfg: EngineConfig, *, console: Any = None, refresh_s: float
     from ate.logs import configure_logging, state_dir
 
     log_file = state_dir(cfg.store.url) / f"{cfg.run_id}.log"
-    configure_logging(file=log_file, stderr_level=logging.ERROR if console is not None else logging.WARNING)
+    configure_logging(file=log_file, stderr_level=logging.ERROR if console is not None else logging.WARNING,
+                      max_bytes=cfg.log.max_bytes, backups=cfg.log.backups)
     engine = Engine(cfg)
     try:
         await engine.start()

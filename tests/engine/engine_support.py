@@ -93,6 +93,7 @@ def engine_config_dict(sim: Simulator, store_path: Path, *, mode: str = "shadow"
         "store": {"url": f"sqlite:///{store_path}"},
         "kill_switch": {"file": str(store_path.parent / "EMERGENCY_STOP")},
         "monitor": {"enabled": False},
+        "strategies": {"arbitrage": dict(STAND_IN_RATE)},  # a section given by a test replaces this one
         "markets": {"primary": "binance:BTCUSDT",
                     "binance": [{"symbol": "BTCUSDT", "kind": "spot"}, {"symbol": "BTCUSDT", "kind": "perp"}],
                     "backpack": [{"symbol": "BTC_USDC", "kind": "spot"}]},

@@ -478,6 +478,23 @@ class BinanceRest:
         return [wire.spot_trade(t) if self.spot else wire.usdm_trade(t) for t in rows]
 
     # ------------------------------------------------------------------ accounts
+    def _account_config(self, account: str | None):
+        return next((a for a in self.ctx.config.accounts if a.id == account), None)
+
+    def _can_withdraw(self, r: Req) -> bool:
+        acct = self._account_config(r.account)
+        return bool(acct and acct.key_can_withdraw)
+
+    def api_restrictions(self, r: Req) -> dict:
+        """GET /sapi/v1/account/apiRestrictions: what the calling key may do (reference §4.1)."""
+        acct = self._account_config(r.account)
+        withdraw = bool(acct and acct.key_can_withdraw)
+        return {"ipRestrict": bool(acct and acct.key_ip_restricted), "createTime": r.now - 86_400_000,
+                "enableReading": True, "enableSpotAndMarginTrading": True, "enableFutures": True,
+                "enableMargin": False, "enableWithdrawals": withdraw, "enableInternalTransfer": False,
+                "permitsUniversalTransfer": False, "enableVanillaOptions": False,
+                "enablePortfolioMarginTrading": False, "enableFixApiTrade": False, "enableFixReadOnly": True}
+
     def spot_account(self, r: Req) -> dict:
         bals = self.core.balances(r.account, self.venue)
         rows = wire.spot_balances(bals)
@@ -490,7 +507,7 @@ class BinanceRest:
                 "buyerCommission": 0, "sellerCommission": 0,
                 "commissionRates": {"maker": wire.s8(maker), "taker": wire.s8(taker), "buyer": wire.s8(Decimal(0)),
                                     "seller": wire.s8(Decimal(0))},
-                "canTrade": True, "canWithdraw": True, "canDeposit": True, "brokered": False,
+                "canTrade": True, "canWithdraw": self._can_withdraw(r), "canDeposit": True, "brokered": False,
                 "requireSelfTradePrevention": False, "preventSor": False, "updateTime": r.now,
                 "accountType": "SPOT", "balances": rows, "permissions": ["SPOT"], "uid": 1}
 
@@ -544,7 +561,8 @@ class BinanceRest:
     def futures_account(self, r: Req) -> dict:
         assets, positions, t = self._futures_assets(r)
         f = wire.fmt
-        return {"feeTier": 0, "canTrade": True, "canDeposit": True, "canWithdraw": True, "updateTime": r.now,
+        return {"feeTier": 0, "canTrade": True, "canDeposit": True, "canWithdraw": self._can_withdraw(r),
+                "updateTime": r.now,
                 "multiAssetsMargin": False, "totalInitialMargin": f(t["im"] + t["oim"]),
                 "totalMaintMargin": f(t["mm"]), "totalWalletBalance": f(t["wallet"]),
                 "totalUnrealizedProfit": f(t["upnl"]), "totalMarginBalance": f(t["wallet"] + t["upnl"]),
@@ -644,6 +662,7 @@ class BinanceRest:
                 Route("GET", f"{v}/allOrders", self.all_orders, 20, "SIGNED"),
                 Route("GET", f"{v}/myTrades", self.my_trades, lambda p: 5 if p.get("orderId") else 20, "SIGNED"),
                 Route("GET", f"{v}/account", self.spot_account, 20, "SIGNED"),
+                Route("GET", "/sapi/v1/account/apiRestrictions", self.api_restrictions, 1, "SIGNED"),
             ]
         v1 = "/fapi/v1"
         routes = [

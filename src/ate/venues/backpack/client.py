@@ -120,7 +120,9 @@ class BackpackClient(ClockSyncedClient):
     def __init__(self, urls: BackpackUrls, creds: Credentials | None = None, *, clock: Clock | None = None,
                  session: aiohttp.ClientSession | None = None, window_ms: int = 5000,
                  limiter: RateLimiter | None = None, timeout_s: float = 10.0,
-                 clock_sync_every_s: float = 600.0, ws_options: dict | None = None) -> None:
+                 clock_sync_every_s: float = 600.0, ws_options: dict | None = None,
+                 pause_clock: Clock | None = None) -> None:
+        """`pause_clock`: what 429 pauses are measured on (the venue's wall time; default `clock`)."""
         self.ws_options = ws_options or {}  # e.g. stale_after_s for the streams
         self.venue = "backpack"
         self.urls = urls
@@ -130,8 +132,8 @@ class BackpackClient(ClockSyncedClient):
         self.server_clock = ServerClock(self.clock, self.venue)
         self.window_ms = window_ms
         self.recv_window_ms = window_ms
-        self.limiter = limiter or backpack_limiter(self.clock)
-        self.history_limiter = backpack_history_limiter(self.clock)
+        self.limiter = limiter or backpack_limiter(self.clock, pause_clock=pause_clock)
+        self.history_limiter = backpack_history_limiter(self.clock, pause_clock=pause_clock)
         self.dialect = BackpackDialect(creds, self.server_clock, window_ms)
         self.rest = RestTransport(self.dialect, urls.rest, self.limiter, self.clock, session=session,
                                   timeout_s=timeout_s)

@@ -123,7 +123,9 @@ class BinanceClient(ClockSyncedClient):
     def __init__(self, kind: MarketKind, urls: BinanceUrls, creds: Credentials | None = None, *,
                  clock: Clock | None = None, session: aiohttp.ClientSession | None = None,
                  recv_window_ms: int = 5000, limiter: RateLimiter | None = None, timeout_s: float = 10.0,
-                 clock_sync_every_s: float = 600.0, venue: str | None = None, ws_options: dict | None = None) -> None:
+                 clock_sync_every_s: float = 600.0, venue: str | None = None, ws_options: dict | None = None,
+                 pause_clock: Clock | None = None) -> None:
+        """`pause_clock`: what 429/418 pauses are measured on (the venue's wall time; default `clock`)."""
         self.ws_options = ws_options or {}  # e.g. stale_after_s for the streams
         self.kind = kind
         self.venue = venue or ("binance" if kind is MarketKind.SPOT else "binance_usdm")
@@ -134,7 +136,7 @@ class BinanceClient(ClockSyncedClient):
         self.server_clock = ServerClock(self.clock, self.venue)
         self.recv_window_ms = recv_window_ms
         self.limiter = limiter or (binance_spot_limiter if kind is MarketKind.SPOT else binance_usdm_limiter)(
-            self.clock)
+            self.clock, pause_clock=pause_clock)
         self.dialect = BinanceDialect(self.venue, creds, self.server_clock, recv_window_ms)
         self.rest = RestTransport(self.dialect, urls.rest, self.limiter, self.clock, session=session,
                                   timeout_s=timeout_s)
@@ -341,6 +343,11 @@ class BinanceClient(ClockSyncedClient):
                     "permissions": d.get("permissions", [])}
         d = await self._get("/fapi/v3/account", weight=5, signed=True)
         return {"canTrade": d.get("canTrade", True), "canWithdraw": d.get("canWithdraw")}
+
+    async def api_restrictions(self) -> dict[str, Any]:
+        """What the API key itself may do (``GET /sapi/v1/account/apiRestrictions``, on the spot host):
+        ``enableWithdrawals``, ``ipRestrict``, the transfer flags (reference §4.1)."""
+        return await self._get("/sapi/v1/account/apiRestrictions", weight=1, signed=True)
 
     # ---- user data stream helpers ------------------------------------------------------------------
 
