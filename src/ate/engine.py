@@ -208,6 +208,8 @@ class Engine:
         self.executor = self._executor()
         self.core.attach(self.executor)
         await self._read_accounts()
+        if self.mode in (Mode.CANARY, Mode.LIVE):
+            await self._watch_margin()
         await self._seed_funding()
         await self._warm_up()
         self._start_streams()
@@ -338,6 +340,19 @@ class Engine:
                 if venue != "deribit":
                     await reconcile(self.core, client, self.store, self.clock.now_ms(),
                                     unknown_orders=self.cfg.execution.unknown_orders)
+
+    async def _watch_margin(self) -> None:
+        """Leverage and margin type set and checked now; margin, balances and positions re-read periodically."""
+        from ate.trading.margin import MarginWatch
+
+        carry = self.cfg.strategies.funding_carry
+        watch = MarginWatch(self.core, {v: c for v, c in self.clients.items() if v != "deribit"},
+                            leverage=carry.leverage, margin_type=carry.margin_type, clock=self.clock.now_ms,
+                            on_event=self.core._record, on_drift=self.reconcile_soon, sleep=self.clock.sleep,
+                            poll_s=self.cfg.risk_limits.account_poll_s)
+        await watch.setup()
+        await watch.poll()
+        self._spawn(watch.run())
 
     async def _seed_funding(self) -> None:
         """Perp funding intervals and the recent settled rates, so the carry can decide from the start."""

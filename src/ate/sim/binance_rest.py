@@ -547,16 +547,19 @@ class BinanceRest:
         mark = m.mark or m.mid_price()
         p.mark_price = mark
         notional = p.qty * mark
+        liq = self.core.liquidation_price(r.account, self.venue, p.symbol)
+        isolated = self.core.account(r.account).margin_type.get((self.venue, p.symbol)) == "ISOLATED"
         return {"symbol": p.symbol, "positionSide": "BOTH", "positionAmt": wire.fmt(p.qty),
                 "entryPrice": wire.fmt(p.entry_price), "breakEvenPrice": wire.fmt(p.entry_price),
                 "markPrice": wire.fmt(mark), "unRealizedProfit": wire.fmt(p.unrealized_pnl),
-                "unrealizedProfit": wire.fmt(p.unrealized_pnl), "liquidationPrice": "0",
+                "unrealizedProfit": wire.fmt(p.unrealized_pnl),
+                "liquidationPrice": wire.fmt(liq) if liq is not None else "0",
                 "isolatedMargin": "0", "notional": wire.fmt(notional), "marginAsset": m.instrument.quote,
                 "isolatedWallet": "0", "initialMargin": wire.fmt(abs(notional) / lev),
                 "maintMargin": wire.fmt(abs(notional) * m.maint_margin_rate),
                 "positionInitialMargin": wire.fmt(abs(notional) / lev), "openOrderInitialMargin": "0",
-                "adl": 0, "bidNotional": "0", "askNotional": "0", "leverage": str(lev), "isolated": False,
-                "marginType": "cross", "maxNotionalValue": "1000000", "updateTime": r.now}
+                "adl": 0, "bidNotional": "0", "askNotional": "0", "leverage": str(lev), "isolated": isolated,
+                "marginType": "isolated" if isolated else "cross", "maxNotionalValue": "1000000", "updateTime": r.now}
 
     def futures_account(self, r: Req) -> dict:
         assets, positions, t = self._futures_assets(r)
@@ -614,9 +617,18 @@ class BinanceRest:
         return rows[0] if r.params.get("symbol") else rows
 
     def margin_type(self, r: Req) -> dict:
-        self._market(r.params)
-        if _req(r.params, "marginType") not in ("ISOLATED", "CROSSED"):
+        """As the venue answers: -4046 when the type is already in force, -4048 while a position is open."""
+        m = self._market(r.params)
+        wanted = _req(r.params, "marginType")
+        if wanted not in ("ISOLATED", "CROSSED"):
             raise bad_param("marginType")
+        types = self.core.account(r.account).margin_type
+        if types.get((self.venue, m.symbol), "CROSSED") == wanted:
+            raise ApiError(400, -4046, "No need to change margin type.")
+        pos = self.core.positions(r.account, self.venue).get(m.symbol)
+        if pos is not None and pos.qty != 0:
+            raise ApiError(400, -4048, "Margin type cannot be changed if there exists position.")
+        types[(self.venue, m.symbol)] = wanted
         return {"code": 200, "msg": "success"}
 
     def dual_side(self, r: Req) -> dict:
