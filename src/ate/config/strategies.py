@@ -35,15 +35,20 @@ class ArbitrageConfig(_Section):
     # in the two quotes, e.g. BTCUSDT / BTC_USDC, or both quotes priced in USD, e.g. USDCUSD / USDTUSD).
     # These markets are subscribed like any other. `conversion_rate` is an explicit override: a fixed rate,
     # no live market and no basis guard (the operator takes the depeg risk).
-    conversion_rate: float | None = Field(None, gt=0)
-    conversion_market: str | None = Field("binance:USDCUSDT", pattern=r"^[^:]+:[^:]+$")
-    conversion_cross: tuple[str, str] | None = None
-    conversion_max_age_s: float = Field(60.0, gt=0)
+    conversion_rate: float | None = Field(None, gt=0, description="fixed market_a-quote per market_b-quote rate: an "
+                                          "explicit override, no live market and no basis guard")
+    conversion_market: str | None = Field("binance:USDCUSDT", pattern=r"^[^:]+:[^:]+$",
+                                          description="market whose mid is the basis (USDT per USDC); subscribed")
+    conversion_cross: tuple[str, str] | None = Field(None, description="two markets whose mid ratio is the basis "
+                                                     "(e.g. BTCUSDT / BTCUSDC); subscribed; wins over "
+                                                     "conversion_market")
+    conversion_max_age_s: float = Field(60.0, gt=0, description="an older basis vetoes the arbitrage")
     # The guard: a basis further from 1 than this (or stale, or invalid) vetoes entries across the two quotes
     # with a CRITICAL event; None disables the band (staleness still vetoes).
-    basis_band_bps: float | None = Field(30.0, gt=0)
+    basis_band_bps: float | None = Field(30.0, gt=0, description="a basis further from 1 vetoes the arbitrage "
+                                         "(CRITICAL alert); null disables the band")
     # Entries resume only after the basis has been valid and inside the band this long without interruption.
-    basis_resume_s: float = Field(300.0, ge=0)
+    basis_resume_s: float = Field(300.0, ge=0, description="time back inside the band before entries resume")
     skew_alert: float = Field(0.3, gt=0, le=0.5)
 
     @model_validator(mode="after")
