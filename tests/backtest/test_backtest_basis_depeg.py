@@ -42,7 +42,7 @@ def entries(res):
 def test_guard_vetoes_every_entry_outside_the_band_with_an_alert():
     events = []
     res, arb = run_depeg(depeg_config(), *WINDOW, on_event=events.append)
-    basis = RealBasis(end_ms=WINDOW[1])
+    basis = RealBasis(start_ms=WINDOW[0], end_ms=WINDOW[1])
     assert all(not basis.outside(f["ts_ms"], 30.0) for f in entries(res))
     vetoes = [e for e in events if e.kind == "arbitrage.basis_veto"]
     assert vetoes and all(e.severity is Severity.CRITICAL for e in vetoes)
@@ -54,7 +54,7 @@ def test_guard_vetoes_every_entry_outside_the_band_with_an_alert():
 
 def test_without_the_band_it_trades_outside_it_and_pnl_matches_the_real_basis():
     res, arb = run_depeg(depeg_config(band_bps=None), *WINDOW)
-    basis = RealBasis(end_ms=WINDOW[1])
+    basis = RealBasis(start_ms=WINDOW[0], end_ms=WINDOW[1])
     outside = [f for f in entries(res) if basis.outside(f["ts_ms"], 30.0)]
     assert len(outside) > 20  # what the guard prevents: entries while USDC is off its peg
     pnl, btc = independent_pnl(res.fills, basis)
@@ -73,5 +73,5 @@ def test_without_the_band_it_trades_outside_it_and_pnl_matches_the_real_basis():
 def test_fixed_rate_of_one_books_a_profit_that_is_a_loss_at_the_real_basis():
     """The pre-guard engine (conversion at 1): the strategy's own P&L and the real one disagree in sign."""
     res, arb = run_depeg(depeg_config(band_bps=None, fixed_rate=1.0), *WINDOW)
-    pnl, _ = independent_pnl(res.fills, RealBasis(end_ms=WINDOW[1]))
+    pnl, _ = independent_pnl(res.fills, RealBasis(start_ms=WINDOW[0], end_ms=WINDOW[1]))
     assert arb.metrics()["realised_pnl_usd"] > 0 > pnl

@@ -2,8 +2,8 @@
 
 Binance.US BTC/USDT and BTC/USDC 1m stand in for the two venues (`binance:BTCUSDT`, `backpack:BTC_USDC`);
 the basis (USDT per USDC) is the cross of BTC priced in USDT there and in USDC on Kraken (a reference
-market: prices only), the kind of implied rate an engine without a USDCUSDT book has. Files are the
-slices shipped in `data/` (provenance in data/README.md).
+market: prices only), the kind of implied rate an engine without a USDCUSDT book has. Files are shipped in
+`data/` (provenance in data/README.md); the replay takes the window 2023-03-09 → 2023-03-14 from them.
 
 `independent_pnl` recomputes the strategy's realised P&L from the venue's fills alone, converting every
 USDC amount at the basis rebuilt from the raw candle files (not from anything the engine computed).
@@ -24,8 +24,8 @@ from ate.data.loaders import iter_candles
 A, B, REF = "binance:BTCUSDT", "backpack:BTC_USDC", "kraken:BTCUSDC"
 DATA = Path(__file__).resolve().parents[3] / "data"
 FILES = {
-    A: DATA / "binanceus_spot_BTCUSDT_1m_2023-03-09_2023-03-14.csv.gz",
-    B: DATA / "binanceus_spot_BTCUSDC_1m_2023-03-09_2023-03-14.csv.gz",
+    A: DATA / "binanceus_spot_BTCUSDT_1m_2023-03-01_2023-03-21.csv.gz",
+    B: DATA / "binanceus_spot_BTCUSDC_1m_2023-03-01_2023-03-21.csv.gz",
     f"ref:{REF}": DATA / "kraken_spot_BTCUSDC_1m_2023-03-09_2023-03-14.csv.gz",
 }
 START = int(datetime(2023, 3, 9, tzinfo=UTC).timestamp() * 1000)
@@ -53,8 +53,8 @@ class RawPrice:
     """The last price of a replayed 1m series at a close time, from the file: at t the book shows the open
     of the candle starting at t if there is one, else the close of the last candle before t."""
 
-    def __init__(self, path: Path, end_ms: int = END) -> None:
-        rows = [(c.open_ms, c.open, c.close) for c in iter_candles(path, MINUTE) if c.open_ms < end_ms]
+    def __init__(self, path: Path, start_ms: int = START, end_ms: int = END) -> None:
+        rows = [(c.open_ms, c.open, c.close) for c in iter_candles(path, MINUTE) if start_ms <= c.open_ms < end_ms]
         self.opens = [r[0] for r in rows]
         self.rows = rows
 
@@ -74,9 +74,10 @@ class RawPrice:
 class RealBasis:
     """USDT per USDC at a close time as the replay shows it: BTCUSDT now / Kraken BTCUSDC as last seen."""
 
-    def __init__(self, files: Mapping[str, Path] = FILES, end_ms: int = END) -> None:
-        self.usdt = RawPrice(files[A], end_ms)
-        self.usdc = RawPrice(files[f"ref:{REF}"], end_ms)
+    def __init__(self, files: Mapping[str, Path] = FILES, start_ms: int = START, end_ms: int = END) -> None:
+        """Only the candles the replay of [start_ms, end_ms) loads."""
+        self.usdt = RawPrice(files[A], start_ms, end_ms)
+        self.usdc = RawPrice(files[f"ref:{REF}"], start_ms, end_ms)
 
     def at(self, t: int) -> Decimal:
         seen = self.usdc.last_close_time(t)
