@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import os
 import signal
 from decimal import Decimal
@@ -161,6 +162,10 @@ def test_cli_kill_and_resume_without_config_refuse_and_touch_nothing(tmp_path, m
 
     monkeypatch.chdir(tmp_path)
     monkeypatch.delenv("ATE_CONFIG", raising=False)
+    root = logging.getLogger()
+    monkeypatch.setattr(root, "handlers", list(root.handlers))  # main() configures logging; put it back after
+    monkeypatch.setattr(root, "level", root.level)
+    monkeypatch.setattr(logging.getLogger("aiohttp.access"), "level", logging.getLogger("aiohttp.access").level)
     for command in ("kill", "resume"):
         assert main([command]) == 2
         err = capsys.readouterr().err

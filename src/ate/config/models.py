@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import Field, field_validator, model_validator
 
+from ate.config.checks import HttpsUrl, is_loopback
+from ate.config.checks import Section as _Section
 from ate.config.modules import ModulesConfig
 from ate.config.risk import (
     CanaryConfig,
@@ -18,10 +20,6 @@ from ate.config.sim import SimConfig
 from ate.config.strategies import StrategiesConfig
 from ate.config.venues import VenuesConfig
 from ate.model import MarketKind, Mode
-
-
-class _Section(BaseModel):
-    model_config = ConfigDict(extra="forbid")
 
 
 class MarketConfig(_Section):
@@ -55,16 +53,28 @@ class ExecutionConfig(_Section):
 
 
 class StoreConfig(_Section):
-    url: str = "sqlite:///state/ate.db"
+    url: str = Field("sqlite:///state/ate.db", description="SQLAlchemy URL: sqlite:///path or postgresql+psycopg://...")
+
+    @field_validator("url")
+    @classmethod
+    def _database_url(cls, url: str) -> str:
+        from sqlalchemy.engine import make_url
+        from sqlalchemy.exc import ArgumentError
+
+        try:
+            make_url(url)
+        except (ArgumentError, ValueError):
+            raise ValueError(f"{url!r} is not a database URL (e.g. sqlite:///state/ate.db)") from None
+        return url
 
 
 class AlertsConfig(_Section):
     telegram_bot_token_env: str | None = None
     telegram_chat_id: str | None = None
-    webhook_url: str | None = None
+    webhook_url: HttpsUrl | None = None
     min_interval_s: float = Field(60.0, ge=0)
     # Telegram Bot API base URL; tests point it at a local receiver.
-    telegram_api_base: str = "https://api.telegram.org"
+    telegram_api_base: HttpsUrl = "https://api.telegram.org"
     max_per_minute: int = Field(20, ge=1, description="alerts delivered per minute across all kinds")
     queue_size: int = Field(100, ge=1, description="undelivered alerts kept; newer ones are dropped beyond it")
     timeout_s: float = Field(10.0, gt=0)
@@ -72,16 +82,28 @@ class AlertsConfig(_Section):
 
 class MonitorConfig(_Section):
     enabled: bool = True
-    host: str = "127.0.0.1"
+    host: str = Field("127.0.0.1", description="address the operator API binds; loopback unless allow_remote")
+    allow_remote: bool = Field(False, description=(
+        "explicit opt-in to bind a non-loopback monitor.host (the API then also requires the token to be set)"))
     port: int = Field(8080, ge=0, le=65535)
     token_env: str = "ATE_MONITOR_TOKEN"
-    heartbeat_url: str | None = None
+    heartbeat_url: HttpsUrl | None = None
     heartbeat_interval_s: float = Field(60.0, gt=0)
     dead_man_minutes: float | None = Field(None, gt=0)
     alerts: AlertsConfig = AlertsConfig()
     heartbeat_timeout_s: float = Field(10.0, gt=0)
-    control_per_minute: int = Field(6, ge=1, description="control requests (kill/resume/close-all) per minute")
+    control_per_minute: int = Field(6, ge=1, le=600, description=(
+        "authenticated control requests (kill/resume/close-all) per minute; at most 600"))
+    failed_auth_per_minute: int = Field(10, ge=1, le=600, description=(
+        "failed authentications per minute per client address before that address is refused"))
     stream_interval_s: float = Field(2.0, gt=0, le=60, description="dashboard live update period")
+
+    @model_validator(mode="after")
+    def _local_unless_opted_in(self) -> MonitorConfig:
+        if self.enabled and not is_loopback(self.host) and not self.allow_remote:
+            raise ValueError(f"host {self.host!r} exposes the operator API beyond this machine; set "
+                             "monitor.allow_remote true (and the token variable) to mean it")
+        return self
 
 
 class EngineConfig(_Section):
@@ -110,4 +132,6 @@ class EngineConfig(_Section):
             raise ValueError("a venue is simulated but the config has no 'sim' section")
         if self.mode in (Mode.CANARY, Mode.LIVE) and simulated:
             raise ValueError(f"mode {self.mode.value} trades real money and cannot use simulated venues")
+        if self.mode in (Mode.CANARY, Mode.LIVE) and not (self.venues.binance.enabled or self.venues.backpack.enabled):
+            raise ValueError(f"mode {self.mode.value} needs a trading venue: enable venues.binance or venues.backpack")
         return self

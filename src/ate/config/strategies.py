@@ -6,11 +6,9 @@ Markets are named `"<venue>:<SYMBOL>"` with the engine's venue ids: `binance` (s
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import Field, model_validator
 
-
-class _Section(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+from ate.config.checks import Section as _Section
 
 
 class ArbitrageConfig(_Section):
@@ -25,7 +23,7 @@ class ArbitrageConfig(_Section):
     slippage_buffer_bps: float = Field(5.0, ge=0)
     book_max_age_ms: int = Field(1000, gt=0)
     depth_fraction: float = Field(0.5, gt=0, le=1)
-    max_notional: float = Field(1000.0, gt=0)
+    max_notional: float = Field(1000.0, gt=0, le=10_000_000, description="USD per attempt; at most 1e7")
     max_unwind_slippage_bps: float = Field(30.0, ge=0)
     min_attempt_interval_ms: int = Field(500, ge=0)
     # USDT per USDC; None = take the live USDC/USDT mid when configured, else 1 with a warning.
@@ -39,7 +37,7 @@ class FundingCarryConfig(_Section):
     enabled: bool = True
     spot_market: str = "binance:BTCUSDT"
     perp_market: str = "binance_usdm:BTCUSDT"
-    notional: float = Field(1000.0, gt=0)
+    notional: float = Field(1000.0, gt=0, le=10_000_000, description="USD per carry position; at most 1e7")
     min_rate_bps_8h: float = Field(1.0, ge=0)
     persistence: int = Field(3, ge=1)
     holding_days: float = Field(7.0, gt=0)

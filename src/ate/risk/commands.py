@@ -13,8 +13,10 @@ close-all, venue clients, because they must work when no engine process is runni
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -52,14 +54,32 @@ def _config(path: Path | None, command: str):
     return load_config_or_exit(path, require_keys=False)
 
 
-def _quiet_logs(cfg) -> None:
-    """Log records go to a file beside the store, not among the command's report."""
-    from ate.logs import configure_logging, state_dir
+@contextlib.contextmanager
+def _logs_beside_the_store(cfg) -> Iterator[None]:
+    """While the command runs, log records go to a file beside the store, not among its report lines."""
+    from ate.logs import state_dir
 
+    root = logging.getLogger()
+    muted = [(h, h.level) for h in root.handlers
+             if isinstance(h, logging.StreamHandler) and not isinstance(h, logging.FileHandler)]
+    for h, _ in muted:
+        h.setLevel(logging.CRITICAL + 1)
     try:
-        configure_logging(file=state_dir(cfg.store.url) / "ate-cli.log", stderr_level=logging.CRITICAL + 1)
+        path = state_dir(cfg.store.url) / "ate-cli.log"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        file: logging.Handler | None = logging.FileHandler(path)
+        file.setFormatter(muted[0][0].formatter if muted else logging.Formatter())
+        root.addHandler(file)
     except OSError:
-        configure_logging(stderr_level=logging.CRITICAL + 1)
+        file = None  # a read-only directory: the records are dropped, the report is not
+    try:
+        yield
+    finally:
+        if file is not None:
+            root.removeHandler(file)
+            file.close()
+        for h, level in muted:
+            h.setLevel(level)
 
 
 def _open_store(cfg):
@@ -101,8 +121,8 @@ def kill_cmd(reason: str = typer.Option("operator kill", "--reason", "-r", help=
              config: Path | None = ENGINE_CONFIG) -> None:
     """HALT trading: write the kill file, then persist HALTED. Works with or without a running engine."""
     cfg = _config(config, "kill")
-    _quiet_logs(cfg)
-    done, failed = _halt(cfg, reason, "cli")
+    with _logs_beside_the_store(cfg):
+        done, failed = _halt(cfg, reason, "cli")
     for line in done:
         _say(f"ok      {line}")
     for line in failed:
@@ -118,7 +138,11 @@ def kill_cmd(reason: str = typer.Option("operator kill", "--reason", "-r", help=
 def resume_cmd(config: Path | None = ENGINE_CONFIG) -> None:
     """Leave HALTED: remove the kill file and persist ACTIVE; a running engine follows."""
     cfg = _config(config, "resume")
-    _quiet_logs(cfg)
+    with _logs_beside_the_store(cfg):
+        _resume(cfg)
+
+
+def _resume(cfg) -> None:
     path = kill_file(cfg.kill_switch)
     # The file goes first: an engine seeing ACTIVE in the store while the file exists would halt again.
     try:
@@ -187,8 +211,9 @@ def close_all_cmd(config: Path = typer.Option(..., "--config", "-c", help="Engin
     if unknown:
         raise CommandError(f"--venue: unknown venue(s) {', '.join(unknown)}",
                            f"choose from {', '.join(TRADING_VENUES)}", ExitCode.USAGE)
-    _quiet_logs(cfg)
-    if not asyncio.run(close_all(cfg, set(venue) or set(TRADING_VENUES), yes, timeout_s=timeout_s)):
+    with _logs_beside_the_store(cfg):
+        ok = asyncio.run(close_all(cfg, set(venue) or set(TRADING_VENUES), yes, timeout_s=timeout_s))
+    if not ok:
         raise typer.Exit(ExitCode.INCOMPLETE)
 
 
