@@ -68,6 +68,7 @@ async def start_monitor(view: EngineView, cfg: MonitorConfig, *, env: Mapping[st
     token = env.get(cfg.token_env) or None
     shutdown = asyncio.Event()
     app = create_app(view, ApiSettings(token=token, token_env=cfg.token_env, control_per_minute=cfg.control_per_minute,
+                                       failed_auth_per_minute=cfg.failed_auth_per_minute,
                                        stream_interval_s=cfg.stream_interval_s), shutdown)
     sock = _bind(cfg.host, cfg.port)
     # log_config=None: uvicorn logs go through the engine's logging setup instead of replacing it.
