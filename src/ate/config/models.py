@@ -52,6 +52,23 @@ class ExecutionConfig(_Section):
     resolve_timeout_s: float = Field(60.0, gt=0)
 
 
+class DataFilterConfig(_Section):
+    """Market-data filter (ate.data.price_guard): how far a book may move before it is quarantined."""
+
+    max_jump_pct: float = Field(0.05, gt=0, le=0.5, description=(
+        "largest move of a book's mid from the last confirmed one; beyond it the book is a spike or a drop "
+        "and is quarantined; at most 0.5"))
+    max_spread_pct: float = Field(0.02, gt=0, le=0.5, description=(
+        "widest spread (ask - bid) / mid a tradable book may have; at most 0.5"))
+    reference_band_pct: float = Field(0.05, gt=0, le=0.5, description=(
+        "how far a market's first price may be from its independent reference (REST ticker); at most 0.5"))
+    reanchor_after: int = Field(20, ge=1, le=100_000, description=(
+        "quarantined books in a row after which a fresh REST reference is fetched and becomes the anchor, "
+        "so a market is never locked for good"))
+    reanchor_after_s: float = Field(30.0, gt=0, le=3600, description=(
+        "or after this long in quarantine, whichever comes first"))
+
+
 class StoreConfig(_Section):
     url: str = Field("sqlite:///state/ate.db", description="SQLAlchemy URL: sqlite:///path or postgresql+psycopg://...")
 
@@ -119,6 +136,7 @@ class EngineConfig(_Section):
     strategies: StrategiesConfig = StrategiesConfig()
     modules: ModulesConfig = ModulesConfig()
     execution: ExecutionConfig = ExecutionConfig()
+    data_filter: DataFilterConfig = DataFilterConfig()
     store: StoreConfig = StoreConfig()
     monitor: MonitorConfig = MonitorConfig()
     sim: SimConfig | None = None
