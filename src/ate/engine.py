@@ -517,11 +517,10 @@ async def run_engine(cfg: EngineConfig, *, console: Any = None, refresh_s: float
     try:
         await engine.start()
     except Exception as exc:
-        log.error("engine failed to start: %s", exc)
-        if console is not None:
-            console.print(f"[red]engine failed to start:[/] {type(exc).__name__}: {exc}")
+        # INFO: the traceback goes to the log file only; the terminal gets the CLI boundary's one error line
+        log.info("engine failed to start: %s", exc, exc_info=True)
         await engine.stop()
-        return 1
+        raise  # the CLI's error boundary says what failed and where to look (e.g. a port in use: monitor.port)
     if console is not None and engine.monitor is not None:
         console.print(f"dashboard: http://{cfg.monitor.host}:{engine.monitor.port}")
     try:

@@ -53,10 +53,22 @@ class World:
         ro.mkdir()
         self.config("readonly_store", store={"url": f"sqlite:///{ro / 'sub' / 'ate.db'}"})
         ro.chmod(0o500)
+        with socket.socket() as closed:
+            closed.bind(("127.0.0.1", 0))
+            down = f"http://127.0.0.1:{closed.getsockname()[1]}"  # nothing listens there: the venue is down
+        self.config("venues_down", venues={
+            "binance": {"spot_rest_url": down, "usdm_rest_url": down}, "backpack": {"rest_url": down},
+            "deribit": {"enabled": False}})
         demo = json.loads((ROOT / "configs" / "demo.json").read_text())
         demo["store"] = {"url": f"sqlite:///{d / 'demo.db'}"}
         (d / "demo.json").write_text(json.dumps(demo))
         (d / "demo.json").chmod(0o600)  # it holds the simulator's (inline) keys
+        for m in demo["sim"]["markets"]:  # the same demo, from anywhere, with its monitor port taken
+            m.update({k: str(ROOT / v) for k, v in m.items() if k in ("data", "history", "funding")})
+        demo["monitor"] = {"port": self.busy_port}
+        demo["kill_switch"] = {"file": str(d / "EMERGENCY_STOP")}
+        (d / "demo_busy.json").write_text(json.dumps(demo))
+        (d / "demo_busy.json").chmod(0o600)
 
     def config(self, name: str, **sections) -> None:
         cfg = {"mode": "paper", "run_id": "misuse", "store": {"url": f"sqlite:///{self.d / 'ate.db'}"},
@@ -108,6 +120,9 @@ CASES = [
     (["run", "-c", "{d}/good.json", "--paper", "--canary-mode"], USAGE, "mode: conflicting choices"),
     (["run", "-c", "{d}/nothere.json"], USAGE, "config: cannot read"),
     (["run", "-c", "{d}/run_kill_nowhere.json"], USAGE, "kill_switch.file: directory {d}/absent does not exist"),
+    (["run", "-c", "{d}/venues_down.json", "--quiet"], UNAVAILABLE, "error: venue: binance"),
+    (["run", "-c", "{d}/demo_busy.json", "--quiet"], INPUT,  # the simulator's DVOL file is relative to the root
+     "error: data/deribit_BTC_DVOL_1d.csv: no such file (relative paths are taken from the working directory {d})"),
     (["dashboard", "--config", "{d}/garbage_store.json"], INPUT, "error: the store cannot be used"),
     (["dashboard", "--config", "{d}/busy_port.json"], UNAVAILABLE, "change monitor.port in the config"),
     (["signals", "--config", "{d}/good.json", "--data", "{d}/nothere.csv.gz"], USAGE, "does not exist"),
@@ -178,6 +193,15 @@ def test_an_unexpected_failure_is_one_line_with_the_traceback_in_the_error_log(w
     assert "Traceback (most recent call last)" in log.read_text() and "1 / 0" in log.read_text()
     got, out, err = run_ate(["--debug", "data", "info", str(CANDLES)], capsys)
     assert got == ExitCode.INTERNAL and "Traceback (most recent call last)" in err
+
+
+def test_run_with_the_monitor_port_taken_names_the_setting(world, capsys, monkeypatch):
+    monkeypatch.chdir(ROOT)
+    got, out, err = run_ate(["run", "-c", str(world.d / "demo_busy.json"), "--quiet"], capsys)
+    assert got == UNAVAILABLE and "Traceback" not in out + err
+    assert err.startswith("error: address already in use: ") and f"'127.0.0.1', {world.busy_port}" in err, err
+    assert err.endswith("another process holds the port: stop it, or change monitor.port in the config (0 picks a "
+                        "free port; --port-base for `ate simulate`))\n"), err
 
 
 def test_help_keeps_square_brackets(capsys):
