@@ -363,6 +363,9 @@ class Engine:
 
     def _ask_reference(self, key: tuple[str, str]) -> None:
         """The data filter wants an independent price for a market (its first, or after a long quarantine)."""
+        if key[0] not in self.clients:  # not started (a harness feeding the data manager directly)
+            self.guard.reference_failed(key)
+            return
         self._spawn(self._reference(f"{key[0]}:{key[1]}"))
 
     async def _reference(self, market: str) -> None:
