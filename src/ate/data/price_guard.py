@@ -53,8 +53,10 @@ class PriceGuard:
         self.ask_reference = ask_reference
         self.on_event = on_event
         self._markets: dict[Key, _Market] = {}
-        self._up = 1 + bounds.max_jump
-        self._ref_up = 1 + bounds.reference_band
+        # Decimal once here: converting a float on every book would be most of the guard's cost
+        self._spread = Decimal(str(bounds.max_spread))
+        self._up = 1 + Decimal(str(bounds.max_jump))
+        self._ref_up = 1 + Decimal(str(bounds.reference_band))
 
     def anchor(self, key: Key) -> Decimal | None:
         m = self._markets.get(key)
@@ -78,14 +80,14 @@ class PriceGuard:
         if m is None:
             m = self._markets[key] = _Market()
         mid = (bid + ask) / TWO
-        if (ask - bid) > mid * Decimal(self.bounds.max_spread):
+        if ask - bid > mid * self._spread:
             return self._reject(m, key, "wide_spread", mid, ts_ms)
         if m.anchor is None:
             return self._reject(m, key, "no_reference", mid, ts_ms)
         up = self._up if m.confirmed else self._ref_up
-        if mid > m.anchor * Decimal(up):
+        if mid > m.anchor * up:
             return self._reject(m, key, "spike" if m.confirmed else "off_reference", mid, ts_ms)
-        if mid * Decimal(up) < m.anchor:
+        if mid * up < m.anchor:
             return self._reject(m, key, "drop" if m.confirmed else "off_reference", mid, ts_ms)
         m.anchor, m.confirmed = mid, True
         if m.rejected:
