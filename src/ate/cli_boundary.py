@@ -102,8 +102,9 @@ def _os_error(exc: OSError) -> CommandError:
                             "make the directory writable or point store.url / kill_switch.file elsewhere",
                             ExitCode.INPUT)
     if exc.errno == errno.ENOENT:
-        return CommandError(f"{name}: no such file", f"relative paths are taken from the working directory "
-                            f"{Path.cwd()}", ExitCode.INPUT)
+        where = ("check the path" if Path(str(name)).is_absolute()
+                 else f"relative paths are taken from the working directory {Path.cwd()}")
+        return CommandError(f"{name}: no such file or directory", where, ExitCode.INPUT)
     return CommandError(f"{name + ': ' if name else ''}{exc.strerror or _first_line(exc)}", "", ExitCode.INPUT)
 
 

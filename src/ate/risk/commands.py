@@ -277,6 +277,10 @@ async def _connect(cfg, name: str, clock) -> _Venue:
             v.notes.append(f"local clock is {offset:+d} ms off the venue's: signing with the venue's time")
     except Exception as exc:
         v.error = _failure(exc)
+        if v.client is not None:
+            with contextlib.suppress(Exception):
+                await v.client.close()
+            v.client = None
     return v
 
 
