@@ -106,6 +106,8 @@ class CoreFeed:
         if timeframe == "1m":
             self.engine.stats.candles += 1
             self.engine.core.on_candle(f"{venue}:{symbol}", candle)
+            self.engine.recorder.candle(f"{venue}:{symbol}", candle.open_ms, candle.open, candle.high, candle.low,
+                                        candle.close)
 
     def on_mark(self, mark: MarkPrice) -> None:
         market = f"{mark.venue}:{mark.symbol}"
@@ -449,8 +451,9 @@ class Engine:
 
         assert self.killswitch is not None
         controls = RiskControls(self.killswitch, close_all=self._close_all_cmd, readiness=self.readiness)
-        view = StoreView(self.store, recorder=self.recorder, controls=controls, shadow=self.mode is Mode.SHADOW,
-                         clock=self.clock.now_ms)
+        view = StoreView(self.store, recorder=self.recorder, controls=controls, mode=self.mode, clock=self.clock.now_ms,
+                         clock_kind="wall" if isinstance(self.clock, SystemClock) else "simulated",
+                         instruments=self.instruments)
         self.monitor = await start_monitor(view, self.cfg.monitor)
         self.core.on_event = self.monitor.notifier.event
 

@@ -30,7 +30,7 @@ def test_backtest_json_and_report(cfg, tmp_path):
     assert r.exit_code == 0, r.output
     doc = json.loads(r.stdout)
     assert doc["bars"] == 7 * 24 and doc["run_id"] == "cli"
-    assert {k["kpi"] for k in doc["stats"]["kpis"]} == {"monthly_return", "sharpe", "max_drawdown", "win_rate"}
+    assert {k["kpi"] for k in doc["stats"]["kpis"]} == {"monthly_return_equivalent", "sharpe", "max_drawdown", "win_rate"}
     assert report.stat().st_size > 1_000_000  # plotly inlined
     text = runner.invoke(app, args[:-3]).stdout
     assert "operator plan KPIs" in text and "final equity" in text

@@ -41,8 +41,17 @@ def test_constant_hedge_collects_the_hand_computed_funding():
     assert all(p.position_qty == Decimal(-1) for p in paid)
     assert res.stats["funding_net"] == pytest.approx(8169.8875991, abs=1e-6)
     assert res.stats["by_strategy"]["carry_test"]["funding_net"] == pytest.approx(8169.8875991, abs=1e-6)
-    carry = [t for t in res.trades if t.venue == "binance_usdm"]
-    assert len(carry) == 1 and carry[0].funding == pytest.approx(8169.8875991, abs=1e-6)
+    perp_leg = [t for t in res.legs if t.venue == "binance_usdm"]
+    assert len(perp_leg) == 1 and perp_leg[0].funding == pytest.approx(8169.8875991, abs=1e-6)
+    # the spot/perp pair is one strategy round trip, with its funding, its two legs' fees and P&L
+    pair = [t for t in res.trades if t.strategy == "carry_test"]
+    assert len(pair) == 1 and pair[0].legs == 2 and pair[0].venue == "binance+binance_usdm"
+    assert pair[0].funding == pytest.approx(8169.8875991, abs=1e-6)
+    legs = [t for t in res.legs if t.strategy == "carry_test"]
+    assert len(legs) == 2
+    assert pair[0].pnl == pytest.approx(sum(t.pnl for t in legs), rel=1e-15)
+    assert pair[0].fees == pytest.approx(sum(t.fees for t in legs), rel=1e-15)
+    assert res.stats["trades"] == 1 and set(res.stats["by_venue"]) == {"binance", "binance_usdm"}
 
 
 class FundingSpy(Strategy):

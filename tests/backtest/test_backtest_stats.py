@@ -126,9 +126,9 @@ def test_cash_flows_split_funding():
 
 
 def test_kpis_pass_fail_and_undefined():
-    rows = {r["kpi"]: r for r in kpis({"monthly_return": 0.06, "sharpe": 0.9, "max_drawdown": 0.1,
+    rows = {r["kpi"]: r for r in kpis({"monthly_return_equivalent": 0.06, "sharpe": 0.9, "max_drawdown": 0.1,
                                        "win_rate": None})}
-    assert rows["monthly_return"]["pass"] is True
+    assert rows["monthly_return_equivalent"]["pass"] is True
     assert rows["sharpe"]["pass"] is False
     assert rows["max_drawdown"]["pass"] is True and (rows["max_drawdown"]["op"], rows["max_drawdown"]["threshold"]) == ("<", 0.2)
     assert rows["win_rate"]["pass"] is None and rows["win_rate"]["value"] is None

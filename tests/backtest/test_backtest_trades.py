@@ -101,3 +101,24 @@ def test_rejection_is_reported_as_rejected_view():
     assert [v.status for v in seen] == [OrderStatus.REJECTED]
     assert "INSUFFICIENT_BALANCE" in seen[0].reason
     assert ex.rejections == [(0, "big", "INSUFFICIENT_BALANCE")]
+
+
+def _leg(strategy, venue, entry, exit_, pnl, fees=0.0, funding=0.0):
+    from ate.backtest.stats import Trade
+
+    return Trade(strategy, venue, "BTCUSDT", "BUY", entry, exit_, 100.0, 101.0, 1.0, pnl, fees, funding)
+
+
+def test_overlapping_legs_of_one_strategy_are_one_round_trip():
+    from ate.backtest.trades import strategy_round_trips
+
+    legs = [_leg("carry", "binance", 10, 50, 1.25, 0.1), _leg("carry", "binance_usdm", 10, 50, -0.75, 0.05, 3.5),
+            _leg("carry", "binance", 50, 90, -2.0),  # re-entry at the exit time: a new trade
+            _leg("directional", "binance", 20, 40, 0.5),  # another strategy, same time: its own trade
+            _leg("directional", "binance_usdm", 30, 60, 0.25)]  # a hedge opened while the entry is held
+    trips = strategy_round_trips(legs)
+    assert [(t.strategy, t.venue, t.entry_ms, t.exit_ms, t.legs) for t in trips] == [
+        ("carry", "binance+binance_usdm", 10, 50, 2), ("directional", "binance+binance_usdm", 20, 60, 2),
+        ("carry", "binance", 50, 90, 1)]
+    assert (trips[0].pnl, trips[0].fees, trips[0].funding) == (0.5, 0.15, 3.5)  # summed exactly, rounded once
+    assert trips[1].pnl == 0.75

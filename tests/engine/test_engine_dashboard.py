@@ -5,6 +5,7 @@ without the token, and with it the engine halts and the venues' open orders are 
 from __future__ import annotations
 
 import asyncio
+from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
 
@@ -53,12 +54,20 @@ async def test_dashboard_of_a_running_engine_and_its_kill_button(tmp_path, monke
             loads = []
             page.on("framenavigated", lambda frame: loads.append(frame.url))
             await page.goto(url + "/")
-            await page.wait_for_function("document.getElementById('conn').textContent === 'live'")
+            await page.wait_for_function("document.getElementById('conn').textContent === 'stream connected'")
             tiles = page.locator("#modules .tile")
             assert [await t.get_attribute("data-module") for t in await tiles.all()] == MODULES
+            # The engine's own mode and clock: canary, on the simulator's clock.
+            await page.locator("#mode", has_text="CANARY").wait_for()
+            assert (await page.locator("#clock").text_content()).startswith("simulated clock · ")
             before = await page.locator("#uptime").text_content()
             await drive.run(5 * 60_000, 15_000)  # the engine's clock moves five minutes
             await page.wait_for_function(f"document.getElementById('uptime').textContent !== {before!r}")
+            # The engine's closed 1m candles reach the price chart, with the venue's quote as its unit.
+            await page.wait_for_function("window.ateCharts.price && window.ateCharts.price.series"
+                                         " && window.ateCharts.price.series.data().length >= 5")
+            assert (await page.locator("#price-title").text_content()).endswith("(USDT)") or \
+                (await page.locator("#price-title").text_content()).endswith("(USDC)")
             assert (await metrics(url))["system_health"]["websocket"], "streams are reported"
 
             dialogs = []
@@ -81,4 +90,47 @@ async def test_dashboard_of_a_running_engine_and_its_kill_button(tmp_path, monke
             assert open_orders(sim) == []
             assert dialogs == ["Halt all trading now?", "Halt all trading now?"]
             assert loads == [url + "/"]  # one page load, updated live
+            await browser.close()
+
+
+async def test_shadow_engine_dashboard_says_shadow_and_separates_inventory_revaluation(tmp_path, monkeypatch):
+    """Shadow on the simulator: the badge says SHADOW (nothing says live), the one clock is the simulator's,
+    the tiles carry the modules' own votes and reasons, and the day's P&L of a shadow engine, which trades
+    nothing, is all revaluation of the pre-funded inventory."""
+    from playwright.async_api import async_playwright
+
+    sections = {"monitor": {"enabled": True, "port": 0, "stream_interval_s": 0.2}}
+    async with world(tmp_path, monkeypatch, mode="shadow", engine_sections=sections) as (sim, engine, drive, _):
+        await drive.run(10 * 60_000, 15_000)
+        url = engine.monitor.url
+        async with aiohttp.ClientSession() as s, s.get(url + "/api/dashboard") as r:
+            frame = await r.json()
+        now = engine.clock.now_ms()
+        async with async_playwright() as pw:
+            browser = await pw.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
+            page = await (await browser.new_context(bypass_csp=True)).new_page()
+            await page.goto(url + "/")
+            await page.locator("#mode", has_text="SHADOW").wait_for()
+            assert "live" not in (await page.locator("header").text_content()).lower()
+            stamp = datetime.fromtimestamp(now / 1000, UTC).strftime("%Y-%m-%d %H:%M:%S")
+            await page.locator("#clock", has_text=f"simulated clock · {stamp} UTC").wait_for()
+            for module, signal in frame["signals"].items():
+                out = signal["output"]
+                tile = f"[data-module={module}]"
+                assert await page.locator(f"{tile} .status").text_content() == signal["status"]
+                assert await page.locator(f"{tile} .reason").text_content() == out["reason"]
+                if out["vote"] is not None:
+                    assert await page.locator(f"{tile} .vote").text_content() == (
+                        f"vote {out['vote']['side']} · confidence {out['vote']['confidence']:.2f}")
+            perf = frame["metrics"]["strategy_performance"]["performance"]
+            total = f"{Decimal(str(perf['daily_pnl_usd'])).quantize(Decimal('0.01')):,}"
+            assert total != "0.00"  # BTC moved while the inventory was held
+            await page.locator("[data-metric=revaluation]").wait_for()
+            assert await page.locator("[data-metric=daily-pnl]").text_content() == total
+            assert await page.locator("[data-metric=strategy-pnl]").text_content() == "0.00"
+            assert await page.locator("[data-metric=revaluation]").text_content() == total
+            market = await page.locator("#price-market").input_value()
+            candles = len(frame["prices"][market]["candles"])
+            assert candles >= 10
+            assert await page.evaluate("window.ateCharts.price.series.data().length") == candles
             await browser.close()

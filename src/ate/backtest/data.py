@@ -2,14 +2,19 @@
 
 Markets use the engine's keys (``binance:BTCUSDT`` spot, ``binance_usdm:BTCUSDT`` perp,
 ``backpack:BTC_USDC``). The CLI names files as ``--data MARKET=PATH``, ``--data funding:MARKET=PATH``
-and ``--data dvol=PATH``; without any, the primary market replays the shipped 1h BTCUSDT history and
-the shipped DVOL, and a perp market given candles gets the shipped funding history.
+and ``--data dvol=PATH``. Whatever is not named is looked up per asset in the data directories (the repo's
+``data/`` by default, ``--data-dir`` adds more) under the names the shipped files use: the primary market's
+1h candles (``binance_spot_ETHUSDT_1h.csv.gz``, ``binance_usdm_ETHUSDT_perp_1h.csv.gz``), each perp's funding
+(``binance_usdm_ETHUSDT_funding.csv``) and the implied volatility of the primary's base asset
+(``deribit_ETH_DVOL_1d.csv``). A DVOL file named for another asset is refused (BTC's DVOL says nothing about
+ETH); without one for the asset, bitvol runs on its realized-volatility proxy and the run's note says so.
 """
 
 from __future__ import annotations
 
+import re
 from bisect import bisect_left
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -20,9 +25,12 @@ from ate.model import Instrument, MarketKind
 from ate.sim.instruments import BINANCE_SPOT, BINANCE_USDM, KNOWN
 
 DATA_DIR = Path("data")
-DEFAULT_CANDLES = {"binance:BTCUSDT": DATA_DIR / "binance_spot_BTCUSDT_1h.csv.gz"}
-DEFAULT_FUNDING = {"binance_usdm:BTCUSDT": DATA_DIR / "binance_usdm_BTCUSDT_funding.csv"}
-DEFAULT_DVOL = DATA_DIR / "deribit_BTC_DVOL_1d.csv"
+# file names of the shipped (and ../shared) data, per engine venue
+CANDLE_NAMES = {"binance": "binance_spot_{symbol}_1h.csv.gz", "binance_usdm": "binance_usdm_{symbol}_perp_1h.csv.gz",
+                "backpack": "backpack_spot_{symbol}_1h.csv.gz"}
+FUNDING_NAMES = {"binance_usdm": "binance_usdm_{symbol}_funding.csv"}
+DVOL_NAME = "deribit_{asset}_DVOL_1d.csv"
+_DVOL_ASSET = re.compile(r"deribit_([A-Z0-9]+)_DVOL", re.IGNORECASE)
 WARMUP_MS = 1100 * 3_600_000  # garch needs 1,001 hourly bars; the other modules less
 # engine venue id -> the simulator's instrument table venue
 _SIM_VENUE = {"binance": BINANCE_SPOT, "binance_usdm": BINANCE_USDM}
@@ -57,12 +65,16 @@ class BacktestData:
         return max(m.candles[-1].close_ms for m in self.markets.values() if m.candles)
 
 
-def instrument_for(market: str) -> Instrument:
-    """Real exchange filters of a market, under the engine's venue id."""
+def instrument_for(market: str, given: Mapping[str, Instrument] | None = None) -> Instrument:
+    """Exchange filters of a market, under the engine's venue id: `given` ones (the config's `sim.markets`)
+    first, then the real filters the simulator knows."""
+    if given and market in given:
+        return given[market]
     venue, _, symbol = market.partition(":")
     inst = KNOWN.get((_SIM_VENUE.get(venue, venue), symbol))
     if inst is None:
-        raise DataError(f"{market}: no known instrument filters for this market")
+        raise DataError(f"{market}: no known instrument filters for this market (give them in the config's "
+                        "sim.markets: venue, symbol, base, quote, kind, tick_size, step_size, ...)")
     return replace(inst, venue=venue)
 
 
@@ -88,15 +100,54 @@ def parse_data_specs(specs: Sequence[str]) -> dict[str, Path]:
     return out
 
 
+def find_file(dirs: Sequence[Path], name: str) -> Path | None:
+    for d in dirs:
+        if (d / name).exists():
+            return d / name
+    return None
+
+
+def _named(table: dict[str, str], market: str) -> str | None:
+    venue, _, symbol = market.partition(":")
+    pattern = table.get(venue)
+    return None if pattern is None else pattern.format(symbol=symbol)
+
+
+def dvol_asset(path: Path) -> str | None:
+    """The asset a DVOL file is for, from its name (``deribit_BTC_DVOL_1d.csv`` → BTC); None if it does not say."""
+    m = _DVOL_ASSET.search(path.name)
+    return m.group(1).upper() if m else None
+
+
 def load_window(primary: str, files: dict[str, Path], start_ms: int | None, end_ms: int | None,
-                warmup_ms: int = WARMUP_MS) -> BacktestData:
+                warmup_ms: int = WARMUP_MS, data_dirs: Sequence[Path] = (DATA_DIR,),
+                instruments: Mapping[str, Instrument] | None = None) -> BacktestData:
     """Candles with open time in [start, end), funding settled in (start, end], DVOL up to end, and the
-    primary candles of the `warmup_ms` before start for the signal modules' warm-up."""
+    primary candles of the `warmup_ms` before start for the signal modules' warm-up. Files not given are
+    looked up per asset in `data_dirs` (see the module docstring); `instruments` gives filters of markets
+    the simulator does not know."""
     files = dict(files)
-    if not any(":" in k and not k.startswith("funding:") for k in files) and primary in DEFAULT_CANDLES:
-        files[primary] = DEFAULT_CANDLES[primary]
-    if "dvol" not in files and DEFAULT_DVOL.exists():
-        files["dvol"] = DEFAULT_DVOL
+    notes: list[str] = []
+    asset = instrument_for(primary, instruments).base
+    if not any(":" in k and not k.startswith("funding:") for k in files):
+        name = _named(CANDLE_NAMES, primary)
+        found = find_file(data_dirs, name) if name else None
+        if found is None:
+            raise DataError(f"no candles for the primary market {primary}: no {name} in "
+                            f"{', '.join(map(str, data_dirs))} (give --data {primary}=PATH or --data-dir DIR)")
+        files[primary] = found
+    if "dvol" in files:
+        named = dvol_asset(files["dvol"])
+        if named is not None and named != asset:
+            raise DataError(f"dvol: {files['dvol']} is {named} implied volatility, but the primary market {primary} "
+                            f"trades {asset} (give an {asset} DVOL file, or none: bitvol then uses realized volatility)")
+    else:
+        found = find_file(data_dirs, DVOL_NAME.format(asset=asset))
+        if found is not None:
+            files["dvol"] = found
+        else:
+            notes.append(f"no {asset} DVOL ({DVOL_NAME.format(asset=asset)}): bitvol uses its realized-volatility "
+                         "proxy")
     markets: dict[str, MarketData] = {}
     warmup: list[Candle] = []
     for key, path in sorted(files.items()):
@@ -110,21 +161,25 @@ def load_window(primary: str, files: dict[str, Path], start_ms: int | None, end_
         candles = candles[first:]
         if not candles:
             raise DataError(f"{key}: {path} has no candles in the window")
-        markets[key] = MarketData(key, instrument_for(key), candles)
+        markets[key] = MarketData(key, instrument_for(key, instruments), candles)
     if primary not in markets:
         raise DataError(f"no candles for the primary market {primary} (give --data {primary}=PATH)")
     for key, md in markets.items():
         if md.instrument.kind is not MarketKind.PERP:
             continue
-        path = files.get(f"funding:{key}") or DEFAULT_FUNDING.get(key)
+        path = files.get(f"funding:{key}")
         if path is None:
+            name = _named(FUNDING_NAMES, key)
+            path = find_file(data_dirs, name) if name else None
+        if path is None:
+            notes.append(f"{key}: no funding history (give --data funding:{key}=PATH): no funding is paid")
             continue
         first, last = md.candles[0].open_ms, md.candles[-1].close_ms
         md.funding = [r for r in load_funding(_existing(path, f"funding:{key}")) if first < r.ts_ms <= last]
     dvol: list[DvolPoint] = []
     if "dvol" in files:
         dvol = [p for p in load_dvol(_existing(files["dvol"], "dvol")) if end_ms is None or p.day_open_ms < end_ms]
-    return BacktestData(primary, markets, dvol, warmup)
+    return BacktestData(primary, markets, dvol, warmup, note="; ".join(notes))
 
 
 def _existing(path: Path, key: str) -> Path:

@@ -26,12 +26,15 @@ VOTE_SIGN = {"BUY": 1.0, "SELL": -1.0}
 MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
 CHART_IDS = ("equity", "monthly", "trades", "signals", "funding")
 
-PERCENT = {"total_return", "cagr", "monthly_return", "annual_volatility", "max_drawdown", "win_rate", "exposure"}
+PERCENT = {"total_return", "cagr", "monthly_return_equivalent", "annual_volatility", "max_drawdown", "win_rate",
+           "exposure"}
 SUMMARY = (
-    ("total_return", "Total return"), ("cagr", "CAGR"), ("monthly_return", "Monthly return (compounded equiv.)"),
-    ("annual_volatility", "Annualized volatility"), ("sharpe", "Sharpe (daily, √365)"), ("sortino", "Sortino"),
-    ("max_drawdown", "Max drawdown"), ("max_drawdown_duration_days", "Longest drawdown (days)"),
-    ("trades", "Trades (closed round trips)"), ("open_at_end", "Round trips still open at the end"),
+    ("total_return", "Total return"), ("cagr", "CAGR"),
+    ("monthly_return_equivalent", "Monthly equivalent of the total return (not a calendar month)"),
+    ("annual_volatility", "Annualized volatility"), ("sharpe", "Sharpe (daily UTC returns, √365, rf 0)"),
+    ("sortino", "Sortino (daily UTC returns, √365, rf 0)"),
+    ("max_drawdown", "Max drawdown (every replay step)"), ("max_drawdown_duration_days", "Longest drawdown (days)"),
+    ("trades", "Trades (closed strategy round trips)"), ("open_at_end", "Market legs still open at the end"),
     ("win_rate", "Win rate"), ("profit_factor", "Profit factor"),
     ("exposure", "Exposure"), ("fees_paid", "Fees paid"), ("funding_received", "Funding received"),
     ("funding_paid", "Funding paid"), ("start_equity", "Start equity"), ("end_equity", "End equity"),
@@ -62,11 +65,22 @@ def _thin(points: Sequence[tuple[int, float]]) -> list[tuple[int, float]]:
     return [points[int(i * step)] for i in range(MAX_POINTS)] + [points[-1]]
 
 
+def _thin_keep(n: int, keep: Sequence[int]) -> list[int]:
+    """Indices of at most ~MAX_POINTS evenly spaced points of n, plus `keep` (e.g. the deepest drawdown)."""
+    if n <= MAX_POINTS:
+        return list(range(n))
+    step = n / MAX_POINTS
+    return sorted({int(i * step) for i in range(MAX_POINTS)} | {n - 1, *keep})
+
+
 def equity_figure(res: BacktestResult) -> go.Figure:
     fig = make_subplots(rows=2, cols=1, shared_xaxes=True, row_heights=[0.7, 0.3], vertical_spacing=0.04)
-    xs = [_dt(p.ts_ms) for p in res.equity]
-    fig.add_trace(go.Scatter(x=xs, y=[p.equity for p in res.equity], name="equity", line={"width": 1.5}), 1, 1)
-    dd = drawdown_series(res.equity)
+    dd_all = drawdown_series(res.equity)  # at full resolution; the chart shows a thinned copy with the trough
+    idx = _thin_keep(len(res.equity), [max(range(len(dd_all)), key=dd_all.__getitem__)] if dd_all else [])
+    pts = [res.equity[i] for i in idx]
+    dd = [dd_all[i] for i in idx]
+    xs = [_dt(p.ts_ms) for p in pts]
+    fig.add_trace(go.Scatter(x=xs, y=[p.equity for p in pts], name="equity", line={"width": 1.5}), 1, 1)
     fig.add_trace(go.Scatter(x=xs, y=[-d * 100 for d in dd], name="drawdown %", fill="tozeroy",
                              line={"color": "#c0392b", "width": 1}), 2, 1)
     fig.update_yaxes(title_text="equity (quote)", row=1, col=1)
@@ -171,6 +185,30 @@ def kpi_table(stats: dict[str, Any]) -> str:
     return _table(rows, ("KPI", "value", "threshold", "result"), "kpi")
 
 
+def conventions_table(stats: dict[str, Any]) -> str:
+    rows = [(html.escape(k), html.escape(v)) for k, v in stats.get("conventions", {}).items()]
+    return _table(rows, ("figure", "what it is"), "conventions")
+
+
+def periods_section(stats: dict[str, Any]) -> str:
+    """Every veto and warm-up period (module, scope, from, to, reason) and the start-date caveat."""
+    parts = []
+    for key, title in (("veto_periods", "Veto periods"), ("warmup_periods", "Warm-up periods")):
+        rows = [(html.escape(p["module"]), html.escape(p.get("scope", "")), f"{_dt(p['from_ms']):%Y-%m-%d %H:%M}",
+                 f"{_dt(p['to_ms']):%Y-%m-%d %H:%M}" + (" (still at end)" if p["open_at_end"] else ""),
+                 f"{p['decisions']:,}", html.escape(p["reason"]))
+                for p in stats.get(key) or []]
+        body = _table(rows, ("module", "scope", "from (UTC)", "to (UTC)", "decisions", "reason")) if rows \
+            else "<p>none</p>"
+        parts.append(f"<h2>{title}</h2>{body}")
+    dep = stats.get("start_date_dependence") or []
+    if dep:
+        items = "".join(f"<li>{html.escape(x)}</li>" for x in dep)
+        parts.append(f'<div class="note" id="start-date"><b>These results depend on the start date.</b>'
+                     f"<ul>{items}</ul></div>")
+    return "".join(parts)
+
+
 def breakdown_table(groups: dict[str, dict[str, Any]], label: str) -> str:
     cols = ("trades", "win_rate", "profit_factor", "net_pnl", "exposure", "fees_paid", "funding_net")
     rows = [(html.escape(g), *(fmt(v.get(c), c) for c in cols)) for g, v in sorted(groups.items())]
@@ -186,6 +224,7 @@ def render(res: BacktestResult, title: str = "ate backtest") -> str:
     period = f"{_dt(res.start_ms):%Y-%m-%d %H:%M} → {_dt(res.end_ms):%Y-%m-%d %H:%M} UTC"
     summary = _table([(label, fmt(stats.get(key), key)) for key, label in SUMMARY], ("statistic", "value"))
     note = f'<p class="note">{html.escape(res.note)}</p>' if res.note else ""
+    capital = f" · starting capital from {html.escape(res.capital_source)}" if res.capital_source else ""
     return f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><title>{html.escape(title)}</title>
 <style>
@@ -199,10 +238,14 @@ th:first-child, td:first-child {{ text-align: left; }}
 </style></head><body>
 <h1>{html.escape(title)}</h1>
 <p>run <b>{html.escape(res.config_run_id)}</b> · {period} · {res.bars:,} candles · final equity
-<b>{html.escape(str(res.final_equity.quantize(Decimal("0.01"))))}</b></p>
+<b>{html.escape(str(res.final_equity.quantize(Decimal("0.01"))))}</b>{capital}</p>
 {note}
 <div class="grid"><div><h2>Operator plan KPIs</h2>{kpi_table(stats)}</div>
 <div><h2>Statistics</h2>{summary}</div></div>
+<p>{stats.get("warmup_bars", res.warmup_bars):,} candles of history before the window warmed the signal
+modules up (no strategy saw them).</p>
+{periods_section(stats)}
+<h2>How each figure is computed</h2>{conventions_table(stats)}
 <h2>Per strategy</h2>{breakdown_table(stats.get("by_strategy", {}), "strategy")}
 <h2>Per venue</h2>{breakdown_table(stats.get("by_venue", {}), "venue")}
 {charts}

@@ -9,7 +9,9 @@ funding settlement of the step (whether or not a position is held: strategies wa
 predicted rate shown is the last settled one), the closed candles (the primary one drives the signal
 engine), and a timer tick. Orders the core sends during that step are matched at once against the book at t (taker: walk the synthetic
 depth; limit: rest and fill on later book updates), with the venue's fees. Equity is valued from the
-matching core's wallets and positions (the venue's truth), not from the engine's own books.
+matching core's wallets and positions (the venue's truth), not from the engine's own books, at every step
+(so drawdown is measured at the data's resolution). Round trips are counted per strategy trade (legs of
+one strategy held at the same time are one trade); veto and warm-up periods are read from the decisions.
 
 Before the window, up to `data.warmup` primary candles feed the signal engine only (warm-up; no strategy
 sees them, nothing trades). The DVOL history is handed whole to the signal engine, whose bitvol module
@@ -28,11 +30,13 @@ from decimal import Decimal
 from typing import Any
 
 from ate.backtest.data import BacktestData, DataError, instrument_for
+from ate.backtest.inputs import capital_in_force, check_markets, config_filters
 from ate.backtest.stats import EquityPoint, LedgerEntry, Trade, compute
-from ate.backtest.trades import FundingPayment, build
+from ate.backtest.trades import FundingPayment, build, strategy_round_trips
+from ate.backtest.vetoes import periods, start_date_dependence
 from ate.config import EngineConfig
 from ate.data.candles import Candle
-from ate.model import Instrument, MarketKind
+from ate.model import Instrument, MarketKind, Mode
 from ate.model.market import BookTicker
 from ate.sim.clock import ManualClock
 from ate.sim.core import Market, MatchingCore
@@ -42,7 +46,6 @@ from ate.strategies.base import Strategy
 
 ACCOUNT = "backtest"
 STABLES = frozenset({"USDT", "USDC", "USD"})
-HOUR_MS = 3_600_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,7 +58,7 @@ class ReplaySettings:
     depth_levels: int = 20
     depth_step_ticks: int = 1
     fees: dict[str, tuple[Decimal, Decimal]] = field(default_factory=dict)  # venue -> (maker, taker)
-    equity_every_ms: int = HOUR_MS  # equity sample period (plus the final point)
+    equity_every_ms: int = 0  # equity sample period (plus the final point); 0: every replay step
 
 
 @dataclass(slots=True)
@@ -66,7 +69,7 @@ class BacktestResult:
     bars: int  # candles replayed (all markets)
     equity: list[EquityPoint]
     final_equity: Decimal  # exact, from the matching core
-    trades: list[Trade]
+    trades: list[Trade]  # strategy round trips (a carry pair or a hedged entry is one)
     ledger: list[LedgerEntry]
     fills: list[dict[str, Any]]
     orders: list[dict[str, Any]]
@@ -78,6 +81,8 @@ class BacktestResult:
     warmup_bars: int = 0
     elapsed_s: float = 0.0
     stats: dict[str, Any] = field(default_factory=dict)
+    legs: list[Trade] = field(default_factory=list)  # per-market trips the round trips are made of
+    capital_source: str = ""  # where the starting capital came from (--capital, canary.initial_capital …)
 
     def to_json(self) -> dict[str, Any]:
         """Everything computed from the run, without timing (so two runs compare byte for byte)."""
@@ -87,6 +92,7 @@ class BacktestResult:
             "end_ms": self.end_ms,
             "bars": self.bars,
             "warmup_bars": self.warmup_bars,
+            "capital_source": self.capital_source or None,
             "final_equity": str(self.final_equity),
             "note": self.note or None,
             "stats": self.stats,
@@ -174,6 +180,57 @@ class World:
                 total += (mark - pos.entry_price) * pos.qty
         return total
 
+    def equity_sampler(self) -> Callable[[], float]:
+        """`equity()` as a float for every replay step, cheaply: between two account changes (a fill or a
+        funding payment; a backtest has no transfers) equity is a constant plus Σ quantity × last close, so
+        only that sum is recomputed per step. Falls back to the exact valuation while a held market has no
+        close yet."""
+        acct, last = self.acct, self.last_close
+        cache: list[Any] = [None, 0.0, ()]  # (account version, constant, ((market, qty), ...))
+
+        def sample() -> float:
+            version = (len(acct.fills), len(acct.funding))
+            if cache[0] != version:
+                split = self._linear()
+                if split is None:
+                    return float(self.equity())
+                cache[0], cache[1], cache[2] = version, split[0], split[1]
+            total = cache[1]
+            for key, qty in cache[2]:
+                close = last.get(key)
+                if close is None:
+                    cache[0] = None
+                    return float(self.equity())
+                total += qty * close
+            return total
+
+        return sample
+
+    def _linear(self) -> tuple[float, tuple[tuple[str, float], ...]] | None:
+        """Equity as (constant, ((market, qty), ...)) in the last closes, or None if an asset has no market."""
+        spot_for: dict[str, str] = {}
+        for key, m in self.markets.items():
+            if m.instrument.kind is MarketKind.SPOT and m.instrument.quote in STABLES:
+                spot_for[m.instrument.base] = key  # the last one, as equity() prices it
+        const = Decimal(0)
+        terms: list[tuple[str, float]] = []
+        for wallet in self.acct.wallets.values():
+            for asset, bal in wallet.items():
+                amount = bal.free + bal.locked
+                if not amount:
+                    continue
+                if asset in STABLES:
+                    const += amount
+                elif asset in spot_for:
+                    terms.append((spot_for[asset], float(amount)))
+                else:
+                    return None
+        for (venue, symbol), pos in self.acct.positions.items():
+            if pos.qty:
+                const -= pos.entry_price * pos.qty
+                terms.append((f"{venue}:{symbol}", float(pos.qty)))
+        return float(const), tuple(terms)
+
     def funding_since(self, n: int) -> list[FundingPayment]:
         return [FundingPayment(f"{e.venue}:{e.symbol}", e.ts_ms, e.amount, e.rate, e.mark, e.position_qty)
                 for e in self.acct.funding[n:]]
@@ -238,11 +295,13 @@ class CoreDriver(Driver):
 
 
 def configured_instruments(cfg: EngineConfig) -> dict[str, Instrument]:
-    """Filters of every configured market the simulator knows (strategies look them up even without data)."""
+    """Filters of every configured market the config or the simulator knows (strategies look them up even
+    without data)."""
+    given = config_filters(cfg)
     out = {}
     for key in cfg.markets.by_key():
         try:
-            out[key] = instrument_for(key)
+            out[key] = instrument_for(key, given)
         except DataError:
             continue
     return out
@@ -258,13 +317,19 @@ def strategies_from_config(cfg: EngineConfig) -> list[Strategy]:
 def run_backtest(cfg: EngineConfig, data: BacktestData, *, settings: ReplaySettings | None = None,
                  strategies: Sequence[Strategy] | None = None,
                  driver_factory: Callable[[EngineConfig, World], Driver] | None = None,
-                 capital: Decimal | None = None, progress: Callable[[int, int], None] | None = None) -> BacktestResult:
+                 capital: Decimal | None = None, progress: Callable[[int, int], None] | None = None,
+                 mode: Mode | None = None) -> BacktestResult:
     """Replay `data` through the engine; `strategies` default to the config's, `driver_factory` to the
-    trading core. `progress(done, total)` is called every few thousand candles."""
+    trading core. The capital and risk limits are those of `mode` (default the config's; see
+    ``ate.backtest.inputs``) unless `capital` is given. `progress(done, total)` is called every few thousand
+    candles."""
     settings = settings or ReplaySettings(fees=default_fees(cfg))
     if not settings.fees:
         settings = replace(settings, fees=default_fees(cfg))
-    capital = capital if capital is not None else Decimal(repr(cfg.risk_limits.capital_usd))
+    cfg, capital, capital_source = capital_in_force(cfg, mode or cfg.mode, capital)
+    notes = [data.note] if data.note else []
+    if strategies is None and driver_factory is None:
+        notes += check_markets(cfg, data)
     t0 = time.perf_counter()
     world = World(data, settings, capital)
     if driver_factory is None:
@@ -287,6 +352,7 @@ def run_backtest(cfg: EngineConfig, data: BacktestData, *, settings: ReplaySetti
     fi = 0
     next_sample = data.start_ms
     replayer = world.replayer
+    sample_equity = world.equity_sampler()
     for i, (t, group) in enumerate(closes):
         replayer.advance_to(t)
         if executor is not None:
@@ -310,8 +376,9 @@ def run_backtest(cfg: EngineConfig, data: BacktestData, *, settings: ReplaySetti
         if executor is not None:
             executor.flush()
         if t >= next_sample:
-            equity.append(EquityPoint(t, float(world.equity())))
-            next_sample = t - t % settings.equity_every_ms + settings.equity_every_ms
+            equity.append(EquityPoint(t, sample_equity()))
+            if settings.equity_every_ms:
+                next_sample = t - t % settings.equity_every_ms + settings.equity_every_ms
         if progress is not None and (i % 5000 == 0 or i == total - 1):
             progress(i + 1, total)
     end = closes[-1][0] if closes else data.start_ms
@@ -320,14 +387,21 @@ def run_backtest(cfg: EngineConfig, data: BacktestData, *, settings: ReplaySetti
         equity.append(EquityPoint(end, float(final)))
     equity.insert(0, EquityPoint(data.start_ms, float(_capital_of(world))))
     fills = executor.fills if executor is not None else []
-    trades, ledger, still_open = build([f.fill for f in fills], world.funding_since(0), world.instruments)
+    legs, ledger, still_open = build([f.fill for f in fills], world.funding_since(0), world.instruments)
+    trades = strategy_round_trips(legs)
     result = BacktestResult(cfg.run_id, data.start_ms, end, sum(len(m.candles) for m in data.markets.values()),
                             equity, final, trades, ledger, [_fill_dict(f.fill, f.purpose) for f in fills],
                             [order_row(o) for o in executor.submitted] if executor is not None else [],
                             decisions, prices, list(executor.rejections) if executor is not None else [],
-                            world.funding_since(0), data.note, len(data.warmup), time.perf_counter() - t0)
-    result.stats = compute(equity, trades, ledger)
-    result.stats["open_at_end"] = still_open  # round trips not closed by the end: in equity, not in trade stats
+                            world.funding_since(0), "; ".join(notes), len(data.warmup), time.perf_counter() - t0,
+                            legs=legs, capital_source=capital_source)
+    result.stats = compute(equity, trades, ledger, legs)
+    result.stats["open_at_end"] = still_open  # per-market trips not closed by the end: in equity, not in trade stats
+    found = periods(decisions, end)
+    result.stats["veto_periods"] = found["vetoes"]
+    result.stats["warmup_periods"] = found["warmup"]
+    result.stats["warmup_bars"] = len(data.warmup)
+    result.stats["start_date_dependence"] = start_date_dependence(found)
     return result
 
 

@@ -1,6 +1,6 @@
 """Performance statistics: pure functions over an equity curve with flows, a trade list and ledger entries.
 
-Conventions (signals-and-strategies.md §9): returns are time-weighted and flow-adjusted (a deposit is
+Conventions (signals-and-strategies.md §9; `CONVENTIONS` says them in words for the outputs): returns are time-weighted and flow-adjusted (a deposit is
 not a gain); daily returns are taken between UTC midnights; Sharpe and Sortino use daily returns,
 risk-free rate 0, × √365; a win or loss is a closed trade with |net P&L| ≥ 0.01 USD. Anything that is
 undefined for the run (too little data, division by zero) is ``None``, never a made-up number.
@@ -20,9 +20,10 @@ MONTH_DAYS = 365.25 / 12
 MIN_PNL = 0.01  # |P&L| below this is neither a win nor a loss
 MIN_DAYS = 7  # Sharpe and Sortino need a week of daily returns (§9 sharpe_ratio_rolling)
 
-# The operator plan's financial KPIs: (statistic, comparison, threshold).
+# The operator plan's financial KPIs: (statistic, comparison, threshold). The plan's "monthly return" is
+# tested as the monthly equivalent of the run's total return (calendar months are in `monthly_returns`).
 KPI_THRESHOLDS: tuple[tuple[str, str, float], ...] = (
-    ("monthly_return", ">", 0.05),
+    ("monthly_return_equivalent", ">", 0.05),
     ("sharpe", ">", 1.0),
     ("max_drawdown", "<", 0.20),
     ("win_rate", ">", 0.60),
@@ -52,6 +53,7 @@ class Trade:
     pnl: float
     fees: float = 0.0
     funding: float = 0.0
+    legs: int = 1  # markets in this strategy trade (a carry pair or a hedged entry: 2)
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,19 +87,26 @@ def _compound(returns: Iterable[float]) -> float:
     return g - 1.0
 
 
-def total_return(points: Sequence[EquityPoint]) -> float | None:
+def total_return(points: Sequence[EquityPoint], returns: Sequence[tuple[int, float]] | None = None) -> float | None:
+    """`returns`: ``period_returns(points)`` if already computed (a full-resolution curve is long)."""
     if len(points) < 2:
         return None
-    r = _compound(x for _, x in period_returns(points))
+    r = _compound(x for _, x in (period_returns(points) if returns is None else returns))
     return None if math.isnan(r) else r
 
 
-def monthly_returns(points: Sequence[EquityPoint]) -> dict[str, float]:
+def monthly_returns(points: Sequence[EquityPoint],
+                    returns: Sequence[tuple[int, float]] | None = None) -> dict[str, float]:
     """Compounded return of each calendar month (UTC) the curve touches, by "YYYY-MM"."""
     by_month: dict[str, list[float]] = defaultdict(list)
-    for ts, r in period_returns(points):
+    day_month: dict[int, str] = {}  # a month per UTC day, not a strftime per point
+    for ts, r in (period_returns(points) if returns is None else returns):
         # a return ending exactly at midnight on the 1st belongs to the month before
-        by_month[_month(ts - 1)].append(r)
+        day = (ts - 1) // DAY_MS
+        month = day_month.get(day)
+        if month is None:
+            month = day_month[day] = _month(ts - 1)
+        by_month[month].append(r)
     return {m: _compound(rs) for m, rs in sorted(by_month.items()) if not any(math.isnan(r) for r in rs)}
 
 
@@ -128,17 +137,18 @@ def daily_returns(points: Sequence[EquityPoint]) -> list[float]:
     return out
 
 
-def cagr(points: Sequence[EquityPoint]) -> float | None:
-    tr = total_return(points)
+def cagr(points: Sequence[EquityPoint], returns: Sequence[tuple[int, float]] | None = None) -> float | None:
+    tr = total_return(points, returns)
     if tr is None or tr <= -1:
         return None
     days = (points[-1].ts_ms - points[0].ts_ms) / DAY_MS
     return (1.0 + tr) ** (YEAR_DAYS / days) - 1.0 if days > 0 else None
 
 
-def monthly_return_equivalent(points: Sequence[EquityPoint]) -> float | None:
+def monthly_return_equivalent(points: Sequence[EquityPoint],
+                              returns: Sequence[tuple[int, float]] | None = None) -> float | None:
     """The constant monthly return that compounds to the run's total return over its span."""
-    tr = total_return(points)
+    tr = total_return(points, returns)
     if tr is None or tr <= -1:
         return None
     days = (points[-1].ts_ms - points[0].ts_ms) / DAY_MS
@@ -186,7 +196,7 @@ class Drawdown:
     max_duration_ms: int  # longest time spent below a previous peak (to recovery, or to the end)
 
 
-def drawdown(points: Sequence[EquityPoint]) -> Drawdown | None:
+def drawdown(points: Sequence[EquityPoint], returns: Sequence[tuple[int, float]] | None = None) -> Drawdown | None:
     """Drawdowns of the flow-adjusted equity index (deposits do not end a drawdown)."""
     if len(points) < 2:
         return None
@@ -196,7 +206,7 @@ def drawdown(points: Sequence[EquityPoint]) -> Drawdown | None:
     under_since: int | None = None
     longest = 0
     recovery: dict[int, int] = {}
-    for ts, r in period_returns(points):
+    for ts, r in (period_returns(points) if returns is None else returns):
         if math.isnan(r):
             return None
         idx *= 1.0 + r
@@ -292,10 +302,34 @@ def kpis(stats: dict) -> list[dict]:
     return out
 
 
-def compute(points: Sequence[EquityPoint], trades: Sequence[Trade], ledger: Sequence[LedgerEntry]) -> dict:
-    """Every statistic of a run as a JSON-ready dict (None where undefined)."""
+# What each headline figure is, shown beside it in the CLI summary and the report.
+CONVENTIONS: dict[str, str] = {
+    "total_return": "time-weighted, flow-adjusted (a deposit is not a gain), first to last equity point",
+    "cagr": "total return compounded to 365-day years over the run's span",
+    "monthly_return_equivalent": "the constant monthly return (365.25/12-day months) that compounds to the total "
+                                 "return over the run's span; not a calendar month (those are monthly_returns)",
+    "monthly_returns": "compounded return of each UTC calendar month the run touches (partial months included)",
+    "sharpe": "daily returns between UTC midnights (complete days only, flow-adjusted), mean / sample std × √365, "
+              "risk-free rate 0; n/a under 7 days",
+    "sortino": "daily UTC returns, mean / downside deviation √(mean(min(r, 0)²)) × √365, risk-free rate 0",
+    "annual_volatility": "sample std of daily UTC returns × √365",
+    "max_drawdown": "largest fall of the flow-adjusted equity index from a previous peak, valued at every replay "
+                    "step (the data's full resolution)",
+    "win_rate": "wins / (wins + losses) over closed strategy round trips (a carry pair or a hedged entry counts "
+                "once, with its funding); |net P&L| < 0.01 is neither",
+    "exposure": "share of the run with at least one strategy round trip open",
+}
+
+
+def compute(points: Sequence[EquityPoint], trades: Sequence[Trade], ledger: Sequence[LedgerEntry],
+            legs: Sequence[Trade] | None = None) -> dict:
+    """Every statistic of a run as a JSON-ready dict (None where undefined).
+
+    `trades` are strategy round trips; `legs` (default: the same) are the per-market trips the per-venue
+    breakdown counts."""
     daily = daily_returns(points)
-    dd = drawdown(points)
+    rets = period_returns(points)
+    dd = drawdown(points, rets)
     start = points[0].ts_ms if points else 0
     end = points[-1].ts_ms if points else 0
     stats: dict = {
@@ -304,10 +338,10 @@ def compute(points: Sequence[EquityPoint], trades: Sequence[Trade], ledger: Sequ
         "start_equity": points[0].equity if points else None,
         "end_equity": points[-1].equity if points else None,
         "net_flows": sum(p.flow for p in points[1:]),
-        "total_return": total_return(points),
-        "cagr": cagr(points),
-        "monthly_return": monthly_return_equivalent(points),
-        "monthly_returns": monthly_returns(points),
+        "total_return": total_return(points, rets),
+        "cagr": cagr(points, rets),
+        "monthly_return_equivalent": monthly_return_equivalent(points, rets),
+        "monthly_returns": monthly_returns(points, rets),
         "days": len(daily),
         "annual_volatility": annualized_volatility(daily),
         "sharpe": sharpe(daily),
@@ -321,7 +355,8 @@ def compute(points: Sequence[EquityPoint], trades: Sequence[Trade], ledger: Sequ
         "exposure": exposure(trades, start, end),
         **cash_flows(ledger),
         "by_strategy": _breakdown(trades, ledger, "strategy", start, end),
-        "by_venue": _breakdown(trades, ledger, "venue", start, end),
+        "by_venue": _breakdown(trades if legs is None else legs, ledger, "venue", start, end),
+        "conventions": dict(CONVENTIONS),
     }
     stats["kpis"] = kpis(stats)
     return stats

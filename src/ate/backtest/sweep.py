@@ -15,13 +15,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from pydantic import SecretStr
+
 from ate.backtest.data import BacktestData
 from ate.backtest.runner import run_backtest
 from ate.config import ConfigError, EngineConfig, parse_config
+from ate.model import Mode
 
-RANK_KEYS = ("sharpe", "total_return", "cagr", "sortino", "monthly_return", "max_drawdown", "win_rate",
+RANK_KEYS = ("sharpe", "total_return", "cagr", "sortino", "monthly_return_equivalent", "max_drawdown", "win_rate",
              "profit_factor")
-SUMMARY_KEYS = ("total_return", "cagr", "monthly_return", "sharpe", "sortino", "max_drawdown", "win_rate",
+SUMMARY_KEYS = ("total_return", "cagr", "monthly_return_equivalent", "sharpe", "sortino", "max_drawdown", "win_rate",
                 "profit_factor", "trades", "fees_paid", "funding_net")
 
 
@@ -64,9 +67,32 @@ def combinations(grid: Mapping[str, Sequence[Any]]) -> Iterator[dict[str, Any]]:
         yield dict(zip(keys, values, strict=True))
 
 
+def _secret_paths(node: Any, path: tuple[Any, ...] = ()) -> Iterator[tuple[Any, ...]]:
+    if isinstance(node, SecretStr):
+        yield path
+    elif isinstance(node, dict):
+        for k, v in node.items():
+            yield from _secret_paths(v, (*path, k))
+    elif isinstance(node, list | tuple):
+        for i, v in enumerate(node):
+            yield from _secret_paths(v, (*path, i))
+
+
+def backtest_data(cfg: EngineConfig) -> dict[str, Any]:
+    """The config as JSON data a backtest can re-validate: API keys and secrets removed, not masked (a
+    masked "****" is no valid key, and a backtest never calls a venue, so none travels to a worker)."""
+    raw = cfg.model_dump(mode="json")
+    for path in _secret_paths(cfg.model_dump(mode="python")):
+        node = raw
+        for p in path[:-1]:
+            node = node[p]
+        node[path[-1]] = None
+    return raw
+
+
 def configs_for(base: EngineConfig, grid: Mapping[str, Sequence[Any]]) -> list[tuple[dict[str, Any], EngineConfig]]:
     """One validated config per combination; every invalid combination is reported, with its values."""
-    raw = base.model_dump(mode="json")
+    raw = backtest_data(base)
     out, problems = [], []
     for combo in combinations(grid):
         data = json.loads(json.dumps(raw))
@@ -92,6 +118,7 @@ class Job:
     index: int
     params: dict[str, Any]
     config: dict[str, Any]  # validated config as JSON data (picklable, cheap to ship to a worker)
+    mode: str = "backtest"  # the mode the config file declares: its capital and limits apply
 
 
 _worker_data: BacktestData | None = None  # set once per worker process by the pool's initializer
@@ -110,7 +137,7 @@ def _run_in_worker(job: Job) -> dict[str, Any]:
 def run_job(job: Job, data: BacktestData) -> dict[str, Any]:
     """One backtest of a sweep (runs in a worker process or a Ray task)."""
     cfg = parse_config(job.config, env={})
-    res = run_backtest(cfg, data)
+    res = run_backtest(cfg, data, mode=Mode(job.mode))
     return {"index": job.index, "params": job.params, "final_equity": str(res.final_equity),
             **{k: res.stats.get(k) for k in SUMMARY_KEYS}}
 

@@ -114,3 +114,44 @@ def _close(rt: _Open, last: Fill, market: str, dust_value: Decimal) -> Trade:
                  float(exit_quote / exit_qty) if exit_qty else 0.0,
                  float(entry_qty), float(pnl), float(rt.fees), float(rt.funding))
 
+
+
+def strategy_round_trips(legs: Sequence[Trade]) -> list[Trade]:
+    """Per-market trips → one round trip per strategy trade: a strategy's legs whose holding periods overlap
+    (a carry pair's spot and perp, a hedged directional entry) are one trade, with their P&L, fees and
+    funding summed. Prices and quantity are the first leg's; `legs` says how many were merged."""
+    out: list[Trade] = []
+    by_strategy: dict[str, list[Trade]] = {}
+    for t in legs:
+        by_strategy.setdefault(t.strategy, []).append(t)
+    for trips in by_strategy.values():
+        group: list[Trade] = []
+        end = 0
+        for t in sorted(trips, key=lambda t: (t.entry_ms, t.exit_ms)):
+            if group and (t.entry_ms < end or t.entry_ms == group[0].entry_ms):
+                group.append(t)
+                end = max(end, t.exit_ms)
+                continue
+            if group:
+                out.append(_merge(group))
+            group, end = [t], t.exit_ms
+        if group:
+            out.append(_merge(group))
+    out.sort(key=lambda t: (t.exit_ms, t.entry_ms, t.strategy))
+    return out
+
+
+def _merge(group: list[Trade]) -> Trade:
+    if len(group) == 1:
+        return group[0]
+    first = group[0]
+
+    def total(field: str) -> float:  # summed exactly, rounded once
+        return float(sum((Decimal(repr(getattr(t, field))) for t in group), ZERO))
+
+    def joined(field: str) -> str:
+        return "+".join(dict.fromkeys(getattr(t, field) for t in group))
+
+    return Trade(first.strategy, joined("venue"), joined("symbol"), first.side, first.entry_ms,
+                 max(t.exit_ms for t in group), first.entry_price, first.exit_price, first.qty, total("pnl"),
+                 total("fees"), total("funding"), len(group))

@@ -109,9 +109,11 @@ class ApiSettings:
 
 
 async def dashboard_payload(view: EngineView) -> dict:
-    metrics, orders, events, equity = await asyncio.gather(
-        view.metrics_snapshot(), view.orders(open_only=True, limit=50), view.events(limit=30), view.equity())
-    return {"metrics": metrics, "orders": orders, "events": events, "equity": equity}
+    metrics, orders, events, equity, signals, trades, prices = await asyncio.gather(
+        view.metrics_snapshot(), view.orders(open_only=True, limit=50), view.events(limit=30), view.equity(),
+        view.signals(), view.trades(limit=100), view.prices())
+    return {"metrics": metrics, "orders": orders, "events": events, "equity": equity, "signals": signals,
+            "trades": trades, "prices": prices}
 
 
 def create_app(view: EngineView, settings: ApiSettings, shutdown: asyncio.Event | None = None) -> FastAPI:

@@ -5,9 +5,11 @@ from __future__ import annotations
 import math
 import statistics
 from bisect import bisect_right
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from decimal import Decimal
 from itertools import accumulate
+
+from ate.execution.portfolio import STABLES
 
 DAY_MS = 86_400_000
 SHARPE_MIN_DAYS = 7
@@ -31,12 +33,11 @@ class _Curve:
         self.times = [p[0] for p in series]
         self.cum_flows = list(accumulate((float(p[2]) for p in series), initial=0.0))
 
-    def change(self, start_ms: int, end_ms: int) -> tuple[float, float] | None:
-        """(base equity, flow-adjusted change) from the equity at `start_ms` to the equity at `end_ms`.
+    def window(self, start_ms: int, end_ms: int) -> tuple[int, int] | None:
+        """Indexes of the (base, end) snapshots of the equity at `start_ms` and at `end_ms`.
 
         The equity at an instant is the last snapshot at or before it; when no snapshot precedes `start_ms`
-        (the engine started later) the first snapshot after it is the base. Flows recorded on snapshots
-        after the base up to the end snapshot are deposits/withdrawals, not P&L.
+        (the engine started later) the first snapshot after it is the base.
         """
         times = self.times
         i_end = bisect_right(times, end_ms) - 1
@@ -47,6 +48,17 @@ class _Curve:
                 return None
         if i_end < i_base:
             return None
+        return i_base, i_end
+
+    def change(self, start_ms: int, end_ms: int) -> tuple[float, float] | None:
+        """(base equity, flow-adjusted change) from the equity at `start_ms` to the equity at `end_ms`.
+
+        Flows recorded on snapshots after the base up to the end snapshot are deposits/withdrawals, not P&L.
+        """
+        window = self.window(start_ms, end_ms)
+        if window is None:
+            return None
+        i_base, i_end = window
         flows = self.cum_flows[i_end + 1] - self.cum_flows[i_base + 1]
         base = float(self.series[i_base][1])
         return base, float(self.series[i_end][1]) - base - flows
@@ -56,6 +68,67 @@ def daily_pnl_usd(series: Sequence[EquityPoint], now_ms: int) -> float | None:
     """Equity now − equity at 00:00 UTC, flow-adjusted; None without any snapshot today."""
     change = _Curve(series).change(_day_start(now_ms), now_ms)
     return None if change is None else change[1]
+
+
+def daily_window(series: Sequence[EquityPoint], now_ms: int) -> tuple[int, int] | None:
+    """(base, end) snapshot times of today's P&L: the window `daily_pnl_usd` and `daily_pnl_split` measure."""
+    window = _Curve(series).window(_day_start(now_ms), now_ms)
+    return None if window is None else (series[window[0]][0], series[window[1]][0])
+
+
+def daily_pnl_split(series: Sequence[EquityPoint], now_ms: int, fills: Iterable, funding: Iterable[dict],
+                    marks: Mapping[str, Decimal]) -> dict | None:
+    """Today's flow-adjusted P&L split into the strategies' P&L and the revaluation of carried holdings.
+
+    Over the same window as `daily_pnl_usd` (base snapshot → last snapshot today), a strategy's P&L is what
+    its fills in the window earned marked at the end (signed qty × (mark − fill price), for spot and perp
+    alike), less their fees, plus its funding. Everything else the equity did is the revaluation of the
+    holdings carried into the window: pre-funded inventory first of all (and positions opened on earlier
+    days). `marks` ("venue:symbol" → price) must be the marks the end snapshot was valued at.
+    None without a snapshot today; "unpriced" lists what could not be valued (the split is then None).
+    """
+    curve = _Curve(series)
+    window = curve.window(_day_start(now_ms), now_ms)
+    if window is None:
+        return None
+    i_base, i_end = window
+    base_ms, end_ms = series[i_base][0], series[i_end][0]
+    flows = Decimal(str(curve.cum_flows[i_end + 1] - curve.cum_flows[i_base + 1]))
+    total = Decimal(str(series[i_end][1])) - Decimal(str(series[i_base][1])) - flows
+    by_strategy: dict[str, Decimal] = {}
+    unpriced: set[str] = set()
+    for f in fills:
+        if not base_ms < f.ts_ms <= end_ms:
+            continue
+        market = f"{f.venue}:{f.symbol}"
+        mark = marks.get(market)
+        if mark is None or mark <= 0:
+            unpriced.add(market)
+            continue
+        pnl = f.side.sign * f.qty * (mark - f.price)
+        if f.fee:
+            if f.fee_asset.upper() in STABLES:
+                pnl -= f.fee
+            elif f.symbol.upper().startswith(f.fee_asset.upper()):  # fee taken in the base asset
+                pnl -= f.fee * mark
+            else:
+                unpriced.add(f.fee_asset)
+        name = f.strategy or "external"
+        by_strategy[name] = by_strategy.get(name, Decimal(0)) + pnl
+    for row in funding:
+        if not base_ms < row["ts_ms"] <= end_ms:
+            continue
+        if str(row["asset"]).upper() not in STABLES:
+            unpriced.add(str(row["asset"]))
+            continue
+        name = row["strategy"] or "external"
+        by_strategy[name] = by_strategy.get(name, Decimal(0)) + Decimal(str(row["amount"]))
+    out = {"since_ms": base_ms, "until_ms": end_ms, "total_usd": float(total), "unpriced": sorted(unpriced)}
+    if unpriced:
+        return out | {"strategy_usd": None, "by_strategy_usd": None, "inventory_revaluation_usd": None}
+    strategy = sum(by_strategy.values(), Decimal(0))
+    return out | {"strategy_usd": float(strategy), "by_strategy_usd": {k: float(v) for k, v in sorted(by_strategy.items())},
+                  "inventory_revaluation_usd": float(total - strategy)}
 
 
 def daily_pnl_series(series: Sequence[EquityPoint], now_ms: int, days: int = 30) -> list[tuple[int, float]]:

@@ -28,6 +28,7 @@ LATENCY_BUCKETS_MS = (1, 2.5, 5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10
 MAX_LABELS = 16  # distinct venues or streams kept as label values; later ones share "other"
 LATENCY_SAMPLES = 2048
 HEDGE_SAMPLES = 30 * 24 + 1
+CANDLES = 360  # closed 1m candles kept per market for the dashboard's price chart (six hours)
 MINUTE_MS = 60_000
 
 Clock = Callable[[], int]
@@ -98,6 +99,8 @@ class MetricsRecorder:
         self._carry_reported: dict | None = None  # the carry strategy's own delta figures, when it runs here
         self._hedge_mtm: deque[tuple[float, float]] = deque(maxlen=HEDGE_SAMPLES)
         self._closed: dict[str, list[int]] = {}  # strategy -> [wins, losses]
+        self._directional: dict | None = None
+        self._candles: dict[str, deque[tuple[int, float, float, float, float]]] = {}
 
     # -- venue health --
 
@@ -135,6 +138,16 @@ class MetricsRecorder:
         if status not in MODULE_STATUSES:
             raise ValueError(f"unknown module status {status!r}")
         self._modules[name] = (status, output)
+
+    def candle(self, market: str, open_ms: int, o: float, h: float, low: float, c: float) -> None:
+        """A closed 1m candle of a market ("venue:symbol"), for the price chart."""
+        market = _label(self._candles, market)
+        series = self._candles.get(market)
+        if series is None:
+            series = self._candles[market] = deque(maxlen=CANDLES)
+        if series and series[-1][0] >= open_ms:  # a replayed or repeated close
+            return
+        series.append((open_ms, o, h, low, c))
 
     # -- strategies --
 
@@ -179,6 +192,9 @@ class MetricsRecorder:
         carry = metrics.get("funding_carry")
         if carry:
             self._carry_reported = {k: carry.get(k) for k in ("current_delta", "target_delta", "delta_by_asset")}
+        directional = metrics.get("directional")
+        if directional:
+            self._directional = {k: directional.get(k) for k in ("phase", "last_decision", "last_skip_reason")}
         for name, m in metrics.items():
             if "wins" in m and "losses" in m:
                 self._closed[name] = [int(m["wins"]), int(m["losses"])]
@@ -238,9 +254,13 @@ class MetricsRecorder:
                 **(self._carry_reported or {}),
                 "hedge_effectiveness": hedge_effectiveness([i[0] for i in increments], [i[1] for i in increments]),
             },
+            "directional": self._directional,
             "win_rate_pct": win_rate(wins, losses),
             "win_rate_by_strategy": {s: win_rate(*c) for s, c in self._closed.items()},
         }
+
+    def candles(self) -> dict[str, list[tuple[int, float, float, float, float]]]:
+        return {m: list(series) for m, series in self._candles.items()}
 
     def module_outputs(self) -> dict[str, dict]:
         return {m: {"status": status, "output": output} for m, (status, output) in self._modules.items()}

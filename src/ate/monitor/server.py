@@ -67,9 +67,10 @@ async def start_monitor(view: EngineView, cfg: MonitorConfig, *, env: Mapping[st
     env = os.environ if env is None else env
     token = env.get(cfg.token_env) or None
     shutdown = asyncio.Event()
+    # Audit events are stamped by the view's clock, like everything else the dashboard shows.
     app = create_app(view, ApiSettings(token=token, token_env=cfg.token_env, control_per_minute=cfg.control_per_minute,
                                        failed_auth_per_minute=cfg.failed_auth_per_minute,
-                                       stream_interval_s=cfg.stream_interval_s), shutdown)
+                                       stream_interval_s=cfg.stream_interval_s, clock_ms=view.clock), shutdown)
     sock = _bind(cfg.host, cfg.port)
     # log_config=None: uvicorn logs go through the engine's logging setup instead of replacing it.
     server = _EmbeddedServer(uvicorn.Config(app, lifespan="off", log_config=None, access_log=False,

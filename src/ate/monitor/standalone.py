@@ -8,10 +8,24 @@ import signal
 from rich.console import Console
 
 from ate.config.models import EngineConfig
-from ate.model import Mode
+from ate.monitor.recorder import Clock, wall_ms
 from ate.monitor.server import start_monitor
-from ate.monitor.view import StoreView
+from ate.monitor.view import ClockKind, StoreView
 from ate.store import Store
+
+
+def store_clock(cfg: EngineConfig, store: Store) -> tuple[Clock, ClockKind, str | None]:
+    """The clock the stored records were stamped by. An engine on simulated venues stamps them with the
+    simulator's clock, which stopped with it: its time is then the newest record's, not the wall clock's
+    (which would put "today" on another day than the data)."""
+    if cfg.sim is None or not (cfg.venues.binance.simulated or cfg.venues.backpack.simulated):
+        return wall_ms, "wall", None
+
+    def newest_record() -> int:
+        newest = store.events(limit=1)
+        return newest[0].ts_ms if newest else wall_ms()
+
+    return newest_record, "simulated", "the simulator stopped with the engine: time of the newest record"
 
 
 async def serve_store(cfg: EngineConfig, stop: asyncio.Event | None = None) -> None:
@@ -23,7 +37,9 @@ async def serve_store(cfg: EngineConfig, stop: asyncio.Event | None = None) -> N
     store = Store(cfg.store.url)
     # Heartbeat and dead-man checks watch a running engine; this view has none to vouch for.
     monitor_cfg = cfg.monitor.model_copy(update={"heartbeat_url": None, "dead_man_minutes": None})
-    handle = await start_monitor(StoreView(store, shadow=cfg.mode is Mode.SHADOW), monitor_cfg)
+    clock, kind, note = store_clock(cfg, store)
+    handle = await start_monitor(StoreView(store, mode=cfg.mode, clock=clock, clock_kind=kind, clock_note=note),
+                                 monitor_cfg)
     Console(stderr=True).print(f"dashboard (read-only, from {store.engine.url.render_as_string()}) on {handle.url}",
                                markup=False, highlight=False, soft_wrap=True)
     try:

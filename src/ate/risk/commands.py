@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 import time
 from collections.abc import Iterator
@@ -165,7 +166,8 @@ def _resume(cfg) -> None:
 
 
 def promote_cmd(config: Path = typer.Option(..., "--config", "-c", help="Engine config JSON."),
-                check: bool = typer.Option(False, "--check", help="Only report the gates; change nothing.")) -> None:
+                check: bool = typer.Option(False, "--check", help="Only report the gates; change nothing."),
+                as_json: bool = typer.Option(False, "--json", help="Print the gates and the verdict as JSON.")) -> None:
     """Check the promotion gates of the next capital stage and move up if every one passes."""
     cfg = _config(config, "promote")
     store = _open_store(cfg)
@@ -175,6 +177,16 @@ def promote_cmd(config: Path = typer.Option(..., "--config", "-c", help="Engine 
                   else promotion.promote(store, cfg.capital_stages, now, "cli"))
     finally:
         store.close()
+    if as_json:
+        typer.echo(json.dumps({
+            "current": report.current, "target": report.target, "check": check, "eligible": report.eligible,
+            "promoted": report.eligible and not check,
+            "gates": [{"gate": g.name, "measured": g.measured, "required": g.required, "passed": g.passed}
+                      for g in report.gates],
+            "reasons": [] if report.eligible else report.reasons, "advice": report.advice}, indent=2))
+        if not report.eligible:
+            raise typer.Exit(1)
+        return
     table = Table(title=f"promotion {report.current} → {report.target or '(none)'}")
     for col in ("gate", "measured", "required", "result"):
         table.add_column(col)

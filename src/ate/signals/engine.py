@@ -187,9 +187,12 @@ class SignalEngine:
                 self.rejected_candles += 1
                 return None
             bars = [(tf, c), *self._cascade.feed_native(c)]
-        decision = None
+        # Every timeframe this candle closes is complete before the decision (a 1h close at 04:00 also
+        # closes the 00:00-04:00 bar, which the decision at 04:00 must see).
         for tf, bar in bars:
             self._dispatch(tf, bar)
+        decision = None
+        for tf, bar in bars:
             if tf == self.decision_tf:
                 decision = self.decide(bar)
         return decision

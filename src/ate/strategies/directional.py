@@ -5,8 +5,9 @@ pyramiding, long-only spot, entry vetoes, size fraction kelly·bitvol·garch) ar
 `decide()` applied to this strategy's own position. The entry notional `N = equity·f·bitvol.m·garch.m`
 (capped by the risk headroom) is floored to the step and checked against the venue minimums. Stop and
 take-profit come from the decision bar's ATR(14) and are fixed at the entry fill; every closed 1m
-candle checks them, stop first when one candle spans both (exit at the stop, or at the open if it gapped
-through), and a 72 h time stop. While kelly is 0 the strategy books hypothetical trades for kelly only.
+candle that opened at or after the entry checks them (never the decision bar, whose prices precede the
+fill), stop first when one candle spans both (exit at the stop, or at the open if it gapped through), and a
+72 h time stop. While kelly is 0 the strategy books hypothetical trades for kelly only.
 """
 
 from __future__ import annotations
@@ -231,7 +232,9 @@ class DirectionalStrategy(Strategy):
     def on_candle(self, market: str, candle: Candle, ctx: StrategyContext) -> Sequence[OrderIntent]:
         if market != self.market:
             return NO_INTENTS
-        if self.paper is not None:
+        # A candle that opened before the trade did holds prices from before the entry: it never triggers
+        # an exit (the decision bar itself closes at the entry time; its low is not a stop hit).
+        if self.paper is not None and candle.open_ms >= self.paper.opened_ms:
             hit = exit_trigger(self.paper.long, self.paper.stop, self.paper.target, self.paper.expiry_ms, candle)
             if hit is not None:
                 self._close_paper(hit[0], hit[1], candle.close_ms)
@@ -240,7 +243,7 @@ class DirectionalStrategy(Strategy):
             return NO_INTENTS
         if self.phase == "exiting":  # repeated until filled, capped from the latest close
             return self._exit(ctx, t.exit_reason or "retry", candle.close)
-        if self.phase != "open":
+        if self.phase != "open" or candle.open_ms < t.opened_ms:
             return NO_INTENTS
         hit = exit_trigger(t.long, t.stop, t.target, t.expiry_ms, candle)
         if hit is None:

@@ -16,7 +16,7 @@ from decimal import Decimal
 from typing import Any
 
 from ate.config import EngineConfig
-from ate.data.candles import Candle
+from ate.data.candles import INTERVAL_MS, Candle
 from ate.data.loaders import DvolPoint
 from ate.data.validate import check_book
 from ate.execution.order_manager import Executor, OrderManager
@@ -64,6 +64,7 @@ class TradingCore:
             self.portfolio.add_instrument(inst)
         self.primary = cfg.markets.primary
         self.signals = SignalEngine(cfg.modules, market=self.primary, dvol_history=dvol_history)
+        self._decision_ms = INTERVAL_MS[cfg.modules.decision_timeframe]
         limits = limits_from_config(cfg, stage_index)
         self.risk = PreTradeChecker(limits, clock)
         self.keeper = TradingStateKeeper(state, clock)
@@ -160,6 +161,8 @@ class TradingCore:
         """A closed 1m candle of any market in use (the primary one also feeds the signal engine)."""
         decision = None
         if market == self.primary:
+            if candle.close_ms % self._decision_ms == 0:  # gamma at a decision sees the books as of now
+                self._snapshot_hedge_books()
             decision = self.signals.on_candle(candle)
             if decision is not None:
                 self._on_decision(decision)
@@ -283,11 +286,15 @@ class TradingCore:
         for s in self.strategies:
             self._handle(s, s.on_decision(decision, self.ctx))
 
-    def _overrides(self) -> None:
+    def _snapshot_hedge_books(self) -> None:
         now = self.clock()
         for _name, s in self.by_name.items():
             for book_id, snap in s.hedge_snapshot(self.ctx).items():
                 self.signals.update_hedge_book(book_id, snap.spot, snap.perp, snap.mark, now, snap.in_flight)
+
+    def _overrides(self) -> None:
+        now = self.clock()
+        self._snapshot_hedge_books()
         emergency, gamma = self.signals.overrides(now)
         self.module_outputs["emergency"] = emergency
         self.module_outputs["gamma"] = gamma
