@@ -135,7 +135,7 @@ CASES = [
     (["backtest", "--config", "{d}/good.json", *FROM_TO, "--data", "binance:BTCUSDT={d}/corrupt.csv.gz"], INPUT,
      "error: corrupt compressed file"),
     (["backtest", "--config", "{d}/good.json", *FROM_TO], USAGE,  # the default data is relative to the repo root
-     "data: binance:BTCUSDT: data file data/binance_spot_BTCUSDT_1h.csv.gz does not exist"),
+     "data: no candles for the primary market binance:BTCUSDT"),
     (["backtest", "--config", "{d}/good.json", *FROM_TO, "--data", "nonsense"], USAGE, "data: "),
     (["compare", "--config", "{d}/garbage_store.json", *FROM_TO, "--data", f"binance:BTCUSDT={DATA}/"
       "binance_spot_BTCUSDT_1h.csv.gz", "--data", f"dvol={DATA}/deribit_BTC_DVOL_1d.csv"], INPUT,
