@@ -18,9 +18,12 @@ from ate.config import config_schema, load_config_or_exit
 app = typer.Typer(help="ate — Active Trading Engine", no_args_is_help=True, pretty_exceptions_enable=False,
                   rich_markup_mode=None)
 config_app = typer.Typer(help="Validate and describe engine configs.", no_args_is_help=True, rich_markup_mode=None)
-data_app = typer.Typer(help="Inspect recorded market data.", no_args_is_help=True, rich_markup_mode=None)
+data_app = typer.Typer(help="Inspect and download market data.", no_args_is_help=True, rich_markup_mode=None)
 app.add_typer(config_app, name="config")
 app.add_typer(data_app, name="data")
+docs_app = typer.Typer(help="Print the generated reference pages of docs/.", no_args_is_help=True,
+                       rich_markup_mode=None)
+app.add_typer(docs_app, name="docs")
 
 console = Console()
 err_console = Console(stderr=True)
@@ -46,8 +49,26 @@ def _main(version: bool = typer.Option(False, "--version", callback=_version, is
 @config_app.command("validate")
 def config_validate(path: Path = typer.Argument(..., help="Config JSON file.")) -> None:
     """Exit 0 printing `ok`, or exit 2 with one `<field.path>: <reason>` line per problem."""
-    load_config_or_exit(path)
+    from ate.strategies.loader import check_strategies_or_exit
+
+    check_strategies_or_exit(load_config_or_exit(path))
     console.print("ok")
+
+
+@docs_app.command("config")
+def docs_config_cmd() -> None:
+    """Print the configuration reference (docs/configuration.md), generated from the config schema."""
+    from ate.config.reference import markdown_reference
+
+    sys.stdout.write(markdown_reference())
+
+
+@docs_app.command("cli")
+def docs_cli_cmd() -> None:
+    """Print the command-line reference (docs/cli.md), generated from the commands."""
+    from ate.cli_reference import markdown_reference
+
+    sys.stdout.write(markdown_reference(app))
 
 
 @config_app.command("schema")
@@ -90,6 +111,12 @@ def dashboard_cmd(config: Path = typer.Option(..., "--config", help="Config JSON
     asyncio.run(serve_store(load_config_or_exit(config, require_keys=False)))
 
 
+# data download (issue 17): candles and funding through the venue clients, into backtest files
+from ate.venues.download import download_cmd  # noqa: E402
+
+data_app.command("download")(download_cmd)
+
+
 # risk layer (issue 6): kill switch, resume, capital stage promotion
 from ate.risk.commands import close_all_cmd, kill_cmd, promote_cmd, resume_cmd  # noqa: E402
 
@@ -129,6 +156,9 @@ def run_cmd(
         err_console.print("mode: use `ate backtest` for backtests")
         raise typer.Exit(2)
     from ate.engine import run_engine
+    from ate.strategies.loader import check_strategies_or_exit
+
+    check_strategies_or_exit(cfg)
 
     raise typer.Exit(asyncio.run(run_engine(cfg, console=None if quiet else console)))
 

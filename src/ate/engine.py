@@ -29,6 +29,7 @@ from ate.data.validate import check_book
 from ate.execution.executors import ShadowExecutor, VenueExecutor
 from ate.model import EngineEvent, Instrument, MarketKind, Mode, Order, Severity, TradingState
 from ate.model.market import BookTicker, MarkPrice
+from ate.risk.events import CLOSE_ALL
 from ate.risk.killswitch import KillSwitch
 from ate.store import Store
 from ate.strategies.factory import build_strategies
@@ -170,12 +171,20 @@ class Engine:
         self.paper: Any = None  # paper mode: the in-process matching core on live books
         self.paper_executor: Any = None
         self.killswitch: KillSwitch | None = None
+        self.observer: Any = None  # alerts, venue pauses, dead-man (monitor.observer.EngineObserver)
         self._exit_stack = contextlib.AsyncExitStack()
 
     # ---- lifecycle -----------------------------------------------------------------------------------
 
     async def start(self) -> None:
+        from ate.monitor.observer import EngineObserver
+
         cfg = self.cfg
+        self.observer = EngineObserver(cfg, self.store, event_ms=lambda: self.clock.now_ms())
+        await self.observer.start_alerts()
+        for kind in ("book", "mark"):
+            self.data.subscribe(kind, lambda value: self.observer.market_data(value.venue))
+        self.data.subscribe("candle", lambda venue, *_: self.observer.market_data(venue))
         if cfg.sim is not None and (cfg.venues.binance.simulated or cfg.venues.backpack.simulated):
             from ate.sim.runner import run_simulator
 
@@ -183,7 +192,9 @@ class Engine:
             self.clock = SimTime(self.sim.clock, cfg.sim.speed)
             cfg = self.cfg = simulated_venues(cfg, self.sim)
         session = await self._exit_stack.enter_async_context(aiohttp.ClientSession())
-        self.clients = build_clients(cfg.venues, clock=self.clock, session=session)
+        # Bans and pauses are counted by the venue in wall seconds, whatever clock this engine replays on.
+        self.clients = build_clients(cfg.venues, clock=self.clock, session=session, pause_clock=SystemClock())
+        self.observer.attach_venues(self.clients)  # persisted pauses and bans hold before the first request
         for name, client in self.clients.items():
             if name != "deribit":
                 await client.start()
@@ -191,6 +202,7 @@ class Engine:
         from ate.monitor.recorder import MetricsRecorder
 
         self.recorder = MetricsRecorder(clock=self.clock.now_ms)
+        self.recorder.operations = self.observer.figures
         for client in self.clients.values():
             client.rest.on_result = self._request_result
         await self._load_instruments()
@@ -200,10 +212,13 @@ class Engine:
                                 dvol_history=load_dvol(DVOL_FILE) if DVOL_FILE.exists() else ())
         self.core.attach(self._executor())
         await self._read_accounts()
+        if self.mode in (Mode.CANARY, Mode.LIVE):
+            await self._watch_margin()
         await self._seed_funding()
         await self._warm_up()
         await asyncio.gather(*(self._reference(key) for key in self.instruments))
         self._start_streams()
+        self.observer.start_deadman(sorted({key.partition(":")[0] for key in self.instruments}))
         self.killswitch = KillSwitch(cfg.kill_switch, self.core.keeper, self._cancel_all,
                                      self._flatten if cfg.kill_switch.flatten else None)
         self._spawn(self.killswitch.run())
@@ -231,6 +246,8 @@ class Engine:
     async def stop(self) -> None:
         """Graceful shutdown: stop strategies, keep positions, cancel resting orders per config, flush."""
         self.ready = False
+        if self.observer is not None:
+            await self.observer.stop_watching()
         for t in self.tasks:
             t.cancel()
         for s in self.streams:
@@ -244,6 +261,8 @@ class Engine:
             self._event("engine_stopped", "engine stopped; positions left as they are")
         if self.monitor is not None:
             await self.monitor.stop()
+        if self.observer is not None:
+            await self.observer.stop()
         for client in self.clients.values():
             with contextlib.suppress(Exception):
                 await client.close()
@@ -317,6 +336,19 @@ class Engine:
                 if venue != "deribit":
                     await reconcile(self.core, client, self.store, self.clock.now_ms(),
                                     unknown_orders=self.cfg.execution.unknown_orders)
+
+    async def _watch_margin(self) -> None:
+        """Leverage and margin type set and checked now; margin, balances and positions re-read periodically."""
+        from ate.trading.margin import MarginWatch
+
+        carry = self.cfg.strategies.funding_carry
+        watch = MarginWatch(self.core, {v: c for v, c in self.clients.items() if v != "deribit"},
+                            leverage=carry.leverage, margin_type=carry.margin_type, clock=self.clock.now_ms,
+                            on_event=self.core._record, on_drift=self.reconcile_soon, sleep=self.clock.sleep,
+                            poll_s=self.cfg.risk_limits.account_poll_s)
+        await watch.setup()
+        await watch.poll()
+        self._spawn(watch.run())
 
     async def _seed_funding(self) -> None:
         """Perp funding intervals and the recent settled rates, so the carry can decide from the start."""
@@ -454,13 +486,14 @@ class Engine:
         view = StoreView(self.store, recorder=self.recorder, controls=controls, mode=self.mode, clock=self.clock.now_ms,
                          clock_kind="wall" if isinstance(self.clock, SystemClock) else "simulated",
                          instruments=self.instruments)
-        self.monitor = await start_monitor(view, self.cfg.monitor)
-        self.core.on_event = self.monitor.notifier.event
+        self.monitor = await start_monitor(view, self.cfg.monitor, notifier=self.observer.notifier)
 
     async def _close_all_cmd(self, who: str) -> None:
         """Operator close-all: halt, cancel every order, close every strategy position reduce-only."""
         await self.kill(f"close-all by {who}", who)
-        await self._flatten()
+        sent = await self._flatten()
+        self._event(CLOSE_ALL, f"close-all by {who}: halted, orders canceled, {sent} reduce-only close orders sent",
+                    Severity.CRITICAL, {"who": who, "closed": sent})
 
     async def readiness(self) -> tuple[bool, list[str]]:
         reasons = []
@@ -493,10 +526,11 @@ class Engine:
     def _feed_recorder(self) -> None:
         for name, out in self.core.module_outputs.items():
             self.recorder.module(name, out.status.value, out.to_dict())
+        self.observer.modules({name: out.status.value for name, out in self.core.module_outputs.items()})
         self.recorder.strategy_metrics({name: s.metrics() for name, s in self.core.by_name.items()})
 
-    def _event(self, kind: str, message: str, severity: Severity = Severity.INFO) -> None:
-        self.store.add_event(EngineEvent(self.clock.now_ms(), kind, message, severity))
+    def _event(self, kind: str, message: str, severity: Severity = Severity.INFO, data: dict | None = None) -> None:
+        self.store.add_event(EngineEvent(self.clock.now_ms(), kind, message, severity, data or {}))
 
     # ---- views -------------------------------------------------------------------------------------
 
@@ -518,7 +552,8 @@ async def run_engine(cfg: EngineConfig, *, console: Any = None, refresh_s: float
     from ate.logs import configure_logging, state_dir
 
     log_file = state_dir(cfg.store.url) / f"{cfg.run_id}.log"
-    configure_logging(file=log_file, stderr_level=logging.ERROR if console is not None else logging.WARNING)
+    configure_logging(file=log_file, stderr_level=logging.ERROR if console is not None else logging.WARNING,
+                      max_bytes=cfg.log.max_bytes, backups=cfg.log.backups)
     engine = Engine(cfg)
     try:
         await engine.start()

@@ -43,26 +43,33 @@ async def test_telegram_and_webhook_formats():
     assert notifier.sent == 2 and notifier.failed == 0
 
 
-async def test_dedup_and_rate_limit_with_injected_clock():
+async def test_dedup_and_rate_limit_per_kind_with_injected_clock():
     clock = TickClock()
     receiver = Receiver()
     async with receiver as base:
-        notifier = Notifier([WebhookSink(base)],
-                            min_interval_s=60, max_per_minute=3, clock=clock)
+        notifier = Notifier([WebhookSink(base)], min_interval_s=60, max_per_minute=2, clock=clock,
+                            min_interval_by_kind={"trading_state": 0})
         notifier.start()
         assert notifier.alert(Alert("venue_error", "binance 5xx", key="binance"))
         assert not notifier.alert(Alert("venue_error", "binance 5xx again", key="binance"))  # same key
         assert notifier.alert(Alert("venue_error", "backpack 5xx", key="backpack"))
-        assert notifier.alert(Alert("halt", "daily loss"))
-        assert not notifier.alert(Alert("emergency", "level 2"))  # 4th in a minute
+        assert not notifier.alert(Alert("venue_error", "bybit 5xx", key="bybit"))  # 3rd of this kind in a minute
+        assert notifier.alert(Alert("emergency_action", "level 2"))  # another kind has its own budget
+        # CRITICAL: deduplicated, but never rate limited
+        assert notifier.alert(Alert("venue_error", "binance banned", Severity.CRITICAL, key="ban"))
+        assert not notifier.alert(Alert("venue_error", "binance banned", Severity.CRITICAL, key="ban"))
+        # a kind with no dedup window: every transition is news
+        assert notifier.alert(Alert("trading_state", "ACTIVE -> HALTED", key="s"))
+        assert notifier.alert(Alert("trading_state", "HALTED -> ACTIVE", key="s"))
         clock.t += 61
         assert notifier.alert(Alert("venue_error", "binance still failing", key="binance"))
-        assert notifier.alert(Alert("emergency", "level 2"))
         await notifier.drain()
         await notifier.stop()
     assert [json.loads(b)["text"] for _, _, b in receiver.pings] == [
-        "binance 5xx", "backpack 5xx", "daily loss", "binance still failing", "level 2"]
-    assert notifier.suppressed == 2
+        "binance 5xx", "backpack 5xx", "level 2", "binance banned", "ACTIVE -> HALTED", "HALTED -> ACTIVE",
+        "binance still failing"]
+    assert notifier.suppressed == 3
+    assert notifier.sent_by_kind == {"venue_error": 4, "emergency_action": 1, "trading_state": 2}
 
 
 async def test_event_mapping():
@@ -95,7 +102,7 @@ async def test_failures_are_counted_and_never_raise():
     assert (notifier.sent, notifier.failed) == (0, 2)
 
 
-async def test_slow_receiver_never_blocks_and_queue_is_bounded():
+async def test_slow_receiver_never_blocks_queue_is_bounded_and_critical_never_dropped():
     release = asyncio.Event()
     got = []
 
@@ -120,8 +127,53 @@ async def test_slow_receiver_never_blocks_and_queue_is_bounded():
     while not got:
         await asyncio.sleep(0)
     assert notifier.alert(Alert("venue_error", "after one left the queue", key="x"))
+    assert not notifier.alert(Alert("venue_error", "queue full again", key="y"))
+    # the queue is full, yet a CRITICAL alert is kept (in its place: the operator reads a timeline)
+    assert notifier.alert(Alert("kill_switch", "HALTED", Severity.CRITICAL))
     release.set()
     await notifier.drain()
     await notifier.stop()
     await runner.cleanup()
-    assert [g["text"] for g in got] == ["e0", "e1", "e2", "after one left the queue"]
+    assert [g["text"] for g in got] == ["e0", "e1", "e2", "after one left the queue", "HALTED"]
+    assert notifier.dropped == 8
+
+
+async def test_distinct_events_of_one_kind_and_venue_are_not_merged():
+    receiver = Receiver()
+    async with receiver as base:
+        notifier = Notifier([WebhookSink(base)])
+        notifier.start()
+        for trade in ("t1", "t2"):  # two liquidations on one venue within the dedup window: both are news
+            assert notifier.event(EngineEvent(1, "external_fill", f"binance_usdm:BTCUSDT SELL 0.003 ({trade})",
+                                              Severity.CRITICAL, {"venue": "binance_usdm", "trade_id": trade}))
+        assert not notifier.event(EngineEvent(2, "external_fill", "binance_usdm:BTCUSDT SELL 0.003 (t2)",
+                                              Severity.CRITICAL, {"venue": "binance_usdm", "trade_id": "t2"}))
+        await notifier.drain()
+        await notifier.stop()
+    assert len(receiver.pings) == 2
+
+
+async def test_a_critical_delivery_is_retried_a_warning_is_not():
+    statuses = iter([502, 503, 200, 502])
+    got = []
+
+    async def flaky(request: web.Request) -> web.Response:
+        got.append((await request.json())["text"])
+        return web.Response(status=next(statuses), text="")
+
+    app = web.Application()
+    app.router.add_post("/hook", flaky)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", 0).start()
+    host, port = runner.addresses[0][:2]
+    notifier = Notifier([WebhookSink(f"http://{host}:{port}/hook")], retry_delay_s=0.01)
+    notifier.start()
+    assert notifier.alert(Alert("kill_switch", "HALTED", Severity.CRITICAL))
+    await notifier.drain()
+    assert notifier.alert(Alert("venue_paused", "binance paused 30 s", Severity.WARNING))
+    await notifier.drain()
+    await notifier.stop()
+    await runner.cleanup()
+    assert got == ["HALTED", "HALTED", "HALTED", "binance paused 30 s"]
+    assert notifier.sent_by_kind == {"kill_switch": 1} and notifier.failed_by_kind == {"venue_paused": 1}

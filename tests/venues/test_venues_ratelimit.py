@@ -45,3 +45,31 @@ def test_header_reconciliation_only_raises_usage():
     lim.observe_headers({"X-MBX-USED-WEIGHT-1M": "100"})  # a stale answer never lowers the count
     assert lim.weight["1M"].used == 120 and lim.orders["10S"].used == 7
     assert round(lim.headroom()["weight_1M"], 2) == 0.98
+
+
+async def test_pause_is_measured_on_the_pause_clock_not_the_replay_clock():
+    replay = ManualClock(1_000_000, auto_advance=True)  # the engine's clock, racing ahead of the venue's
+    wall = ManualClock(5_000_000)
+    lim = RateLimiter("v", replay, weight=[Window("1M", 6000, 60_000)], pause_clock=wall)
+    persisted = []
+    lim.on_pause = lambda venue, until, why: persisted.append((venue, until, why))
+    lim.pause(30, "HTTP 429")
+    lim.pause(10, "HTTP 429")  # a shorter pause inside the first changes nothing
+    assert persisted == [("v", 5_030_000, "HTTP 429")]
+    waiter = asyncio.ensure_future(lim.acquire(1))
+    await asyncio.sleep(0)  # the request starts waiting
+    replay._now += 3_600_000  # an hour of replay: the venue's 30 s have not passed
+    await wall.advance(29_000)
+    assert not waiter.done() and lim.paused
+    await wall.advance(1_000)
+    await waiter
+    assert not lim.paused and lim.throttled_ms == 30_000
+
+
+def test_restore_adopts_a_persisted_pause_only_while_it_lasts():
+    wall = ManualClock(5_000_000)
+    lim = RateLimiter("v", wall, weight=[Window("1M", 6000, 60_000)])
+    lim.restore(4_999_000, "HTTP 429")  # already over
+    assert not lim.paused
+    lim.restore(5_012_000, "HTTP 418")
+    assert lim.paused and lim.pause_left_s() == 12 and lim.pause_reason == "HTTP 418"

@@ -69,7 +69,11 @@ def _fail(lines: list[str], code: int = 2) -> typer.Exit:
 
 def load_backtest_config(path: Path) -> EngineConfig:
     """The config at `path`, validated in backtest mode: nothing is sent to a venue, so no keys are needed."""
-    return load_config_or_exit(path, overrides={"mode": "backtest"})
+    from ate.strategies.loader import check_strategies_or_exit
+
+    cfg = load_config_or_exit(path, overrides={"mode": "backtest"})
+    check_strategies_or_exit(cfg)
+    return cfg
 
 
 def _window(cfg: EngineConfig, start: str, end: str, data: list[str] | None,

@@ -21,6 +21,7 @@ from ate.backtest.data import BacktestData
 from ate.backtest.runner import run_backtest
 from ate.config import ConfigError, EngineConfig, parse_config
 from ate.model import Mode
+from ate.strategies.loader import build_custom
 
 RANK_KEYS = ("sharpe", "total_return", "cagr", "sortino", "monthly_return_equivalent", "max_drawdown", "win_rate",
              "profit_factor")
@@ -49,15 +50,22 @@ def load_grid(path: Path) -> dict[str, list[Any]]:
 
 
 def _set_path(data: dict[str, Any], dotted: str, value: Any) -> None:
-    node = data
+    node: Any = data
     parts = dotted.split(".")
     for p in parts[:-1]:
+        if isinstance(node, list):  # e.g. strategies.custom.0.params.fast
+            if not p.isdigit() or int(p) >= len(node):
+                raise GridError([f"{dotted}: no item {p} in that list"])
+            node = node[int(p)]
+            continue
         nxt = node.get(p)
-        if not isinstance(nxt, dict):
-            nxt = node[p] = {} if nxt is None else nxt
-        if not isinstance(nxt, dict):
+        if nxt is None:
+            nxt = node[p] = {}
+        if not isinstance(nxt, dict | list):
             raise GridError([f"{dotted}: {p} is not a section"])
         node = nxt
+    if isinstance(node, list):
+        raise GridError([f"{dotted}: a whole list item cannot be swept; name a key inside it"])
     node[parts[-1]] = value
 
 
@@ -99,7 +107,9 @@ def configs_for(base: EngineConfig, grid: Mapping[str, Sequence[Any]]) -> list[t
         try:
             for k, v in combo.items():
                 _set_path(data, k, v)
-            out.append((combo, parse_config(data, env={})))
+            cfg = parse_config(data, env={})
+            build_custom(cfg.strategies)  # a plug-in's params are checked by its own model, here, not in a worker
+            out.append((combo, cfg))
         except ConfigError as exc:
             problems += [f"{_label(combo)}: {p}" for p in exc.problems]
         except GridError as exc:

@@ -92,9 +92,20 @@ class AlertsConfig(_Section):
     min_interval_s: float = Field(60.0, ge=0)
     # Telegram Bot API base URL; tests point it at a local receiver.
     telegram_api_base: HttpsUrl = "https://api.telegram.org"
-    max_per_minute: int = Field(20, ge=1, description="alerts delivered per minute across all kinds")
-    queue_size: int = Field(100, ge=1, description="undelivered alerts kept; newer ones are dropped beyond it")
+    max_per_minute: int = Field(20, ge=1, description="alerts of one kind per minute (CRITICAL ones are never "
+                                "rate limited)")
+    queue_size: int = Field(100, ge=1, description="undelivered non-critical alerts kept; newer ones are dropped "
+                            "beyond it (CRITICAL ones never are)")
     timeout_s: float = Field(10.0, gt=0)
+    # The alert feed tails the store's events table (every component's, the CLI's too) at this wall period.
+    poll_s: float = Field(0.5, gt=0, le=60, description="how often the alert feed reads new events")
+    # Per-kind overrides of min_interval_s (dedup window), e.g. {"trading_state": 0}.
+    min_interval_by_kind: dict[str, float] = Field(default_factory=dict)
+
+
+class LogConfig(_Section):
+    max_bytes: int = Field(50_000_000, ge=10_000, description="the engine's log file rotates at this size")
+    backups: int = Field(5, ge=0, le=1000, description="rotated log files kept")
 
 
 class MonitorConfig(_Section):
@@ -106,7 +117,9 @@ class MonitorConfig(_Section):
     token_env: str = "ATE_MONITOR_TOKEN"
     heartbeat_url: HttpsUrl | None = None
     heartbeat_interval_s: float = Field(60.0, gt=0)
-    dead_man_minutes: float | None = Field(None, gt=0)
+    # Dead-man (wall clock): the engine loop silent this long, or a venue's market data this old, alerts.
+    loop_stall_s: float = Field(10.0, gt=0, description="engine loop unresponsive this long: CRITICAL alert")
+    market_data_stale_s: float = Field(60.0, gt=0, description="no market data from a venue this long: DEGRADED")
     alerts: AlertsConfig = AlertsConfig()
     heartbeat_timeout_s: float = Field(10.0, gt=0)
     control_per_minute: int = Field(6, ge=1, le=600, description=(
@@ -139,6 +152,7 @@ class EngineConfig(_Section):
     data_filter: DataFilterConfig = DataFilterConfig()
     store: StoreConfig = StoreConfig()
     monitor: MonitorConfig = MonitorConfig()
+    log: LogConfig = LogConfig()
     sim: SimConfig | None = None
 
     @model_validator(mode="after")

@@ -60,6 +60,10 @@ class SimAccountConfig(_Section):
             raise ValueError("backpack_public_key must be the base64 of a 32-byte Ed25519 public key")
         return key
     balances: dict[SimVenue, dict[str, Decimal]] = Field(default_factory=dict)
+    # What the account's Binance API key may do, as GET /sapi/v1/account/apiRestrictions reports it (and
+    # `canWithdraw` in the account endpoints): a key a trading engine should use reads and trades only.
+    key_can_withdraw: bool = Field(False, description="the API key has withdrawal permission")
+    key_ip_restricted: bool = Field(True, description="the API key only works from whitelisted IPs")
 
     @model_validator(mode="after")
     def _binance_pair(self) -> SimAccountConfig:

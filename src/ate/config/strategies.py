@@ -6,7 +6,9 @@ Markets are named `"<venue>:<SYMBOL>"` with the engine's venue ids: `binance` (s
 
 from __future__ import annotations
 
-from pydantic import Field, model_validator
+from typing import Any, Literal
+
+from pydantic import ConfigDict, Field, model_validator
 
 from ate.config.checks import Section as _Section
 
@@ -45,6 +47,9 @@ class FundingCarryConfig(_Section):
     exit_periods: int = Field(2, ge=1)
     hedge_ratio: float = Field(1.0, ge=0, le=1)
     fee_spot_bps: float = Field(10.0, ge=0)
+    # Binance takes a spot buy's fee from the coins bought (unless paid in BNB): the spot leg then buys
+    # q/(1-fee) so the pair nets zero delta.
+    spot_fee_in_base: bool = True
     fee_perp_bps: float = Field(5.0, ge=0)
     slippage_bps: float = Field(2.0, ge=0)
     entry_max_from_touch_bps: float = Field(10.0, ge=0)
@@ -53,7 +58,9 @@ class FundingCarryConfig(_Section):
     liquidation_distance_hard: float = Field(0.20, gt=0, lt=1)
     grace_minutes: float = Field(15.0, ge=0)
     max_basis_loss_bps: float = Field(50.0, gt=0)
-    leverage: float = Field(2.0, ge=1, le=20)
+    # Set on every perp market at start (canary/live) and checked against the venue's answer.
+    leverage: int = Field(2, ge=1, le=20)
+    margin_type: Literal["CROSSED", "ISOLATED"] = "CROSSED"
 
 
 class DirectionalConfig(_Section):
@@ -76,7 +83,22 @@ class DirectionalConfig(_Section):
         return self
 
 
+class CustomStrategyConfig(_Section):
+    """A user's strategy (docs/strategies.md), loaded and checked against its `Params` when the engine starts."""
+
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False, serialize_by_alias=True)  # dumps as `class`, as written
+    enabled: bool = True
+    # "pkg.module:Class" (importable), "path/to/file.py:Class" (relative to the working directory), or the
+    # name of an entry point in the `ate.strategies` group of an installed package.
+    class_: str = Field(alias="class", min_length=1)
+    # The strategy's name in orders, the ledger and its saved state; default: the class's `name`.
+    name: str | None = Field(None, pattern=r"^[a-z][a-z0-9_]{0,39}$")
+    params: dict[str, Any] = Field(default_factory=dict)
+
+
 class StrategiesConfig(_Section):
     arbitrage: ArbitrageConfig = ArbitrageConfig()
     funding_carry: FundingCarryConfig = FundingCarryConfig()
     directional: DirectionalConfig = DirectionalConfig()
+    custom: list[CustomStrategyConfig] = Field(default_factory=list)
+

@@ -28,6 +28,8 @@ class BinanceConfig(_Section):
     stream_stale_after_s: float = Field(60.0, gt=0)
     taker_fee_bps: float = Field(10.0, ge=0, le=100)
     maker_fee_bps: float = Field(10.0, ge=0, le=100)
+    allow_withdrawal_keys: bool = Field(
+        False, description="`ate check` accepts an API key that may withdraw (otherwise that is a FAIL)")
 
 
 class BackpackConfig(_Section):

@@ -1,16 +1,21 @@
-"""Operator alerts: Telegram Bot API and generic JSON webhooks, deduplicated, rate limited and queued.
+"""Operator alerts: Telegram Bot API and generic JSON webhooks, deduplicated, rate limited per kind, queued.
 
-`Notifier.alert()` never blocks and never raises: alerts go into a bounded queue drained by a background
-task, so a slow or dead receiver cannot hold up trading. Dropped and failed deliveries are counted.
+`Notifier.alert()` never blocks and never raises: alerts go into a queue drained by a background task, so
+a slow or dead receiver cannot hold up trading. Non-critical alerts are bounded (the newest beyond
+`queue_size` are dropped and counted); a CRITICAL alert is never dropped by the queue nor rate limited,
+only deduplicated, and its delivery is retried. Everything sent, failed, dropped or suppressed is counted
+per kind for the metrics.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 import time
-from collections import deque
+import urllib.request
+from collections import Counter, deque
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
@@ -24,17 +29,23 @@ from ate.risk.events import (
     EMERGENCY_ACTION,
     KILL_SWITCH,
     MAJOR_FAILURE,
+    PROMOTION,
     RISK_BREACH,
     TRADING_STATE,
 )
 
 log = logging.getLogger(__name__)
 
-# Event kinds the operator must hear about at once: the risk layer's (kill switch, state changes incl.
-# halts, daily loss and other breaches, emergency ladder, close-all, venue bans, major failures) and the
-# engine's reconciliation corrections and venue errors.
-ALERT_KINDS = (KILL_SWITCH, TRADING_STATE, RISK_BREACH, EMERGENCY_ACTION, CLOSE_ALL, API_VIOLATION, MAJOR_FAILURE,
-               "reconciliation", "venue_error", "venue_unreachable")
+# Event kinds the operator must hear about whatever their severity: the risk layer's (kill switch, state
+# changes incl. halts, daily loss and other breaches, emergency ladder, close-all, promotions), external
+# ledger events (money the engine did not move), reconciliation corrections, venue bans and pauses,
+# market-data outages and the dead-man's findings. Any CRITICAL event alerts too.
+EXTERNAL_KINDS = ("external_transfer", "external_fill", "external_deposit", "external_withdrawal", "liquidation",
+                  "unknown_order", "unknown_order_update")
+VENUE_KINDS = ("venue_paused", "stream_outage", "stream_restored", "engine_stalled")
+ALERT_KINDS = (KILL_SWITCH, TRADING_STATE, RISK_BREACH, EMERGENCY_ACTION, CLOSE_ALL, PROMOTION, API_VIOLATION,
+               MAJOR_FAILURE, "reconciliation", *EXTERNAL_KINDS, *VENUE_KINDS)
+CRITICAL_RETRIES = 3
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,7 +53,7 @@ class Alert:
     kind: str
     text: str
     severity: Severity = Severity.WARNING
-    # Alerts with the same kind and key within the dedup window are sent once.
+    # Alerts with the same kind and key within the kind's dedup window are sent once.
     key: str = ""
     ts_ms: int = field(default_factory=lambda: int(time.time() * 1000))
 
@@ -55,44 +66,74 @@ class TelegramSink:
     def __repr__(self) -> str:  # the URL carries the bot token
         return "TelegramSink(<redacted>)"
 
-    async def send(self, session: aiohttp.ClientSession, alert: Alert) -> None:
+    def request(self, alert: Alert) -> tuple[str, dict]:
         text = f"[ate] {alert.severity.value.upper()} {alert.kind}: {alert.text}"
-        async with session.post(self._url, json={"chat_id": self.chat_id, "text": text}) as resp:
-            if resp.status >= 300:
-                raise DeliveryError(f"telegram answered HTTP {resp.status}")
+        return self._url, {"chat_id": self.chat_id, "text": text}
 
 
 class WebhookSink:
     def __init__(self, url: str) -> None:
         self.url = url
 
-    async def send(self, session: aiohttp.ClientSession, alert: Alert) -> None:
-        body = {"source": "ate", "kind": alert.kind, "severity": alert.severity.value, "text": alert.text,
-                "key": alert.key, "ts_ms": alert.ts_ms}
-        async with session.post(self.url, json=body) as resp:
-            if resp.status >= 300:
-                raise DeliveryError(f"webhook answered HTTP {resp.status}")
+    def request(self, alert: Alert) -> tuple[str, dict]:
+        return self.url, {"source": "ate", "kind": alert.kind, "severity": alert.severity.value, "text": alert.text,
+                          "key": alert.key, "ts_ms": alert.ts_ms}
 
 
 class DeliveryError(Exception):
     pass
 
 
+async def post(session: aiohttp.ClientSession, sink, alert: Alert) -> None:
+    url, body = sink.request(alert)
+    async with session.post(url, json=body) as resp:
+        if resp.status >= 300:
+            raise DeliveryError(f"{type(sink).__name__} answered HTTP {resp.status}")
+
+
+def post_blocking(sink, alert: Alert, timeout_s: float) -> None:
+    """Deliver from a thread while the event loop cannot (the dead-man's watchdog)."""
+    url, body = sink.request(alert)
+    req = urllib.request.Request(url, data=json.dumps(body).encode(), method="POST",
+                                 headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(req, timeout=timeout_s) as resp:  # noqa: S310 - configured alert receiver
+        if resp.status >= 300:
+            raise DeliveryError(f"{type(sink).__name__} answered HTTP {resp.status}")
+
+
 class Notifier:
     def __init__(self, sinks: list, *, min_interval_s: float = 60.0, max_per_minute: int = 20,
                  queue_size: int = 100, timeout_s: float = 10.0,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+                 min_interval_by_kind: Mapping[str, float] | None = None,
+                 clock: Callable[[], float] = time.monotonic, retry_delay_s: float = 1.0) -> None:
         self.sinks = sinks
         self.min_interval_s = min_interval_s
+        self.min_interval_by_kind = dict(min_interval_by_kind or {})
         self.max_per_minute = max_per_minute
+        self.queue_size = queue_size
         self.timeout_s = timeout_s
         self.clock = clock
-        self._queue: asyncio.Queue[Alert] = asyncio.Queue(maxsize=queue_size)
+        self.retry_delay_s = retry_delay_s
+        self._queue: deque[Alert] = deque()  # in the order raised; CRITICAL ones do not count against the bound
+        self._queued_normal = 0
+        self._wake = asyncio.Event()
+        self._idle = asyncio.Event()
+        self._idle.set()
         self._last_sent: dict[tuple[str, str], float] = {}
-        self._recent: deque[float] = deque()
+        self._recent: dict[str, deque[float]] = {}
         self._task: asyncio.Task | None = None
         self._session: aiohttp.ClientSession | None = None
-        self.sent = self.failed = self.dropped = self.suppressed = 0
+        self.sent_by_kind: Counter[str] = Counter()
+        self.failed_by_kind: Counter[str] = Counter()
+        self.dropped = self.suppressed = 0
+
+    @property
+    def sent(self) -> int:
+        return sum(self.sent_by_kind.values())
+
+    @property
+    def failed(self) -> int:
+        return sum(self.failed_by_kind.values())
 
     @classmethod
     def from_config(cls, cfg: AlertsConfig, env: Mapping[str, str], **kwargs) -> Notifier:
@@ -103,40 +144,53 @@ class Notifier:
         if cfg.webhook_url:
             sinks.append(WebhookSink(cfg.webhook_url))
         return cls(sinks, min_interval_s=cfg.min_interval_s, max_per_minute=cfg.max_per_minute,
-                   queue_size=cfg.queue_size, timeout_s=cfg.timeout_s, **kwargs)
+                   queue_size=cfg.queue_size, timeout_s=cfg.timeout_s,
+                   min_interval_by_kind=cfg.min_interval_by_kind, **kwargs)
 
     def alert(self, alert: Alert) -> bool:
-        """Queue an alert; False when it was deduplicated, rate limited or the queue is full."""
+        """Queue an alert; False when it was deduplicated, rate limited or (not CRITICAL) the queue is full."""
         if not self.sinks:
             return False
         now = self.clock()
+        critical = alert.severity is Severity.CRITICAL
         dedup = (alert.kind, alert.key or alert.text)
+        window = self.min_interval_by_kind.get(alert.kind, self.min_interval_s)
         last = self._last_sent.get(dedup)
-        if last is not None and now - last < self.min_interval_s:
+        if last is not None and now - last < window:
             self.suppressed += 1
             return False
-        while self._recent and now - self._recent[0] >= 60:
-            self._recent.popleft()
-        if len(self._recent) >= self.max_per_minute:
+        recent = self._recent.setdefault(alert.kind, deque())
+        while recent and now - recent[0] >= 60:
+            recent.popleft()
+        if not critical and len(recent) >= self.max_per_minute:
             self.suppressed += 1
             return False
-        try:
-            self._queue.put_nowait(alert)
-        except asyncio.QueueFull:
-            self.dropped += 1
-            return False
+        if not critical:
+            if self._queued_normal >= self.queue_size:
+                self.dropped += 1
+                return False
+            self._queued_normal += 1
+        self._queue.append(alert)
         if len(self._last_sent) > 1000:  # forget keys whose dedup window is over
             self._last_sent = {k: t for k, t in self._last_sent.items() if now - t < self.min_interval_s}
         self._last_sent[dedup] = now
-        self._recent.append(now)
+        recent.append(now)
+        self._idle.clear()
+        self._wake.set()
         return True
 
     def event(self, ev: EngineEvent) -> bool:
         """Alert for an engine event of one of ALERT_KINDS (or any critical event)."""
-        if ev.kind not in ALERT_KINDS and ev.severity is not Severity.CRITICAL:
+        if not wants(ev):
             return False
-        key = str(ev.data.get("key") or ev.data.get("venue") or ev.data.get("level") or ev.message)
+        # Same kind and text is the same news; a writer that repeats news in new words passes a "key".
+        key = str(ev.data.get("key") or ev.message)
         return self.alert(Alert(ev.kind, ev.message, ev.severity, key, ev.ts_ms))
+
+    @property
+    def idle(self) -> bool:
+        """Every queued alert has been attempted."""
+        return self._idle.is_set()
 
     def start(self) -> None:
         if self._task is None and self.sinks:
@@ -146,7 +200,7 @@ class Notifier:
     async def drain(self) -> None:
         """Wait until every queued alert has been attempted (tests, orderly shutdown)."""
         if self._task is not None:
-            await self._queue.join()
+            await self._idle.wait()
 
     async def stop(self) -> None:
         if self._task is not None:
@@ -158,17 +212,43 @@ class Notifier:
             await self._session.close()
             self._session = None
 
+    def _next(self) -> Alert | None:
+        if not self._queue:
+            return None
+        alert = self._queue.popleft()
+        if alert.severity is not Severity.CRITICAL:
+            self._queued_normal -= 1
+        return alert
+
     async def _deliver(self) -> None:
         assert self._session is not None
         while True:
-            alert = await self._queue.get()
+            alert = self._next()
+            if alert is None:
+                self._idle.set()
+                self._wake.clear()
+                await self._wake.wait()
+                continue
+            for sink in self.sinks:
+                await self._send(sink, alert)
+
+    async def _send(self, sink, alert: Alert) -> None:
+        assert self._session is not None
+        attempts = CRITICAL_RETRIES if alert.severity is Severity.CRITICAL else 1
+        for attempt in range(1, attempts + 1):
             try:
-                for sink in self.sinks:
-                    try:
-                        await sink.send(self._session, alert)
-                        self.sent += 1
-                    except (aiohttp.ClientError, TimeoutError, DeliveryError) as exc:
-                        self.failed += 1
-                        log.warning("alert delivery failed via %r: %s", sink, type(exc).__name__)
-            finally:
-                self._queue.task_done()
+                await post(self._session, sink, alert)
+            except (aiohttp.ClientError, TimeoutError, DeliveryError) as exc:
+                log.warning("alert delivery failed", extra={"sink": type(sink).__name__, "kind": alert.kind,
+                                                            "attempt": attempt, "error": type(exc).__name__})
+                if attempt == attempts:
+                    self.failed_by_kind[alert.kind] += 1
+                    return
+                await asyncio.sleep(self.retry_delay_s * attempt)
+            else:
+                self.sent_by_kind[alert.kind] += 1
+                return
+
+
+def wants(ev: EngineEvent) -> bool:
+    return ev.kind in ALERT_KINDS or ev.severity is Severity.CRITICAL

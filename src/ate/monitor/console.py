@@ -61,10 +61,15 @@ def status_tables(s: dict[str, Any]) -> Group:
                               ("last start (UTC)", _utc(eng["last_started_ms"])),
                               ("last stop (UTC)", _utc(eng["last_stopped_ms"])),
                               ("equity", s["equity"]), ("P&L today", s["pnl_today"])])
-    mods = Table(title="modules (last decision)", title_justify="left")
+    mods = Table(title="modules", title_justify="left")
     for m in MODULES:
         mods.add_column(m, justify="center")
     mods.add_row(*[s["modules"].get(m, "-") for m in MODULES])
+    pauses = Table(title="venue pauses in force", title_justify="left")
+    for col in ("venue", "until (UTC)", "reason"):
+        pauses.add_column(col)
+    for venue, p in s.get("venue_pauses", {}).items():
+        pauses.add_row(venue, _utc(p["until_ms"]), p.get("reason", ""))
     pos = Table(title="positions", title_justify="left")
     for col in ("market", "qty", "entry"):
         pos.add_column(col)
@@ -75,4 +80,4 @@ def status_tables(s: dict[str, Any]) -> Group:
         orders.add_column(col)
     for o in s["open_orders"]:
         orders.add_row(*(o[c] for c in ("client_order_id", "market", "side", "qty", "price", "status")))
-    return Group(head, mods, pos, orders)
+    return Group(head, mods, *([pauses] if s.get("venue_pauses") else []), pos, orders)

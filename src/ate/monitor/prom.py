@@ -1,4 +1,9 @@
-"""Prometheus exposition of a metrics snapshot, on a registry owned by one server (never the global one)."""
+"""Prometheus exposition of a metrics snapshot, on a registry owned by one server (never the global one).
+
+Names follow the Prometheus conventions (checked by tests/monitor/test_monitor_prometheus.py): `ate_`
+prefix, base units as suffixes (`_seconds`, `_ratio` for 0..1, `_usd`, `_bps`), counters end in `_total`,
+quantiles only from the histogram (no gauge with a `quantile` label).
+"""
 
 from __future__ import annotations
 
@@ -41,7 +46,7 @@ class SnapshotCollector(Collector):
         yield from self._positions(snap["current_positions"])
 
     def _health(self, h: dict) -> Iterator[Metric]:
-        rate = GaugeMetricFamily("ate_api_error_rate", "Share of failed venue requests over a window",
+        rate = GaugeMetricFamily("ate_api_error_ratio", "Share of failed venue requests over a window",
                                  labels=["venue", "window"])
         for venue, windows in h["api_error_rate"].items():
             for window, value in windows.items():
@@ -59,12 +64,6 @@ class SnapshotCollector(Collector):
                 "ate_trade_latency_seconds", "Order send to venue acknowledgement",
                 buckets=[("+Inf" if b == "+Inf" else str(float(b) / 1000), n) for b, n in lat["buckets"].items()],
                 sum_value=lat["sum"] / 1000)
-        quantiles = GaugeMetricFamily("ate_trade_latency_quantile_seconds", "Trade latency percentiles",
-                                      labels=["quantile"])
-        for q, key in (("0.5", "p50"), ("0.99", "p99")):
-            if lat.get(key) is not None:
-                quantiles.add_metric([q], lat[key] / 1000)
-        yield quantiles
         connected = GaugeMetricFamily("ate_websocket_connected", "1 when the stream is connected", labels=["stream"])
         age = GaugeMetricFamily("ate_websocket_last_message_age_seconds", "Seconds since the stream's last message",
                                 labels=["stream"])
@@ -90,6 +89,43 @@ class SnapshotCollector(Collector):
         for s in TradingState:
             state.add_metric([s.value], 1.0 if h["trading_state"].get("state") == s.value else 0.0)
         yield state
+        yield from self._operations(h.get("operations") or {})
+
+    def _operations(self, ops: dict) -> Iterator[Metric]:
+        """Venue limits and throttling, alerts, and the events operators alert on (see EngineObserver)."""
+        venues = ops.get("venues", {})
+        used = GaugeMetricFamily("ate_venue_rate_limit_used", "Units used in the current rate-limit window",
+                                 labels=["venue", "window"])
+        limit = GaugeMetricFamily("ate_venue_rate_limit", "Units allowed per rate-limit window",
+                                  labels=["venue", "window"])
+        limited = CounterMetricFamily("ate_venue_rate_limited_responses", "HTTP 429 and 418 answers by venue",
+                                      labels=["venue", "code"])
+        throttled = CounterMetricFamily("ate_venue_throttled_seconds", "Time requests waited for rate limits and "
+                                        "venue pauses", labels=["venue"])
+        for venue, v in venues.items():
+            for window, w in v["windows"].items():
+                used.add_metric([venue, window], w["used"])
+                limit.add_metric([venue, window], w["limit"])
+            limited.add_metric([venue, "429"], v["http_429"])
+            limited.add_metric([venue, "418"], v["http_418"])
+            throttled.add_metric([venue], v["throttled_s"])
+        yield from (used, limit, limited, throttled)
+        alerts = ops.get("alerts", {})
+        for outcome in ("sent", "failed"):
+            fam = CounterMetricFamily(f"ate_alerts_{outcome}", f"Alert deliveries {outcome}, by kind (per receiver)",
+                                      labels=["kind"])
+            for kind, n in sorted(alerts.get(outcome, {}).items()):
+                fam.add_metric([kind], n)
+            yield fam
+        events = dict(ops.get("events", {}))
+        if "reconciliation" in events:
+            yield CounterMetricFamily("ate_reconciliation_corrections", "Reconciliation corrections recorded",
+                                      value=events.pop("reconciliation"))
+        external = CounterMetricFamily("ate_external_ledger_events", "Money the engine did not move: deposits, "
+                                       "withdrawals, liquidations, unknown orders", labels=["kind"])
+        for kind, n in sorted(events.items()):
+            external.add_metric([kind], n)
+        yield external
 
     def _strategies(self, s: dict) -> Iterator[Metric]:
         arb, carry, perf = s["arbitrage"], s["delta_neutral"], s["performance"]
@@ -110,7 +146,9 @@ class SnapshotCollector(Collector):
         yield from _gauge("ate_sharpe_ratio_rolling", "Annualised Sharpe of daily returns, last 30 days",
                           perf["sharpe_ratio_rolling"])
         yield from _gauge("ate_daily_pnl_usd", "Flow-adjusted P&L since 00:00 UTC", perf["daily_pnl_usd"])
-        yield from _gauge("ate_win_rate_pct", "Winning share of closed trades", perf["win_rate_pct"])
+        win = perf["win_rate_pct"]
+        yield from _gauge("ate_win_rate_ratio", "Winning share of closed trades",
+                          None if win is None else win / 100)
 
     def _positions(self, positions: list[dict]) -> Iterator[Metric]:
         qty = GaugeMetricFamily("ate_position_qty", "Signed base quantity", labels=["venue", "symbol"])

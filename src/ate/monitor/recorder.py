@@ -101,6 +101,9 @@ class MetricsRecorder:
         self._closed: dict[str, list[int]] = {}  # strategy -> [wins, losses]
         self._directional: dict | None = None
         self._candles: dict[str, deque[tuple[int, float, float, float, float]]] = {}
+        # Figures read when a snapshot is taken (venue limits, alerts, counted events, skew): the engine's
+        # observer, which reads them from the venue clients and the notifier instead of having them pushed.
+        self.operations: Callable[[], dict] | None = None
 
     # -- venue health --
 
@@ -215,6 +218,8 @@ class MetricsRecorder:
         for bound, n in zip((*LATENCY_BUCKETS_MS, "+Inf"), self._latency_buckets, strict=True):
             cumulative += n
             buckets[str(bound)] = cumulative
+        ops = dict(self.operations()) if self.operations is not None else {}
+        skew = dict(self._skew_ms) | ops.pop("clock_skew_ms", {})
         return {
             "api_error_rate": {v: {"5m": s.rate(minute, 5), "24h": s.rate(minute, 24 * 60)}
                                for v, s in self._venues.items()},
@@ -229,8 +234,9 @@ class MetricsRecorder:
                                  else (now - s.last_message_ms) / 1000}
                           for name, s in self._streams.items()},
             "module_status": {m: status for m, (status, _) in self._modules.items()},
-            "clock_skew_ms": dict(self._skew_ms),
+            "clock_skew_ms": skew,
             "uptime_s": (now - self.started_ms) / 1000,
+            "operations": ops,
         }
 
     def strategy_figures(self) -> dict:

@@ -1,4 +1,5 @@
-"""Run the operator API (uvicorn), heartbeat and alert delivery as tasks inside the caller's event loop."""
+"""Run the operator API (uvicorn) and alert delivery as tasks inside the caller's event loop. (A running
+engine's heartbeat and dead-man live in `observer.EngineObserver`: they vouch for the engine, not the API.)"""
 
 from __future__ import annotations
 
@@ -9,13 +10,11 @@ import socket
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-import aiohttp
 import uvicorn
 
 from ate.config.models import MonitorConfig
 from ate.monitor.alerts import Notifier
 from ate.monitor.api import ApiSettings, create_app
-from ate.monitor.heartbeat import Heartbeat
 from ate.monitor.view import EngineView
 
 
@@ -34,7 +33,7 @@ class MonitorHandle:
     _server: _EmbeddedServer
     _tasks: list[asyncio.Task]
     _shutdown: asyncio.Event
-    _session: aiohttp.ClientSession | None
+    _own_notifier: bool = True
 
     @property
     def url(self) -> str:
@@ -48,9 +47,8 @@ class MonitorHandle:
         for task in self._tasks:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
-        await self.notifier.stop()
-        if self._session is not None:
-            await self._session.close()
+        if self._own_notifier:  # a notifier handed in belongs to the caller, who drains it last
+            await self.notifier.stop()
 
 
 def _bind(host: str, port: int) -> socket.socket:
@@ -63,7 +61,7 @@ def _bind(host: str, port: int) -> socket.socket:
 
 async def start_monitor(view: EngineView, cfg: MonitorConfig, *, env: Mapping[str, str] | None = None,
                         notifier: Notifier | None = None) -> MonitorHandle:
-    """Serve the API on cfg.host:cfg.port (0 = any free port) and start heartbeat and alert tasks."""
+    """Serve the API on cfg.host:cfg.port (0 = any free port) and start alert delivery."""
     env = os.environ if env is None else env
     token = env.get(cfg.token_env) or None
     shutdown = asyncio.Event()
@@ -81,14 +79,8 @@ async def start_monitor(view: EngineView, cfg: MonitorConfig, *, env: Mapping[st
             server_task.result()  # surfaces the startup error
             raise RuntimeError("monitor server stopped during startup")
         await asyncio.sleep(0.01)
+    own = notifier is None
     notifier = notifier or Notifier.from_config(cfg.alerts, env)
     notifier.start()
-    tasks = [server_task]
-    session = None
-    if cfg.heartbeat_url or cfg.dead_man_minutes:
-        session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=cfg.heartbeat_timeout_s))
-        beat = Heartbeat(view, session, url=cfg.heartbeat_url, interval_s=cfg.heartbeat_interval_s,
-                         dead_man_minutes=cfg.dead_man_minutes, notifier=notifier)
-        tasks.append(asyncio.create_task(beat.run(), name="ate-heartbeat"))
     port = sock.getsockname()[1]
-    return MonitorHandle(cfg.host, port, notifier, server, tasks, shutdown, session)
+    return MonitorHandle(cfg.host, port, notifier, server, [server_task], shutdown, own)

@@ -35,11 +35,10 @@ async def serve_store(cfg: EngineConfig, stop: asyncio.Event | None = None) -> N
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     store = Store(cfg.store.url)
-    # Heartbeat and dead-man checks watch a running engine; this view has none to vouch for.
-    monitor_cfg = cfg.monitor.model_copy(update={"heartbeat_url": None, "dead_man_minutes": None})
+    # No heartbeat: it vouches for a running engine (the engine's observer sends it), and this view has none.
     clock, kind, note = store_clock(cfg, store)
     handle = await start_monitor(StoreView(store, mode=cfg.mode, clock=clock, clock_kind=kind, clock_note=note),
-                                 monitor_cfg)
+                                 cfg.monitor)
     Console(stderr=True).print(f"dashboard (read-only, from {store.engine.url.render_as_string()}) on {handle.url}",
                                markup=False, highlight=False, soft_wrap=True)
     try:

@@ -5,7 +5,23 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any
 
+from ate.monitor.pauses import stored_pauses
+from ate.risk.events import MODULE_STATUS, MODULES
+
 DAY_MS = 86_400_000
+
+
+def module_statuses(store) -> dict[str, str]:
+    """Every module, from the engine's `module_status` events (written from start-up on, at every change);
+    a module never reported is UNKNOWN."""
+    out = dict.fromkeys(MODULES, "UNKNOWN")
+    seen: set[str] = set()
+    for ev in store.events(kind=MODULE_STATUS, limit=len(MODULES) * 16):  # newest first
+        module = ev.data.get("module")
+        if module in out and module not in seen:
+            seen.add(module)
+            out[module] = str(ev.data.get("status", "UNKNOWN"))
+    return out
 
 
 def stored_status(store, *, shadow: bool = False) -> dict[str, Any]:
@@ -13,10 +29,6 @@ def stored_status(store, *, shadow: bool = False) -> dict[str, Any]:
     state = store.get_state("risk.trading_state") or {"state": "ACTIVE"}
     started = store.events(limit=1, kind="engine_started")
     stopped = store.events(limit=1, kind="engine_stopped")
-    decision = store.events(limit=1, kind="signal_decision")
-    modules = {}
-    if decision:
-        modules = {k: v["status"] for k, v in decision[0].data.get("outputs", {}).items()}
     equity = store.equity_series(shadow=shadow)
     pnl_today = None
     if equity:
@@ -30,7 +42,8 @@ def stored_status(store, *, shadow: bool = False) -> dict[str, Any]:
         "engine": {"last_started_ms": started[0].ts_ms if started else None,
                    "last_stopped_ms": stopped[0].ts_ms if stopped else None, "running_per_store": running},
         "trading_state": state,
-        "modules": modules,
+        "modules": module_statuses(store),
+        "venue_pauses": stored_pauses(store),
         "positions": [{"market": f"{p.venue}:{p.symbol}", "qty": str(p.qty), "entry": str(p.entry_price)}
                       for p in store.positions(shadow=shadow) if p.qty],
         "open_orders": [{"client_order_id": o.client_order_id, "market": f"{o.venue}:{o.symbol}",

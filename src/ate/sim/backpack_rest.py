@@ -448,7 +448,8 @@ class BackpackRest:
         for sym, p in sorted(self.core.positions(account, wire.VENUE).items()):
             if p.qty == 0 or (symbol is not None and sym != symbol):
                 continue
-            out.append(wire.position_json(p, self.core.markets[(wire.VENUE, sym)], account))
+            out.append(wire.position_json(p, self.core.markets[(wire.VENUE, sym)], account,
+                                          self.core.liquidation_price(account, wire.VENUE, sym)))
         return Reply(out)
 
     def get_account(self, params: Mapping[str, object], account: str) -> Reply:

@@ -166,7 +166,7 @@ def balances_json(balances: dict[str, Balance]) -> dict:
             for asset, b in sorted(balances.items())}
 
 
-def position_json(p: Position, m: Market, account: str) -> dict:
+def position_json(p: Position, m: Market, account: str, liquidation: Decimal | None = None) -> dict:
     mark = m.mark or m.mid_price()
     upnl = (mark - p.entry_price) * p.qty if p.qty else Decimal(0)
     notional = p.qty * mark
@@ -177,7 +177,7 @@ def position_json(p: Position, m: Market, account: str) -> dict:
         "netExposureNotional": fmt(abs(notional)),
         "entryPrice": fmt(p.entry_price),
         "breakEvenPrice": fmt(p.entry_price),
-        "estLiquidationPrice": "0",
+        "estLiquidationPrice": fmt(liquidation) if liquidation is not None else "0",
         "markPrice": fmt(mark),
         "imf": IMF["base"],
         "imfFunction": IMF,

@@ -478,6 +478,23 @@ class BinanceRest:
         return [wire.spot_trade(t) if self.spot else wire.usdm_trade(t) for t in rows]
 
     # ------------------------------------------------------------------ accounts
+    def _account_config(self, account: str | None):
+        return next((a for a in self.ctx.config.accounts if a.id == account), None)
+
+    def _can_withdraw(self, r: Req) -> bool:
+        acct = self._account_config(r.account)
+        return bool(acct and acct.key_can_withdraw)
+
+    def api_restrictions(self, r: Req) -> dict:
+        """GET /sapi/v1/account/apiRestrictions: what the calling key may do (reference §4.1)."""
+        acct = self._account_config(r.account)
+        withdraw = bool(acct and acct.key_can_withdraw)
+        return {"ipRestrict": bool(acct and acct.key_ip_restricted), "createTime": r.now - 86_400_000,
+                "enableReading": True, "enableSpotAndMarginTrading": True, "enableFutures": True,
+                "enableMargin": False, "enableWithdrawals": withdraw, "enableInternalTransfer": False,
+                "permitsUniversalTransfer": False, "enableVanillaOptions": False,
+                "enablePortfolioMarginTrading": False, "enableFixApiTrade": False, "enableFixReadOnly": True}
+
     def spot_account(self, r: Req) -> dict:
         bals = self.core.balances(r.account, self.venue)
         rows = wire.spot_balances(bals)
@@ -490,7 +507,7 @@ class BinanceRest:
                 "buyerCommission": 0, "sellerCommission": 0,
                 "commissionRates": {"maker": wire.s8(maker), "taker": wire.s8(taker), "buyer": wire.s8(Decimal(0)),
                                     "seller": wire.s8(Decimal(0))},
-                "canTrade": True, "canWithdraw": True, "canDeposit": True, "brokered": False,
+                "canTrade": True, "canWithdraw": self._can_withdraw(r), "canDeposit": True, "brokered": False,
                 "requireSelfTradePrevention": False, "preventSor": False, "updateTime": r.now,
                 "accountType": "SPOT", "balances": rows, "permissions": ["SPOT"], "uid": 1}
 
@@ -530,21 +547,25 @@ class BinanceRest:
         mark = m.mark or m.mid_price()
         p.mark_price = mark
         notional = p.qty * mark
+        liq = self.core.liquidation_price(r.account, self.venue, p.symbol)
+        isolated = self.core.account(r.account).margin_type.get((self.venue, p.symbol)) == "ISOLATED"
         return {"symbol": p.symbol, "positionSide": "BOTH", "positionAmt": wire.fmt(p.qty),
                 "entryPrice": wire.fmt(p.entry_price), "breakEvenPrice": wire.fmt(p.entry_price),
                 "markPrice": wire.fmt(mark), "unRealizedProfit": wire.fmt(p.unrealized_pnl),
-                "unrealizedProfit": wire.fmt(p.unrealized_pnl), "liquidationPrice": "0",
+                "unrealizedProfit": wire.fmt(p.unrealized_pnl),
+                "liquidationPrice": wire.fmt(liq) if liq is not None else "0",
                 "isolatedMargin": "0", "notional": wire.fmt(notional), "marginAsset": m.instrument.quote,
                 "isolatedWallet": "0", "initialMargin": wire.fmt(abs(notional) / lev),
                 "maintMargin": wire.fmt(abs(notional) * m.maint_margin_rate),
                 "positionInitialMargin": wire.fmt(abs(notional) / lev), "openOrderInitialMargin": "0",
-                "adl": 0, "bidNotional": "0", "askNotional": "0", "leverage": str(lev), "isolated": False,
-                "marginType": "cross", "maxNotionalValue": "1000000", "updateTime": r.now}
+                "adl": 0, "bidNotional": "0", "askNotional": "0", "leverage": str(lev), "isolated": isolated,
+                "marginType": "isolated" if isolated else "cross", "maxNotionalValue": "1000000", "updateTime": r.now}
 
     def futures_account(self, r: Req) -> dict:
         assets, positions, t = self._futures_assets(r)
         f = wire.fmt
-        return {"feeTier": 0, "canTrade": True, "canDeposit": True, "canWithdraw": True, "updateTime": r.now,
+        return {"feeTier": 0, "canTrade": True, "canDeposit": True, "canWithdraw": self._can_withdraw(r),
+                "updateTime": r.now,
                 "multiAssetsMargin": False, "totalInitialMargin": f(t["im"] + t["oim"]),
                 "totalMaintMargin": f(t["mm"]), "totalWalletBalance": f(t["wallet"]),
                 "totalUnrealizedProfit": f(t["upnl"]), "totalMarginBalance": f(t["wallet"] + t["upnl"]),
@@ -596,9 +617,18 @@ class BinanceRest:
         return rows[0] if r.params.get("symbol") else rows
 
     def margin_type(self, r: Req) -> dict:
-        self._market(r.params)
-        if _req(r.params, "marginType") not in ("ISOLATED", "CROSSED"):
+        """As the venue answers: -4046 when the type is already in force, -4048 while a position is open."""
+        m = self._market(r.params)
+        wanted = _req(r.params, "marginType")
+        if wanted not in ("ISOLATED", "CROSSED"):
             raise bad_param("marginType")
+        types = self.core.account(r.account).margin_type
+        if types.get((self.venue, m.symbol), "CROSSED") == wanted:
+            raise ApiError(400, -4046, "No need to change margin type.")
+        pos = self.core.positions(r.account, self.venue).get(m.symbol)
+        if pos is not None and pos.qty != 0:
+            raise ApiError(400, -4048, "Margin type cannot be changed if there exists position.")
+        types[(self.venue, m.symbol)] = wanted
         return {"code": 200, "msg": "success"}
 
     def dual_side(self, r: Req) -> dict:
@@ -644,6 +674,7 @@ class BinanceRest:
                 Route("GET", f"{v}/allOrders", self.all_orders, 20, "SIGNED"),
                 Route("GET", f"{v}/myTrades", self.my_trades, lambda p: 5 if p.get("orderId") else 20, "SIGNED"),
                 Route("GET", f"{v}/account", self.spot_account, 20, "SIGNED"),
+                Route("GET", "/sapi/v1/account/apiRestrictions", self.api_restrictions, 1, "SIGNED"),
             ]
         v1 = "/fapi/v1"
         routes = [

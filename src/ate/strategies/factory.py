@@ -7,10 +7,13 @@ from ate.strategies.arbitrage import ArbitrageStrategy
 from ate.strategies.base import Strategy
 from ate.strategies.directional import DirectionalStrategy
 from ate.strategies.funding_carry import FundingCarryStrategy
+from ate.strategies.loader import build_custom
 
 
 def build_strategies(cfg: object) -> list[Strategy]:
-    """Each enabled strategy of `cfg` (an EngineConfig, or its `strategies` section), in a fixed order."""
+    """Each enabled strategy of `cfg` (an EngineConfig, or its `strategies` section), in a fixed order: the
+    built-in ones, then the users' (`strategies.custom`, each behind its guard). ConfigError if a custom
+    strategy cannot be loaded."""
     section: StrategiesConfig = cfg if isinstance(cfg, StrategiesConfig) else cfg.strategies  # type: ignore[attr-defined]
     out: list[Strategy] = []
     if section.directional.enabled:
@@ -19,4 +22,5 @@ def build_strategies(cfg: object) -> list[Strategy]:
         out.append(ArbitrageStrategy(section.arbitrage))
     if section.funding_carry.enabled:
         out.append(FundingCarryStrategy(section.funding_carry))
+    out += build_custom(section)
     return out

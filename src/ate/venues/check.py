@@ -33,7 +33,8 @@ class CheckRow:
     detail: str
 
 
-async def _check_trading_venue(name: str, client: Any, keys_required: bool) -> list[CheckRow]:
+async def _check_trading_venue(name: str, client: Any, keys_required: bool,
+                               allow_withdrawal: bool) -> list[CheckRow]:
     rows: list[CheckRow] = []
     try:
         offset = await client.sync_clock()
@@ -57,6 +58,7 @@ async def _check_trading_venue(name: str, client: Any, keys_required: bool) -> l
         else:
             rows.append(CheckRow(name, "keys", OK, "accepted (read-only request)"))
             rows.append(_permissions_row(name, perms))
+            rows += await _key_rows(name, client, allow_withdrawal)
     headroom = client.limiter.headroom()
     low = min(headroom.values())
     rows.append(CheckRow(name, "rate-limit headroom", OK if low >= MIN_HEADROOM else FAIL,
@@ -65,12 +67,51 @@ async def _check_trading_venue(name: str, client: Any, keys_required: bool) -> l
 
 
 def _permissions_row(name: str, perms: dict) -> CheckRow:
-    # Account flags only: whether the key itself may withdraw is not visible through these endpoints
-    # (Binance reports it on /sapi apiRestrictions), so it is shown, not judged.
     if perms.get("canTrade") is False:
         return CheckRow(name, "permissions", WARN, "account cannot trade (fine for shadow mode only)")
-    flags = ", ".join(f"{k}={v}" for k, v in perms.items() if k in ("canTrade", "canWithdraw", "permissions"))
+    flags = ", ".join(f"{k}={v}" for k, v in perms.items() if k in ("canTrade", "permissions"))
     return CheckRow(name, "permissions", OK, flags or "account readable")
+
+
+async def _key_rows(name: str, client: Any, allow_withdrawal: bool) -> list[CheckRow]:
+    """Judge what the key itself may do: a trading engine's key should read and trade only, from known IPs."""
+    if name == "binance_usdm":
+        return []  # one key for both Binance products: judged once, on the spot host that reports it
+    if not hasattr(client, "api_restrictions"):
+        return [CheckRow(name, "withdrawals", WARN,
+                         f"{name} publishes no API that reports a key's permissions: confirm in the exchange's API "
+                         "key settings that this key cannot withdraw or transfer"),
+                CheckRow(name, "ip restriction", WARN,
+                         f"not readable through {name}'s API: restrict the key to this host's IP in the exchange's "
+                         "API key settings if it offers that")]
+    try:
+        r = await client.api_restrictions()
+    except VenueError as exc:
+        return [CheckRow(name, "withdrawals", WARN, f"key restrictions not readable: {exc.venue_message} "
+                                                    f"(code {exc.code}); check the key at the exchange")]
+    rows = []
+    if r.get("enableWithdrawals"):
+        if allow_withdrawal:
+            rows.append(CheckRow(name, "withdrawals", WARN, "key can withdraw (accepted by venues.binance."
+                                                            "allow_withdrawal_keys)"))
+        else:
+            rows.append(CheckRow(name, "withdrawals", FAIL,
+                                 "key can withdraw: a leaked key could empty the account. At Binance, API "
+                                 "Management → Edit restrictions → untick 'Enable Withdrawals' (or set "
+                                 "venues.binance.allow_withdrawal_keys=true to accept the risk)"))
+    else:
+        rows.append(CheckRow(name, "withdrawals", OK, "key cannot withdraw"))
+    transfers = [k for k in ("enableInternalTransfer", "permitsUniversalTransfer") if r.get(k)]
+    if transfers:
+        rows.append(CheckRow(name, "transfers", WARN, f"key may move funds ({', '.join(transfers)}): untick the "
+                                                      "transfer permissions in API Management"))
+    if r.get("ipRestrict"):
+        rows.append(CheckRow(name, "ip restriction", OK, "key restricted to trusted IPs"))
+    else:
+        rows.append(CheckRow(name, "ip restriction", WARN,
+                             "key works from any IP (and Binance lapses trading permission of unrestricted keys): "
+                             "API Management → 'Restrict access to trusted IPs only' with this host's IP"))
+    return rows
 
 
 async def _check_deribit(client: Any) -> list[CheckRow]:
@@ -132,7 +173,8 @@ async def run_checks(cfg: Any, clock: Clock | None = None) -> list[CheckRow]:
             if name == "deribit":
                 rows += await _check_deribit(client)
             else:
-                rows += await _check_trading_venue(name, client, keys_required)
+                allow = name.startswith("binance") and cfg.venues.binance.allow_withdrawal_keys
+                rows += await _check_trading_venue(name, client, keys_required, allow)
         return rows
 
 
@@ -146,7 +188,8 @@ def render(rows: list[CheckRow]) -> Table:
 
 
 def check_cmd(config: Path = typer.Option(..., "--config", help="Config JSON file.")) -> None:
-    """Verify each configured venue: reachable, clock skew, keys (read-only), permissions, rate-limit headroom."""
+    """Verify each configured venue: reachable, clock skew, keys (read-only), what the keys may do (withdrawals:
+    FAIL unless allowed; no IP restriction: WARN), rate-limit headroom."""
     from ate.config import load_config_or_exit  # CLI glue: the venues layer itself knows no config
 
     cfg = load_config_or_exit(config)

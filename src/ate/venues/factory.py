@@ -24,8 +24,9 @@ def credentials_for(section: Any, environ: Mapping[str, str] | None = None) -> C
 
 
 def build_clients(venues: Any, *, clock: Clock | None = None, session: aiohttp.ClientSession | None = None,
-                  environ: Mapping[str, str] | None = None) -> dict[str, Any]:
-    """Clients keyed by venue id: ``binance`` (spot), ``binance_usdm``, ``backpack``, ``deribit``."""
+                  environ: Mapping[str, str] | None = None, pause_clock: Clock | None = None) -> dict[str, Any]:
+    """Clients keyed by venue id: ``binance`` (spot), ``binance_usdm``, ``backpack``, ``deribit``.
+    ``pause_clock``: the clock 429/418 pauses are measured on (a running engine: the wall clock)."""
     out: dict[str, Any] = {}
     b = venues.binance
     if b.enabled:
@@ -33,16 +34,17 @@ def build_clients(venues: Any, *, clock: Clock | None = None, session: aiohttp.C
         out["binance"] = BinanceClient(
             MarketKind.SPOT, BinanceUrls(b.spot_rest_url, b.spot_ws_url, b.spot_ws_api_url), creds,
             clock=clock, session=session, recv_window_ms=b.recv_window_ms,
-            ws_options={"stale_after_s": b.stream_stale_after_s})
+            ws_options={"stale_after_s": b.stream_stale_after_s}, pause_clock=pause_clock)
         out["binance_usdm"] = BinanceClient(
             MarketKind.PERP, BinanceUrls(b.usdm_rest_url, b.usdm_ws_url), creds,
             clock=clock, session=session, recv_window_ms=b.recv_window_ms,
-            ws_options={"stale_after_s": b.stream_stale_after_s})
+            ws_options={"stale_after_s": b.stream_stale_after_s}, pause_clock=pause_clock)
     p = venues.backpack
     if p.enabled:
         out["backpack"] = BackpackClient(BackpackUrls(p.rest_url, p.ws_url), credentials_for(p, environ),
                                          clock=clock, session=session, window_ms=p.window_ms,
-                                         ws_options={"stale_after_s": p.stream_stale_after_s})
+                                         ws_options={"stale_after_s": p.stream_stale_after_s},
+                                         pause_clock=pause_clock)
     d = venues.deribit
     if d.enabled:
         out["deribit"] = DeribitClient(d.rest_url, clock=clock, session=session)

@@ -110,6 +110,17 @@ class RestTransport:
     def _backoff_s(self, attempt: int) -> float:
         return self._rng() * min(self.backoff_cap_s, self.backoff_base_s * 2**attempt)
 
+    def _log(self, req: Request, attempt: int, status: int | None, reason: str, retry: bool) -> None:
+        """One line per retried attempt and one per request that finally failed, with its context."""
+        fields = {"venue": self.venue, "method": req.method, "endpoint": req.path, "status": status,
+                  "attempt": attempt, "reason": reason}
+        if retry:
+            log.info("request retried", extra=fields)
+        elif status is not None and status < 500 and status not in (418, 429):
+            log.info("request rejected", extra=fields)  # a definitive answer (e.g. not found), not trouble
+        else:
+            log.warning("request failed", extra=fields)
+
     async def request(self, req: Request) -> Response:
         attempts = self.max_attempts if req.idempotent else 1
         for attempt in range(attempts):
@@ -129,9 +140,9 @@ class RestTransport:
                 if self.on_result is not None:
                     self.on_result(self.venue, False)
                 kind = "timeout" if isinstance(exc, TimeoutError) else type(exc).__name__
+                self._log(req, attempt + 1, None, kind, retry=not last)
                 if last:
                     raise VenueUnknown(self.venue, f"{req.method} {req.path}: {kind}") from None
-                log.info("retrying", extra={"venue": self.venue, "path": req.path, "reason": kind})
                 await self.clock.sleep(self._backoff_s(attempt))
                 continue
             self.status_counts[status] = self.status_counts.get(status, 0) + 1
@@ -146,12 +157,16 @@ class RestTransport:
                 self._strikes += 1
                 wait = self.dialect.retry_after_s(status, headers, self._strikes)
                 self.limiter.pause(wait, f"HTTP {status}")
-                if last or not req.idempotent:
+                final = last or not req.idempotent
+                self._log(req, attempt + 1, status, f"rate limited, paused {wait:.0f} s", retry=not final)
+                if final:
                     raise VenueUnknown(self.venue, f"{req.method} {req.path}: rate limited, paused {wait:.0f}s",
                                        status=status, code=_code(data))
                 continue
             error = self.dialect.error(status, data)
-            if isinstance(error, VenueUnknown) and not last:
+            retry = isinstance(error, VenueUnknown) and not last
+            self._log(req, attempt + 1, status, f"code {error.code}: {error.venue_message}"[:200], retry=retry)
+            if retry:
                 await self.clock.sleep(self._backoff_s(attempt))
                 continue
             raise error

@@ -29,7 +29,7 @@ from ate.model.market import BookTicker, DepthUpdate, MarkPrice
 from ate.venues.backpack import parse
 from ate.venues.backpack.signing import instruction_for, public_key_from_seed, sign, signing_string
 from ate.venues.backpack.streams import BackpackMarketStream, BackpackUserStream
-from ate.venues.base import CommandResult, MarketSink, Outcome, UserSink
+from ate.venues.base import CommandResult, MarginReport, MarketSink, Outcome, UserSink
 from ate.venues.clock import Clock, ServerClock, SystemClock
 from ate.venues.credentials import Credentials
 from ate.venues.errors import NotFound, VenueError, VenueRejected, VenueUnknown
@@ -99,7 +99,9 @@ class BackpackClient(ClockSyncedClient):
     def __init__(self, urls: BackpackUrls, creds: Credentials | None = None, *, clock: Clock | None = None,
                  session: aiohttp.ClientSession | None = None, window_ms: int = 5000,
                  limiter: RateLimiter | None = None, timeout_s: float = 10.0,
-                 clock_sync_every_s: float = 600.0, ws_options: dict | None = None) -> None:
+                 clock_sync_every_s: float = 600.0, ws_options: dict | None = None,
+                 pause_clock: Clock | None = None) -> None:
+        """`pause_clock`: what 429 pauses are measured on (the venue's wall time; default `clock`)."""
         self.ws_options = ws_options or {}  # e.g. stale_after_s for the streams
         self.venue = "backpack"
         self.urls = urls
@@ -109,8 +111,8 @@ class BackpackClient(ClockSyncedClient):
         self.server_clock = ServerClock(self.clock, self.venue)
         self.window_ms = window_ms
         self.recv_window_ms = window_ms
-        self.limiter = limiter or backpack_limiter(self.clock)
-        self.history_limiter = backpack_history_limiter(self.clock)
+        self.limiter = limiter or backpack_limiter(self.clock, pause_clock=pause_clock)
+        self.history_limiter = backpack_history_limiter(self.clock, pause_clock=pause_clock)
         self.dialect = BackpackDialect(creds, self.server_clock, window_ms)
         self.rest = RestTransport(self.dialect, urls.rest, self.limiter, self.clock, session=session,
                                   timeout_s=timeout_s)
@@ -308,6 +310,31 @@ class BackpackClient(ClockSyncedClient):
         return [Position(self.venue, r["symbol"], D(r["netQuantity"]), D(r["entryPrice"]),
                          mark_price=D(r.get("markPrice") or "0"))
                 for r in rows if D(r["netQuantity"]) != 0]
+
+    # ---- perp margin ---------------------------------------------------------------------------------
+
+    async def set_leverage(self, symbol: str, leverage: int) -> int:
+        """Backpack sets leverage per account (``leverageLimit``), for every perp market at once."""
+        await self._call("PATCH", "/api/v1/account", {"leverageLimit": str(leverage)}, signed=True,
+                         idempotent=False)
+        d = await self._call("GET", "/api/v1/account", signed=True)
+        return int(D(d["leverageLimit"]))
+
+    async def set_margin_type(self, symbol: str, margin_type: str) -> None:
+        """Backpack margins every perp position cross, against the whole account: only CROSSED exists."""
+        if margin_type != "CROSSED":
+            raise VenueRejected(self.venue, f"margin type {margin_type} does not exist on Backpack (cross only)")
+
+    async def margin(self, symbol: str) -> MarginReport:
+        """Net equity of the account against Σ|notional|·mmf of its positions; the position's estimated
+        liquidation price."""
+        coll = await self._call("GET", "/api/v1/capital/collateral", signed=True)
+        rows = await self._call("GET", "/api/v1/position", signed=True)
+        maint = sum((D(r["netExposureNotional"]) * D(r["mmf"]) for r in rows), Decimal(0))
+        row = next((r for r in rows if r["symbol"] == symbol), None)
+        liq = D(row.get("estLiquidationPrice") or "0") if row is not None else Decimal(0)
+        return MarginReport(symbol, D(coll["netEquity"]), maint, liq if liq > 0 else None,
+                            D(row["netQuantity"]) if row is not None else Decimal(0))
 
     async def account_permissions(self) -> dict[str, Any]:
         """Read-only key check for ``ate check``."""

@@ -14,7 +14,7 @@ from ate.data.candles import INTERVAL_MS, Candle
 from ate.model import Balance, Fill, Instrument, MarketKind, Order, OrderType, Position, TimeInForce, fmt
 from ate.model import to_decimal as D
 from ate.model.market import BookTicker, DepthUpdate, MarkPrice
-from ate.venues.base import CommandResult, MarketSink, Outcome, UserSink
+from ate.venues.base import CommandResult, MarginReport, MarketSink, Outcome, UserSink
 from ate.venues.binance import parse
 from ate.venues.binance.signing import encode_params, sign_params, ws_api_signature
 from ate.venues.binance.streams import BinanceMarketStream, BinanceUserStream
@@ -123,7 +123,9 @@ class BinanceClient(ClockSyncedClient):
     def __init__(self, kind: MarketKind, urls: BinanceUrls, creds: Credentials | None = None, *,
                  clock: Clock | None = None, session: aiohttp.ClientSession | None = None,
                  recv_window_ms: int = 5000, limiter: RateLimiter | None = None, timeout_s: float = 10.0,
-                 clock_sync_every_s: float = 600.0, venue: str | None = None, ws_options: dict | None = None) -> None:
+                 clock_sync_every_s: float = 600.0, venue: str | None = None, ws_options: dict | None = None,
+                 pause_clock: Clock | None = None) -> None:
+        """`pause_clock`: what 429/418 pauses are measured on (the venue's wall time; default `clock`)."""
         self.ws_options = ws_options or {}  # e.g. stale_after_s for the streams
         self.kind = kind
         self.venue = venue or ("binance" if kind is MarketKind.SPOT else "binance_usdm")
@@ -134,7 +136,7 @@ class BinanceClient(ClockSyncedClient):
         self.server_clock = ServerClock(self.clock, self.venue)
         self.recv_window_ms = recv_window_ms
         self.limiter = limiter or (binance_spot_limiter if kind is MarketKind.SPOT else binance_usdm_limiter)(
-            self.clock)
+            self.clock, pause_clock=pause_clock)
         self.dialect = BinanceDialect(self.venue, creds, self.server_clock, recv_window_ms)
         self.rest = RestTransport(self.dialect, urls.rest, self.limiter, self.clock, session=session,
                                   timeout_s=timeout_s)
@@ -226,6 +228,24 @@ class BinanceClient(ClockSyncedClient):
         rows = await self._get("/fapi/v1/fundingRate", [("symbol", symbol), ("startTime", end - 30 * 86_400_000),
                                                         ("endTime", end), ("limit", 1000)], weight=1)
         return [(int(r["fundingTime"]), D(r["fundingRate"])) for r in rows][-limit:]
+
+    async def funding_rates(self, symbol: str, start_ms: int, end_ms: int) -> list[tuple[int, Decimal, Decimal | None]]:
+        """Settled funding (time ms, rate per interval, mark price if known) in [start_ms, end_ms), paging by
+        time (for `ate data download --funding`)."""
+        if self.kind is MarketKind.SPOT:
+            raise VenueRejected(self.venue, "spot markets have no funding")
+        out: list[tuple[int, Decimal, Decimal | None]] = []
+        cursor = start_ms
+        while cursor < end_ms:
+            rows = await self._get("/fapi/v1/fundingRate", [("symbol", symbol), ("startTime", cursor),
+                                                            ("endTime", end_ms - 1), ("limit", 1000)], weight=1)
+            batch = [(int(r["fundingTime"]), D(r["fundingRate"]), D(r["markPrice"]) if r.get("markPrice") else None)
+                     for r in rows if cursor <= int(r["fundingTime"]) < end_ms]
+            out.extend(batch)
+            if len(rows) < 1000 or not batch:
+                break
+            cursor = batch[-1][0] + 1
+        return out
 
     # ---- orders ------------------------------------------------------------------------------------
 
@@ -332,6 +352,39 @@ class BinanceClient(ClockSyncedClient):
                          mark_price=D(r.get("markPrice", "0")))
                 for r in rows if D(r["positionAmt"]) != 0]
 
+    # ---- perp margin (USD-M) -----------------------------------------------------------------------
+
+    def _need_perp(self, what: str) -> None:
+        if self.kind is MarketKind.SPOT:
+            raise VenueRejected(self.venue, f"spot markets have no {what}")
+
+    async def set_leverage(self, symbol: str, leverage: int) -> int:
+        self._need_perp("leverage")
+        resp = await self.rest.request(Request("POST", "/fapi/v1/leverage", [("symbol", symbol), ("leverage", leverage)],
+                                               weight=1, signed=True))
+        return int(resp.data["leverage"])
+
+    async def set_margin_type(self, symbol: str, margin_type: str) -> None:
+        """-4046 "No need to change margin type" means it is already in force: success."""
+        self._need_perp("margin type")
+        try:
+            await self.rest.request(Request("POST", "/fapi/v1/marginType",
+                                            [("symbol", symbol), ("marginType", margin_type)], weight=1, signed=True))
+        except VenueRejected as exc:
+            if exc.code != -4046:
+                raise
+
+    async def margin(self, symbol: str) -> MarginReport:
+        """Cross margin: the account's margin balance and maintenance (``/fapi/v3/account``), the position's
+        liquidation price (``positionRisk``; "0" = none)."""
+        self._need_perp("margin")
+        acct = await self._get("/fapi/v3/account", weight=5, signed=True)
+        rows = await self._get("/fapi/v3/positionRisk", [("symbol", symbol)], weight=5, signed=True)
+        row = next((r for r in rows if r.get("symbol") == symbol), None)
+        liq = D(row["liquidationPrice"]) if row is not None else Decimal(0)
+        return MarginReport(symbol, D(acct["totalMarginBalance"]), D(acct["totalMaintMargin"]),
+                            liq if liq > 0 else None, D(row["positionAmt"]) if row is not None else Decimal(0))
+
     async def account_permissions(self) -> dict[str, Any]:
         """Read-only key check for ``ate check``: what the key may do (spot) or can trade (USD-M)."""
         if self.kind is MarketKind.SPOT:
@@ -340,6 +393,11 @@ class BinanceClient(ClockSyncedClient):
                     "permissions": d.get("permissions", [])}
         d = await self._get("/fapi/v3/account", weight=5, signed=True)
         return {"canTrade": d.get("canTrade", True), "canWithdraw": d.get("canWithdraw")}
+
+    async def api_restrictions(self) -> dict[str, Any]:
+        """What the API key itself may do (``GET /sapi/v1/account/apiRestrictions``, on the spot host):
+        ``enableWithdrawals``, ``ipRestrict``, the transfer flags (reference §4.1)."""
+        return await self._get("/sapi/v1/account/apiRestrictions", weight=1, signed=True)
 
     # ---- user data stream helpers ------------------------------------------------------------------
 

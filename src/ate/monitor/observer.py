@@ -1,0 +1,137 @@
+"""What a running engine needs so the operator can rely on it, wired in one place: the alert path (notifier
+fed by the events table), venue pauses that survive restarts, the wall-clock dead-man and the heartbeat
+carrying its state, and the venue figures the metrics expose. The engine creates one, calls it at the points named below, and never needs
+to know how alerts travel.
+
+    obs = EngineObserver(cfg, store, event_ms=clock.now_ms)
+    await obs.start_alerts()          # first (with the heartbeat): a ban being waited out must reach the phone
+    obs.attach_venues(clients)        # before any venue request
+    obs.start_deadman(venues)         # once streams run; obs.market_data(venue) per message
+    ...
+    await obs.stop_watching()         # when stopping begins
+    await obs.stop()                  # last: hands over the final events
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import aiohttp
+
+from ate.config import EngineConfig
+from ate.model import EngineEvent, Severity
+from ate.monitor.alert_feed import AlertFeed
+from ate.monitor.alerts import EXTERNAL_KINDS, Notifier
+from ate.monitor.deadman import DeadMan, Health, halted
+from ate.monitor.heartbeat import Heartbeat
+from ate.monitor.pauses import PauseBook
+from ate.risk.events import MODULE_STATUS
+
+DRAIN_S = 5.0
+COUNTED_EVENTS = ("reconciliation", *EXTERNAL_KINDS)
+
+
+class EngineObserver:
+    def __init__(self, cfg: EngineConfig, store: Any, *, event_ms: Callable[[], int],
+                 env: Mapping[str, str] | None = None) -> None:
+        self.cfg = cfg.monitor
+        self.store = store
+        self.event_ms = event_ms
+        self.notifier = Notifier.from_config(self.cfg.alerts, os.environ if env is None else env)
+        self.feed = AlertFeed(store, self.notifier, poll_s=self.cfg.alerts.poll_s)
+        self.pauses = PauseBook(store, event_ms)
+        self.deadman: DeadMan | None = None
+        self.clients: dict[str, Any] = {}
+        self._heartbeat: tuple[aiohttp.ClientSession, asyncio.Task] | None = None
+        self._modules: dict[str, str] = {}
+
+    async def start_alerts(self) -> None:
+        """The alert feed and the heartbeat, from the first moment: a start-up waiting out a venue ban pings
+        DEGRADED with the reason instead of going silent."""
+        await asyncio.to_thread(self.feed.prime)
+        self.notifier.start()
+        self.feed.start()
+        if self.cfg.heartbeat_url:
+            session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=self.cfg.heartbeat_timeout_s))
+            beat = Heartbeat(session, self.health, url=self.cfg.heartbeat_url, interval_s=self.cfg.heartbeat_interval_s)
+            self._heartbeat = (session, asyncio.create_task(beat.run(), name="ate-heartbeat"))
+
+    def attach_venues(self, clients: dict[str, Any]) -> None:
+        self.clients = clients
+        limiters = []
+        for client in clients.values():
+            for lim in (getattr(client, "limiter", None), getattr(client, "history_limiter", None)):
+                if lim is not None and lim not in limiters:
+                    limiters.append(lim)
+        self.pauses.attach(limiters)
+
+    def start_deadman(self, venues: list[str]) -> None:
+        self.deadman = DeadMan(self.store, self.notifier, venues, loop_stall_s=self.cfg.loop_stall_s,
+                               market_data_stale_s=self.cfg.market_data_stale_s, event_ms=self.event_ms,
+                               paused=self.pauses.in_force)
+        self.deadman.start()
+
+    def market_data(self, venue: str) -> None:
+        if self.deadman is not None:
+            self.deadman.market_data(venue)
+
+    def modules(self, statuses: Mapping[str, str]) -> None:
+        """Record each signal module's status when it changes (all of them at the first call): what
+        `ate status` and the promotion gates read from the store."""
+        for module, status in statuses.items():
+            if self._modules.get(module) != status:
+                self._modules[module] = status
+                self.store.add_event(EngineEvent(self.event_ms(), MODULE_STATUS, f"{module} {status}",
+                                                 Severity.INFO, {"module": module, "status": status}))
+
+    def health(self) -> Health:
+        if self.deadman is not None:
+            return self.deadman.health()
+        paused = self.pauses.in_force()
+        return halted(self.store) or Health("DEGRADED", ["engine starting",
+                                                         *(f"{v} paused: {w}" for v, w in paused.items())])
+
+    def figures(self) -> dict:
+        """Venue limits and throttling, alerts and counted events, clock skew: for the metrics snapshot."""
+        venues: dict[str, dict] = {}
+        skew: dict[str, float] = {}
+        for name, client in self.clients.items():
+            rest = getattr(client, "rest", None)
+            lim = getattr(client, "limiter", None)
+            if rest is None or lim is None:
+                continue
+            venues[lim.venue] = {
+                "windows": {w: {"used": u, "limit": n} for w, (u, n) in lim.usage().items()},
+                "http_429": rest.status_counts.get(429, 0), "http_418": rest.status_counts.get(418, 0),
+                "throttled_s": lim.throttled_ms / 1000}
+            server = getattr(client, "server_clock", None)
+            if server is not None and server.offset_ms is not None:
+                skew[name] = float(server.offset_ms)
+        return {"venues": venues,
+                "alerts": {"sent": dict(self.notifier.sent_by_kind), "failed": dict(self.notifier.failed_by_kind)},
+                "events": {k: self.feed.seen_by_kind.get(k, 0) for k in COUNTED_EVENTS},
+                "clock_skew_ms": skew}
+
+    async def stop_watching(self) -> None:
+        """Heartbeat and dead-man off: first thing in a graceful stop, whose closing streams and slow steps are
+        no outage."""
+        if self._heartbeat is not None:
+            session, task = self._heartbeat
+            self._heartbeat = None
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+            await session.close()
+        if self.deadman is not None:
+            await self.deadman.stop()
+            self.deadman = None
+
+    async def stop(self) -> None:
+        await self.stop_watching()
+        await self.feed.stop()
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self.notifier.drain(), DRAIN_S)
+        await self.notifier.stop()
