@@ -67,7 +67,7 @@ CANARY_MAX_DAILY_LOSS = 0.10
 class CanaryConfig(_Section):
     initial_capital: float = Field(1000.0, ge=10, le=100_000, description=(
         "USD; a canary is small by definition: at least 10 USD (a venue minimum order), at most 100,000"))
-    max_position_size: float = Field(0.02, gt=0, le=0.25, description="fraction of initial_capital; at most 0.25")
+    max_position_size: float = Field(0.02, gt=0, le=1, description="fraction of initial_capital")
     daily_loss_limit: float = Field(30.0, gt=0, description=(
         "USD; at most 10 % of initial_capital: a canary tests the engine, it does not risk the account"))
 
