@@ -5,6 +5,7 @@ mode with nothing to trade on. JSON-level problems name line and column."""
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 
@@ -139,3 +140,11 @@ def test_duplicate_key_message_survives_a_real_file(tmp_path):
     with pytest.raises(ConfigError) as exc:
         load_config(path, env=KEYS)
     assert "duplicate key \"mode\"" in exc.value.problems[0]
+
+
+def test_an_invalid_dict_key_is_named_by_its_path():
+    demo = json.loads((Path(__file__).resolve().parents[2] / "configs" / "demo.json").read_text())
+    demo["sim"]["accounts"][0]["balances"]["nowhere"] = {"USDT": "1"}
+    out = problems(demo)
+    assert out[0] == ("sim.accounts.0.balances.nowhere: invalid key: Input should be 'binance-spot', "
+                      "'binance-usdm' or 'backpack'")

@@ -25,14 +25,15 @@ class ConfigError(Exception):
 
 
 def _loc(loc: tuple) -> str:
-    return ".".join(str(p) for p in loc) or "config"
+    # pydantic marks an invalid dict key with a "[key]" step: the path is the key's, the reason says "key"
+    return ".".join(str(p) for p in loc if p != "[key]") or "config"
 
 
 def _reason(err: dict) -> str:
     if err["type"] == "extra_forbidden":
         return "unknown key"
-    msg = err["msg"]
-    return msg.removeprefix("Value error, ")
+    msg = err["msg"].removeprefix("Value error, ")
+    return f"invalid key: {msg}" if err["loc"] and err["loc"][-1] == "[key]" else msg
 
 
 def _read_json(path: Path) -> dict:
