@@ -41,6 +41,9 @@ log = logging.getLogger(__name__)
 DVOL_FILE = Path("data/deribit_BTC_DVOL_1d.csv")
 
 
+REPLAY_POSITION = "sim.replay_position_ms"  # engine state: where an in-process simulator's replay stopped
+
+
 class SimTime:
     """The simulator's replay clock as a venue Clock: sleeps are in simulated seconds."""
 
@@ -188,8 +191,11 @@ class Engine:
         if cfg.sim is not None and (cfg.venues.binance.simulated or cfg.venues.backpack.simulated):
             from ate.sim.runner import run_simulator
 
-            self.sim = await self._exit_stack.enter_async_context(run_simulator(cfg.sim))
-            self.clock = SimTime(self.sim.clock, cfg.sim.speed)
+            # a second run resumes the replay where the first stopped (its store remembers the position)
+            resume = self.store.get_state(REPLAY_POSITION)
+            sim_cfg = cfg.sim if resume is None else cfg.sim.model_copy(update={"start_ms": int(resume)})
+            self.sim = await self._exit_stack.enter_async_context(run_simulator(sim_cfg))
+            self.clock = SimTime(self.sim.clock, self.sim.clock_speed)
             cfg = self.cfg = simulated_venues(cfg, self.sim)
         session = await self._exit_stack.enter_async_context(aiohttp.ClientSession())
         # Bans and pauses are counted by the venue in wall seconds, whatever clock this engine replays on.
@@ -263,6 +269,8 @@ class Engine:
             await self.monitor.stop()
         if self.observer is not None:
             await self.observer.stop()
+        if self.sim is not None:
+            self.store.set_state(REPLAY_POSITION, self.sim.replay_position_ms(), self.clock.now_ms())
         for client in self.clients.values():
             with contextlib.suppress(Exception):
                 await client.close()

@@ -18,9 +18,9 @@ from decimal import Decimal, InvalidOperation
 
 from aiohttp import web
 
-from ate.data.candles import INTERVAL_MS, aggregate
 from ate.model import OrderType, Side, TimeInForce
 from ate.sim import binance_wire as wire
+from ate.sim import klines
 from ate.sim.binance_auth import (
     ApiError,
     BinanceKeys,
@@ -346,19 +346,14 @@ class BinanceRest:
     def klines(self, r: Req) -> list:
         m = self._market(r.params)
         interval = _req(r.params, "interval")
-        if interval not in INTERVAL_MS:
+        if interval not in (klines.BINANCE_SPOT if self.spot else klines.BINANCE_USDM):
             raise ApiError(400, -1120, "Invalid interval.")
-        start, end = _int(r.params, "startTime"), _int(r.params, "endTime")
-        span = INTERVAL_MS[interval]
-        src = [c for c in m.candles if (start is None or c.open_ms >= start - start % span)
-               and (end is None or c.open_ms <= end)]
-        base = src[0].interval_ms if src else span
-        if span < base or span % base:
-            return []
-        if span != base:
-            src = [c for c in aggregate(src, span, base) if c.complete]
-        rows = _window(src, lambda c: c.open_ms, r.params, 500, 1000 if self.spot else 1500)
-        return [wire.kline_row(c) for c in rows]
+        # [ate choice] closed rows only: the venue also returns the forming one, which the engine's
+        # warm-up would take for a closed candle
+        rows = klines.klines(m.candles, interval, _int(r.params, "startTime"), _int(r.params, "endTime"),
+                             closed_by=self.ctx.clock.now_ms())
+        rows = _window(rows, lambda c: c.open_ms, r.params, 500, 1000 if self.spot else 1500)
+        return [wire.kline_row(m, c, self.spot) for c in rows]
 
     def trades(self, r: Req) -> list:
         m = self._market(r.params)

@@ -645,6 +645,8 @@ class MatchingCore:
         self._lock(acct, m, o)
         acct.open_by_client[(venue, o.client_order_id)] = o
         self._emit(ORDER, OrderEvent(account_id, o, "NEW", None, ts))
+        if o.locked:  # funds moved from free to locked: a balance change like any other
+            self._balances_changed(account_id, venue, (acct.balance(venue, o.lock_asset),), "ORDER", ts)
         fills = [self._execute(acct, m, o, t, q, False, ts) for t, q in plan]
         if o.is_open and not rests:
             self._close(acct, m, o, OrderStatus.EXPIRED, "EXPIRED", ts)
