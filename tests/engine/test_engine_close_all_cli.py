@@ -41,9 +41,8 @@ async def test_cli_close_all_while_the_engine_runs(tmp_path, monkeypatch, capsys
         assert "close  binance BTCUSDT SELL 0.002 MARKET" in out  # the engine's own spot, from its store
         assert sim.core.positions(ACCOUNT, "binance-usdm")["BTCUSDT"].qty == 0
 
-        for _ in range(5):  # the engine's kill switch polls on the replay clock
-            await drive.step(1_000)
-        assert core.trading_state is TradingState.HALTED
+        # the engine's kill switch polls its file and the store every kill_switch.poll_ms of real time
+        assert await settle(lambda: core.trading_state is TradingState.HALTED, rounds=10_000)
         sent = len(sim_orders(sim))
         await drive.run(60_000, 15_000)
         assert len(sim_orders(sim)) == sent, "a halted engine sent orders after close-all"
