@@ -6,12 +6,16 @@ twelve times, each copy shifted 30 days later (the price jumps at each seam). Th
 Also measured: a simple long/flat Supertrend strategy through the same runner and matching core, with the
 signal engine idle — the workload Jesse's published ~183,000 candles/s figure refers to.
 
+Figures are per CPU second of this process (the machine may be shared) and the process's peak RSS.
+`bench/backtest_fingerprint.py` checks that an optimisation left the results byte-identical.
+
     .venv/bin/python bench/bench_backtest.py [--months 12]
 """
 
 from __future__ import annotations
 
 import argparse
+import resource
 import sys
 import time
 from decimal import Decimal
@@ -47,25 +51,30 @@ def year_of_minutes(months: int) -> tuple[list, str]:
 def run(label: str, cfg, candles, note: str, strategies=None, dvol=(), driver_factory=None) -> float:
     key = "binance:BTCUSDT"
     data = BacktestData(key, {key: MarketData(key, instrument_for(key), candles)}, list(dvol), note=note)
-    t0 = time.perf_counter()
+    t0 = time.process_time()
     res = run_backtest(cfg, data, settings=ReplaySettings(), strategies=strategies, capital=Decimal(10_000),
                        driver_factory=driver_factory)
-    dt = time.perf_counter() - t0
+    dt = time.process_time() - t0
     rate = len(candles) / dt
-    print(f"{label:<58} {len(candles):>9,} bars {dt:8.1f} s {rate:>10,.0f} bars/s  "
-          f"decisions {len(res.decisions):>6,}  orders {len(res.orders):>5,}  fills {len(res.fills):>5,}")
+    print(f"{label:<58} {len(candles):>9,} bars {dt:8.1f} CPU s {rate:>10,.0f} bars/s  "
+          f"decisions {len(res.decisions):>6,}  orders {len(res.orders):>5,}  fills {len(res.fills):>5,}  "
+          f"peak RSS so far {peak_rss_mb():,.0f} MB")
     return rate
+
+
+def peak_rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux: KiB
 
 
 def signals_alone(candles) -> float:
     engine = SignalEngine(ModulesConfig(), dvol_history=load_dvol(DVOL) if DVOL.exists() else ())
-    t0 = time.perf_counter()
+    t0 = time.process_time()
     for c in candles:
         engine.on_candle(c)
         engine.overrides(c.close_ms)  # emergency and gamma run on every 1m close, as in the core
-    dt = time.perf_counter() - t0
+    dt = time.process_time() - t0
     rate = len(candles) / dt
-    print(f"{'signal engine alone (on_candle + overrides per bar)':<58} {len(candles):>9,} bars {dt:8.1f} s "
+    print(f"{'signal engine alone (on_candle + overrides per bar)':<58} {len(candles):>9,} bars {dt:8.1f} CPU s "
           f"{rate:>10,.0f} bars/s")
     return rate
 
@@ -76,7 +85,8 @@ def main() -> None:
     args = ap.parse_args()
     candles, note = year_of_minutes(args.months)
     print(note)
-    print("one process, one core; wall time includes building the replay path, stats and round trips\n")
+    print("one process, one core; CPU time (the machine is shared) includes building the replay path, stats and "
+          "round trips; peak RSS is the process's high-water mark (the full engine runs first)\n")
     full = run("full engine (8 modules + strategies + risk + matching)", parse_config({"mode": "backtest"}, env={}),
                candles, note, dvol=load_dvol(DVOL) if DVOL.exists() else ())
     simple = run("simple Supertrend long/flat (runner + risk + matching)", permissive_config(), candles, note,

@@ -20,7 +20,7 @@ from ate.config.modules import ModulesConfig
 from ate.data.candles import Candle
 from ate.data.loaders import load_candles, load_dvol
 from ate.signals.engine import SignalEngine
-from ate.signals.garch import fit_arch
+from ate.signals.garch import fit_garch
 
 DATA = Path(__file__).resolve().parent.parent / "data"
 DAY = 86_400_000
@@ -48,7 +48,7 @@ def synthetic_year() -> list[Candle]:
 
 
 class TimedFitter:
-    """`fit_arch` with its wall time recorded, to show how much of the run the refits take."""
+    """`fit_garch` (the engine's fitter) with its CPU time recorded, to show how much of the run the refits take."""
 
     def __init__(self) -> None:
         self.calls = 0
@@ -57,7 +57,7 @@ class TimedFitter:
     def __call__(self, returns):
         t0 = time.process_time()
         try:
-            return fit_arch(returns)
+            return fit_garch(returns)
         finally:
             self.calls += 1
             self.seconds += time.process_time() - t0

@@ -3,7 +3,7 @@
 Prints two figures: the bare ``MatchingCore.update_book`` path fed from a precomputed day of
 BTCUSDT 1m intrabar paths (with a resting order far from the market, so the cross check runs), and a
 full ``Replayer`` run of the same day (path, public trade and candle close per update).
-Run: .venv/bin/python bench/bench_sim_core.py
+Figures are per CPU second (the machine may be shared). Run: .venv/bin/python bench/bench_sim_core.py
 """
 
 from __future__ import annotations
@@ -40,22 +40,22 @@ def bench_update_book(day, repeat: int = 40) -> float:
                      Decimal("1000.00"))
     rows = list(zip(bid, ask, size, ts, strict=True))
     update = core.update_book
-    t0 = time.perf_counter()
+    t0 = time.process_time()
     for _ in range(repeat):
         for b, a, s, t in rows:
             update(m, b, a, s, s, t)
-    elapsed = time.perf_counter() - t0
+    elapsed = time.process_time() - t0
     return len(rows) * repeat / elapsed
 
 
 def bench_replay(day) -> tuple[float, float]:
     core, clock = _world()
     rep = Replayer(core, clock)
-    t0 = time.perf_counter()
+    t0 = time.process_time()
     rep.add_candles(core.market(BINANCE_SPOT, "BTCUSDT"), day, spread_bps=0.2)
-    prepared = time.perf_counter()
+    prepared = time.process_time()
     n = rep.run_all()
-    done = time.perf_counter()
+    done = time.process_time()
     return n / (done - prepared), done - t0
 
 

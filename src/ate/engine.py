@@ -171,6 +171,7 @@ class Engine:
         self.monitor: Any = None
         self._mtm_prev: tuple | None = None
         self._mtm_cum = (0.0, 0.0)
+        self.executor: Any = None  # where the core's orders go (see _executor)
         self.paper: Any = None  # paper mode: the in-process matching core on live books
         self.paper_executor: Any = None
         self.killswitch: KillSwitch | None = None
@@ -216,7 +217,8 @@ class Engine:
                                 clock=self.clock.now_ms, state=self.store, store=self.store,
                                 shadow=self.mode is Mode.SHADOW,
                                 dvol_history=load_dvol(DVOL_FILE) if DVOL_FILE.exists() else ())
-        self.core.attach(self._executor())
+        self.executor = self._executor()
+        self.core.attach(self.executor)
         await self._read_accounts()
         if self.mode in (Mode.CANARY, Mode.LIVE):
             await self._watch_margin()
@@ -267,6 +269,8 @@ class Engine:
             self._event("engine_stopped", "engine stopped; positions left as they are")
         if self.monitor is not None:
             await self.monitor.stop()
+        if isinstance(self.executor, VenueExecutor):
+            await self.executor.close()
         if self.observer is not None:
             await self.observer.stop()
         if self.sim is not None:
@@ -290,8 +294,10 @@ class Engine:
             self.paper = PaperVenue(self.instruments.values(), self._fees_bps, self.clock.now_ms)
             self.paper_executor = MatchingExecutor(self.paper.core, ACCOUNT, self.core.on_order_update)
             return self.paper_executor
+        ex = self.cfg.execution
         return VenueExecutor(self.clients, self.core.on_order_update, self.clock.now_ms,
-                             on_latency=self.recorder.latency)
+                             on_latency=self.recorder.latency, on_event=self.core.record, sleep=self.clock.sleep,
+                             resolve_timeout_s=ex.resolve_timeout_s, backoff_s=(0.2, ex.resolve_backoff_max_s))
 
     def _fees_bps(self, venue: str) -> tuple[Decimal, Decimal]:
         """(maker, taker) fees of a venue in bps, as configured for the account's tier."""
@@ -309,16 +315,21 @@ class Engine:
 
     async def _load_instruments(self) -> None:
         wanted = self.cfg.markets.by_key()
-        for venue in {k.partition(":")[0] for k in wanted}:
+        # Markets strategies read besides the configured ones (a conversion market): subscribed the same way.
+        extra = {m for s in build_strategies(self.cfg) for m in s.subscriptions()} - set(wanted)
+        for venue in {k.partition(":")[0] for k in (*wanted, *extra)}:
             client = self.clients.get(venue)
             if client is None:
                 continue
             for inst in await client.instruments():
-                if inst.key in wanted:
+                if inst.key in wanted or inst.key in extra:
                     self.instruments[inst.key] = inst
         missing = sorted(set(wanted) - set(self.instruments))
         if missing:
             raise RuntimeError(f"markets not listed by their venues: {', '.join(missing)}")
+        for m in sorted(extra - set(self.instruments)):  # the strategy that needs it vetoes itself, visibly
+            self._event("subscription_missing", f"{m}: not listed by its venue; strategies that read it stay "
+                        "vetoed", Severity.CRITICAL)
 
     async def _read_accounts(self) -> None:
         """Real balances and positions (read-only in shadow); reconciliation of orders in canary/live."""
@@ -546,6 +557,8 @@ class Engine:
         snap = self.core.snapshot()
         snap.update(mode=self.mode.value, now_ms=self.clock.now_ms(), books=self.stats.books,
                     candles=self.stats.candles, ready=self.ready, quarantined=self.data.quarantine_counts())
+        if isinstance(self.executor, VenueExecutor):
+            snap["unresolved_orders"] = [u.to_dict() for u in self.executor.unresolved.values()]
         return snap
 
     async def kill(self, reason: str, who: str) -> None:

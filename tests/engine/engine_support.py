@@ -54,8 +54,11 @@ BALANCES = {"binance-spot": {"USDT": "10000", "BTC": "0.1"}, "binance-usdm": {"U
 
 
 # No fees or buffer assumed: the real cross-venue spread of March 2026 then triggers the arbitrage.
+# The Backpack BTC_USDC stand-in replays a USDT series (Bybit): a fixed rate of 1 is the truth here, so it
+# is given as the explicit override (no conversion market is simulated).
+STAND_IN_RATE = {"conversion_rate": 1.0}
 EAGER_ARB = {"strategies": {"arbitrage": {"net_threshold_bps": 0, "fee_a_bps": 0, "fee_b_bps": 0,
-                                          "slippage_buffer_bps": 0}}}
+                                          "slippage_buffer_bps": 0, **STAND_IN_RATE}}}
 
 
 def data_present() -> bool:
@@ -90,6 +93,7 @@ def engine_config_dict(sim: Simulator, store_path: Path, *, mode: str = "shadow"
         "store": {"url": f"sqlite:///{store_path}"},
         "kill_switch": {"file": str(store_path.parent / "EMERGENCY_STOP")},
         "monitor": {"enabled": False},
+        "strategies": {"arbitrage": dict(STAND_IN_RATE)},  # a section given by a test replaces this one
         "markets": {"primary": "binance:BTCUSDT",
                     "binance": [{"symbol": "BTCUSDT", "kind": "spot"}, {"symbol": "BTCUSDT", "kind": "perp"}],
                     "backpack": [{"symbol": "BTC_USDC", "kind": "spot"}]},

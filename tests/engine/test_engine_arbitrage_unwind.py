@@ -18,7 +18,7 @@ pytestmark = [pytest.mark.skipif(not data_present(), reason="simulator data file
               pytest.mark.timeout(60)]
 
 EAGER_ARB = {"arbitrage": {"net_threshold_bps": 0, "fee_a_bps": 0, "fee_b_bps": 0, "slippage_buffer_bps": 0,
-                           "max_unwind_slippage_bps": 30, "max_notional": 100}}
+                           "conversion_rate": 1.0, "max_unwind_slippage_bps": 30, "max_notional": 100}}
 MOVE_BPS = 12  # less than the unwind cap: the completion must fill
 
 

@@ -23,7 +23,8 @@ pytestmark = [pytest.mark.skipif(not data_present(), reason="simulator data file
 
 SMALL = {"binance-spot": {"USDT": "1000", "BTC": "0.002"}, "binance-usdm": {"USDT": "1000"},
          "backpack": {"USDC": "1000", "BTC": "0.002"}}
-EAGER_ARB = {"arbitrage": {"net_threshold_bps": 0, "fee_a_bps": 0, "fee_b_bps": 0, "slippage_buffer_bps": 0}}
+EAGER_ARB = {"arbitrage": {"net_threshold_bps": 0, "fee_a_bps": 0, "fee_b_bps": 0, "slippage_buffer_bps": 0,
+                           "conversion_rate": 1.0}}
 
 
 async def test_canary_caps_hold_and_trading_stops_at_the_daily_loss_limit(tmp_path, monkeypatch):

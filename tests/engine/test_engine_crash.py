@@ -44,7 +44,7 @@ pytestmark = [pytest.mark.skipif(not data_present(), reason="simulator data file
               pytest.mark.timeout(60 + 12 * KILLS)]
 
 EAGER_ARB = {"arbitrage": {"net_threshold_bps": 0, "fee_a_bps": 0, "fee_b_bps": 0, "slippage_buffer_bps": 0,
-                           "min_attempt_interval_ms": 0, "max_notional": 50}}
+                           "conversion_rate": 1.0, "min_attempt_interval_ms": 0, "max_notional": 50}}
 
 
 async def start_engine(cfg_path: Path, start_ms: int, t0: float) -> asyncio.subprocess.Process:

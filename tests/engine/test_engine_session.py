@@ -21,6 +21,7 @@ from engine_support import (
     PERP_2025,
     ROOT,
     SPOT_2025,
+    STAND_IN_RATE,
     assert_venue_orders_known,
     data_present,
     sim_config,
@@ -40,7 +41,7 @@ pytestmark = [pytest.mark.skipif(not data_present(), reason="simulator data file
 SECTIONS = {
     "strategies": {
         "arbitrage": {"net_threshold_bps": 8, "fee_a_bps": 0, "fee_b_bps": 0, "slippage_buffer_bps": 0,
-                      "max_notional": 200},
+                      "max_notional": 200, **STAND_IN_RATE},
         "funding_carry": {"min_rate_bps_8h": 0, "persistence": 1, "notional": 500, "holding_days": 30},
     },
     "canary": {"initial_capital": 10000, "max_position_size": 0.2, "daily_loss_limit": 500},

@@ -27,7 +27,7 @@ pytestmark = [pytest.mark.skipif(not data_present(), reason="simulator data file
               pytest.mark.timeout(120)]
 D = Decimal
 EAGER = {"arbitrage": {"net_threshold_bps": 0, "fee_a_bps": 0, "fee_b_bps": 0, "slippage_buffer_bps": 0,
-                       "min_attempt_interval_ms": 0},
+                       "min_attempt_interval_ms": 0, "conversion_rate": 1.0},  # the stand-in is a USDT series
          "funding_carry": {"enabled": False}, "directional": {"enabled": False}}
 CANARY = {"initial_capital": 1000, "max_position_size": 0.02, "daily_loss_limit": 30}  # configs/canary.json
 CAP = D(20)  # USD per market

@@ -14,7 +14,7 @@ from ate.config.modules import BitvolConfig, GarchConfig
 from ate.data.loaders import DvolPoint, load_dvol
 from ate.signals.base import Status
 from ate.signals.bitvol import DAY_MS, Bitvol
-from ate.signals.garch import Garch, fit_arch
+from ate.signals.garch import Garch, fit_arch, fit_garch
 
 HOUR = 3_600_000
 
@@ -146,6 +146,16 @@ def test_garch_matches_arch_fitted_directly(btc_1h, end):
     assert v["sigma_1step_ann"] == pytest.approx(one_step, rel=1e-6)
 
 
+@pytest.mark.parametrize("end", ["2025-07-01", "2019-06-01", "2022-06-01", "2024-03-01", "2026-03-01", "2023-01-15",
+                                 "2020-03-20", "2021-05-20"])
+def test_fast_fit_is_arch_fit_bit_for_bit(btc_1h, end):
+    """The engine's fitter (`fit_garch`: arch's set-up and likelihood, SLSQP called directly) returns exactly
+    what `arch_model(...).fit()` returns, parameters, log-likelihood, σ² and convergence flag alike — also
+    where the fit hits α+β = 1 (2023-01-15, 2020-03-20) — so backtests are byte-identical either way."""
+    _, r = _window_returns(btc_1h, day_ms(end))
+    assert fit_garch(r) == fit_arch(r)
+
+
 def test_garch_recursion_between_fits_equals_arch_filter(btc_1h):
     end = day_ms("2025-07-01")
     hist = [c for c in btc_1h if c.open_ms < end + 20 * HOUR][-(1001 + 20):]
@@ -168,7 +178,7 @@ def test_garch_refits_every_24h_not_per_bar(btc_1h):
 
     def counting(r):
         calls.append(len(r))
-        return fit_arch(r)
+        return fit_garch(r)
 
     g = Garch(GarchConfig(), fitter=counting)
     _run(g, btc_1h[-1001 - 72:])

@@ -20,7 +20,7 @@ def test_an_hourly_candle_moves_every_15_s_through_its_anchors():
     c = Candle(0, 100.0, 130.0, 90.0, 120.0, 240.0, HOUR)
     assert points_per_candle(HOUR) == 240 and points_per_candle(60_000) == 4
     ts, bid, ask, _, vol = book_path(m, [c], 0.0, 0.1, 0.0, 240)
-    assert ts == list(range(0, HOUR, 15_000))
+    assert list(ts) == list(range(0, HOUR, 15_000))  # int64 arrays
     assert all(a - b == 1 for b, a in zip(bid, ask, strict=True))  # the one-tick spread at 0 bps
     px = [b * m.tick for b in bid]
     # open → low (nearer the open) at 15 min → high at 30 min → close at 45 min, then the close holds

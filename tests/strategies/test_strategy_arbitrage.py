@@ -22,10 +22,12 @@ BINANCE = Instrument("binance", "BTCUSDT", "BTC", "USDT", MarketKind.SPOT, D("0.
                      D("0.00001"), D("9000"), D("0.01"), D("1000000"), D("5"))
 BACKPACK = Instrument("backpack", "BTC_USDC", "BTC", "USDC", MarketKind.SPOT, D("0.1"), D("0.00001"),
                       D("0.00001"), min_notional=D("1"))
+USDCUSDT = Instrument("binance", "USDCUSDT", "USDC", "USDT", MarketKind.SPOT, D("0.0001"), D("1"), D("1"),
+                      min_notional=D("5"))
 
 
 def make_ctx() -> SimpleContext:
-    ctx = SimpleContext(now_ms=T0, equity_usd=D("100000"), instruments={A: BINANCE, B: BACKPACK})
+    ctx = SimpleContext(now_ms=T0, equity_usd=D("100000"), instruments={A: BINANCE, B: BACKPACK, CONV: USDCUSDT})
     ctx.set_book(A, "59990", "60000", "1", "0.8")
     ctx.set_book(B, "60300", "60310", "0.5", "1")
     ctx.set_book(CONV, "0.9997", "0.9999")
@@ -105,15 +107,13 @@ def test_stale_book_acceptance_c():
     assert len(s.on_book(A, ctx)) == 2
 
 
-def test_no_rate_converts_at_one_with_warning():
+def test_no_rate_vetoes_instead_of_converting_at_one():
     ctx = make_ctx()
     del ctx.books[CONV]
     s = ArbitrageStrategy()
-    s.basis_source = "mid"  # a rate was available before
-    s.on_book(B, ctx)
-    assert s.metrics()["basis_source"] == "none"
-    assert s.last_edges[0].basis_bps == 0.0
-    assert [e.kind for e in s.drain_events()] == ["arbitrage.conversion"]
+    assert s.on_book(B, ctx) == ()
+    assert s.metrics()["basis"]["veto"] == "no price for binance:USDCUSDT"
+    assert [(e.kind, e.severity.value) for e in s.drain_events()] == [("arbitrage.basis_veto", "critical")]
 
 
 def test_one_legged_unwind_acceptance_b():

@@ -1,13 +1,15 @@
 """What a backtest replays: candles per market, funding per perp, DVOL history; loaded for a window.
 
 Markets use the engine's keys (``binance:BTCUSDT`` spot, ``binance_usdm:BTCUSDT`` perp,
-``backpack:BTC_USDC``). The CLI names files as ``--data MARKET=PATH``, ``--data funding:MARKET=PATH``
-and ``--data dvol=PATH``. Whatever is not named is looked up per asset in the data directories (the repo's
-``data/`` by default, ``--data-dir`` adds more) under the names the shipped files use: the primary market's
-1h candles (``binance_spot_ETHUSDT_1h.csv.gz``, ``binance_usdm_ETHUSDT_perp_1h.csv.gz``), each perp's funding
-(``binance_usdm_ETHUSDT_funding.csv``) and the implied volatility of the primary's base asset
-(``deribit_ETH_DVOL_1d.csv``). A DVOL file named for another asset is refused (BTC's DVOL says nothing about
-ETH); without one for the asset, bitvol runs on its realized-volatility proxy and the run's note says so.
+``backpack:BTC_USDC``). The CLI names files as ``--data MARKET=PATH``, ``--data funding:MARKET=PATH``,
+``--data ref:MARKET=PATH`` (a reference market: replayed as prices only, e.g. a conversion source on a
+venue the engine does not trade; no wallet, never traded) and ``--data dvol=PATH``. Whatever is not named
+is looked up per asset in the data directories (the repo's ``data/`` by default, ``--data-dir`` adds more)
+under the names the shipped files use: the primary market's 1h candles (``binance_spot_ETHUSDT_1h.csv.gz``,
+``binance_usdm_ETHUSDT_perp_1h.csv.gz``), each perp's funding (``binance_usdm_ETHUSDT_funding.csv``) and the
+implied volatility of the primary's base asset (``deribit_ETH_DVOL_1d.csv``). A DVOL file named for another
+asset is refused (BTC's DVOL says nothing about ETH); without one for the asset, bitvol runs on its
+realized-volatility proxy and the run's note says so.
 """
 
 from __future__ import annotations
@@ -17,12 +19,16 @@ from bisect import bisect_left
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
+from decimal import Decimal
 from pathlib import Path
 
 from ate.data.candles import Candle
 from ate.data.loaders import DvolPoint, FundingRate, load_candles, load_dvol, load_funding
 from ate.model import Instrument, MarketKind
 from ate.sim.instruments import BINANCE_SPOT, BINANCE_USDM, KNOWN
+
+REF = "ref:"
+QUOTES = ("USDT", "USDC", "USD", "EUR")  # quote assets recognised at the end of a reference market's symbol
 
 DATA_DIR = Path("data")
 # file names of the shipped (and ../shared) data, per engine venue
@@ -46,6 +52,7 @@ class MarketData:
     instrument: Instrument
     candles: list[Candle]
     funding: list[FundingRate] = field(default_factory=list)
+    reference: bool = False  # prices only: no wallet, never traded
 
 
 @dataclass(slots=True)
@@ -76,6 +83,22 @@ def instrument_for(market: str, given: Mapping[str, Instrument] | None = None) -
         raise DataError(f"{market}: no known instrument filters for this market (give them in the config's "
                         "sim.markets: venue, symbol, base, quote, kind, tick_size, step_size, ...)")
     return replace(inst, venue=venue)
+
+
+def reference_instrument(market: str, given: Mapping[str, Instrument] | None = None) -> Instrument:
+    """Filters of a reference market: given or known ones, else base/quote read from the symbol on a fine
+    grid (it only ever supplies prices)."""
+    try:
+        return instrument_for(market, given)
+    except DataError:
+        pass
+    venue, _, symbol = market.partition(":")
+    plain = symbol.replace("_", "").replace("/", "").replace("-", "")
+    for quote in QUOTES:
+        if plain.endswith(quote) and len(plain) > len(quote):
+            return Instrument(venue, symbol, plain[: -len(quote)], quote, MarketKind.SPOT, Decimal("0.01"),
+                              Decimal("0.00000001"), Decimal("0.00000001"))
+    raise DataError(f"{market}: cannot tell base and quote from the symbol (quotes known: {', '.join(QUOTES)})")
 
 
 def parse_date(text: str) -> int:
@@ -150,10 +173,12 @@ def load_window(primary: str, files: dict[str, Path], start_ms: int | None, end_
                          "proxy")
     markets: dict[str, MarketData] = {}
     warmup: list[Candle] = []
-    for key, path in sorted(files.items()):
-        if key == "dvol" or key.startswith("funding:"):
+    for spec, path in sorted(files.items()):
+        if spec == "dvol" or spec.startswith("funding:"):
             continue
-        candles = load_candles(_existing(path, key), end_ms=end_ms)
+        ref = spec.startswith(REF)
+        key = spec[len(REF):] if ref else spec
+        candles = load_candles(_existing(path, spec), end_ms=end_ms)
         opens = [c.open_ms for c in candles]
         first = 0 if start_ms is None else bisect_left(opens, start_ms)
         if key == primary and start_ms is not None:
@@ -161,7 +186,8 @@ def load_window(primary: str, files: dict[str, Path], start_ms: int | None, end_
         candles = candles[first:]
         if not candles:
             raise DataError(f"{key}: {path} has no candles in the window")
-        markets[key] = MarketData(key, instrument_for(key, instruments), candles)
+        inst = reference_instrument(key, instruments) if ref else instrument_for(key, instruments)
+        markets[key] = MarketData(key, inst, candles, reference=ref)
     if primary not in markets:
         raise DataError(f"no candles for the primary market {primary} (give --data {primary}=PATH)")
     for key, md in markets.items():

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import heapq
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from typing import Any
@@ -122,7 +122,8 @@ def default_fees(cfg: EngineConfig) -> dict[str, tuple[Decimal, Decimal]]:
 class World:
     """The simulated exchange of a backtest: clock, matching core, replayer, account, valuation."""
 
-    def __init__(self, data: BacktestData, settings: ReplaySettings, capital: Decimal) -> None:
+    def __init__(self, data: BacktestData, settings: ReplaySettings, capital: Decimal,
+                 holdings: Mapping[str, Mapping[str, Decimal]] | None = None) -> None:
         self.data = data
         self.settings = settings
         self.clock = ManualClock(data.start_ms)
@@ -141,12 +142,18 @@ class World:
             if md.funding:
                 self.replayer.add_funding(m, md.funding)
         self.core.add_account(ACCOUNT)
-        wallets = sorted({(m.venue, m.instrument.quote) for m in self.markets.values()})
+        wallets = sorted({(m.venue, m.instrument.quote) for k, m in self.markets.items()
+                          if not data.markets[k].reference})
         self.initial: dict[str, dict[str, Decimal]] = {}
         for venue, asset in wallets:  # capital split evenly over the wallets the markets use
             amount = (capital / len(wallets)).quantize(Decimal("0.01"))
             self.core.deposit(ACCOUNT, venue, asset, amount)
             self.initial.setdefault(venue, {})[asset] = amount
+        self.holdings = {v: dict(w) for v, w in (holdings or {}).items()}
+        for venue, wallet in self.holdings.items():  # coins held besides the capital (an arbitrage's inventory)
+            for asset, amount in wallet.items():
+                self.core.deposit(ACCOUNT, venue, asset, amount)
+                self.initial.setdefault(venue, {})[asset] = self.initial.get(venue, {}).get(asset, 0) + amount
         self.acct = self.core.account(ACCOUNT)
 
     @property
@@ -160,18 +167,23 @@ class World:
         return BookTicker(m.venue, m.symbol, m.bid_price, m.bid_sz * m.step, m.ask_price, m.ask_sz * m.step,
                           m.update_id, m.ts_ms)
 
-    def equity(self) -> Decimal:
-        """Wallets valued at the last candle closes (stablecoins at 1) plus perp unrealized P&L at the mark."""
+    def equity(self, stables: dict[str, Decimal] | None = None) -> Decimal:
+        """Wallets valued at the last candle closes plus perp unrealized P&L at the mark, in USD: stablecoins
+        at `stables` (the live basis the engine reads, e.g. USDC in a de-peg), else at 1. A coin takes its
+        price from a traded market, converted through that market's quote."""
+        stable = {a: Decimal(1) for a in STABLES} | (stables or {})
         prices: dict[str, Decimal] = {}
         for key, m in self.markets.items():
-            if m.instrument.kind is MarketKind.SPOT and m.instrument.quote in STABLES and key in self.last_close:
-                prices[m.instrument.base] = Decimal(repr(self.last_close[key]))
+            quote = m.instrument.quote
+            if (m.instrument.kind is MarketKind.SPOT and quote in stable and key in self.last_close
+                    and not self.data.markets[key].reference):
+                prices[m.instrument.base] = Decimal(repr(self.last_close[key])) * stable[quote]
         total = Decimal(0)
         for wallet in self.acct.wallets.values():
             for asset, bal in wallet.items():
                 amount = bal.free + bal.locked
                 if amount:
-                    total += amount * (Decimal(1) if asset in STABLES else prices.get(asset, Decimal(0)))
+                    total += amount * (stable[asset] if asset in stable else prices.get(asset, Decimal(0)))
         for (venue, symbol), pos in self.acct.positions.items():
             if pos.qty:
                 key = f"{venue}:{symbol}"
@@ -180,15 +192,18 @@ class World:
                 total += (mark - pos.entry_price) * pos.qty
         return total
 
-    def equity_sampler(self) -> Callable[[], float]:
+    def equity_sampler(self, stables: Callable[[], dict[str, Decimal]] = dict) -> Callable[[], float]:
         """`equity()` as a float for every replay step, cheaply: between two account changes (a fill or a
         funding payment; a backtest has no transfers) equity is a constant plus Σ quantity × last close, so
         only that sum is recomputed per step. Falls back to the exact valuation while a held market has no
-        close yet."""
+        close yet, and while a stablecoin is off 1 (`stables()`: the live basis the engine reads)."""
         acct, last = self.acct, self.last_close
         cache: list[Any] = [None, 0.0, ()]  # (account version, constant, ((market, qty), ...))
 
         def sample() -> float:
+            off_peg = {a: p for a, p in stables().items() if p != 1}
+            if off_peg:
+                return float(self.equity(off_peg))
             version = (len(acct.fills), len(acct.funding))
             if cache[0] != version:
                 split = self._linear()
@@ -210,7 +225,8 @@ class World:
         """Equity as (constant, ((market, qty), ...)) in the last closes, or None if an asset has no market."""
         spot_for: dict[str, str] = {}
         for key, m in self.markets.items():
-            if m.instrument.kind is MarketKind.SPOT and m.instrument.quote in STABLES:
+            if (m.instrument.kind is MarketKind.SPOT and m.instrument.quote in STABLES
+                    and not self.data.markets[key].reference):
                 spot_for[m.instrument.base] = key  # the last one, as equity() prices it
         const = Decimal(0)
         terms: list[tuple[str, float]] = []
@@ -243,6 +259,11 @@ class Driver:
 
     def on_book(self, book: BookTicker) -> None: ...
 
+    def on_books(self, books: Sequence[BookTicker]) -> None:
+        """The books of one step, all at the same instant."""
+        for b in books:
+            self.on_book(b)
+
     def on_candle(self, market: str, candle: Candle) -> dict[str, Any] | None: ...
 
     def on_funding(self, market: str, rate: Decimal, mark: Decimal | None, ts_ms: int) -> None: ...
@@ -251,6 +272,10 @@ class Driver:
 
     def warm_up(self, market: str, candles: Sequence[Candle]) -> None:
         """History before the window: signal modules only, no strategy sees it, nothing trades."""
+
+    def stable_prices(self) -> dict[str, Decimal]:
+        """USD values of stablecoins at the live basis the engine reads (empty: all at 1)."""
+        return {}
 
 
 class CoreDriver(Driver):
@@ -276,6 +301,7 @@ class CoreDriver(Driver):
             self.core.set_balances(venue, dict(wallet))
         self.on_order_update = self.core.on_order_update  # type: ignore[method-assign]
         self.on_book = self.core.on_book  # type: ignore[method-assign]
+        self.on_books = self.core.on_books  # type: ignore[method-assign]
         self.on_timer = self.core.on_timer  # type: ignore[method-assign]
 
     def on_funding(self, market: str, rate: Decimal, mark: Decimal | None, ts_ms: int) -> None:
@@ -287,6 +313,9 @@ class CoreDriver(Driver):
     def on_candle(self, market: str, candle: Candle) -> dict[str, Any] | None:
         decision = self.core.on_candle(market, candle)
         return None if decision is None else decision.to_dict()
+
+    def stable_prices(self) -> dict[str, Decimal]:
+        return {a: p for a, p in self.core.portfolio.prices.items() if a in STABLES}
 
     def warm_up(self, market: str, candles: Sequence[Candle]) -> None:
         if market == self.core.primary:
@@ -318,11 +347,13 @@ def run_backtest(cfg: EngineConfig, data: BacktestData, *, settings: ReplaySetti
                  strategies: Sequence[Strategy] | None = None,
                  driver_factory: Callable[[EngineConfig, World], Driver] | None = None,
                  capital: Decimal | None = None, progress: Callable[[int, int], None] | None = None,
-                 mode: Mode | None = None) -> BacktestResult:
+                 mode: Mode | None = None,
+                 holdings: Mapping[str, Mapping[str, Decimal]] | None = None) -> BacktestResult:
     """Replay `data` through the engine; `strategies` default to the config's, `driver_factory` to the
     trading core. The capital and risk limits are those of `mode` (default the config's; see
     ``ate.backtest.inputs``) unless `capital` is given. `progress(done, total)` is called every few thousand
-    candles."""
+    candles. `holdings` are coins held at the start besides the capital ({venue: {asset: amount}}), valued
+    at the first prices."""
     settings = settings or ReplaySettings(fees=default_fees(cfg))
     if not settings.fees:
         settings = replace(settings, fees=default_fees(cfg))
@@ -331,7 +362,7 @@ def run_backtest(cfg: EngineConfig, data: BacktestData, *, settings: ReplaySetti
     if strategies is None and driver_factory is None:
         notes += check_markets(cfg, data)
     t0 = time.perf_counter()
-    world = World(data, settings, capital)
+    world = World(data, settings, capital, holdings)
     if driver_factory is None:
         chosen = list(strategies) if strategies is not None else strategies_from_config(cfg)
         driver: Driver = CoreDriver(cfg, world, chosen)
@@ -341,8 +372,7 @@ def run_backtest(cfg: EngineConfig, data: BacktestData, *, settings: ReplaySetti
     if not isinstance(executor, MatchingExecutor):
         executor = None
 
-    closes = _close_schedule(data)
-    total = len(closes)
+    total = _count_closes(data) if progress is not None else 0
     driver.warm_up(data.primary, data.warmup)
     equity: list[EquityPoint] = []
     decisions: list[dict[str, Any]] = []
@@ -352,15 +382,14 @@ def run_backtest(cfg: EngineConfig, data: BacktestData, *, settings: ReplaySetti
     fi = 0
     next_sample = data.start_ms
     replayer = world.replayer
-    sample_equity = world.equity_sampler()
-    for i, (t, group) in enumerate(closes):
+    sample_equity = world.equity_sampler(driver.stable_prices)
+    end = data.start_ms
+    for i, (t, group) in enumerate(_close_schedule(data)):
+        end = t
         replayer.advance_to(t)
         if executor is not None:
             executor.flush()
-        for key, _ in group:
-            book = world.book(key)
-            if book is not None:
-                driver.on_book(book)
+        driver.on_books([b for b in (world.book(key) for key, _ in group) if b is not None])
         # every settlement, whether or not the account holds a position (strategies watch the rates)
         while fi < len(settlements) and settlements[fi][0] <= t:
             ts, key, r = settlements[fi]
@@ -381,8 +410,7 @@ def run_backtest(cfg: EngineConfig, data: BacktestData, *, settings: ReplaySetti
                 next_sample = t - t % settings.equity_every_ms + settings.equity_every_ms
         if progress is not None and (i % 5000 == 0 or i == total - 1):
             progress(i + 1, total)
-    end = closes[-1][0] if closes else data.start_ms
-    final = world.equity()
+    final = world.equity(driver.stable_prices())
     if not equity or equity[-1].ts_ms != end:
         equity.append(EquityPoint(end, float(final)))
     equity.insert(0, EquityPoint(data.start_ms, float(_capital_of(world))))
@@ -406,7 +434,15 @@ def run_backtest(cfg: EngineConfig, data: BacktestData, *, settings: ReplaySetti
 
 
 def _capital_of(world: World) -> Decimal:
-    return sum((a for wallet in world.initial.values() for a in wallet.values()), Decimal(0))
+    """The starting equity: the capital plus the holdings at the first open of a market quoting them in a
+    stablecoin (at 1, as the engine has no basis before its first book)."""
+    first = {md.instrument.base: Decimal(repr(md.candles[0].open)) for md in world.data.markets.values()
+             if md.candles and md.instrument.quote in STABLES and not md.reference}
+    total = Decimal(0)
+    for wallet in world.initial.values():
+        for asset, amount in wallet.items():
+            total += amount * (Decimal(1) if asset in STABLES else first.get(asset, Decimal(0)))
+    return total
 
 
 def _fill_dict(f: Any, purpose: str) -> dict[str, Any]:
@@ -415,13 +451,30 @@ def _fill_dict(f: Any, purpose: str) -> dict[str, Any]:
             "maker": f.is_maker, "purpose": purpose, "client_order_id": f.client_order_id}
 
 
-def _close_schedule(data: BacktestData) -> list[tuple[int, list[tuple[str, Candle]]]]:
-    """Candle close times of all markets, merged: [(t, [(market, candle), ...])] in time order."""
-    streams = [[(c.close_ms, key, c) for c in md.candles] for key, md in sorted(data.markets.items())]
-    out: list[tuple[int, list[tuple[str, Candle]]]] = []
+def _close_schedule(data: BacktestData) -> Iterator[tuple[int, list[tuple[str, Candle]]]]:
+    """Candle close times of all markets, merged: (t, [(market, candle), ...]) in time order. A generator:
+    a year of 1m steps held as a list would cost ~90 MB."""
+    streams = [_stream(key, md.candles) for key, md in sorted(data.markets.items())]
+    t_group: tuple[int, list[tuple[str, Candle]]] | None = None
     for t, key, c in heapq.merge(*streams, key=lambda x: (x[0], x[1])):
-        if out and out[-1][0] == t:
-            out[-1][1].append((key, c))
+        if t_group is not None and t_group[0] == t:
+            t_group[1].append((key, c))
         else:
-            out.append((t, [(key, c)]))
-    return out
+            if t_group is not None:
+                yield t_group
+            t_group = (t, [(key, c)])
+    if t_group is not None:
+        yield t_group
+
+
+def _stream(key: str, candles: Sequence[Candle]) -> Iterator[tuple[int, str, Candle]]:
+    return ((c.close_ms, key, c) for c in candles)
+
+
+def _count_closes(data: BacktestData) -> int:
+    """How many steps `_close_schedule` yields (distinct close times over all markets)."""
+    n, last = 0, None
+    for t in heapq.merge(*((c.close_ms for c in md.candles) for md in data.markets.values())):
+        if t != last:
+            n, last = n + 1, t
+    return n

@@ -48,8 +48,12 @@ class MarketsConfig(_Section):
 class ExecutionConfig(_Section):
     # Orders found on a venue that this engine never wrote: cancel them, or adopt them into the store.
     unknown_orders: Literal["cancel", "adopt"] = "cancel"
-    # Resolution of an order whose outcome is unknown (timeout, 5xx): how long to keep querying.
-    resolve_timeout_s: float = Field(60.0, gt=0)
+    # Resolution of an order whose outcome is unknown (timeout, 5xx): it is queried until the venue answers,
+    # with backoff up to `resolve_backoff_max_s`; still unknown after `resolve_timeout_s` raises a CRITICAL
+    # `order_unresolved` alert (the order stays open and keeps its risk headroom).
+    resolve_timeout_s: float = Field(60.0, gt=0, description="unknown outcome this long: CRITICAL order_unresolved "
+                                     "alert (querying goes on; headroom stays held)")
+    resolve_backoff_max_s: float = Field(30.0, gt=0, description="longest wait between two resolution queries")
 
 
 class DataFilterConfig(_Section):

@@ -28,11 +28,33 @@ class ArbitrageConfig(_Section):
     max_notional: float = Field(1000.0, gt=0, le=10_000_000, description="USD per attempt; at most 1e7")
     max_unwind_slippage_bps: float = Field(30.0, ge=0)
     min_attempt_interval_ms: int = Field(500, ge=0)
-    # USDT per USDC; None = take the live USDC/USDT mid when configured, else 1 with a warning.
-    conversion_rate: float | None = Field(None, gt=0)
-    conversion_market: str | None = "binance:USDCUSDT"  # its mid is USDT per USDC
-    conversion_max_age_s: float = Field(60.0, gt=0)
+    # The basis (market_a's quote per market_b's quote, e.g. USDT per USDC) when the quotes differ: the live
+    # mid of `conversion_market`, or the cross mid(conversion_cross[0]) / mid(conversion_cross[1]) (same base
+    # in the two quotes, e.g. BTCUSDT / BTC_USDC, or both quotes priced in USD, e.g. USDCUSD / USDTUSD).
+    # These markets are subscribed like any other. `conversion_rate` is an explicit override: a fixed rate,
+    # no live market and no basis guard (the operator takes the depeg risk).
+    conversion_rate: float | None = Field(None, gt=0, description="fixed market_a-quote per market_b-quote rate: an "
+                                          "explicit override, no live market and no basis guard")
+    conversion_market: str | None = Field("binance:USDCUSDT", pattern=r"^[^:]+:[^:]+$",
+                                          description="market whose mid is the basis (USDT per USDC); subscribed")
+    conversion_cross: tuple[str, str] | None = Field(None, description="two markets whose mid ratio is the basis "
+                                                     "(e.g. BTCUSDT / BTCUSDC); subscribed; wins over "
+                                                     "conversion_market")
+    conversion_max_age_s: float = Field(60.0, gt=0, description="an older basis vetoes the arbitrage")
+    # The guard: a basis further from 1 than this (or stale, or invalid) vetoes entries across the two quotes
+    # with a CRITICAL event; None disables the band (staleness still vetoes).
+    basis_band_bps: float | None = Field(30.0, gt=0, description="a basis further from 1 vetoes the arbitrage "
+                                         "(CRITICAL alert); null disables the band")
+    # Entries resume only after the basis has been valid and inside the band this long without interruption.
+    basis_resume_s: float = Field(300.0, ge=0, description="time back inside the band before entries resume")
     skew_alert: float = Field(0.3, gt=0, le=0.5)
+
+    @model_validator(mode="after")
+    def _conversion_source(self) -> ArbitrageConfig:
+        for m in self.conversion_cross or ():
+            if m.count(":") != 1 or m.startswith(":") or m.endswith(":"):
+                raise ValueError(f"conversion_cross: {m!r} is not 'venue:SYMBOL'")
+        return self
 
 
 class FundingCarryConfig(_Section):

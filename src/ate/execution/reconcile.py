@@ -13,6 +13,7 @@ import logging
 from dataclasses import dataclass, field
 
 from ate.model import EngineEvent, OrderStatus, Severity
+from ate.venues.errors import VenueUnknown
 
 log = logging.getLogger(__name__)
 
@@ -25,6 +26,7 @@ class ReconcileReport:
     settled: list[str] = field(default_factory=list)
     never_sent: list[str] = field(default_factory=list)
     fills_replayed: int = 0
+    unresolved: list[str] = field(default_factory=list)  # the venue's answer was unknown or ambiguous
 
     @property
     def corrections(self) -> int:
@@ -73,7 +75,12 @@ async def reconcile(core, client, store, now_ms: int, *, unknown_orders: str = "
     for coid, order in ours.items():
         if not order.is_open:
             continue
-        view = await client.query_order(order.symbol, coid)
+        try:
+            view = await client.query_order(order.symbol, coid, like=order)
+        except VenueUnknown as exc:  # e.g. two venue orders match a colliding client id: leave it open, say so
+            report.unresolved.append(coid)
+            log.warning("reconcile %s: %s", coid, exc)
+            continue
         if view is None:
             view = order.view(OrderStatus.REJECTED if order.filled_qty == 0 else OrderStatus.CANCELED,
                               reason="never reached the venue (reconciliation)")
@@ -86,6 +93,11 @@ async def reconcile(core, client, store, now_ms: int, *, unknown_orders: str = "
         ev = EngineEvent(now_ms, "reconciliation", f"{venue}: {report.corrections} corrections", Severity.WARNING,
                          {"venue": venue, "adopted": report.adopted, "cancelled_unknown": report.cancelled_unknown,
                           "settled": report.settled, "never_sent": report.never_sent})
+        store.add_event(ev)
+    if report.unresolved:
+        ev = EngineEvent(now_ms, "order_unresolved", f"{venue}: {len(report.unresolved)} open orders could not be "
+                         "matched to one venue order; kept open", Severity.CRITICAL,
+                         {"venue": venue, "orders": report.unresolved})
         store.add_event(ev)
     return report
 

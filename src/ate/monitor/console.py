@@ -53,6 +53,14 @@ def _short(v: Any) -> str:
     return f"{v:.4g}" if isinstance(v, float) else str(v)
 
 
+def _basis(b: dict[str, Any] | None) -> str:
+    if b is None:
+        return "-"
+    if b["vetoed"]:
+        return f"VETOED since {_utc(b['since_ms'])}: {b['reason']}"
+    return f"trading (resumed {_utc(b['since_ms'])})"
+
+
 def status_tables(s: dict[str, Any]) -> Group:
     eng = s["engine"]
     head = _kv("ate status", [("trading state", s["trading_state"].get("state")),
@@ -60,7 +68,8 @@ def status_tables(s: dict[str, Any]) -> Group:
                               ("why", s["trading_state"].get("why") or "-"),
                               ("last start (UTC)", _utc(eng["last_started_ms"])),
                               ("last stop (UTC)", _utc(eng["last_stopped_ms"])),
-                              ("equity", s["equity"]), ("P&L today", s["pnl_today"])])
+                              ("equity", s["equity"]), ("P&L today", s["pnl_today"]),
+                              ("arbitrage basis", _basis(s.get("arbitrage_basis")))])
     mods = Table(title="modules", title_justify="left")
     for m in MODULES:
         mods.add_column(m, justify="center")
@@ -80,4 +89,13 @@ def status_tables(s: dict[str, Any]) -> Group:
         orders.add_column(col)
     for o in s["open_orders"]:
         orders.add_row(*(o[c] for c in ("client_order_id", "market", "side", "qty", "price", "status")))
-    return Group(head, mods, *([pauses] if s.get("venue_pauses") else []), pos, orders)
+    parts = [head, mods, *([pauses] if s.get("venue_pauses") else []), pos, orders]
+    if s.get("unresolved_orders"):  # outcome unknown at the venue: their risk headroom is held
+        unresolved = Table(title="[red]UNRESOLVED orders (outcome unknown, headroom held)[/]", title_justify="left")
+        for col in ("client_order_id", "market", "since (UTC)", "last error"):
+            unresolved.add_column(col)
+        for u in s["unresolved_orders"]:
+            unresolved.add_row(u["client_order_id"], str(u["market"] or "-"), _utc(u["since_ms"] or u["alerted_ms"]),
+                               str(u["last_error"] or "-"))
+        parts.append(unresolved)
+    return Group(*parts)

@@ -9,6 +9,33 @@ from ate.monitor.pauses import stored_pauses
 from ate.risk.events import MODULE_STATUS, MODULES
 
 DAY_MS = 86_400_000
+RECENT = 500
+
+
+def unresolved_orders(store, *, shadow: bool = False) -> list[dict[str, Any]]:
+    """Open orders whose placement outcome the venue has not told yet: an `order_unresolved` alert and no
+    `order_resolved` since (the executor raises both; the order keeps its risk headroom meanwhile)."""
+    open_ids = {o.client_order_id for o in store.orders(open_only=True, shadow=shadow)}
+    resolved = {e.data.get("order"): e.ts_ms for e in store.events(limit=RECENT, kind="order_resolved")}
+    out = {}
+    for e in store.events(limit=RECENT, kind="order_unresolved"):  # newest first
+        for coid in e.data.get("orders") or [e.data.get("order")]:  # reconciliation lists several
+            if coid in open_ids and coid not in out and resolved.get(coid, -1) < e.ts_ms:
+                out[coid] = {"client_order_id": coid, "market": e.data.get("market"),
+                             "since_ms": e.data.get("since_ms"), "alerted_ms": e.ts_ms,
+                             "last_error": e.data.get("last_error")}
+    return list(out.values())
+
+
+def basis_veto(store) -> dict[str, Any] | None:
+    """The arbitrage's quote-basis veto as its last events left it (None: never vetoed)."""
+    last = [e for kind in ("arbitrage.basis_veto", "arbitrage.basis_resumed") for e in store.events(limit=1, kind=kind)]
+    if not last:
+        return None
+    ev = max(last, key=lambda e: e.ts_ms)
+    vetoed = ev.kind == "arbitrage.basis_veto"
+    return {"vetoed": vetoed, "reason": ev.data.get("reason") if vetoed else None, "since_ms": ev.ts_ms,
+            "rate": ev.data.get("rate")}
 
 
 def module_statuses(store) -> dict[str, str]:
@@ -49,6 +76,8 @@ def stored_status(store, *, shadow: bool = False) -> dict[str, Any]:
         "open_orders": [{"client_order_id": o.client_order_id, "market": f"{o.venue}:{o.symbol}",
                          "side": o.side.value, "qty": str(o.qty), "price": str(o.price), "status": o.status.value}
                         for o in store.orders(open_only=True, shadow=shadow)],
+        "unresolved_orders": unresolved_orders(store, shadow=shadow),
+        "arbitrage_basis": basis_veto(store),
         "equity": str(equity[-1][1]) if equity else None,
         "pnl_today": pnl_today,
     }

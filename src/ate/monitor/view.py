@@ -26,6 +26,7 @@ from ate.monitor.figures import (
     sharpe_ratio_rolling,
 )
 from ate.monitor.recorder import MODULES, Clock, MetricsRecorder, wall_ms
+from ate.monitor.status import unresolved_orders
 from ate.risk.events import MODULE_STATUS
 from ate.risk.state import read_state
 from ate.store import Store
@@ -215,6 +216,7 @@ class StoreView:
                           for p in positions],
             "state": state,
             "modules": modules,
+            "unresolved_orders": unresolved_orders(self.store, shadow=self.shadow),
         }
 
     async def metrics_snapshot(self) -> dict:
@@ -236,6 +238,7 @@ class StoreView:
                      "delta_neutral": {"current_delta": None, "target_delta": None, "hedge_effectiveness": None},
                      "directional": None, "win_rate_pct": None, "win_rate_by_strategy": {}}
         health["source"] = "engine" if rec is not None else "store"
+        health["unresolved_orders"] = stored["unresolved_orders"]  # outcome unknown at the venue, headroom held
         health["trading_state"] = await self.controls.trading_state() if self.controls else stored["state"]
         strat["delta_neutral"]["funding_captured_usd"] = stored["funding_captured_usd"]
         performance = {

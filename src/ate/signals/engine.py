@@ -23,7 +23,7 @@ from ate.signals.bitvol import Bitvol
 from ate.signals.combiner import Combined, Intent, combine, decide
 from ate.signals.emergency import Emergency
 from ate.signals.gamma import Gamma, HedgeBook
-from ate.signals.garch import Garch, GarchFit, fit_arch
+from ate.signals.garch import Garch, GarchFit, fit_garch
 from ate.signals.kelly import Kelly
 from ate.signals.lxvx import Lxvx
 from ate.signals.multi_timeframe import MultiTimeframe
@@ -125,7 +125,7 @@ class SignalEngine:
 
     def __init__(self, cfg: ModulesConfig | None = None, *, market: str = "binance:BTCUSDT",
                  base_interval: str = "1m", dvol_history: Iterable[DvolPoint] = (),
-                 garch_fitter: Callable[[np.ndarray], GarchFit] = fit_arch, allow_short: bool = False) -> None:
+                 garch_fitter: Callable[[np.ndarray], GarchFit] = fit_garch, allow_short: bool = False) -> None:
         self.cfg = cfg = cfg or ModulesConfig()
         self.market = market
         self.venue = market.partition(":")[0] or None
@@ -251,7 +251,9 @@ class SignalEngine:
 
     def overrides(self, now_ms: int) -> tuple[ModuleOutput, ModuleOutput]:
         """(emergency, gamma) outputs: call on every 1m close and 1 s tick, and after fills."""
-        return self._eval("emergency", now_ms), self._eval("gamma", now_ms)
+        if self.update_errors:
+            return self._eval("emergency", now_ms), self._eval("gamma", now_ms)
+        return self.emergency.evaluate(now_ms), self.gamma.evaluate(now_ms)  # the common case, without lookups
 
     # ---- other inputs -----------------------------------------------------------------------------
 

@@ -7,6 +7,7 @@ import warnings
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -43,16 +44,106 @@ def fit_arch(returns: np.ndarray) -> GarchFit:
                     float(res.loglikelihood), float(cv[-1]) ** 2, res.convergence_flag == 0)
 
 
+_FD_STEP = float(np.sqrt(np.finfo(float).eps))  # SLSQP's default finite-difference step
+
+
+def _linear_constraint(coeff: np.ndarray, val: float, lb: np.ndarray, ub: np.ndarray) -> dict[str, Any]:
+    """One row `coeff·x − val ≥ 0` of arch's constraints, with the Jacobian SciPy's SLSQP would estimate for
+    it (`approx_derivative(..., '2-point', abs_step=eps, bounds=...)`) computed with the same floating-point
+    operations, minus its generic machinery: SLSQP takes the same steps, so the fit is bit for bit arch's."""
+    n = coeff.size
+
+    def fun(x: np.ndarray, *_: Any) -> float:
+        return np.dot(coeff, x) - val
+
+    def jac(x: np.ndarray, *_: Any) -> np.ndarray:
+        x0 = np.clip(x, lb, ub)
+        f0 = np.dot(coeff, x0) - val
+        h = np.full(n, _FD_STEP)
+        dx = (x0 + h) - x0
+        if (dx == 0).any():
+            sign = (x0 >= 0).astype(float) * 2 - 1
+            h = np.where(dx == 0, np.finfo(float).eps ** 0.5 * sign * np.maximum(1.0, np.abs(x0)), h)
+        # the one-sided scheme's step flips (or shrinks) where a bound is in the way
+        lower, upper = x0 - lb, ub - x0
+        x1 = x0 + h
+        violated = (x1 < lb) | (x1 > ub)
+        fitting = np.abs(h) <= np.maximum(lower, upper)
+        h[violated & fitting] *= -1
+        forward = (upper >= lower) & ~fitting
+        h[forward] = upper[forward]
+        backward = (upper < lower) & ~fitting
+        h[backward] = -lower[backward]
+        out = np.empty(n)
+        for i in range(n):
+            xi = x0.copy()
+            xi[i] = x0[i] + h[i]
+            out[i] = ((np.dot(coeff, xi) - val) - f0) / ((x0[i] + h[i]) - x0[i])
+        return out
+
+    return {"type": "ineq", "fun": fun, "jac": jac}
+
+
+def fit_garch(returns: np.ndarray) -> GarchFit:
+    """`fit_arch` without its overhead, same result bit for bit (tests/signals pin it against `fit_arch`).
+
+    `arch`'s own set-up (sample, scale check, backcast, starting values, bounds, constraints) and its
+    log-likelihood are used unchanged; only the SLSQP call is made here, with the constraints' Jacobians
+    computed directly (they are linear; SciPy otherwise spends ~40 % of a fit estimating them), and no
+    result object is built (a deep copy of the model and pandas series per fit)."""
+    from arch import arch_model
+    from scipy.optimize import minimize
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        model = arch_model(returns, mean="Constant", vol="GARCH", p=1, q=1, dist="normal")
+        v, d = model.volatility, model.distribution
+        model._adjust_sample(None, None)
+        resids = model.resids(model.starting_values())
+        model._check_scale(resids)  # rescale=None: warns at most, the data are not rescaled
+        backcast = v.backcast(resids)
+        sigma2 = np.zeros(resids.shape[0], dtype=float)
+        model._backcast = backcast
+        sv_vol = v.starting_values(resids)
+        model._var_bounds = var_bounds = v.variance_bounds(resids)
+        v.compute_variance(sv_vol, resids, sigma2, backcast, var_bounds)
+        std_resids = resids / np.sqrt(sigma2)
+        parts = (model.constraints(), v.constraints(), d.constraints())
+        widths = (model.num_params, v.num_params, d.num_params)
+        a = np.zeros((sum(p[0].shape[0] for p in parts), sum(widths)))
+        b = np.zeros(a.shape[0])
+        row = col = 0
+        for (pa, pb), w in zip(parts, widths, strict=True):
+            a[row:row + pa.shape[0], col:col + w] = pa
+            b[row:row + pa.shape[0]] = pb
+            row, col = row + pa.shape[0], col + w
+        bounds = [*model.bounds(), *v.bounds(resids), *d.bounds(std_resids)]
+        lb = np.array([-np.inf if lo is None else lo for lo, _ in bounds], dtype=float)
+        ub = np.array([np.inf if hi is None else hi for _, hi in bounds], dtype=float)
+        sv = np.asarray(np.hstack([model.starting_values(), sv_vol, d.starting_values(std_resids)]),
+                        dtype=float).ravel()
+        opt = minimize(model._loglikelihood, sv, args=(sigma2, backcast, var_bounds), method="SLSQP",
+                       bounds=bounds, constraints=[_linear_constraint(a[i], b[i], lb, ub) for i in range(len(b))],
+                       tol=None, options={"disp": False})
+        mp, vp, _ = model._parse_parameters(opt.x)
+        final_resids = model.resids(mp)
+        var = np.zeros(final_resids.shape[0], dtype=float)
+        v.compute_variance(vp, final_resids, var, backcast, var_bounds)
+    p = opt.x
+    return GarchFit(float(p[0]), float(p[1]), float(p[2]), float(p[3]), float(-1.0 * opt.fun),
+                    float(np.sqrt(var)[-1]) ** 2, opt.status == 0)
+
+
 class Garch(SafeModule):
     name = "garch"
     __slots__ = ("cfg", "fitter", "stale_after_ms", "_returns", "_prev_close", "_fit", "_sigma2_next",
                  "_model", "_last_fit_ms", "_fit_error", "_ewma", "_n_returns", "_seed_sum", "rv", "_own_rv", "_gaps")
 
-    def __init__(self, cfg: GarchConfig, fitter: Callable[[np.ndarray], GarchFit] = fit_arch,
+    def __init__(self, cfg: GarchConfig, fitter: Callable[[np.ndarray], GarchFit] | None = None,
                  stale_grace_ms: int = 120_000, rv: RealizedVol | None = None, max_gap_bars: int = 3) -> None:
         super().__init__()
         self.cfg = cfg
-        self.fitter = fitter
+        self.fitter = fitter or fit_garch
         self.stale_after_ms = 3_600_000 + stale_grace_ms
         self._returns: deque[float] = deque(maxlen=cfg.window)
         self._prev_close: float | None = None

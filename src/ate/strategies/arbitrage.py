@@ -7,6 +7,12 @@ at the observed prices, returned together and tagged with one attempt id. A one-
 completed on the other venue, then reverted on its own, each at most `max_unwind_slippage_bps` worse
 than that venue's original price; anything still unmatched blocks new attempts until an operator
 calls `resolve()`.
+
+When the two markets settle in different quotes, the basis between them is a live market
+(`ate.strategies.basis`): its conversion markets are subscribed, and a basis that is missing, stale,
+invalid or outside the band vetoes new attempts (reason in `metrics()["basis"]`, a CRITICAL event) until
+it has been back inside the band for the configured time. Realised P&L is in market_a's quote, each leg
+converted at the basis live when the attempt opened.
 """
 
 from __future__ import annotations
@@ -33,6 +39,7 @@ from ate.strategies.base import (
     split_market,
     to_dec,
 )
+from ate.strategies.basis import BasisGuard, spec_for
 
 ONE = Decimal(1)
 
@@ -69,6 +76,9 @@ class Leg:
     fee_quote: Decimal = ZERO  # fees in the market's own quote
     done: bool = False
     trade_ids: list[str] = field(default_factory=list)
+    # Σ fill qty·price and fees in market_a's quote, each fill converted at the basis live when it was booked
+    value: Decimal = ZERO
+    fee_value: Decimal = ZERO
 
 
 @dataclass(slots=True)
@@ -97,7 +107,8 @@ class Attempt:
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> Attempt:
         legs = {k: Leg(v["market"], Side(v["side"]), dec(v["price"]), dec(v["qty"]), dec(v["filled"]),
-                       dec(v["quote"]), dec(v["fee_quote"]), v["done"], list(v["trade_ids"]))
+                       dec(v["quote"]), dec(v["fee_quote"]), v["done"], list(v["trade_ids"]),
+                       dec(v.get("value", "0")), dec(v.get("fee_value", "0")))
                 for k, v in d["legs"].items()}
         return cls(d["id"], d["buy_market"], d["sell_market"], dec(d["buy_price"]), dec(d["sell_price"]),
                    {k: dec(v) for k, v in d["conv"].items()}, float(d["expected_net_bps"]), int(d["opened_ms"]),
@@ -131,6 +142,9 @@ class ArbitrageStrategy(Strategy):
         self.opportunities_by_day: dict[str, int] = {}
         self.last_edges: tuple[Edge, Edge] | None = None
         self.basis_source = "none"
+        self.basis: BasisGuard | None = None  # built on the first book, once the quotes are known to differ
+        self._basis_saved: dict[str, Any] | None = None
+        self._conv_markets = frozenset(self.subscriptions())
         self.attempt: Attempt | None = None
         self.last_attempt_ms: int | None = None
         self.seq = 0
@@ -151,20 +165,30 @@ class ArbitrageStrategy(Strategy):
         self.dust = ZERO  # base coins below both venues' minimum, left by attempts (bought − sold)
         self._short_of_headroom = False  # warned that the risk headroom is below the venues' minimum
 
+    def subscriptions(self) -> tuple[str, ...]:
+        """The conversion markets (none under a fixed-rate override)."""
+        cfg = self.cfg
+        if cfg.conversion_rate is not None:
+            return ()
+        if cfg.conversion_cross:
+            return tuple(cfg.conversion_cross)
+        return (cfg.conversion_market,) if cfg.conversion_market else ()
+
     # ---- the hot path ------------------------------------------------------------------------------
     def on_book(self, market: str, ctx: StrategyContext) -> Sequence[OrderIntent]:
-        if market != self.a and market != self.b:
-            return NO_INTENTS
-        ba = ctx.book(self.a)
-        bb = ctx.book(self.b)
-        if ba is None or bb is None:
+        if market != self.a and market != self.b and market not in self._conv_markets:
             return NO_INTENTS
         now = ctx.now_ms
+        r = self._conversion(ctx, now)  # every conversion book keeps the guard (veto, resume) current
+        ba = ctx.book(self.a)
+        bb = ctx.book(self.b)
+        shown = r if r is not None else (self.basis.rate if self.basis is not None else None)
+        if ba is None or bb is None or shown is None:
+            return NO_INTENTS
         max_age = self.cfg.book_max_age_ms
         fresh = (now - ba.ts_ms < max_age and now - bb.ts_ms < max_age
                  and ba.bid <= ba.ask and bb.bid <= bb.ask)
-        r = self._conversion(ctx, now)
-        fr = float(r)
+        fr = float(shown)
         ask_a, bid_a, ask_b, bid_b = float(ba.ask), float(ba.bid), float(bb.ask), float(bb.bid)
         fee_a, fee_b, slip = self.cfg.fee_a_bps, self.cfg.fee_b_bps, self.cfg.slippage_buffer_bps
         g0, n0, raw0 = edge(ask_a, bid_b, 1.0, fr, fee_a, fee_b, slip)
@@ -178,6 +202,8 @@ class ArbitrageStrategy(Strategy):
         self._episodes(hit0, hit1, now)
         if not (hit0 or hit1):
             return NO_INTENTS
+        if r is None:
+            return self._skip("basis")
         direction = 0 if hit0 else 1
         return self._try_enter(direction, r, ctx)
 
@@ -189,25 +215,44 @@ class ArbitrageStrategy(Strategy):
                 self.opportunities_by_day[day] = self.opportunities_by_day.get(day, 0) + 1
             self.in_episode[i] = hit
 
-    def _conversion(self, ctx: StrategyContext, now: int) -> Decimal:
-        """USDT per USDC: 1 when both markets share a quote, else the fixed rate or a fresh mid."""
+    def _conversion(self, ctx: StrategyContext, now: int) -> Decimal | None:
+        """market_a's quote per market_b's quote: 1 when they are the same, else the basis guard's rate,
+        None while the basis vetoes trading across the two quotes."""
         if self._same_quote is None:
-            self._same_quote = ctx.instrument(self.a).quote == ctx.instrument(self.b).quote
-        if self._same_quote:
+            qa, qb = ctx.instrument(self.a).quote, ctx.instrument(self.b).quote
+            self._same_quote = qa == qb
+            if not self._same_quote:
+                cfg = self.cfg
+                self.basis = BasisGuard(spec_for(qa, qb, fixed=cfg.conversion_rate, market=cfg.conversion_market,
+                                                 cross=cfg.conversion_cross, max_age_s=cfg.conversion_max_age_s,
+                                                 band_bps=cfg.basis_band_bps, resume_s=cfg.basis_resume_s),
+                                        self._basis_event)
+                if self._basis_saved is not None:
+                    self.basis.restore(self._basis_saved)
+        if self.basis is None:
             self.basis_source = "same_quote"
             return ONE
-        cfg = self.cfg
-        if cfg.conversion_rate is not None:
-            self.basis_source = "fixed"
-            return to_dec(cfg.conversion_rate)
-        book = ctx.book(cfg.conversion_market) if cfg.conversion_market else None
-        if book is not None and now - book.ts_ms <= cfg.conversion_max_age_s * 1000 and book.bid > 0:
-            self.basis_source = "mid"
-            return (book.bid + book.ask) / 2
-        if self.basis_source != "none":
-            self._event(now, "conversion", "no fresh USDC/USDT rate: converting at 1", Severity.WARNING)
-            self.basis_source = "none"
-        return ONE
+        r = self.basis.update(ctx.book, now, lambda m: (ctx.instrument(m).base, ctx.instrument(m).quote))
+        self.basis_source = self.basis.source
+        return r
+
+    def _basis_now(self, market: str, att: Attempt, ctx: StrategyContext) -> Decimal:
+        """market's quote in market_a's quote as the basis reads now (a fill is valued when it happens); the
+        last known rate while vetoed, the attempt's opening one if there has never been any."""
+        if market == self.a or self.basis is None:
+            return att.conv[market]
+        self.basis.update(ctx.book, ctx.now_ms)
+        return self.basis.rate if self.basis.rate is not None else att.conv[market]
+
+    def _basis_event(self, ts: int, kind: str, message: str, severity: Any, data: dict[str, Any]) -> None:
+        self._event(ts, kind, message, severity, **data)
+
+    def quote_rates(self) -> dict[str, tuple[str, Decimal]]:
+        """The live basis as {market_b's quote: (market_a's quote, value in it)} (empty without one)."""
+        g = self.basis
+        if g is None or g.rate is None or g.spec.fixed is not None:
+            return {}
+        return {g.spec.quote_b: (g.spec.quote_a, g.rate)}
 
     # ---- entries -----------------------------------------------------------------------------------
     def _skip(self, why: str) -> Sequence[OrderIntent]:
@@ -295,8 +340,12 @@ class ArbitrageStrategy(Strategy):
         if fill is not None and fill.trade_id not in leg.trade_ids:
             leg.trade_ids.append(fill.trade_id)
             leg.filled += fill.qty
+            fee = self._fee_in_quote(leg.market, fill, ctx)
+            c = self._basis_now(leg.market, att, ctx)
             leg.quote += fill.qty * fill.price
-            leg.fee_quote += self._fee_in_quote(leg.market, fill, ctx)
+            leg.fee_quote += fee
+            leg.value += fill.qty * fill.price * c
+            leg.fee_value += fee * c
         if not order.is_open:
             leg.done = True
         return self._advance(ctx)
@@ -371,11 +420,10 @@ class ArbitrageStrategy(Strategy):
     def _finish(self, att: Attempt, ctx: StrategyContext) -> None:
         cash = fees = buy_notional = ZERO
         for leg in att.legs.values():
-            c = att.conv[leg.market]
-            cash -= leg.quote * c * leg.side.sign
-            fees += leg.fee_quote * c
+            cash -= leg.value * leg.side.sign
+            fees += leg.fee_value
             if leg.side is Side.BUY:
-                buy_notional += leg.quote * c
+                buy_notional += leg.value
         residual = att.base_excess()
         # Coins left over are valued at the buy price observed at entry, so the P&L reflects costs only.
         pnl = cash - fees + residual * att.buy_price * att.conv[att.buy_market]
@@ -412,7 +460,7 @@ class ArbitrageStrategy(Strategy):
         ia, ib = ctx.instrument(self.a), ctx.instrument(self.b)
         base_a = ctx.balance(self.venue_a, ia.base).total
         base_b = ctx.balance(self.venue_b, ib.base).total
-        r = self._conversion(ctx, ctx.now_ms)
+        r = self.basis.rate if self.basis is not None and self.basis.rate is not None else ONE
         quote_a = ctx.balance(self.venue_a, ia.quote).total
         quote_b = ctx.balance(self.venue_b, ib.quote).total * r
         self.skew = float(base_a / (base_a + base_b)) - 0.5 if base_a + base_b > 0 else None
@@ -445,6 +493,7 @@ class ArbitrageStrategy(Strategy):
             "quote_skew": self.quote_skew,
             "blocked": self.stuck,
             "basis_source": self.basis_source,
+            "basis": None if self.basis is None else self.basis.status(),
             "edges": None if e is None else [asdict(x) for x in e],
             "skipped": dict(self.skipped),
             "dust": float(self.dust),
@@ -461,6 +510,7 @@ class ArbitrageStrategy(Strategy):
             "slippage_weighted": self.slippage_weighted, "unwind_loss": str(self.unwind_loss),
             "wins": self.winloss.wins, "losses": self.winloss.losses, "stuck": self.stuck,
             "attempt": self.attempt.to_dict() if self.attempt else None, "dust": str(self.dust),
+            "basis": self.basis.state() if self.basis is not None else self._basis_saved,
         }
 
     def restore(self, state: dict[str, Any]) -> None:
@@ -480,6 +530,9 @@ class ArbitrageStrategy(Strategy):
         self.stuck = state["stuck"]
         self.attempt = Attempt.from_dict(state["attempt"]) if state["attempt"] else None
         self.dust = dec(state.get("dust", "0"))
+        self._basis_saved = state.get("basis")
+        if self.basis is not None and self._basis_saved is not None:
+            self.basis.restore(self._basis_saved)
 
 
 def _utc_day(ms: int) -> str:

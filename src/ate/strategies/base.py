@@ -291,6 +291,17 @@ class Strategy:
         """gamma's HEDGE{qty} for one of this strategy's books (see `hedge_books`)."""
         return NO_INTENTS
 
+    # ---- market data -------------------------------------------------------------------------------
+    def subscriptions(self) -> tuple[str, ...]:
+        """Markets (`venue:SYMBOL`) the strategy reads besides the configured ones (e.g. a conversion
+        market): the engine subscribes to them like any other market."""
+        return ()
+
+    def quote_rates(self) -> dict[str, tuple[str, Decimal]]:
+        """Live values of quote assets in another quote ({asset: (reference quote, value in it)}), so equity
+        across quotes is valued in one unit at the live basis; empty when the strategy has none."""
+        return {}
+
     # ---- gamma -------------------------------------------------------------------------------------
     def hedge_books(self, ctx: StrategyContext) -> dict[str, HedgeBook]:
         """Books to register with gamma (`SignalEngine.register_hedge_book`)."""

@@ -154,20 +154,33 @@ class TradingCore:
             self.risk.set_position(inst, qty)
 
     def on_book(self, book: BookTicker) -> None:
+        market = self._store_book(book)
+        if market is not None:
+            for s in self.strategies:
+                self._handle(s, s.on_book(market, self.ctx))
+
+    def on_books(self, books: Sequence[BookTicker]) -> None:
+        """Books of one instant (a replay step): every one is in place before any strategy reacts, so a
+        strategy reading several markets (a basis cross) never mixes this instant with the last."""
+        markets = [m for m in map(self._store_book, books) if m is not None]
+        for market in markets:
+            for s in self.strategies:
+                self._handle(s, s.on_book(market, self.ctx))
+
+    def _store_book(self, book: BookTicker) -> str | None:
         market = f"{book.venue}:{book.symbol}"
         # Live books were validated by the data manager; replays reach the core directly, so the same rule
         # guards here too (stateless part only: no second ordering check on the hot path).
         if check_book(book, None) is not None:
             self.quarantined += 1  # poisoned or crossed: never traded on
-            return
+            return None
         self.books[market] = book
         mid = (book.bid + book.ask) / TWO
         now = self.clock()
         self.portfolio.mark(market, mid)
         self.risk.update_mark(market, mid, now)
         self.signals.on_market_update(market, now)
-        for s in self.strategies:
-            self._handle(s, s.on_book(market, self.ctx))
+        return market
 
     def on_candle(self, market: str, candle: Candle) -> Decision | None:
         """A closed 1m candle of any market in use (the primary one also feeds the signal engine)."""
@@ -232,6 +245,7 @@ class TradingCore:
     def on_timer(self) -> None:
         """Periodic work (every second live; every candle in backtests): equity, daily loss, state."""
         now = self.clock()
+        self._value_quotes()
         valued = self.valuation.equity()
         if valued is not None:
             self._update_equity(now, *valued)
@@ -258,6 +272,15 @@ class TradingCore:
             self.state.set_state("signals", self.signals.export_state(), now)
             for name, s in self.by_name.items():
                 self.state.set_state(f"strategy.{name}", s.state(), now)
+
+    def _value_quotes(self) -> None:
+        """Quote assets at the live basis the strategies read (USDC at the USDT/USDC rate), so equity across
+        quotes is in one unit; a quote whose reference has no price yet keeps its configured value."""
+        prices = self.portfolio.prices
+        for s in self.strategies:
+            for asset, (ref, rate) in s.quote_rates().items():
+                if ref in prices:
+                    prices[asset] = rate * prices[ref]
 
     def refresh_modules(self) -> None:
         """Evaluate every module now (live engines call it periodically so statuses are current between
@@ -393,6 +416,10 @@ class TradingCore:
         for e in new:
             self.store.add_ledger(ts_ms=e.ts_ms, kind=e.kind, amount=e.amount, asset=e.asset, venue=e.venue,
                                   ref=e.ref, symbol=e.symbol, strategy=e.strategy, shadow=self.shadow)
+
+    def record(self, ev: EngineEvent) -> None:
+        """An event from outside the core (the executor's resolution alerts): stored and alerted like its own."""
+        self._record(ev)
 
     def _record(self, ev: EngineEvent) -> None:
         if self.on_event is not None:

@@ -99,7 +99,9 @@ class VenueClient(Protocol):
 
     async def cancel_order(self, symbol: str, client_order_id: str) -> CommandResult: ...
 
-    async def query_order(self, symbol: str, client_order_id: str) -> Order | None: ...
+    # `like`: the order as sent, for venues whose client ids can collide (Backpack's 32-bit clientId): only an
+    # order matching it is returned; several matching raise VenueUnknown (ambiguous, never guessed).
+    async def query_order(self, symbol: str, client_order_id: str, like: Order | None = None) -> Order | None: ...
 
     async def resolve(self, order: Order) -> CommandResult: ...  # settle an UNKNOWN outcome
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from decimal import Decimal
 from typing import Any
 from urllib.parse import urlencode
@@ -39,6 +39,27 @@ from ate.venues.rest import Prepared, Request, RestTransport
 
 UNKNOWN_CODES = {"TIMEOUT", "SERVER_ERROR"}
 HISTORY_PAGE = 1000
+MATCH_SLACK_MS = 1000  # clock offset and latency allowed around the signing window when matching an order
+
+
+class AmbiguousOrder(VenueUnknown):
+    """More than one venue order matches what was sent: taking either could book another order's outcome."""
+
+
+def pick_order(candidates: Sequence[Order], like: Order | None, lo_ms: int | None = None,
+               hi_ms: int | None = None) -> Order | None:
+    """The venue order among `candidates` (all carrying the same 32-bit clientId) that is `like`: the same
+    symbol, side, quantity (and limit price), created in [lo_ms, hi_ms]. None when nothing matches; raises
+    AmbiguousOrder when several do, because a hash collision must never hand one order another's outcome.
+    Without `like`, the only candidate (or AmbiguousOrder when there are several)."""
+    if like is not None:
+        candidates = [o for o in candidates if o.symbol == like.symbol and o.side is like.side and o.qty == like.qty
+                      and (like.price is None or o.price is None or o.price == like.price)
+                      and (lo_ms is None or not o.created_ms or lo_ms <= o.created_ms <= hi_ms)]
+    if len(candidates) > 1:
+        raise AmbiguousOrder("backpack", f"{len(candidates)} venue orders {[o.venue_order_id for o in candidates]} "
+                             f"match clientId of {candidates[0].client_order_id}", code="AMBIGUOUS")
+    return candidates[0] if candidates else None
 
 
 @dataclass(frozen=True, slots=True)
@@ -118,6 +139,7 @@ class BackpackClient(ClockSyncedClient):
                                   timeout_s=timeout_s)
         self.clock_sync_every_s = clock_sync_every_s
         self._coids: dict[int, str] = {}
+        self._sent: dict[str, tuple[Decimal, Decimal | None]] = {}  # coid -> (qty, price) as rounded and sent
 
     # ---- lifecycle and time ------------------------------------------------------------------------
 
@@ -212,6 +234,9 @@ class BackpackClient(ClockSyncedClient):
 
     def order_body(self, order: Order, instrument: Instrument) -> dict[str, Any]:
         qty, price = instrument.prepare(order.side, order.qty, order.price, reduce_only=order.reduce_only)
+        if len(self._sent) > 10_000:  # only orders still being resolved need it; the oldest go first
+            del self._sent[next(iter(self._sent))]
+        self._sent[order.client_order_id] = (qty, price)
         body: dict[str, Any] = {"symbol": order.symbol, "side": "Bid" if order.side is Side.BUY else "Ask",
                                 "orderType": "Market" if order.type is OrderType.MARKET else "Limit",
                                 "quantity": fmt(qty), "clientId": self.client_id(order.client_order_id)}
@@ -245,23 +270,35 @@ class BackpackClient(ClockSyncedClient):
             return CommandResult(Outcome.ACCEPTED, None, None, "accepted, not yet executed")
         return CommandResult(Outcome.ACCEPTED, parse.parse_order(self.venue, resp.data, self.coid_for))
 
-    async def query_order(self, symbol: str, client_order_id: str) -> Order | None:
-        """Resting orders come from ``/api/v1/order`` (404 otherwise); finished ones from order history."""
+    async def query_order(self, symbol: str, client_order_id: str, like: Order | None = None) -> Order | None:
+        """Resting orders come from ``/api/v1/order`` (404 otherwise); finished ones from order history.
+
+        The clientId is a 32-bit hash, so after enough orders an older one can carry the same number. Every
+        order with it is collected and `pick_order` keeps the one that is `like` (the order as written
+        ahead: side, quantity, price, sent within the signing window); several → AmbiguousOrder."""
         cid = self.client_id(client_order_id)
+        lo = hi = None
+        if like is not None:
+            qty, price = self._sent.get(client_order_id, (like.qty, like.price))
+            like = replace(like, qty=qty, price=price)  # the venue echoes what was sent, on its grid
+            sent = like.created_ms or like.updated_ms  # written ahead just before it was sent
+            offset_ms = self.server_clock.offset_ms or 0
+            lo, hi = sent + offset_ms - MATCH_SLACK_MS, sent + offset_ms + self.window_ms + MATCH_SLACK_MS
         try:
             d = await self._call("GET", "/api/v1/order", {"symbol": symbol, "clientId": cid}, signed=True)
-            return parse.parse_order(self.venue, d, self.coid_for)
+            found = pick_order([parse.parse_order(self.venue, d, self.coid_for)], like, lo, hi)
+            if found is not None:
+                return found
         except NotFound:
             pass
+        candidates: list[Order] = []
         offset = 0
         while True:
             rows = await self._call("GET", "/wapi/v1/history/orders",
                                     {"symbol": symbol, "limit": HISTORY_PAGE, "offset": offset}, signed=True)
-            for r in rows:
-                if r.get("clientId") == cid:
-                    return parse.parse_order(self.venue, r, self.coid_for)
+            candidates += [parse.parse_order(self.venue, r, self.coid_for) for r in rows if r.get("clientId") == cid]
             if len(rows) < HISTORY_PAGE:
-                return None
+                return pick_order(candidates, like, lo, hi)
             offset += HISTORY_PAGE
 
     async def resolve(self, order: Order) -> CommandResult:
@@ -271,7 +308,10 @@ class BackpackClient(ClockSyncedClient):
         wait_ms = sent + self.window_ms - self.clock.now_ms()
         if wait_ms > 0:
             await self.clock.sleep(wait_ms / 1000)
-        found = await self.query_order(order.symbol, order.client_order_id)
+        try:
+            found = await self.query_order(order.symbol, order.client_order_id, like=order)
+        except AmbiguousOrder as exc:
+            return CommandResult(Outcome.UNKNOWN, None, exc.code, exc.venue_message)
         if found is None:
             return CommandResult(Outcome.REJECTED, None, "RESOURCE_NOT_FOUND", "order does not exist at the venue")
         return CommandResult(Outcome.ACCEPTED, found)

@@ -284,7 +284,8 @@ class BinanceClient(ClockSyncedClient):
             return CommandResult(Outcome.REJECTED, None, exc.code, exc.venue_message)
         return CommandResult(Outcome.ACCEPTED, parse.parse_order(self.venue, resp.data))
 
-    async def query_order(self, symbol: str, client_order_id: str) -> Order | None:
+    async def query_order(self, symbol: str, client_order_id: str, like: Order | None = None) -> Order | None:
+        """`like` is unused: Binance keys orders by the full client order id, which cannot collide."""
         try:
             d = await self._get(self.api.order, [("symbol", symbol), ("origClientOrderId", client_order_id)],
                                 weight=4 if self.kind is MarketKind.SPOT else 1, signed=True)
