@@ -28,8 +28,9 @@ class RiskLimits(_Section):
         "how far an order price may be from the trusted price; at most 0.5: further off means the price is wrong"))
     max_orders_per_second: float = Field(10.0, gt=0, le=100, description=(
         "order rate cap; at most 100/s, above every venue's own order limit"))
-    trusted_price_max_age_s: float = Field(5.0, gt=0, le=300, description=(
-        "a price older than this is not trusted for risk checks; at most 300 s"))
+    trusted_price_max_age_s: float = Field(5.0, gt=0, le=3600, description=(
+        "a price older than this is not trusted for risk checks; at most an hour (sparse replayed series "
+        "need minutes)"))
     capital_usd: float = Field(10000.0, ge=10, le=100_000_000, description=(
         "capital in force in backtest, paper and shadow modes; at least 10 USD (below every venue's minimum "
         "order), at most 1e8"))
