@@ -6,8 +6,9 @@ for both directions; an edge ≥ threshold on fresh, uncrossed books opens an at
 at the observed prices, returned together and tagged with one attempt id. A one-legged fill is first
 completed on the other venue, then reverted on its own, each at most `max_unwind_slippage_bps` worse
 than that venue's original price. What is still unmatched (an unwind refused for lack of a trusted price,
-an IOC that found a thin book) is retried with exponential backoff on the next book after the delay, on
-whichever venue's filters take it; below both venues' minimum it is dust. After `STUCK_AFTER` retries the
+an IOC that found a thin book) is retried with exponential backoff on the next book after the delay,
+alternating the two venues (either one when the other's filters refuse it); below both venues' minimum it
+is dust. After `STUCK_AFTER` retries the
 attempt is reported stuck (CRITICAL, `metrics()["blocked"]`) and keeps being retried at the longest delay
 until it is matched or an operator calls `resolve()`; new attempts wait meanwhile.
 
@@ -444,9 +445,10 @@ class ArbitrageStrategy(Strategy):
         att.retry_at_ms = None
         att.retries += 1
         e = att.base_excess()
-        # the venue that filled the excess first (its book took it once), then the other one
-        revert_on_sell = e < 0
-        intent = self._unwind(att, e, f"retry{att.retries}", [revert_on_sell, not revert_on_sell], ctx)
+        # alternately the venue that filled the excess (revert) and the one that missed (complete), so that
+        # one venue down or halted does not hold the position; the other one when filters refuse the first
+        first_on_sell = (e < 0) if att.retries % 2 else (e > 0)
+        intent = self._unwind(att, e, f"retry{att.retries}", [first_on_sell, not first_on_sell], ctx)
         att.phase = "retry"
         if intent is None:
             return self._advance(ctx)  # dust now, or schedule the next retry
