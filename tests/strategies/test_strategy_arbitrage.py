@@ -177,13 +177,15 @@ def test_unmatched_residual_is_retried_with_backoff_and_reported_stuck_loudly():
     assert [e.kind for e in s.drain_events()] == ["arbitrage.unwind_retry"]
     _books(ctx, 999)
     assert s.on_book(B, ctx) == ()  # not before the delay, and no new attempt meanwhile
+    _books(ctx, 1)
+    assert s.on_book(CONV, ctx) == ()  # nor on a book of neither market
     delays = []
     for n in range(1, 8):
         _books(ctx, s.attempt.retry_at_ms - ctx.now_ms)
         (retry,) = s.on_book(B, ctx)
-        # the 0.03 left is sold alternately back on Binance (where it was bought) and on Backpack (completing
-        # the pair), each within the cap of that venue's entry price
-        venue_price = ("binance", D("59820")) if n % 2 else ("backpack", D("60119.1"))
+        # the 0.03 left is sold alternately on Backpack (whose book came: completing the pair) and back on
+        # Binance (where it was bought), each within the cap of that venue's entry price
+        venue_price = ("backpack", D("60119.1")) if n % 2 else ("binance", D("59820"))
         assert (retry.venue, retry.side, retry.qty, retry.price) == (venue_price[0], Side.SELL, D("0.03"),
                                                                      venue_price[1])
         assert retry.purpose is Purpose.UNWIND and retry.meta["leg"] == f"retry{n}"

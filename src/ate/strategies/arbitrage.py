@@ -6,9 +6,9 @@ for both directions; an edge ≥ threshold on fresh, uncrossed books opens an at
 at the observed prices, returned together and tagged with one attempt id. A one-legged fill is first
 completed on the other venue, then reverted on its own, each at most `max_unwind_slippage_bps` worse
 than that venue's original price. What is still unmatched (an unwind refused for lack of a trusted price,
-an IOC that found a thin book) is retried with exponential backoff on the next book after the delay,
-alternating the two venues (either one when the other's filters refuse it); below both venues' minimum it
-is dust. After `STUCK_AFTER` retries the
+an IOC that found a thin book) is retried with exponential backoff on the next book of either market after
+the delay, on that market (its price is fresh) or, if the last retry went there, on the other one; a
+quantity only one venue's filters take waits for that venue's book. Below both venues' minimum it is dust. After `STUCK_AFTER` retries the
 attempt is reported stuck (CRITICAL, `metrics()["blocked"]`) and keeps being retried at the longest delay
 until it is matched or an operator calls `resolve()`; new attempts wait meanwhile.
 
@@ -190,8 +190,8 @@ class ArbitrageStrategy(Strategy):
             return NO_INTENTS
         now = ctx.now_ms
         att = self.attempt
-        if att is not None and att.retry_at_ms is not None and now >= att.retry_at_ms:
-            return self._retry(att, ctx)
+        if att is not None and att.retry_at_ms is not None and now >= att.retry_at_ms and market in (self.a, self.b):
+            return self._retry(att, market, ctx)
         r = self._conversion(ctx, now)  # every conversion book keeps the guard (veto, resume) current
         ba = ctx.book(self.a)
         bb = ctx.book(self.b)
@@ -441,14 +441,26 @@ class ArbitrageStrategy(Strategy):
                         f"{att.retries + 1} in {delay} ms", Severity.WARNING, attempt=att.id, residual=str(e))
         return NO_INTENTS
 
-    def _retry(self, att: Attempt, ctx: StrategyContext) -> Sequence[OrderIntent]:
+    def _retry(self, att: Attempt, market: str, ctx: StrategyContext) -> Sequence[OrderIntent]:
+        """Sent on a book of one of the two markets, to that one: its price has just arrived, so risk trusts
+        it. If the last retry went there, to the other one first, so that a venue halted, down or thin does
+        not hold the position. A quantity only the other venue takes waits for that venue's book (or the
+        longest delay, so a silent venue still counts towards stuck)."""
+        assert att.retry_at_ms is not None
+        other = self.b if market == self.a else self.a
+        last = att.legs.get(f"retry{att.retries}")
+        if last is not None and last.market == market:
+            order = [other, market]
+        elif ctx.now_ms - att.retry_at_ms >= RETRY_MAX_MS:
+            order = [market, other]
+        else:
+            order = [market]
+        e = att.base_excess()
+        intent = self._unwind(att, e, f"retry{att.retries + 1}", [m == att.sell_market for m in order], ctx)
+        if intent is None and len(order) == 1:
+            return NO_INTENTS  # still due: the other market's book will send it
         att.retry_at_ms = None
         att.retries += 1
-        e = att.base_excess()
-        # alternately the venue that filled the excess (revert) and the one that missed (complete), so that
-        # one venue down or halted does not hold the position; the other one when filters refuse the first
-        first_on_sell = (e < 0) if att.retries % 2 else (e > 0)
-        intent = self._unwind(att, e, f"retry{att.retries}", [first_on_sell, not first_on_sell], ctx)
         att.phase = "retry"
         if intent is None:
             return self._advance(ctx)  # dust now, or schedule the next retry
