@@ -11,7 +11,7 @@ import pytest
 from ate.config.strategies import ArbitrageConfig
 from ate.data.loaders import iter_candles
 from ate.model import Fill, Instrument, MarketKind, Order, OrderIntent, OrderStatus, Purpose, Side
-from ate.strategies.arbitrage import ArbitrageStrategy, edge
+from ate.strategies.arbitrage import STUCK_AFTER, ArbitrageStrategy, edge
 from ate.strategies.base import SimpleContext
 
 DATA = Path(__file__).resolve().parents[2] / "data"
@@ -204,6 +204,24 @@ def test_unmatched_residual_is_retried_with_backoff_and_reported_stuck_loudly():
     assert "arbitrage.unstuck" in [e.kind for e in s.drain_events()]
     _books(ctx, 1000)
     assert len(s.on_book(B, ctx)) == 2, s.metrics()
+
+
+def test_a_restart_resumes_the_retries_where_they_stopped():
+    ctx = make_ctx()
+    s = ArbitrageStrategy(ArbitrageConfig(max_notional=5000))
+    _one_legged_after_revert(s, ctx)
+    for n in range(1, STUCK_AFTER + 1):
+        _books(ctx, s.attempt.retry_at_ms - ctx.now_ms)
+        (retry,) = s.on_book(B, ctx)
+        fill(s, ctx, order_for(retry, 10 + n), "0")
+    s2 = ArbitrageStrategy(ArbitrageConfig(max_notional=5000))
+    s2.restore(json.loads(json.dumps(s.state())))  # kill -9, restart
+    assert (s2.attempt.retries, s2.attempt.retry_at_ms, s2.stuck) == (STUCK_AFTER, s.attempt.retry_at_ms, s.stuck)
+    _books(ctx, s2.attempt.retry_at_ms - ctx.now_ms)
+    (retry,) = s2.on_book(A, ctx)
+    assert retry.meta["leg"] == f"retry{STUCK_AFTER + 1}" and retry.qty == D("0.03")
+    assert fill(s2, ctx, order_for(retry, 40), "0.03") == []
+    assert s2.attempt is None and s2.stuck is None
 
 
 def test_operator_resolve_stops_the_retries():
