@@ -97,6 +97,10 @@ class TelegramControl:
         """None unless a token is in the configured variable and at least one chat id is listed."""
         token = env.get(cfg.bot_token_env) if cfg.bot_token_env else None
         if not token or not cfg.chat_ids:
+            if cfg.bot_token_env or cfg.chat_ids:  # half configured: say why nothing will answer
+                why = ("no chat_ids listed" if token else "no bot_token_env" if not cfg.bot_token_env
+                       else f"environment variable {cfg.bot_token_env} is not set")
+                log.warning("telegram control off: %s", why)
             return None
         return cls(cfg, token, **kw)
 
