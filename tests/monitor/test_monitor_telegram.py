@@ -12,6 +12,7 @@ import sys
 from decimal import Decimal
 from pathlib import Path
 
+import aiohttp
 import pytest
 from alert_receivers import BOT_TOKEN, CHAT_ID, ThreadedReceiver
 
@@ -26,6 +27,7 @@ pytestmark = [pytest.mark.skipif(not data_present(), reason="simulator data file
               pytest.mark.timeout(120)]
 TOKEN_ENV = "ATE_TEST_TG_CONTROL_TOKEN"
 STRANGER = "555001"
+UNTRACED_SESSION = aiohttp.ClientSession  # before the engine harness counts every session's requests
 
 
 @pytest.fixture
@@ -42,8 +44,19 @@ async def controlled_engine(tmp_path, monkeypatch, bot: ThreadedReceiver, **tele
     sections = {"monitor": {"enabled": False, "telegram": cfg},
                 "kill_switch": {"file": str(tmp_path / "EMERGENCY_STOP")}}
     async with world(tmp_path, monkeypatch, mode="canary", engine_sections=sections) as (sim, engine, drive, _):
+        await restart_poller(engine, monkeypatch)
         await drive.run(30_000, 5_000)
         yield sim, engine, drive
+
+
+async def restart_poller(engine, monkeypatch) -> None:
+    """Restart the Telegram poller on a session the harness does not count: the harness holds the replay
+    clock while an engine request is on the wire, and a long poll is always on the wire (it is wall-clock
+    I/O outside the replay)."""
+    await engine.telegram.stop()
+    with monkeypatch.context() as m:
+        m.setattr(aiohttp, "ClientSession", UNTRACED_SESSION)
+        engine.telegram.start()
 
 
 def reply_to(bot: ThreadedReceiver, contains: str, after: int = 0):
@@ -127,6 +140,14 @@ async def test_kill_needs_confirmation_then_halts_and_cancels_every_order(tmp_pa
         assert engine.core.trading_state is TradingState.ACTIVE and not (tmp_path / "EMERGENCY_STOP").exists()
         await ask(bot, "/stop going to bed", "REDUCING")
         assert engine.core.trading_state is TradingState.REDUCING
+
+        # a restarted poller resumes after the last update it took: nothing above runs a second time
+        polls = len(bot.polls)
+        await restart_poller(engine, monkeypatch)
+        await until(lambda: len(bot.polls) > polls + 1, "no poll after the restart")
+        assert bot.polls[polls]["offset"] == bot.updates[-1]["update_id"] + 1
+        assert engine.core.trading_state is TradingState.REDUCING
+        assert [e.data["outcome"] for e in audits(engine) if e.data["action"] == "kill"].count("done") == 1
 
 
 async def test_an_unauthorised_chat_changes_nothing_and_hears_nothing(tmp_path, monkeypatch, bot):
