@@ -39,6 +39,9 @@ log = logging.getLogger(__name__)
 DVOL_FILE = Path("data/deribit_BTC_DVOL_1d.csv")
 
 
+REPLAY_POSITION = "sim.replay_position_ms"  # engine state: where an in-process simulator's replay stopped
+
+
 class SimTime:
     """The simulator's replay clock as a venue Clock: sleeps are in simulated seconds."""
 
@@ -183,8 +186,11 @@ class Engine:
         if cfg.sim is not None and (cfg.venues.binance.simulated or cfg.venues.backpack.simulated):
             from ate.sim.runner import run_simulator
 
-            self.sim = await self._exit_stack.enter_async_context(run_simulator(cfg.sim))
-            self.clock = SimTime(self.sim.clock, cfg.sim.speed)
+            # a second run resumes the replay where the first stopped (its store remembers the position)
+            resume = self.store.get_state(REPLAY_POSITION)
+            sim_cfg = cfg.sim if resume is None else cfg.sim.model_copy(update={"start_ms": int(resume)})
+            self.sim = await self._exit_stack.enter_async_context(run_simulator(sim_cfg))
+            self.clock = SimTime(self.sim.clock, self.sim.clock_speed)
             cfg = self.cfg = simulated_venues(cfg, self.sim)
         session = await self._exit_stack.enter_async_context(aiohttp.ClientSession())
         # Bans and pauses are counted by the venue in wall seconds, whatever clock this engine replays on.
@@ -207,6 +213,8 @@ class Engine:
                                 dvol_history=load_dvol(DVOL_FILE) if DVOL_FILE.exists() else ())
         self.core.attach(self._executor())
         await self._read_accounts()
+        if self.mode in (Mode.CANARY, Mode.LIVE):
+            await self._watch_margin()
         await self._seed_funding()
         await self._warm_up()
         self._start_streams()
@@ -258,6 +266,8 @@ class Engine:
             await self.monitor.stop()
         if self.observer is not None:
             await self.observer.stop()
+        if self.sim is not None:
+            self.store.set_state(REPLAY_POSITION, self.sim.replay_position_ms(), self.clock.now_ms())
         for client in self.clients.values():
             with contextlib.suppress(Exception):
                 await client.close()
@@ -331,6 +341,19 @@ class Engine:
                 if venue != "deribit":
                     await reconcile(self.core, client, self.store, self.clock.now_ms(),
                                     unknown_orders=self.cfg.execution.unknown_orders)
+
+    async def _watch_margin(self) -> None:
+        """Leverage and margin type set and checked now; margin, balances and positions re-read periodically."""
+        from ate.trading.margin import MarginWatch
+
+        carry = self.cfg.strategies.funding_carry
+        watch = MarginWatch(self.core, {v: c for v, c in self.clients.items() if v != "deribit"},
+                            leverage=carry.leverage, margin_type=carry.margin_type, clock=self.clock.now_ms,
+                            on_event=self.core._record, on_drift=self.reconcile_soon, sleep=self.clock.sleep,
+                            poll_s=self.cfg.risk_limits.account_poll_s)
+        await watch.setup()
+        await watch.poll()
+        self._spawn(watch.run())
 
     async def _seed_funding(self) -> None:
         """Perp funding intervals and the recent settled rates, so the carry can decide from the start."""

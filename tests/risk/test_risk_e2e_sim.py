@@ -89,8 +89,7 @@ def engine_config(sim, tmp_path: Path, backpack: bool = True) -> Path:
 
 class SimTime:
     """The venue clients' clock: the simulator's replay time (2025), which its servers check signatures
-    against. (The Binance face could use wall time via ``sim.server_time``; the Backpack face always uses
-    replay time, so the clients follow the replay.)"""
+    against (the ``wall`` clock mode would serve wall time instead, but then tests cannot step it)."""
 
     def __init__(self, sim) -> None:
         self.sim = sim
@@ -103,14 +102,18 @@ class SimTime:
 
 
 async def world(tmp_path, monkeypatch, *, wall: bool = False):
-    """``wall``: Binance only, its servers on wall-clock time, so a separate process can sign requests."""
+    """``wall``: Binance only, the simulator in the wall clock mode (real time), so a separate process can
+    sign requests."""
     for k, v in ENV.items():
         monkeypatch.setenv(k, v)
     faces = [BinanceFace()] if wall else [BinanceFace(), BackpackFace()]
-    sim_cm = run_simulator(sim_config(**({"server_time": "wall"} if wall else {})), clock=SteppingClock(),
-                           faces=faces, base_dir=ROOT)
+    if wall:
+        sim_cm = run_simulator(sim_config(clock="wall", speed=1), faces=faces, base_dir=ROOT)
+    else:
+        sim_cm = run_simulator(sim_config(), clock=SteppingClock(), faces=faces, base_dir=ROOT)
     sim = await sim_cm.__aenter__()
-    sim.advance(60_000)
+    if not wall:
+        sim.advance(60_000)
     cfg_path = engine_config(sim, tmp_path, backpack=not wall)
     cfg = load_config(cfg_path)
     clients = {k: c for k, c in build_clients(cfg.venues, clock=None if wall else SimTime(sim)).items()

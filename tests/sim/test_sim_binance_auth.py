@@ -11,7 +11,7 @@ from yarl import URL
 
 from ate.sim.binance import BinanceFace
 from ate.sim.clock import ManualClock, ScaledClock
-from ate.sim.command import served_time
+from ate.sim.command import served_clock
 from ate.sim.runner import run_simulator
 from ate.venues.binance.signing import encode_params, hmac_signature, sign_params
 
@@ -189,16 +189,17 @@ async def test_every_response_of_a_route_carries_the_weight_header(binance_sim, 
 async def test_at_60x_the_venue_keeps_wall_time_for_signed_timestamps():
     import time
 
-    assert served_time(sim_config(speed=60), None) == "wall"  # what `ate simulate` picks for "auto"
-    assert served_time(sim_config(speed=60), 1) == "replay"
-    async with run_simulator(sim_config(speed=60, server_time="wall"), faces=[BinanceFace()],
+    assert served_clock(sim_config(speed=60), None) == "wall"  # what `ate simulate` picks for "auto"
+    assert served_clock(sim_config(speed=60), 1) == "wall"
+    assert served_clock(sim_config(speed=60), 0) == "replay"
+    async with run_simulator(sim_config(speed=60, clock="wall"), faces=[BinanceFace()],
                              base_dir=ROOT) as sim, \
             aiohttp.ClientSession() as s:
         base = sim.url("binance-spot")
         async with s.get(base + "/api/v3/time") as r:
             served = (await r.json())["serverTime"]
         assert abs(served - time.time() * 1000) < 1000
-        assert isinstance(sim.clock, ScaledClock) and sim.clock.speed == 60
+        assert isinstance(sim.clock, ScaledClock) and sim.clock_speed == 1
         q = sign_params(SECRET, [("timestamp", str(int(time.time() * 1000)))])
         status, body, _ = await _call(s, "GET", base, "/api/v3/account", q)
         assert status == 200 and {b["asset"] for b in body["balances"]} == {"USDT", "BTC"}

@@ -56,7 +56,7 @@ def _world_run(seed: int) -> tuple[list, list, D]:
     """Two replayed hours with the world-changing kinds at random: shocks, halts, partial fills and
     liquidations, all drawn by the injector from the seeded Faults."""
     spec = FaultSpec(spike=0.01, drop=0.01, halt=0.005, halt_ms=120_000, partial_fill=0.5, liquidate=0.002)
-    core, replayer, clock = build_world(small_config(seed=seed), ManualClock(), base_dir=ROOT)
+    core, replayer, clock, _ = build_world(small_config(seed=seed), ManualClock(), base_dir=ROOT)
     faults = Faults(spec, seed, clock.now_ms)
     injector = Injector(core, replayer, faults, clock.now_ms)
     fills = []

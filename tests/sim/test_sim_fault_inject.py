@@ -19,7 +19,7 @@ def test_every_kind_is_injectable_and_unknown_kinds_are_named():
             "http_429", "http_5xx", "http_timeout", "reject", "cancel_202", "partial_fill", "ws_drop", "ws_stall",
             "ws_duplicate", "ws_reorder", "ws_malformed", "stale", "depth_gap", "crossed_book", "locked_book",
             "zero_price", "negative_price", "nan_price"} == set(KINDS)
-    core, replayer, clock = build_world(small_config(), ManualClock(), base_dir=ROOT)
+    core, replayer, clock, _ = build_world(small_config(), ManualClock(), base_dir=ROOT)
     injector = Injector(core, replayer, Faults(), clock.now_ms)
     try:
         injector.inject("earthquake")
@@ -59,7 +59,7 @@ def test_poison_book_rewrites_the_best_live_level_of_either_order():
 
 def test_a_zero_starting_balance_is_no_transfer():
     cfg = small_config(accounts=[{"id": "z", "balances": {"binance-spot": {"USDT": "0", "BTC": "2"}}}])
-    core, _, _ = build_world(cfg, ManualClock(), base_dir=ROOT)
+    core, _, _, _ = build_world(cfg, ManualClock(), base_dir=ROOT)
     seen = []
     core.listen(lambda kind, payload: seen.append(payload))
     assert core.transfer("z", "binance-spot", "USDT", D(0)).free == 0 and seen == []

@@ -163,9 +163,9 @@ def test_simulate_with_a_bad_scenario_exits_2_naming_the_problem(tmp_path: Path)
     assert f"--scenario {bad}: event[0].amount:" in done.stderr
 
 
-def test_simulate_plays_a_scenario_on_the_replay_clock(tmp_path: Path):
+def test_simulate_plays_a_scenario_in_replayed_time_on_the_wall_clock(tmp_path: Path):
     cfg = json.loads((ROOT / "configs" / "demo.json").read_text())
-    cfg["sim"] = {"speed": 0, "start_ms": START_MS,
+    cfg["sim"] = {"speed": 600, "start_ms": START_MS,  # wall clock: a replayed minute is 0.1 s
                   "accounts": [{"id": "t", "binance_api_key": KEY, "binance_api_secret": SECRET,
                                 "balances": {SPOT: {"BTC": "1"}}}],
                   "markets": [{"venue": SPOT, "symbol": "BTCUSDT",
@@ -180,7 +180,7 @@ def test_simulate_plays_a_scenario_on_the_replay_clock(tmp_path: Path):
     try:
         rest = proc.stdout.readline().split()[2]
         free = None
-        for _ in range(100):  # the replay runs flat out; the withdrawal lands one replayed minute in
+        for _ in range(100):  # the withdrawal lands one replayed minute in
             q = sign_params(SECRET, [("timestamp", str(int(time.time() * 1000)))])
             req = urllib.request.Request(f"{rest}/api/v3/account?{q}", headers={"X-MBX-APIKEY": KEY})
             with urllib.request.urlopen(req, timeout=5) as r:

@@ -262,3 +262,32 @@ def test_replay_binance_spot_vs_bybit_linear_acceptance_d():
         widest = max(widest, abs(edge(spot[t], perp[t], 1.0, 1.0, 0, 0, 0)[0]))
     assert s.metrics()["opportunities_detected"] == 0 and s.metrics()["trades_executed"] == 0
     assert widest <= 10.3
+
+
+def test_pair_sized_within_the_smaller_headroom_of_its_legs_and_sent_as_one_group():
+    ctx = make_ctx()
+    ctx.headroom.update({"arbitrage": D("500"), f"{A}:BUY": D("120"), f"{B}:SELL": D("300")})
+    s = ArbitrageStrategy(ArbitrageConfig(max_notional=5000))
+    buy, sell = s.on_book(B, ctx)
+    assert buy.qty == sell.qty == D("0.002")  # 120 USD / 60,000: lxvx (0.8) scales the wanted size, not the cap
+    assert buy.group == sell.group == buy.meta["attempt"]
+
+
+def test_headroom_below_the_venue_minimum_sends_nothing_and_warns_once():
+    ctx = make_ctx()
+    ctx.headroom[f"{A}:BUY"] = D("4")  # below Binance's 5 USD minimum notional
+    s = ArbitrageStrategy(ArbitrageConfig(max_notional=5000, min_attempt_interval_ms=0))
+    assert not s.on_book(B, ctx) and not s.on_book(A, ctx)
+    assert s.skipped["headroom"] == 2 and s.attempt is None
+    assert [e.kind for e in s.drain_events()] == ["arbitrage.headroom"]
+
+
+def test_an_excess_below_both_venues_minimum_is_dust_and_never_blocks():
+    ctx = make_ctx()
+    s = ArbitrageStrategy(ArbitrageConfig(max_notional=5000))
+    buy, sell = (order_for(i, n) for n, i in enumerate(s.on_book(B, ctx)))
+    fill(s, ctx, buy, "0.04")
+    assert fill(s, ctx, sell, "0.039995") == []  # 0.000005 BTC left: below the 0.00001 step of both venues
+    assert s.attempt is None and s.stuck is None
+    assert s.dust == D("0.000005") and s.metrics()["dust"] == pytest.approx(0.000005)
+    assert "arbitrage.dust" in [e.kind for e in s.drain_events()]

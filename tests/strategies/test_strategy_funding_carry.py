@@ -31,6 +31,10 @@ PERP_I = Instrument("binance_usdm", "BTCUSDT", "BTC", "USDT", MarketKind.PERP, D
                     D("0.001"), D("1000"), D("556.80"), D("4529764"), D("100"), grid_at_min=True)
 
 
+# fills below charge fees in USDT (the BNB / quote-fee account): legs are equal
+QUOTE_FEES = {"spot_fee_in_base": False}
+
+
 def ms(day: str) -> int:
     return int(datetime.fromisoformat(day).replace(tzinfo=UTC).timestamp() * 1000)
 
@@ -86,13 +90,15 @@ def test_entry_rule_acceptance_a():
     assert not hourly.enter
 
 
-def test_strategy_enters_with_equal_legs():
+def test_strategy_enters_with_legs_of_zero_net_delta_after_the_spot_fee():
     s = FundingCarryStrategy(FundingCarryConfig(notional=10_000))
     ctx = make_ctx("60000")
     ctx.fundings[PERP] = rates_info(1, 2, 3, t_last=ms("2025-01-01"), predicted=3)
     spot, perp = s.evaluate(ctx)
+    # the spot fee (10 bp) is taken from the coins bought: 0.166 / 0.999 = 0.1661662 → 0.16617 (step, up)
     assert (spot.venue, spot.symbol, spot.side, spot.qty, spot.price, spot.purpose) == (
-        "binance", "BTCUSDT", Side.BUY, D("0.166"), D("60060"), Purpose.ENTRY)
+        "binance", "BTCUSDT", Side.BUY, D("0.16617"), D("60060"), Purpose.ENTRY)
+    assert spot.group == perp.group != ""  # one unit for the risk layer
     assert (perp.symbol, perp.side, perp.qty, perp.price, perp.reduce_only) == (
         "BTCUSDT", Side.SELL, D("0.166"), D("59940"), False)
     assert s.evaluate(ctx) == ()  # legs in flight
@@ -148,7 +154,7 @@ def test_funding_sums_on_shipped_history_acceptance_c():
 
     for t_open, t_close, n, total in ((ms("2024-01-01"), ms("2025-01-01"), 1098, D("8169.8876")),
                                       (ms("2025-06-01"), ms("2025-06-24"), 69, D("199.7208"))):
-        s = FundingCarryStrategy(FundingCarryConfig(notional=42_000))
+        s = FundingCarryStrategy(FundingCarryConfig(notional=42_000, **QUOTE_FEES))
         ctx = make_ctx()
         open_pair(s, ctx, t_open)  # 1 BTC short, opened at a funding time: that one is not paid
         assert s.perp_qty == D("-1") and s.spot_qty == D("1")
@@ -164,7 +170,7 @@ def test_funding_sums_on_shipped_history_acceptance_c():
 
 
 def test_exit_after_two_negative_periods():
-    s = FundingCarryStrategy(FundingCarryConfig(notional=42_000))
+    s = FundingCarryStrategy(FundingCarryConfig(notional=42_000, **QUOTE_FEES))
     ctx = make_ctx()
     t = ms("2025-01-01")
     open_pair(s, ctx, t)
@@ -229,7 +235,7 @@ def test_margin_guard_alert_grace_and_hard_limit():
 
 
 def test_gamma_residual_hedge_and_deltas():
-    s = FundingCarryStrategy(FundingCarryConfig(notional=42_000))
+    s = FundingCarryStrategy(FundingCarryConfig(notional=42_000, **QUOTE_FEES))
     ctx = make_ctx()
     t = ms("2025-01-01")
     ctx.fundings[PERP] = rates_info(3, 3, 3, t_last=t - H8)
@@ -268,3 +274,67 @@ def test_state_roundtrip():
     assert s2.state() == s.state()
     s2.on_funding(PERP, D("0.0001"), D("42000"), t + 2 * H8, ctx)
     assert s2.funding_captured == D("8.4")
+
+
+def fill_leg(s: FundingCarryStrategy, ctx: SimpleContext, i: OrderIntent, price: str, fee: D, fee_asset: str,
+             n: int) -> None:
+    o = Order(f"o{ctx.now_ms}-{n}", i.venue, i.symbol, i.side, i.type, i.qty, i.price, i.tif, i.reduce_only,
+              i.strategy, meta=dict(i.meta))
+    o.apply_fill(i.qty, D(price), ctx.now_ms)
+    f = Fill(i.venue, i.symbol, f"t{ctx.now_ms}-{n}", o.client_order_id, "v", i.side, i.qty, D(price), fee,
+             fee_asset, False, ctx.now_ms, s.name)
+    s.on_order_update(o, f, ctx)
+
+
+def test_fee_dust_never_keeps_a_pair_closing():
+    """Finding 10: the spot buy's fee is taken in BTC; what the close cannot sell is dust, the pair closes."""
+    s = FundingCarryStrategy(FundingCarryConfig(notional=546))
+    ctx = make_ctx()
+    t = ms("2025-01-01")
+    ctx.fundings[PERP] = rates_info(3, 3, 3, t_last=t - H8)
+    ctx.now_ms = t
+    spot, perp = s.evaluate(ctx)
+    assert (spot.qty, perp.qty) == (D("0.01302"), D("0.013"))  # 0.013 / 0.999 = 0.0130130 → up to the step
+    fill_leg(s, ctx, spot, "42000", spot.qty * D("0.001"), "BTC", 0)  # 0.00001302 BTC fee
+    fill_leg(s, ctx, perp, "42000", D("0.2"), "USDT", 1)
+    assert s.phase == "open" and s.spot_qty == D("0.01300698") and s.perp_qty == D("-0.013")
+    assert s.spot_qty + s.perp_qty < SPOT_I.step_size, "zero net delta within one spot step"
+    ctx.now_ms = t + 60_000
+    sell, buy = s.close("test", ctx)
+    assert sell.group == buy.group != "" and (sell.qty, buy.qty) == (D("0.013"), D("0.013"))
+    fill_leg(s, ctx, sell, "42000", D("0.5"), "USDT", 2)
+    fill_leg(s, ctx, buy, "42000", D("0.2"), "USDT", 3)
+    assert s.phase == "flat" and s.pairs_closed == 1, s.metrics()
+    assert s.dust == D("0.00000698") and s.metrics()["dust"] == pytest.approx(0.00000698)
+    assert "funding_carry.dust" in [e.kind for e in s.drain_events()]
+    ctx.now_ms = t + 120_000
+    ctx.fundings[PERP] = rates_info(3, 3, 3, t_last=t)
+    assert len(s.evaluate(ctx)) == 2, "the carry trades again"
+    again = FundingCarryStrategy()
+    again.restore(json.loads(json.dumps(s.state())))
+    assert again.dust == D("0.00000698")
+
+
+def test_carry_sized_within_the_headroom_of_both_legs():
+    s = FundingCarryStrategy(FundingCarryConfig(notional=10_000, spot_fee_in_base=False))
+    ctx = make_ctx("60000")
+    ctx.headroom.update({f"{SPOT}:BUY": D("6000"), f"{PERP}:SELL": D("3000")})
+    ctx.fundings[PERP] = rates_info(1, 2, 3, t_last=ms("2025-01-01"), predicted=3)
+    spot, perp = s.evaluate(ctx)
+    assert spot.qty == perp.qty == D("0.05")
+    ctx2 = make_ctx("60000")
+    ctx2.headroom[f"{PERP}:SELL"] = D("50")  # below the perp's 100 USD minimum: no pair, no lone leg
+    ctx2.fundings[PERP] = ctx.fundings[PERP]
+    s2 = FundingCarryStrategy(FundingCarryConfig(notional=10_000))
+    assert s2.evaluate(ctx2) == () and s2.phase == "flat" and not s2.pending
+    assert "risk headroom 50.00 USD" in s2.drain_events()[0].message
+
+
+def test_no_pair_on_a_perp_whose_leverage_the_venue_did_not_confirm():
+    s = FundingCarryStrategy(FundingCarryConfig(notional=10_000))
+    ctx = make_ctx("60000")
+    ctx.fundings[PERP] = rates_info(1, 2, 3, t_last=ms("2025-01-01"), predicted=3)
+    ctx.margins[PERP] = MarginInfo(D("1000"), D("10"), None, leverage_ok=False)
+    assert s.evaluate(ctx) == () and s.metrics()["status"] == "DEGRADED"
+    ctx.margins[PERP] = MarginInfo(D("1000"), D("10"), None)
+    assert len(s.evaluate(ctx)) == 2

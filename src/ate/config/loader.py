@@ -8,6 +8,7 @@ import stat
 import sys
 from collections.abc import Mapping
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from pydantic import ValidationError
 
@@ -52,13 +53,20 @@ def _owner_only(path: Path) -> bool:
     return stat.S_IMODE(path.stat().st_mode) & 0o077 == 0
 
 
+def _loopback_only(venue) -> bool:
+    """Every URL of the venue is this machine (a separately started ``ate simulate``): its keys are
+    the simulator's test keys, not secrets."""
+    urls = [v for k, v in venue.model_dump().items() if k.endswith("_url")]
+    return bool(urls) and all(urlsplit(u).hostname in ("127.0.0.1", "localhost", "::1") for u in urls)
+
+
 def _inline_key_problems(cfg: EngineConfig, path: Path | None) -> list[str]:
     problems = []
     private = path is not None and _owner_only(path)
     for name in ("binance", "backpack"):
         venue = getattr(cfg.venues, name)
         inline = venue.api_key is not None or venue.api_secret is not None
-        if inline and not venue.simulated and not private:
+        if inline and not venue.simulated and not private and not _loopback_only(venue):
             problems.append(
                 f"venues.{name}.api_key: inline keys are only allowed in a file with mode 0600 "
                 f"(use the environment variable named by api_key_env instead)"

@@ -25,9 +25,21 @@ class RiskLimits(_Section):
     max_orders_per_second: float = Field(10.0, gt=0)
     trusted_price_max_age_s: float = Field(5.0, gt=0)
     capital_usd: float = Field(10000.0, gt=0, description="capital in force in backtest, paper and shadow modes")
+    asset_prices_usd: dict[str, float] = Field(
+        default_factory=dict, description="USD price of assets no configured market prices (e.g. BNB fee dust); "
+        "an asset with neither is valued at 0 with a warning, and risk keeps running")
+    account_poll_s: float = Field(
+        30.0, gt=0, le=3600, description="canary/live: how often perp margin (for the liquidation-distance "
+        "guard), balances and positions are re-read from the venues")
+    unpriced_grace_s: float = Field(
+        60.0, ge=0, le=3600, description="at start, how long equity waits for the first mark of a configured "
+        "market before valuing its asset at 0")
 
     @model_validator(mode="after")
     def _consistent(self) -> RiskLimits:
+        for asset, price in self.asset_prices_usd.items():
+            if not price > 0 or price == float("inf"):
+                raise ValueError(f"asset_prices_usd.{asset}: {price} must be a positive finite price")
         if self.max_daily_loss_pct > self.emergency_stop_loss_pct:
             raise ValueError(
                 f"max_daily_loss_pct ({self.max_daily_loss_pct}) must not exceed "

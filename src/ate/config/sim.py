@@ -194,12 +194,12 @@ class SimConfig(_Section):
     markets: list[SimMarketConfig] = Field(default_factory=list)
     fees: dict[SimVenue, FeeConfig] = Field(default_factory=dict)
     faults: FaultSpec = Field(default_factory=FaultSpec)
-    server_time: Literal["auto", "replay", "wall"] = Field(
-        "auto", description="clock behind /time and the signed-timestamp checks. replay: the replay clock "
-        "(clients that share it, like the in-process engine, or sync to /time at speed 1); wall: the wall "
-        "clock (external clients while the replay runs faster than real time: nobody can keep a signed "
-        "timestamp within recvWindow of a clock running N times faster). auto: replay in process, and in "
-        "`ate simulate` wall unless the speed is 1")
+    clock: Literal["auto", "replay", "wall"] = Field(
+        "auto", description="the one clock behind every timestamp the venues emit or check (ate.sim.clock). "
+        "replay: the data's own timestamps (clients share the replay clock, like the in-process engine); "
+        "wall: the data re-stamped onto the present, so any client with a synced system clock works at any "
+        "speed (a candle lasts interval/speed). auto: replay in process; wall in `ate simulate` unless the "
+        "speed is 0")
     dvol: dict[str, str] = Field(default_factory=lambda: {"BTC": "data/deribit_BTC_DVOL_1d.csv"},
                                  description="Deribit DVOL history per currency (CSV date,day_open_time_ms,dvol_close)")
 

@@ -6,7 +6,7 @@ Markets are named `"<venue>:<SYMBOL>"` with the engine's venue ids: `binance` (s
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -49,6 +49,9 @@ class FundingCarryConfig(_Section):
     exit_periods: int = Field(2, ge=1)
     hedge_ratio: float = Field(1.0, ge=0, le=1)
     fee_spot_bps: float = Field(10.0, ge=0)
+    # Binance takes a spot buy's fee from the coins bought (unless paid in BNB): the spot leg then buys
+    # q/(1-fee) so the pair nets zero delta.
+    spot_fee_in_base: bool = True
     fee_perp_bps: float = Field(5.0, ge=0)
     slippage_bps: float = Field(2.0, ge=0)
     entry_max_from_touch_bps: float = Field(10.0, ge=0)
@@ -57,7 +60,9 @@ class FundingCarryConfig(_Section):
     liquidation_distance_hard: float = Field(0.20, gt=0, lt=1)
     grace_minutes: float = Field(15.0, ge=0)
     max_basis_loss_bps: float = Field(50.0, gt=0)
-    leverage: float = Field(2.0, ge=1, le=20)
+    # Set on every perp market at start (canary/live) and checked against the venue's answer.
+    leverage: int = Field(2, ge=1, le=20)
+    margin_type: Literal["CROSSED", "ISOLATED"] = "CROSSED"
 
 
 class DirectionalConfig(_Section):

@@ -34,6 +34,8 @@ class OrderIntent:
     tif: TimeInForce = TimeInForce.IOC
     reduce_only: bool = False
     meta: dict = field(default_factory=dict)
+    # Legs sharing a non-empty group are one unit: risk approves all of them at one size or none.
+    group: str = ""
 
     @property
     def market(self) -> str:

@@ -23,6 +23,8 @@ Engine wiring (the order manager and the engine call these; nothing reaches a ve
 
     # market data: checker.update_mark(instrument.key, trusted_mark, ts_ms)
     # every intent: v = checker.check(intent, instrument); send v.intent only if v.approved
+    # a multi-leg intent (legs share OrderIntent.group): g = checker.check_group(legs, instruments);
+    #     send every g.intents or none; strategies size within checker.headroom_usd(market, side)
     # fills: checker.on_fill(instrument, side, qty); order ended: checker.on_order_closed(key, side, unfilled)
     # reconciliation: checker.set_position(instrument, qty)
     # equity (e.g. every second): checker.set_daily_loss(daily.update(equity, flow))
@@ -43,13 +45,14 @@ from ate.risk.ladder import Book, EmergencyLadder, Holding, LadderPlan
 from ate.risk.pretrade import PreTradeChecker
 from ate.risk.shutdown import Step, run_shutdown, shutdown_plan
 from ate.risk.state import TradingStateKeeper
-from ate.risk.verdict import Decision, Reason, Verdict
+from ate.risk.verdict import Decision, GroupVerdict, Reason, Verdict
 
 __all__ = [
     "Book",
     "DailyLossTracker",
     "Decision",
     "EmergencyLadder",
+    "GroupVerdict",
     "Holding",
     "KillSwitch",
     "LadderPlan",

@@ -19,13 +19,21 @@ Rules by purpose (``Purpose`` in ``ate.model.intent``):
   deviation check when a fresh mark exists.
 - Any order flagged ``reduce_only`` may only shrink its market's position.
 - Daily loss at or beyond the limit blocks ENTRY (new exposure); exits, hedges and unwinds pass.
+
+Multi-leg intents (``OrderIntent.group``) are one unit: :meth:`PreTradeChecker.check_group` applies the
+same rules to every leg and approves all legs at one size or none, so a pair is never sent one-legged by
+the risk layer. :meth:`PreTradeChecker.headroom_usd` tells strategies what an entry may still be, so they
+size pairs within it instead of being trimmed.
 """
 
 from __future__ import annotations
 
 from collections import Counter, deque
-from collections.abc import Callable
-from decimal import Decimal
+from collections.abc import Callable, Sequence
+from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
+from functools import lru_cache
+from math import lcm
+from typing import NamedTuple
 
 import structlog
 
@@ -40,10 +48,11 @@ from ate.model import (
     TradingState,
 )
 from ate.risk.capital import Limits
-from ate.risk.verdict import Decision, Reason, Verdict
+from ate.risk.verdict import Decision, GroupVerdict, Reason, Verdict
 
 log = structlog.get_logger("ate.risk")
 ZERO = Decimal(0)
+ONE = Decimal(1)
 _DELTA_PURPOSES = (Purpose.HEDGE, Purpose.UNWIND)
 
 
@@ -58,11 +67,22 @@ class _RateWindow:
         self.window_ms = self.n * 1000.0 / per_second
         self.times: deque[int] = deque()
 
-    def full(self, now_ms: int) -> bool:
+    def full(self, now_ms: int, more: int = 1) -> bool:
+        """Whether ``more`` approvals now would exceed the rate."""
         times = self.times
         while times and now_ms - times[0] >= self.window_ms:
             times.popleft()
-        return len(times) >= self.n
+        return len(times) + more > self.n
+
+
+class _Leg(NamedTuple):
+    """One order assessed against every rule but the venue filters and the rate limit."""
+
+    bound: Decimal  # the most the caps allow (not yet rounded)
+    reason: Reason  # the limit that bound, OK if none did
+    price: Decimal | None  # the limit price rounded by the venue's tick
+    ref: Decimal | None  # the price its notional is valued at
+    reduce_only: bool
 
 
 class PreTradeChecker:
@@ -134,6 +154,124 @@ class PreTradeChecker:
 
     def _check(self, intent: OrderIntent, inst: Instrument) -> Verdict:
         now = self.clock()
+        leg = self._assess(intent, inst, now)
+        if isinstance(leg, Verdict):
+            return leg
+        qty = inst.round_qty(leg.bound)
+        if qty <= 0 and leg.reason is not Reason.OK:
+            return _reject(leg.reason, f"{leg.reason.value} leaves nothing to send")
+        bad = self._filters(inst, qty, leg)
+        if bad is not None:
+            return bad
+        if not self._rate_room({intent.venue: 1}, now):
+            return _reject(Reason.RATE_LIMIT, f"more than {self.limits.max_orders_per_second}/s on {intent.venue}")
+        out = self._commit(intent, inst, qty, leg, now)
+        return Verdict(Decision.TRIM if leg.reason is not Reason.OK else Decision.APPROVE, leg.reason, out)
+
+    def check_group(self, intents: Sequence[OrderIntent], instruments: Sequence[Instrument]) -> GroupVerdict:
+        """All legs of one multi-leg intent at one size, or none (a pair is never trimmed leg by leg).
+
+        Every leg passes the same rules as :meth:`check`. The legs are scaled by one factor, the largest
+        every leg's caps allow, so their ratios hold: legs asking the smallest quantity (the hedge
+        quantity) land on a grid common to their venues' steps; a leg asking more (a spot buy grossed up
+        for a fee taken in base) is scaled by its ratio and rounded up, so the pair never ends short of
+        its hedge. A leg rejected by a rule, by a venue filter at the common size, or a rate limit that
+        cannot take every leg rejects the group; nothing is reserved for a rejected group."""
+        verdict = self._check_group(intents, instruments)
+        for i in verdict.intents or intents:
+            self.counts[(verdict.decision, verdict.reason)] += 1
+            if verdict.decision is not Decision.APPROVE:
+                log.info("risk_group_" + verdict.decision.value, reason=verdict.reason.value, detail=verdict.detail,
+                         market=i.market, side=i.side.value, qty=str(i.qty), purpose=i.purpose.value,
+                         strategy=i.strategy, group=i.group)
+        return verdict
+
+    def _check_group(self, intents: Sequence[OrderIntent], insts: Sequence[Instrument]) -> GroupVerdict:
+        if not intents or len(intents) != len(insts):
+            return GroupVerdict(Decision.REJECT, Reason.INVALID, (), "a group needs one instrument per leg")
+        now = self.clock()
+        legs: list[_Leg] = []
+        for n, (intent, inst) in enumerate(zip(intents, insts, strict=True)):
+            leg = self._assess(intent, inst, now)
+            if isinstance(leg, Verdict):
+                return GroupVerdict(Decision.REJECT, leg.reason, (), f"leg {n} {intent.market}: {leg.detail}", n)
+            legs.append(leg)
+        base = min(i.qty for i in intents)
+        # one factor for every leg: the tightest leg's bound over what it asked
+        scale, why, at = ONE, Reason.OK, None
+        for n, (intent, leg) in enumerate(zip(intents, legs, strict=True)):
+            if leg.bound / intent.qty < scale:
+                scale, why, at = leg.bound / intent.qty, leg.reason, n
+        qtys = [i.qty for i in intents]
+        x = base
+        if scale < ONE or any(inst.round_qty(i.qty) != i.qty for i, inst in zip(intents, insts, strict=True)):
+            qtys, x, why, at = self._scaled(intents, insts, legs, base * scale, why, at)
+        if x <= 0 or any(q <= 0 for q in qtys):
+            reason = why if why is not Reason.OK else Reason.LOT_SIZE
+            return GroupVerdict(Decision.REJECT, reason, (), f"{reason.value} leaves nothing to send for every leg", at)
+        for n, (intent, inst, q, leg) in enumerate(zip(intents, insts, qtys, legs, strict=True)):
+            bad = self._filters(inst, q, leg)
+            if bad is not None:
+                return GroupVerdict(Decision.REJECT, bad.reason, (), f"leg {n} {intent.market}: {bad.detail}", n)
+        per_venue = Counter(i.venue for i in intents)
+        if not self._rate_room(per_venue, now):
+            return GroupVerdict(Decision.REJECT, Reason.RATE_LIMIT, (),
+                                f"no room for {len(intents)} legs within {self.limits.max_orders_per_second}/s")
+        out = tuple(self._commit(i, inst, q, leg, now) for i, inst, q, leg in zip(intents, insts, qtys, legs, strict=True))
+        trimmed = any(o.qty != i.qty for o, i in zip(out, intents, strict=True))
+        if not trimmed:
+            return GroupVerdict(Decision.APPROVE, Reason.OK, out)
+        return GroupVerdict(Decision.TRIM, why if why is not Reason.OK else Reason.LOT_SIZE, out,
+                            "legs scaled together", at)
+
+    @staticmethod
+    def _scaled(intents: Sequence[OrderIntent], insts: Sequence[Instrument], legs: list[_Leg], x: Decimal,
+                why: Reason, at: int | None) -> tuple[list[Decimal], Decimal, Reason, int | None]:
+        """Leg quantities for hedge quantity ``x``: on the hedge legs' common step, ratio legs rounded up
+        within their own bound. Returns (quantities, hedge quantity, binding limit, its leg)."""
+        base = min(i.qty for i in intents)
+        grid = _common_step(tuple(inst.step_size for i, inst in zip(intents, insts, strict=True) if i.qty == base))
+        for n, (intent, inst, leg) in enumerate(zip(intents, insts, legs, strict=True)):
+            if intent.qty != base:  # rounded up below, so its bound must hold after rounding
+                fits = _floor(leg.bound, inst.step_size) * base / intent.qty
+                if fits < x:
+                    x, why, at = fits, leg.reason, n
+        x = _floor(x, grid)
+        qtys = [inst.round_qty(x if i.qty == base else _ceil(x * i.qty / base, inst.step_size))
+                for i, inst in zip(intents, insts, strict=True)]
+        return qtys, x, why, at
+
+    def headroom_usd(self, market: str | None = None, side: Side | None = None) -> Decimal:
+        """Notional (USD at the trusted mark) a new entry may still have: the single-trade and order caps,
+        and with ``market`` and ``side`` the position cap left after the position and pending orders.
+        Zero when entries are refused (not ACTIVE, daily loss reached, no trusted mark)."""
+        lim = self.limits
+        if self.state is not TradingState.ACTIVE or self.daily_loss >= lim.daily_loss_usd:
+            return ZERO
+        room = min(lim.max_order_usd, lim.max_single_trade_usd)
+        if market is None or side is None:
+            return room
+        mark = self._marks.get(market)
+        if mark is None or self.clock() - mark[1] > lim.trusted_max_age_ms:
+            return ZERO
+        price = mark[0]
+        pos, pend = self._pos.get(market, ZERO), self._pend.get((market, side), ZERO)
+        cap = lim.max_position_usd / price
+        left = cap - pos - pend if side is Side.BUY else cap + pos - pend
+        return max(ZERO, min(room, left * price))
+
+    def unreachable(self, instruments: Sequence[Instrument]) -> list[str]:
+        """Markets where no entry can ever be sent under the limits in force (e.g. the canary's position cap
+        below a venue's minimum notional), one sentence each: a strategy there never trades, and says so
+        rather than sending one leg or an order the venue refuses."""
+        lim = self.limits
+        room = min(lim.max_position_usd, lim.max_single_trade_usd, lim.max_order_usd)
+        return [f"{i.key}: the {lim.source} limits allow {room:.2f} USD per entry, below the venue's minimum "
+                f"notional {i.min_notional} USD" for i in instruments if i.min_notional > room]
+
+    def _assess(self, intent: OrderIntent, inst: Instrument, now: int) -> _Leg | Verdict:
+        """Every rule of one order except the venue filters and the rate limit, without reserving anything:
+        the most it may send (unrounded) and the limit that bound, or a rejection."""
         lim = self.limits
         purpose = intent.purpose
         closing = purpose is Purpose.CLOSE_ALL
@@ -192,28 +330,34 @@ class PreTradeChecker:
                 return _reject(Reason.NOTHING_TO_REDUCE, f"{side.value} cannot reduce {inst.base} delta {delta}")
             if room < bound:
                 bound, reason = room, Reason.DELTA
+        return _Leg(max(bound, ZERO), reason, price, ref, reduce_only)
 
-        qty = inst.round_qty(bound)
-        if qty <= 0 and reason is not Reason.OK:
-            return _reject(reason, f"{reason.value} leaves nothing to send")
+    @staticmethod
+    def _filters(inst: Instrument, qty: Decimal, leg: _Leg) -> Verdict | None:
         try:
-            inst.check(qty, price, reduce_only=reduce_only)
-            if price is None and ref is not None and inst.min_notional > 0 and qty * ref < inst.min_notional \
-                    and not (reduce_only and inst.kind is MarketKind.PERP):
-                raise FilterError("MIN_NOTIONAL", f"notional {qty * ref} below minimum {inst.min_notional}")
+            inst.check(qty, leg.price, reduce_only=leg.reduce_only)
+            if leg.price is None and leg.ref is not None and inst.min_notional > 0 \
+                    and qty * leg.ref < inst.min_notional and not (leg.reduce_only and inst.kind is MarketKind.PERP):
+                raise FilterError("MIN_NOTIONAL", f"notional {qty * leg.ref} below minimum {inst.min_notional}")
         except FilterError as exc:
             return _reject(Reason(exc.reason), str(exc))
+        return None
 
-        rate = self._rates.get(intent.venue)
-        if rate is None:
-            rate = self._rates[intent.venue] = _RateWindow(lim.max_orders_per_second)
-        if rate.full(now):
-            return _reject(Reason.RATE_LIMIT, f"more than {lim.max_orders_per_second}/s on {intent.venue}")
-        rate.times.append(now)
-        self._pend[(key, side)] = pend + qty
-        out = OrderIntent(intent.venue, intent.symbol, side, qty, price, intent.strategy, purpose, intent.type,
-                          intent.tif, reduce_only, intent.meta)
-        return Verdict(Decision.TRIM if reason is not Reason.OK else Decision.APPROVE, reason, out)
+    def _rate_room(self, per_venue: Counter[str] | dict[str, int], now: int) -> bool:
+        for venue, n in per_venue.items():
+            rate = self._rates.get(venue)
+            if rate is None:
+                rate = self._rates[venue] = _RateWindow(self.limits.max_orders_per_second)
+            if rate.full(now, n):
+                return False
+        return True
+
+    def _commit(self, intent: OrderIntent, inst: Instrument, qty: Decimal, leg: _Leg, now: int) -> OrderIntent:
+        self._rates[intent.venue].times.append(now)
+        pend = (inst.key, intent.side)
+        self._pend[pend] = self._pend.get(pend, ZERO) + qty
+        return OrderIntent(intent.venue, intent.symbol, intent.side, qty, leg.price, intent.strategy, intent.purpose,
+                           intent.type, intent.tif, leg.reduce_only, intent.meta, intent.group)
 
     def _caps(self, purpose: Purpose, side: Side, pos: Decimal, pend: Decimal,
               ref: Decimal) -> tuple[tuple[Decimal, Reason], ...]:
@@ -237,3 +381,25 @@ class PreTradeChecker:
 
 def _reject(reason: Reason, detail: str) -> Verdict:
     return Verdict(Decision.REJECT, reason, None, detail)
+
+
+@lru_cache(maxsize=64)
+def _common_step(steps: tuple[Decimal, ...]) -> Decimal:
+    """The smallest quantity step every venue accepts: the least common multiple of their steps."""
+    steps = tuple(s for s in steps if s > 0)
+    if not steps:
+        return ZERO
+    first = steps[0]
+    if all(s == first for s in steps):
+        return first
+    exp = min(s.as_tuple().exponent for s in steps)
+    unit = Decimal(1).scaleb(exp)
+    return lcm(*(int(s / unit) for s in steps)) * unit
+
+
+def _floor(qty: Decimal, step: Decimal) -> Decimal:
+    return (qty / step).to_integral_value(rounding=ROUND_FLOOR) * step if step > 0 else qty
+
+
+def _ceil(qty: Decimal, step: Decimal) -> Decimal:
+    return (qty / step).to_integral_value(rounding=ROUND_CEILING) * step if step > 0 else qty

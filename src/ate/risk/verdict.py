@@ -46,3 +46,21 @@ class Verdict:
     @property
     def approved(self) -> bool:
         return self.decision is not Decision.REJECT
+
+
+@dataclass(frozen=True, slots=True)
+class GroupVerdict:
+    """The outcome for the legs of one multi-leg intent: every leg at one size, or none.
+
+    ``intents`` holds the legs to send (same order as asked) when approved, and is empty when rejected;
+    ``leg`` is the index of the leg whose limit or filter decided a trim or a rejection."""
+
+    decision: Decision
+    reason: Reason
+    intents: tuple[OrderIntent, ...] = ()
+    detail: str = ""
+    leg: int | None = None
+
+    @property
+    def approved(self) -> bool:
+        return self.decision is not Decision.REJECT

@@ -11,7 +11,8 @@ from collections.abc import Callable
 
 from ate.model import Side, fmt
 from ate.sim import backpack_wire as wire
-from ate.sim.backpack_rest import KLINE_MS, BackpackRest, aggregate, candles_between
+from ate.sim import klines
+from ate.sim.backpack_rest import BackpackRest
 from ate.sim.backpack_ws import BackpackStreams, depth_stream_names, parse_stream
 from ate.sim.core import (
     KLINE,
@@ -147,14 +148,15 @@ class BackpackFeed:
         m, c = k.market, k.candle
         if m.venue != wire.VENUE:
             return
-        for interval, ms in KLINE_MS.items():
-            name = f"kline.{interval}.{m.symbol}"
+        for name_of, interval in klines.BACKPACK_WS.items():
+            name = f"kline.{name_of}.{m.symbol}"
             if not self.streams.wants(name):
                 continue
-            start = c.open_ms - c.open_ms % ms
-            bucket = aggregate(candles_between(m, start, c.close_ms), ms)[0]
-            data = wire.ws_kline(m.symbol, bucket, self.now_us())
-            data["X"] = c.close_ms % ms == 0  # pushed on every change, final once the bucket has closed
+            rows = klines.klines(m.candles, interval, c.open_ms, c.open_ms)
+            if not rows or not rows[-1].open_ms <= c.open_ms < rows[-1].close_ms:
+                continue  # the candle is coarser than the interval
+            data = wire.ws_kline(m, rows[-1], self.now_us())
+            data["X"] = c.close_ms >= rows[-1].close_ms  # pushed on every change, final once the bucket has closed
             self._market_data(name, data)
 
     def _mark(self, u: MarkUpdate) -> None:

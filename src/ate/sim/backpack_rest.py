@@ -7,7 +7,7 @@ authenticated account, and returns a :class:`Reply`; errors raise :class:`Backpa
 from __future__ import annotations
 
 import bisect
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 
@@ -15,15 +15,12 @@ from ate.data.candles import Candle
 from ate.data.loaders import FundingRate
 from ate.model import MarketKind, OrderType, TimeInForce, fmt
 from ate.sim import backpack_wire as wire
+from ate.sim import klines
 from ate.sim.backpack_auth import BackpackError, invalid_request
 from ate.sim.clock import Clock
 from ate.sim.core import Market, MatchingCore, OrderRejected, RejectReason, SimOrder
 
 MINUTE_MS = 60_000
-KLINE_MS = {"1m": MINUTE_MS, "3m": 3 * MINUTE_MS, "5m": 5 * MINUTE_MS, "15m": 15 * MINUTE_MS,
-            "30m": 30 * MINUTE_MS, "1h": 60 * MINUTE_MS, "2h": 120 * MINUTE_MS, "4h": 240 * MINUTE_MS,
-            "6h": 360 * MINUTE_MS, "8h": 480 * MINUTE_MS, "12h": 720 * MINUTE_MS, "1d": 1440 * MINUTE_MS,
-            "3d": 3 * 1440 * MINUTE_MS, "1w": 7 * 1440 * MINUTE_MS}
 DEPTH_LIMITS = (5, 10, 20, 50, 100, 500, 1000)
 UINT32_MAX = 2**32 - 1
 DAY_MS = 86_400_000
@@ -133,20 +130,6 @@ def _sorted_by_time(rows: list[tuple[int, dict]], params: Mapping[str, object]) 
     return [r for _, r in rows]
 
 
-def aggregate(candles: Iterable[Candle], interval_ms: int) -> list[Candle]:
-    """Epoch-aligned buckets of closed 1m candles; a bucket still forming holds only what has closed."""
-    out: list[Candle] = []
-    for c in candles:
-        start = c.open_ms - c.open_ms % interval_ms
-        if out and out[-1].open_ms == start:
-            b = out[-1]
-            out[-1] = Candle(start, b.open, max(b.high, c.high), min(b.low, c.low), c.close, b.volume + c.volume,
-                             interval_ms, b.n_base + 1)
-        else:
-            out.append(Candle(start, c.open, c.high, c.low, c.close, c.volume, interval_ms, 1))
-    return out
-
-
 def candles_between(m: Market, start_ms: int, end_ms: int) -> list[Candle]:
     """Closed candles of ``m`` opening in [start_ms, end_ms)."""
     lo = bisect.bisect_left(m.candles, start_ms, key=lambda c: c.open_ms)
@@ -243,7 +226,7 @@ class BackpackRest:
     def get_klines(self, params: Mapping[str, object], account: str | None) -> Reply:
         m = self.market(params)
         interval = _str(params, "interval", required=True) or ""
-        if interval not in KLINE_MS:
+        if interval not in klines.BACKPACK:
             raise invalid_request("Invalid parameter `interval`")
         if _str(params, "priceType") not in (None, "Last"):
             raise invalid_request("Only Last price klines are simulated")
@@ -253,10 +236,8 @@ class BackpackRest:
         now = self.clock.now_ms()
         end_s = _int(params, "endTime")
         end_ms = min(now, end_s * 1000) if end_s is not None else now
-        start_ms = start_s * 1000
-        start_ms -= start_ms % KLINE_MS[interval]
-        rows = aggregate(candles_between(m, start_ms, end_ms), KLINE_MS[interval])
-        return Reply([wire.kline_json(c) for c in rows[:1000]])
+        rows = klines.klines(m.candles, klines.BACKPACK[interval], start_s * 1000, end_ms - 1)
+        return Reply([wire.kline_json(m, c) for c in rows[:1000]])
 
     def get_mark_prices(self, params: Mapping[str, object], account: str | None) -> Reply:
         markets = [self.market(params)] if "symbol" in params else self.markets()
@@ -448,7 +429,8 @@ class BackpackRest:
         for sym, p in sorted(self.core.positions(account, wire.VENUE).items()):
             if p.qty == 0 or (symbol is not None and sym != symbol):
                 continue
-            out.append(wire.position_json(p, self.core.markets[(wire.VENUE, sym)], account))
+            out.append(wire.position_json(p, self.core.markets[(wire.VENUE, sym)], account,
+                                          self.core.liquidation_price(account, wire.VENUE, sym)))
         return Reply(out)
 
     def get_account(self, params: Mapping[str, object], account: str) -> Reply:

@@ -11,6 +11,7 @@ from decimal import Decimal
 
 from ate.data.candles import Candle
 from ate.model import Balance, OrderStatus, OrderType, Position, Side, TimeInForce, fmt, to_decimal
+from ate.sim import klines
 from ate.sim.core import FundingEvent, Market, PublicTrade, SimFill, SimOrder
 
 VENUE = "backpack"
@@ -166,7 +167,7 @@ def balances_json(balances: dict[str, Balance]) -> dict:
             for asset, b in sorted(balances.items())}
 
 
-def position_json(p: Position, m: Market, account: str) -> dict:
+def position_json(p: Position, m: Market, account: str, liquidation: Decimal | None = None) -> dict:
     mark = m.mark or m.mid_price()
     upnl = (mark - p.entry_price) * p.qty if p.qty else Decimal(0)
     notional = p.qty * mark
@@ -177,7 +178,7 @@ def position_json(p: Position, m: Market, account: str) -> dict:
         "netExposureNotional": fmt(abs(notional)),
         "entryPrice": fmt(p.entry_price),
         "breakEvenPrice": fmt(p.entry_price),
-        "estLiquidationPrice": "0",
+        "estLiquidationPrice": fmt(liquidation) if liquidation is not None else "0",
         "markPrice": fmt(mark),
         "imf": IMF["base"],
         "imfFunction": IMF,
@@ -201,19 +202,22 @@ def depth_levels(m: Market, limit: int) -> tuple[list[list[str]], list[list[str]
     return bids, asks
 
 
-def kline_json(c: Candle) -> dict:
-    volume = to_decimal(c.volume)
-    return {
-        "start": kline_time(c.open_ms),
-        "end": kline_time(c.close_ms),
-        "open": dec(c.open),
-        "high": dec(c.high),
-        "low": dec(c.low),
-        "close": dec(c.close),
-        "volume": fmt(volume),
-        "quoteVolume": fmt(volume * to_decimal((c.open + c.close) / 2)),
-        "trades": str(c.n_base),
-    }
+def _kline_values(m: Market, c: Candle) -> dict[str, str]:
+    """Prices on the tick's precision, sizes on the step's."""
+    o, h, lo, cl = (klines.on_grid(x, m.tick) for x in (c.open, c.high, c.low, c.close))
+    volume = klines.on_grid(c.volume, m.step)
+    return {"open": fmt_grid(o), "high": fmt_grid(h), "low": fmt_grid(lo), "close": fmt_grid(cl),
+            "volume": fmt_grid(volume), "quoteVolume": fmt_grid((volume * (o + cl) / 2).quantize(m.tick * m.step)),
+            "trades": str(klines.trade_count(c))}
+
+
+def fmt_grid(d: Decimal) -> str:
+    """Fixed point with the grid's decimals (``95000.10``), not normalised like ``fmt``."""
+    return format(d, "f")
+
+
+def kline_json(m: Market, c: Candle) -> dict:
+    return {"start": kline_time(c.open_ms), "end": kline_time(c.close_ms), **_kline_values(m, c)}
 
 
 def trade_json(t: PublicTrade) -> dict:
@@ -234,10 +238,11 @@ def ws_trade(t: PublicTrade, now_us: int) -> dict:
             "b": None, "a": None, "t": t.trade_no, "T": t.ts_ms * 1000, "m": t.buyer_is_maker}
 
 
-def ws_kline(symbol: str, c: Candle, now_us: int) -> dict:
-    return {"e": "kline", "E": now_us, "s": symbol, "t": iso(c.open_ms), "T": iso(c.close_ms),
-            "o": dec(c.open), "c": dec(c.close), "h": dec(c.high), "l": dec(c.low), "v": dec(c.volume),
-            "n": c.n_base, "X": True}
+def ws_kline(m: Market, c: Candle, now_us: int) -> dict:
+    v = _kline_values(m, c)
+    return {"e": "kline", "E": now_us, "s": m.symbol, "t": iso(c.open_ms), "T": iso(c.close_ms),
+            "o": v["open"], "c": v["close"], "h": v["high"], "l": v["low"], "v": v["volume"],
+            "n": klines.trade_count(c), "X": True}
 
 
 def ws_mark_price(m: Market, mark: Decimal, rate: Decimal, next_ms: int, ts_ms: int, now_us: int) -> dict:

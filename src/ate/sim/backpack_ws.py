@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 
 from aiohttp import WSMsgType, web
 
+from ate.sim import klines
 from ate.sim.backpack_auth import BackpackError, check_window, verify_signed
 from ate.sim.faults import Faults, FrameShaper
 from ate.venues.backpack.signing import signing_string
@@ -22,8 +23,7 @@ from ate.venues.backpack.signing import signing_string
 PUBLIC_TYPES = {"bookTicker", "depth", "trade", "kline", "markPrice", "ticker", "openInterest"}
 PRIVATE_TYPES = {"account.orderUpdate", "account.positionUpdate"}
 DEPTH_AGGREGATIONS = {"200ms", "600ms", "1000ms"}
-KLINE_INTERVALS = {"1s", "1m", "3m", "5m", "15m", "30m", "1h", "2h", "4h", "6h", "8h", "12h", "1d", "3d", "1w",
-                   "1month"}
+KLINE_INTERVALS = set(klines.BACKPACK_WS)
 # [ate choice] Backpack documents no WS error codes besides ccxt's sample {"code":4006,"message":"Invalid stream"}.
 INVALID_STREAM = 4006
 INVALID_AUTH = 4001

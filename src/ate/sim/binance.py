@@ -9,7 +9,7 @@ ccxt needs ``options={"fetchCurrencies": False, "fetchMargins": False}`` (no ``/
 COIN-M markets from their own hosts). Override ``urls["api"]`` entries ``public``/``private``/``v1``
 (spot) or every ``fapi*`` entry (USD-M); for ccxt.pro set ``urls["api"]["ws"]["spot"]`` to
 ``ws://…/ws`` and ``["linear"]`` to ``ws://…/ws`` (ccxt itself rewrites it to ``/public/ws`` or
-``/market/ws``). When the replay clock is not real time (tests, or ``server_time: replay``), give
+``/market/ws``). When the replay clock is not real time (tests, or ``sim.clock: replay``), give
 ccxt ``adjustForTimeDifference: True`` so it signs with the simulator's time.
 
 Not simulated: conditional/algo orders, ``/sapi``, ``order/test``, OCO, Ed25519/RSA keys, the USD-M
@@ -28,6 +28,19 @@ from ate.sim.instruments import BINANCE_SPOT, BINANCE_USDM
 from ate.sim.runner import Endpoint, SimContext
 
 
+@web.middleware
+async def json_not_found(request: web.Request, handler):
+    """Every answer is JSON ``{code, msg}``, a path or method the venue does not serve included (an
+    HTML error page would break a client's error parsing). [ate choice] code -1000 (UNKNOWN)."""
+    try:
+        return await handler(request)
+    except web.HTTPException as exc:
+        if exc.status not in (404, 405):
+            raise
+        return web.json_response({"code": -1000, "msg": f"{exc.reason}: {request.method} {request.path}"},
+                                 status=exc.status)
+
+
 class BinanceFace:
     def __init__(self) -> None:
         self._runners: list[web.AppRunner] = []
@@ -44,7 +57,7 @@ class BinanceFace:
             limiter = RateLimiter(limits, ban_418=ctx.faults.ban_418)
             streams = BinanceStreams(ctx, spot, keys, limiter, listen_keys)
             rest = BinanceRest(ctx, spot, limiter, keys, listen_keys, streams)
-            app = web.Application()
+            app = web.Application(middlewares=[json_not_found])
             app.add_routes(rest.routes() + streams.routes())
             runner = web.AppRunner(app, access_log=None)
             await runner.setup()

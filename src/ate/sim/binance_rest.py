@@ -18,9 +18,9 @@ from decimal import Decimal, InvalidOperation
 
 from aiohttp import web
 
-from ate.data.candles import INTERVAL_MS, aggregate
 from ate.model import OrderType, Side, TimeInForce
 from ate.sim import binance_wire as wire
+from ate.sim import klines
 from ate.sim.binance_auth import (
     ApiError,
     BinanceKeys,
@@ -346,19 +346,14 @@ class BinanceRest:
     def klines(self, r: Req) -> list:
         m = self._market(r.params)
         interval = _req(r.params, "interval")
-        if interval not in INTERVAL_MS:
+        if interval not in (klines.BINANCE_SPOT if self.spot else klines.BINANCE_USDM):
             raise ApiError(400, -1120, "Invalid interval.")
-        start, end = _int(r.params, "startTime"), _int(r.params, "endTime")
-        span = INTERVAL_MS[interval]
-        src = [c for c in m.candles if (start is None or c.open_ms >= start - start % span)
-               and (end is None or c.open_ms <= end)]
-        base = src[0].interval_ms if src else span
-        if span < base or span % base:
-            return []
-        if span != base:
-            src = [c for c in aggregate(src, span, base) if c.complete]
-        rows = _window(src, lambda c: c.open_ms, r.params, 500, 1000 if self.spot else 1500)
-        return [wire.kline_row(c) for c in rows]
+        # [ate choice] closed rows only: the venue also returns the forming one, which the engine's
+        # warm-up would take for a closed candle
+        rows = klines.klines(m.candles, interval, _int(r.params, "startTime"), _int(r.params, "endTime"),
+                             closed_by=self.ctx.clock.now_ms())
+        rows = _window(rows, lambda c: c.open_ms, r.params, 500, 1000 if self.spot else 1500)
+        return [wire.kline_row(m, c, self.spot) for c in rows]
 
     def trades(self, r: Req) -> list:
         m = self._market(r.params)
@@ -547,16 +542,19 @@ class BinanceRest:
         mark = m.mark or m.mid_price()
         p.mark_price = mark
         notional = p.qty * mark
+        liq = self.core.liquidation_price(r.account, self.venue, p.symbol)
+        isolated = self.core.account(r.account).margin_type.get((self.venue, p.symbol)) == "ISOLATED"
         return {"symbol": p.symbol, "positionSide": "BOTH", "positionAmt": wire.fmt(p.qty),
                 "entryPrice": wire.fmt(p.entry_price), "breakEvenPrice": wire.fmt(p.entry_price),
                 "markPrice": wire.fmt(mark), "unRealizedProfit": wire.fmt(p.unrealized_pnl),
-                "unrealizedProfit": wire.fmt(p.unrealized_pnl), "liquidationPrice": "0",
+                "unrealizedProfit": wire.fmt(p.unrealized_pnl),
+                "liquidationPrice": wire.fmt(liq) if liq is not None else "0",
                 "isolatedMargin": "0", "notional": wire.fmt(notional), "marginAsset": m.instrument.quote,
                 "isolatedWallet": "0", "initialMargin": wire.fmt(abs(notional) / lev),
                 "maintMargin": wire.fmt(abs(notional) * m.maint_margin_rate),
                 "positionInitialMargin": wire.fmt(abs(notional) / lev), "openOrderInitialMargin": "0",
-                "adl": 0, "bidNotional": "0", "askNotional": "0", "leverage": str(lev), "isolated": False,
-                "marginType": "cross", "maxNotionalValue": "1000000", "updateTime": r.now}
+                "adl": 0, "bidNotional": "0", "askNotional": "0", "leverage": str(lev), "isolated": isolated,
+                "marginType": "isolated" if isolated else "cross", "maxNotionalValue": "1000000", "updateTime": r.now}
 
     def futures_account(self, r: Req) -> dict:
         assets, positions, t = self._futures_assets(r)
@@ -614,9 +612,18 @@ class BinanceRest:
         return rows[0] if r.params.get("symbol") else rows
 
     def margin_type(self, r: Req) -> dict:
-        self._market(r.params)
-        if _req(r.params, "marginType") not in ("ISOLATED", "CROSSED"):
+        """As the venue answers: -4046 when the type is already in force, -4048 while a position is open."""
+        m = self._market(r.params)
+        wanted = _req(r.params, "marginType")
+        if wanted not in ("ISOLATED", "CROSSED"):
             raise bad_param("marginType")
+        types = self.core.account(r.account).margin_type
+        if types.get((self.venue, m.symbol), "CROSSED") == wanted:
+            raise ApiError(400, -4046, "No need to change margin type.")
+        pos = self.core.positions(r.account, self.venue).get(m.symbol)
+        if pos is not None and pos.qty != 0:
+            raise ApiError(400, -4048, "Margin type cannot be changed if there exists position.")
+        types[(self.venue, m.symbol)] = wanted
         return {"code": 200, "msg": "success"}
 
     def dual_side(self, r: Req) -> dict:

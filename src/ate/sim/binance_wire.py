@@ -7,6 +7,7 @@ from decimal import Decimal
 
 from ate.data.candles import Candle
 from ate.model import Balance, MarketKind, OrderStatus, OrderType, Position, TimeInForce, fmt
+from ate.sim import klines
 from ate.sim.binance_auth import ApiError
 from ate.sim.core import FundingEvent, Market, OrderRejected, PublicTrade, RejectReason, SimFill, SimOrder
 
@@ -25,11 +26,6 @@ def fnum(d: Decimal, spot: bool) -> str:
 
 def decimals(step: Decimal) -> int:
     return max(0, -step.as_tuple().exponent)  # type: ignore[operator]
-
-
-def fcandle(x: float) -> str:
-    """Candle values are floats read from the data's decimal text; sums are cut back to 8 places."""
-    return fmt(Decimal(repr(round(x, 8))))
 
 
 def status(o: SimOrder) -> str:
@@ -96,7 +92,7 @@ def spot_order_result(o: SimOrder, fills: list[SimFill] | None, resp_type: str) 
     out.update({"price": s8(o.price or Decimal(0)), "origQty": s8(o.qty), "executedQty": s8(o.filled_qty),
                 "origQuoteOrderQty": s8(Decimal(0)), "cummulativeQuoteQty": s8(o.filled_quote),
                 "status": status(o), "timeInForce": tif(o, True), "type": order_type(o, True),
-                "side": o.side.value, "workingTime": o.created_ms if o.type is OrderType.LIMIT else -1,
+                "side": o.side.value, "workingTime": o.created_ms,  # -1 only for untriggered stops (not simulated)
                 "selfTradePreventionMode": "EXPIRE_MAKER"})
     if resp_type == "FULL":
         out["fills"] = [{"price": s8(f.price), "qty": s8(f.qty), "commission": s8(f.fee),
@@ -262,18 +258,28 @@ def ticker_stream(m: Market, spot: bool, now: int) -> dict:
     return out
 
 
-def kline_row(c: Candle) -> list:
-    qv = fcandle(round(c.volume * c.close, 8))
-    return [c.open_ms, fcandle(c.open), fcandle(c.high), fcandle(c.low), fcandle(c.close), fcandle(c.volume),
-            c.close_ms - 1, qv, 0, "0", "0", "0"]
+def _kline_values(m: Market, c: Candle, spot: bool) -> tuple[str, ...]:
+    """open, high, low, close, volume, quote volume, taker buy volume, taker buy quote volume: prices
+    on the tick and sizes on the step, written with the grid's decimals (Spot pads all to 8)."""
+    text = s8 if spot else (lambda d: format(d, "f"))
+    o, h, lo, cl = (klines.on_grid(x, m.tick) for x in (c.open, c.high, c.low, c.close))
+    vol, taker = klines.on_grid(c.volume, m.step), klines.on_grid(klines.taker_buy_volume(c), m.step)
+    mid = (o + cl) / 2
+    quote_vol, quote_taker = ((q * mid).quantize(EIGHT) for q in (vol, taker))
+    return tuple(text(d) for d in (o, h, lo, cl, vol, quote_vol, taker, quote_taker))
 
 
-def kline_event(m: Market, c: Candle, interval: str, now: int, closed: bool) -> dict:
+def kline_row(m: Market, c: Candle, spot: bool) -> list:
+    o, h, lo, cl, v, q, tb, tq = _kline_values(m, c, spot)
+    return [c.open_ms, o, h, lo, cl, v, c.close_ms - 1, q, klines.trade_count(c), tb, tq, "0"]
+
+
+def kline_event(m: Market, c: Candle, interval: str, now: int, closed: bool, spot: bool) -> dict:
+    o, h, lo, cl, v, q, tb, tq = _kline_values(m, c, spot)
     return {"e": "kline", "E": now, "s": m.symbol,
             "k": {"t": c.open_ms, "T": c.close_ms - 1, "s": m.symbol, "i": interval, "f": -1, "L": -1,
-                  "o": fcandle(c.open), "c": fcandle(c.close), "h": fcandle(c.high), "l": fcandle(c.low),
-                  "v": fcandle(c.volume), "n": 0, "x": closed, "q": fcandle(round(c.volume * c.close, 8)),
-                  "V": "0", "Q": "0", "B": "0"}}
+                  "o": o, "c": cl, "h": h, "l": lo, "v": v, "n": klines.trade_count(c), "x": closed, "q": q,
+                  "V": tb, "Q": tq, "B": "0"}}
 
 
 def trade_event(t: PublicTrade, spot: bool, agg: bool) -> dict:

@@ -19,12 +19,14 @@ from decimal import Decimal
 
 from aiohttp import WSMsgType, web
 
-from ate.data.candles import INTERVAL_MS, Aggregator, Candle
+from ate.data.candles import Candle
 from ate.model import Balance
 from ate.sim import binance_wire as wire
+from ate.sim import klines
 from ate.sim.binance_auth import ApiError, BinanceKeys, check_timing, verify_ws_signature
 from ate.sim.binance_limits import RateLimiter
 from ate.sim.binance_rest import ListenKeys
+from ate.sim.clock import ScaledClock
 from ate.sim.core import (
     BALANCE,
     KLINE,
@@ -97,13 +99,14 @@ class BinanceStreams:
         self.conns: set[Conn] = set()
         self.subs: dict[str, set[Conn]] = {}
         self._published: dict[str, tuple[dict[int, int], dict[int, int]]] = {}
-        self._aggs: dict[tuple[str, str], Aggregator] = {}
         self._sub_ids = 0
         self.max_inbound = 5 if spot else 10
         self.heartbeat = 20.0 if spot else 180.0
         self._held: dict[str, list[tuple[Conn, str]]] = {}  # account -> user frames kept back (IOC ordering)
         self._unlisten = [self.core.listen_book(self._on_book), self.core.listen(self._on_event)]
         self._expiry_task: asyncio.Task | None = None
+        self._mark_task: asyncio.Task | None = None
+        self._mark_sent: dict[str, int] = {}  # mark stream name -> world ms of its last push
 
     def routes(self) -> list[web.RouteDef]:
         if self.spot:
@@ -120,12 +123,14 @@ class BinanceStreams:
     async def start(self) -> None:
         if not self.spot:
             self._expiry_task = asyncio.create_task(self._expire_listen_keys())
+            self._mark_task = asyncio.create_task(self._mark_pulse())
 
     async def stop(self) -> None:
         for u in self._unlisten:
             u()
-        if self._expiry_task:
-            self._expiry_task.cancel()
+        for task in (self._expiry_task, self._mark_task):
+            if task:
+                task.cancel()
         for c in list(self.conns):
             await c.ws.close()
 
@@ -263,6 +268,61 @@ class BinanceStreams:
                 self.subs.setdefault(name, set()).add(conn)
                 if _kind(name) == "depth":
                     self._reset_depth(name.split("@")[0])
+                if not self.spot:
+                    self._snapshot(conn, name)
+
+    def _snapshot(self, conn: Conn, name: str) -> None:
+        """USD-M: a new subscriber gets the stream's current state at once (book, depth, mark), so a
+        client connecting between two replayed updates is not left without a price."""
+        symbol, _, rest = name.partition("@")
+        kind = _kind(name)
+        now = self._now()
+        if symbol == "!markPrice":
+            payload: object = [wire.mark_event(x, now) for x in self.core.markets_of(self.venue) if x.is_perp and x.mark]
+        else:
+            m = next((x for x in self.core.markets_of(self.venue) if x.symbol.lower() == symbol), None)
+            if m is None or not m.has_book:
+                return
+            if kind == "bookTicker":
+                payload = wire.book_ticker(m, False, True, now)
+            elif kind == "markPrice" and m.is_perp and m.mark:
+                payload = wire.mark_event(m, now)
+            elif kind == "depth":
+                levels = rest[len("depth"):].split("@")[0]
+                b, a = wire.depth_levels(m, int(levels) if levels in ("5", "10", "20") else m.depth_levels, False)
+                payload = {"e": "depthUpdate", "E": now, "T": m.ts_ms, "s": m.symbol, "U": m.update_id,
+                           "u": m.update_id, "pu": m.update_id - 1, "b": b, "a": a}
+            else:
+                return
+        conn.push(_DUMPS({"stream": name, "data": payload}) if conn.combined else _DUMPS(payload))
+
+    async def _mark_pulse(self) -> None:
+        """``markPrice@1s`` every second and ``markPrice`` every 3 s of world time, whether or not the
+        replay moved the mark (as the venue does). A replayed mark update also goes out at once."""
+        clock = self.ctx.clock
+        while True:
+            now = clock.now_ms()
+            if self.subs:
+                self._publish_marks(now, due_only=True)
+            nxt = now - now % 1000 + 1000
+            wait = clock.wall_seconds_until(nxt) if isinstance(clock, ScaledClock) else 0.05
+            await asyncio.sleep(max(wait, 0.005))  # [ate choice] at most ~200 pushes a wall second at high speed
+
+    def _publish_marks(self, now: int, due_only: bool) -> None:
+        stamp = self._now()
+        for m in self.core.markets_of(self.venue):
+            if not m.is_perp or not m.mark:
+                continue
+            s = m.symbol.lower()
+            for name, every in ((f"{s}@markPrice", 3000), (f"{s}@markPrice@1s", 1000)):
+                if self.subs.get(name) and not (due_only and now - self._mark_sent.get(name, -every) < every):
+                    self._mark_sent[name] = now
+                    self._publish(name, wire.mark_event(m, stamp))
+        for name, every in (("!markPrice@arr", 3000), ("!markPrice@arr@1s", 1000)):
+            if self.subs.get(name) and not (due_only and now - self._mark_sent.get(name, -every) < every):
+                self._mark_sent[name] = now
+                self._publish(name, [wire.mark_event(x, stamp) for x in self.core.markets_of(self.venue)
+                                     if x.is_perp and x.mark])
 
     def _reset_depth(self, symbol_lower: str) -> None:
         """Diffs are relative to the book as it is now (what a REST snapshot shows): every current
@@ -379,15 +439,7 @@ class BinanceStreams:
         elif kind == MARK and not self.spot:
             mk = payload.market  # type: ignore[attr-defined]
             if mk.venue == self.venue and self.subs:
-                s = mk.symbol.lower()
-                now = self._now()
-                for name in (f"{s}@markPrice", f"{s}@markPrice@1s"):
-                    if self.subs.get(name):
-                        self._publish(name, wire.mark_event(mk, now))
-                for name in ("!markPrice@arr", "!markPrice@arr@1s"):
-                    if self.subs.get(name):
-                        self._publish(name, [wire.mark_event(x, now) for x in self.core.markets_of(self.venue)
-                                             if x.is_perp])
+                self._publish_marks(self.ctx.clock.now_ms(), due_only=False)
         elif kind in (ORDER, BALANCE, POSITION):
             self._user_event(kind, payload)
 
@@ -395,35 +447,31 @@ class BinanceStreams:
         """``x:false`` updates of the data's own interval from the replayed path (the path visits the
         candle's open, extremes and close, so the update before the close shows its real range)."""
         span = m.candles[-1].interval_ms
-        interval = next((name for name, ms in INTERVAL_MS.items() if ms == span), None)
+        interval = next((name for name, ms in klines.FIXED_MS.items() if ms == span), None)
         name = f"{m.symbol.lower()}@kline_{interval}"
         if interval is None or not self.subs.get(name) or not m.bar[0]:
             return
         start, o, h, lo = m.bar
         tick = m.tick_f
         bar = Candle(start, o * tick, h * tick, lo * tick, (m.bid_t + m.ask_t) // 2 * tick, 0.0, span)
-        self._publish(name, wire.kline_event(m, bar, interval, self._now(), False))
+        self._publish(name, wire.kline_event(m, bar, interval, self._now(), False, self.spot))
 
     def _klines(self, k: KlineClosed) -> None:
-        """Closed candles only: ``x:true`` exactly once per candle, at its close on the replay clock."""
+        """Every closed candle updates the row of each subscribed interval that holds it: ``x:false``
+        while the row is forming, ``x:true`` exactly once, with the candle that ends it."""
         m, c = k.market, k.candle
-        s = m.symbol.lower()
+        prefix = f"{m.symbol.lower()}@kline_"
+        names = [n for n, conns in self.subs.items() if conns and n.startswith(prefix)]
         now = self._now()
-        for interval, span in INTERVAL_MS.items():
-            name = f"{s}@kline_{interval}"
-            key = (m.symbol, interval)
-            if span < c.interval_ms or span % c.interval_ms:
+        for name in names:
+            interval = name[len(prefix):]
+            if interval not in klines.BINANCE_SPOT or (not self.spot and interval == "1s"):
                 continue
-            if span == c.interval_ms:
-                bars = (c,)
-            else:
-                agg = self._aggs.get(key)
-                if agg is None:
-                    agg = self._aggs[key] = Aggregator(span, c.interval_ms)
-                bars = agg.update(c)
-            if self.subs.get(name):
-                for bar in bars:
-                    self._publish(name, wire.kline_event(m, bar, interval, now, True))
+            rows = klines.klines(m.candles, interval, c.open_ms, c.open_ms)
+            if not rows or not rows[-1].open_ms <= c.open_ms < rows[-1].close_ms:
+                continue  # the candle is coarser than the interval
+            row = rows[-1]
+            self._publish(name, wire.kline_event(m, row, interval, now, c.close_ms >= row.close_ms, self.spot))
 
     # ------------------------------------------------------------------ user data
     def _user_event(self, kind: str, payload: object) -> None:

@@ -333,6 +333,8 @@ class Account:
     wallets: dict[str, dict[str, Balance]] = field(default_factory=dict)  # venue -> asset -> Balance
     positions: dict[tuple[str, str], Position] = field(default_factory=dict)
     leverage: dict[tuple[str, str], int] = field(default_factory=dict)
+    # CROSSED or ISOLATED as set by the client; margin and liquidation are modelled cross either way
+    margin_type: dict[tuple[str, str], str] = field(default_factory=dict)
     orders: dict[tuple[str, int], SimOrder] = field(default_factory=dict)  # (venue, order_id)
     open_by_client: dict[tuple[str, str], SimOrder] = field(default_factory=dict)
     fills: list[SimFill] = field(default_factory=list)
@@ -643,6 +645,8 @@ class MatchingCore:
         self._lock(acct, m, o)
         acct.open_by_client[(venue, o.client_order_id)] = o
         self._emit(ORDER, OrderEvent(account_id, o, "NEW", None, ts))
+        if o.locked:  # funds moved from free to locked: a balance change like any other
+            self._balances_changed(account_id, venue, (acct.balance(venue, o.lock_asset),), "ORDER", ts)
         fills = [self._execute(acct, m, o, t, q, False, ts) for t, q in plan]
         if o.is_open and not rests:
             self._close(acct, m, o, OrderStatus.EXPIRED, "EXPIRED", ts)
@@ -751,6 +755,26 @@ class MatchingCore:
             initial += notional / self.leverage(acct.id, v, s)
             maint += notional * pm.maint_margin_rate
         return b.free + b.locked + upnl, initial, maint
+
+    def liquidation_price(self, account_id: str, venue: str, symbol: str) -> Decimal | None:
+        """The mark of this perp at which the wallet's equity meets its maintenance margin (every other
+        position at its current mark); None without a position or when no positive price does.
+
+        equity(P) = W + U_other + q·(P − E) and maint(P) = M_other + |q|·P·mmr, so
+        P = (M_other + q·E − W − U_other) / (q − |q|·mmr)."""
+        acct = self.account(account_id)
+        m = self.market(venue, symbol)
+        pos = acct.positions.get((venue, symbol))
+        if not m.is_perp or pos is None or pos.qty == 0:
+            return None
+        equity, _, maint = self._margin_state(acct, m)
+        mark = pos.mark_price
+        q = pos.qty
+        own_equity = q * (mark - pos.entry_price)
+        own_maint = abs(q) * mark * m.maint_margin_rate
+        rest = (maint - own_maint) + q * pos.entry_price - (equity - own_equity)
+        price = rest / (q - abs(q) * m.maint_margin_rate)
+        return price.quantize(m.instrument.tick_size) if price > 0 else None
 
     def available_margin(self, account_id: str, venue: str, asset: str) -> Decimal:
         """Margin free for new orders on a perp wallet (Binance ``availableBalance``)."""

@@ -42,15 +42,18 @@ class DvolPage:
 class DvolHistory:
     """Daily DVOL closes per currency, queried as Deribit candles without look-ahead."""
 
-    def __init__(self, series: dict[str, list[DvolPoint]], page_size: int = MAX_CANDLES) -> None:
-        self._opens = {c: [p.day_open_ms for p in pts] for c, pts in series.items()}
+    def __init__(self, series: dict[str, list[DvolPoint]], page_size: int = MAX_CANDLES,
+                 stamp: Callable[[int], int] | None = None) -> None:
+        stamp = stamp or (lambda ms: ms)  # data time -> world time (the simulator's wall mode re-stamps)
+        self._opens = {c: [stamp(p.day_open_ms) for p in pts] for c, pts in series.items()}
+        self._ends = {c: [stamp(p.day_open_ms + DAY_MS) for p in pts] for c, pts in series.items()}
         self._closes = {c: [p.close for p in pts] for c, pts in series.items()}
         self.page_size = page_size
 
     @classmethod
-    def from_files(cls, files: dict[str, str | Path]) -> DvolHistory:
+    def from_files(cls, files: dict[str, str | Path], stamp: Callable[[int], int] | None = None) -> DvolHistory:
         return cls({currency.upper(): sorted(load_dvol(path), key=lambda p: p.day_open_ms)
-                    for currency, path in files.items()})
+                    for currency, path in files.items()}, stamp=stamp)
 
     def page(self, currency: str, start_ms: int, end_ms: int, resolution: str, now_ms: int) -> DvolPage:
         """Candles with start_ms <= ts <= end_ms whose day closed by now_ms; newest page first."""
@@ -63,9 +66,9 @@ class DvolHistory:
             raise DvolRequestError("resolution", "the simulator holds daily DVOL only; use 1D")
         if start_ms > end_ms:
             raise DvolRequestError("start_timestamp", "must not be after end_timestamp")
-        last_allowed = min(end_ms, now_ms - DAY_MS)  # the candle must have closed on the sim clock
         lo = bisect.bisect_left(opens, start_ms)
-        hi = bisect.bisect_right(opens, last_allowed)
+        # the candle must have closed on the sim clock
+        hi = min(bisect.bisect_right(opens, end_ms), bisect.bisect_right(self._ends[currency.upper()], now_ms))
         continuation = None
         if hi - lo > self.page_size:
             lo = hi - self.page_size

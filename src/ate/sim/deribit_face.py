@@ -17,6 +17,18 @@ from ate.sim.runner import Endpoint, SimContext
 PATH = "/api/v2/public/get_volatility_index_data"
 
 
+@web.middleware
+async def json_rpc_not_found(request: web.Request, handler):
+    """Deribit answers a method it does not have with a JSON-RPC error, never an HTML page."""
+    try:
+        return await handler(request)
+    except web.HTTPException as exc:
+        if exc.status not in (404, 405):
+            raise
+        return web.json_response({"jsonrpc": "2.0", "error": {"code": -32601, "message": "Method not found"}},
+                                 status=400)
+
+
 class DeribitFace:
     venue = "deribit"
 
@@ -24,10 +36,10 @@ class DeribitFace:
         self._runner: web.AppRunner | None = None
 
     async def start(self, ctx: SimContext) -> list[Endpoint]:
-        self.history = DvolHistory.from_files(ctx.config.dvol)
+        self.history = DvolHistory.from_files(ctx.config.dvol, ctx.stamp)
         self.clock = ctx.clock
         self.faults: Faults = ctx.faults
-        app = web.Application()
+        app = web.Application(middlewares=[json_rpc_not_found])
         app.router.add_get(PATH, self._handle)
         self._runner = web.AppRunner(app, handle_signals=False)
         await self._runner.setup()

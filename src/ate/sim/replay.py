@@ -1,11 +1,14 @@
 """Replay of recorded candles and funding into the matching core.
 
-Each candle becomes a deterministic intrabar path of four book updates, a quarter interval apart:
+Each candle becomes a deterministic intrabar path through four anchors a quarter interval apart:
 open → the extreme nearer the open → the other extreme → close, with a spread of ``spread_bps``
 around each path price (at least one tick) and a top-of-book size of ``size_fraction`` × the candle's
-volume on each side (at least ``min_size``). Each path point also prints a public trade of a quarter
-of the volume; perps get a mark update (the mid). The candle itself is published closed at its close
-time. Funding rows settle at their funding times, with the file's mark when it has one.
+volume on each side (at least ``min_size``). With ``step_ms`` (the simulator passes STEP_MS, 15 s of
+data), a candle longer than a minute gets a book update every ``step_ms`` along straight lines between
+the anchors, so an hourly series still moves its book, trades and perp mark every 15 s like a minute
+series (a 20 s mark-age limit can hold). Each path point also prints a public trade of its share of the volume; perps get a mark update
+(the mid). The candle itself is published closed at its close time. Funding rows settle at their
+funding times, with the file's mark when it has one.
 
 Faults hook in here too: ``shock(m, factor, ticks)`` multiplies the next ``ticks`` replayed book
 updates of a market (a spike or a drop that resting orders fill against), and ``schedule(ts, fn)``
@@ -28,13 +31,20 @@ from ate.data.loaders import FundingRate
 from ate.sim.clock import ManualClock, ScaledClock, SteppingClock
 from ate.sim.core import Market, MatchingCore
 
-POINTS = 4
+POINTS = 4  # anchors per candle, and the fewest path points
+STEP_MS = 15_000  # [ate choice] the longest gap between two path points of a candle longer than 1m
+
+
+def points_per_candle(interval_ms: int, step_ms: int = STEP_MS) -> int:
+    """Path points of one candle: a multiple of the four anchors, about one every ``step_ms``."""
+    return max(POINTS, POINTS * round(interval_ms / (POINTS * step_ms)))
 _BOOK, _CLOSE, _FUNDING, _EVENT = 1, 0, 2, 3  # close a candle before the next one's open at the same ms
 
 
 def book_path(m: Market, candles: Sequence[Candle], spread_bps: float, size_fraction: float,
-              min_size: float) -> tuple[list[int], list[int], list[int], list[int], list[int]]:
-    """(ts, bid ticks, ask ticks, size steps, vol steps per point) for every path point."""
+              min_size: float, points: int = POINTS) -> tuple[list[int], list[int], list[int], list[int], list[int]]:
+    """(ts, bid ticks, ask ticks, size steps, vol steps per point) for every path point, ``points`` per
+    candle (a multiple of the four anchors)."""
     n = len(candles)
     if n == 0:
         return [], [], [], [], []
@@ -44,20 +54,25 @@ def book_path(m: Market, candles: Sequence[Candle], spread_bps: float, size_frac
     high_first = (h - o) <= (o - lo)
     first = np.where(high_first, h, lo)
     second = np.where(high_first, lo, h)
-    px = np.stack([o, first, second, c], axis=1).reshape(-1)
-    ts = (arr[:, 0:1] + arr[:, 6:7] * np.arange(POINTS) / POINTS).reshape(-1).astype(np.int64)
+    anchors = np.stack([o, first, second, c, c], axis=1)  # the last quarter holds the close
+    u = np.arange(points) * POINTS / points
+    seg = u.astype(np.int64)
+    frac = u - seg
+    px = (anchors[:, seg] + (anchors[:, seg + 1] - anchors[:, seg]) * frac).reshape(-1)
+    ts = (arr[:, 0:1] + arr[:, 6:7] * np.arange(points) / points).reshape(-1).astype(np.int64)
     mid_t = np.rint(px / m.tick_f).astype(np.int64)
     spread_t = np.maximum(1, np.rint(px * spread_bps / 1e4 / m.tick_f)).astype(np.int64)
     bid_t = mid_t - spread_t // 2
     ask_t = bid_t + spread_t
     min_steps = max(1, int(np.ceil(min_size / m.step_f)))
-    size = np.maximum(min_steps, np.floor(np.repeat(v, POINTS) * size_fraction / m.step_f)).astype(np.int64)
-    vol = np.floor(np.repeat(v, POINTS) / POINTS / m.step_f).astype(np.int64)
+    size = np.maximum(min_steps, np.floor(np.repeat(v, points) * size_fraction / m.step_f)).astype(np.int64)
+    vol = np.floor(np.repeat(v, points) / points / m.step_f).astype(np.int64)
     return ts.tolist(), bid_t.tolist(), ask_t.tolist(), size.tolist(), vol.tolist()
 
 
 class _Feed:
-    __slots__ = ("idx", "market", "candles", "ts", "bid", "ask", "size", "vol", "i", "closed", "funding", "fi")
+    __slots__ = ("idx", "market", "candles", "ts", "bid", "ask", "size", "vol", "i", "closed", "funding", "fi",
+                 "points")
 
     def __init__(self, idx: int, market: Market) -> None:
         self.idx = idx
@@ -72,6 +87,7 @@ class _Feed:
         self.i = 0
         self.funding: list[FundingRate] = []
         self.fi = 0
+        self.points = POINTS
 
 
 class Replayer:
@@ -115,10 +131,13 @@ class Replayer:
         return f
 
     def add_candles(self, m: Market, candles: Sequence[Candle], *, spread_bps: float = 1.0,
-                    size_fraction: float = 0.1, min_size: float = 0.0) -> None:
+                    size_fraction: float = 0.1, min_size: float = 0.0, step_ms: int | None = None) -> None:
+        """``step_ms``: the path's longest step in the candles' time (the simulator passes STEP_MS, shrunk
+        in the wall mode); None keeps the four anchors only (backtests: one update a quarter candle)."""
         f = self._feed(m)
         f.candles = list(candles)
-        f.ts, f.bid, f.ask, f.size, f.vol = book_path(m, f.candles, spread_bps, size_fraction, min_size)
+        f.points = points_per_candle(f.candles[0].interval_ms, step_ms) if f.candles and step_ms else POINTS
+        f.ts, f.bid, f.ask, f.size, f.vol = book_path(m, f.candles, spread_bps, size_fraction, min_size, f.points)
         f.i = f.closed = 0
         self._push(f)
 
@@ -136,7 +155,7 @@ class Replayer:
 
     def _push(self, f: _Feed) -> None:
         i = f.i
-        if i > 0 and i % POINTS == 0 and f.closed < i // POINTS:
+        if i > 0 and i % f.points == 0 and f.closed < i // f.points:
             heapq.heappush(self._heap, (f.candles[f.closed].close_ms, _CLOSE, f.idx))
         elif i < len(f.ts):
             heapq.heappush(self._heap, (f.ts[i], _BOOK, f.idx))
@@ -176,8 +195,8 @@ class Replayer:
             bid, ask = self._shocked(m, bid, ask)
         mid = (bid + ask) // 2
         bar = m.bar
-        if i % POINTS == 0:
-            bar[0], bar[1], bar[2], bar[3] = f.candles[i // POINTS].open_ms, mid, mid, mid
+        if i % f.points == 0:
+            bar[0], bar[1], bar[2], bar[3] = f.candles[i // f.points].open_ms, mid, mid, mid
         elif mid > bar[2]:
             bar[2] = mid
         elif mid < bar[3]:

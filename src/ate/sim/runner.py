@@ -38,7 +38,7 @@ import dataclasses
 import functools
 import importlib
 import time
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
@@ -48,12 +48,12 @@ from ate.config.sim import FaultSpec, SimConfig, SimMarketConfig
 from ate.data.candles import Candle
 from ate.data.loaders import FundingRate, load_candles, load_funding
 from ate.model import Instrument, MarketKind
-from ate.sim.clock import ManualClock, ScaledClock, SteppingClock
+from ate.sim.clock import ManualClock, ScaledClock, SteppingClock, WallStamp, same_time, wall_clock
 from ate.sim.core import MatchingCore
 from ate.sim.faults import Faults
 from ate.sim.inject import Injector
 from ate.sim.instruments import KNOWN
-from ate.sim.replay import Replayer
+from ate.sim.replay import STEP_MS, Replayer
 from ate.sim.scenario import Scenario
 
 Clock = ManualClock | SteppingClock | ScaledClock
@@ -81,13 +81,12 @@ class SimContext:
     host: str = "127.0.0.1"
     port_base: int = 0
     _next: int = 0
+    stamp: Callable[[int], int] = same_time  # data time -> world time (ate.sim.clock.WallStamp in wall mode)
 
     def server_time_ms(self) -> int:
-        """What the venues report as server time and check signed timestamps against (plus the
-        fault plan's clock skew): the replay clock, or the wall clock (``sim.server_time``)."""
-        # "auto" is replay in process: the engine's clients share this clock (see ate.sim.command)
-        base = int(time.time() * 1000) if self.config.server_time == "wall" else self.clock.now_ms()
-        return base + self.faults.skew_ms
+        """What the venues report as server time and check signed timestamps against: the world's one
+        clock (wall time in the ``wall`` mode, data time in ``replay``) plus the fault plan's skew."""
+        return self.clock.now_ms() + self.faults.skew_ms
 
     def port(self) -> int:
         if not self.port_base:
@@ -117,6 +116,16 @@ class Simulator:
         return self.ctx.clock
 
     @property
+    def clock_speed(self) -> float:
+        """World ms per wall ms: the replay speed, 1 in the wall mode, 0 for a clock driven by hand."""
+        return self.ctx.clock.speed if isinstance(self.ctx.clock, ScaledClock) else 0.0
+
+    def replay_position_ms(self) -> int:
+        """The data time the replay has reached (to resume from it: ``SimConfig.start_ms``)."""
+        now = self.ctx.clock.now_ms()
+        return self.ctx.stamp.data_ms(now) if isinstance(self.ctx.stamp, WallStamp) else now
+
+    @property
     def replayer(self) -> Replayer:
         return self.ctx.replayer
 
@@ -135,8 +144,9 @@ class Simulator:
         return self.ctx.injector.inject(kind, **params)
 
     def play(self, scenario: Scenario) -> None:
-        """Schedule a scenario's events on the replay clock, counted from now."""
-        scenario.schedule(self.ctx.replayer, self.ctx.injector, self.ctx.clock.now_ms())
+        """Schedule a scenario's events in replayed (data) time, counted from now: ``t+1m`` is one minute
+        of data later, 1/speed of a minute of wall time in the wall mode."""
+        scenario.schedule(self.ctx.replayer, self.ctx.injector, self.replay_position_ms(), self.ctx.stamp)
 
     def advance_to(self, ts_ms: int) -> int:
         return self.ctx.replayer.advance_to(ts_ms)
@@ -175,9 +185,21 @@ def _cached(loader, path: Path):
     return loader(path.resolve(), path.stat().st_mtime_ns)
 
 
+def clock_mode(config: SimConfig) -> Literal["wall", "replay"]:
+    """``auto`` is replay: in process the engine's clients share the replay clock (``ate simulate``
+    resolves auto itself, see ate.sim.command)."""
+    return "wall" if config.clock == "wall" else "replay"
+
+
+def _restamp(candles: Sequence[Candle], stamp: Callable[[int], int]) -> list[Candle]:
+    return [dataclasses.replace(c, open_ms=stamp(c.open_ms), interval_ms=stamp(c.close_ms) - stamp(c.open_ms))
+            for c in candles]
+
+
 def build_world(config: SimConfig, clock: Clock | None = None, *,
-                base_dir: Path | str = ".") -> tuple[MatchingCore, Replayer, Clock]:
-    """Core with the config's markets and accounts, and a replayer positioned at the start time."""
+                base_dir: Path | str = ".") -> tuple[MatchingCore, Replayer, Clock, Callable[[int], int]]:
+    """Core with the config's markets and accounts, a replayer positioned at the start time, the
+    world clock, and the stamp that maps data time onto it (``sim.clock``: see ate.sim.clock)."""
     base = Path(base_dir)
     loaded = []
     for mc in config.markets:
@@ -186,32 +208,50 @@ def build_world(config: SimConfig, clock: Clock | None = None, *,
             raise ValueError(f"{mc.data}: no candles")
         loaded.append((mc, candles))
     start = config.start_ms or max(c[0].open_ms for _, c in loaded)
-    if clock is None:
+    stamp: Callable[[int], int] = same_time
+    if clock_mode(config) == "wall":
+        if clock is not None:
+            raise ValueError("the wall clock mode follows the wall clock; drive a test's clock in replay mode")
+        now = int(time.time() * 1000)
+        # the replay start on a whole second: at speed 60 a 1m candle is then exactly one 1s kline
+        stamp = WallStamp(start, now - now % 1000, config.speed)
+        clock = wall_clock(now)
+    elif clock is None:
         clock = ScaledClock(start, config.speed) if config.speed > 0 else ManualClock(start)
     elif not isinstance(clock, ScaledClock) and clock.now_ms() < start:
         clock.set(start)
     core = MatchingCore(clock.now_ms)
     replayer = Replayer(core, clock)
+    # a funding period and a candle shrink together with the speed in the wall mode
+    funding_interval_ms = stamp(start + 8 * 3_600_000) - stamp(start)
     for mc, candles in loaded:
         inst = instrument_for(mc)
         fee = config.fee(mc.venue)
         m = core.add_market(inst, fee.maker, fee.taker, venue=mc.venue, depth_levels=mc.depth_levels,
-                            depth_step_ticks=mc.depth_step_ticks)
+                            depth_step_ticks=mc.depth_step_ticks, funding_interval_ms=funding_interval_ms)
+        past: list[Candle] = []
         if mc.history:
             first = min(candles[0].open_ms, start)
-            m.candles.extend(c for c in _cached(_candles, base / mc.history) if c.close_ms <= first)
-        m.candles.extend(c for c in candles if c.close_ms <= start)
-        replayer.add_candles(m, [c for c in candles if c.close_ms > start], spread_bps=mc.spread_bps,
-                             size_fraction=mc.size_fraction, min_size=mc.min_size)
+            past.extend(c for c in _cached(_candles, base / mc.history) if c.close_ms <= first)
+        past.extend(c for c in candles if c.close_ms <= start)
+        ahead = [c for c in candles if c.close_ms > start]
+        if stamp is not same_time:
+            past, ahead = _restamp(past, stamp), _restamp(ahead, stamp)
+        m.candles.extend(past)
+        replayer.add_candles(m, ahead, spread_bps=mc.spread_bps, size_fraction=mc.size_fraction,
+                             min_size=mc.min_size, step_ms=max(1, stamp(start + STEP_MS) - stamp(start)))
         if mc.funding:
-            replayer.add_funding(m, _cached(_funding, base / mc.funding), start_ms=start)
+            rates = _cached(_funding, base / mc.funding)
+            if stamp is not same_time:
+                rates = tuple(dataclasses.replace(r, ts_ms=stamp(r.ts_ms)) for r in rates)
+            replayer.add_funding(m, rates, start_ms=stamp(start))
     for ac in config.accounts:
         core.add_account(ac.id)
         for venue, assets in ac.balances.items():
             for asset, amount in assets.items():
                 core.deposit(ac.id, venue, asset, Decimal(amount))
-    replayer.advance_to(start)
-    return core, replayer, clock
+    replayer.advance_to(stamp(start))
+    return core, replayer, clock, stamp
 
 
 def default_faces() -> list[Face]:
@@ -231,7 +271,7 @@ def default_faces() -> list[Face]:
 @contextlib.asynccontextmanager
 async def run_simulator(config: SimConfig, *, clock: Clock | None = None,
                         speed: float | None = None, faults: FaultSpec | str | None = None,
-                        seed: int | None = None, port_base: int | None = None, server_time: str | None = None,
+                        seed: int | None = None, port_base: int | None = None, clock_mode: str | None = None,
                         faces: Sequence[Face] | None = None,
                         base_dir: Path | str = ".") -> AsyncIterator[Simulator]:
     """Start every face on loopback and (unless the clock is manual) the replay; stop all on exit."""
@@ -244,15 +284,15 @@ async def run_simulator(config: SimConfig, *, clock: Clock | None = None,
         updates["seed"] = seed
     if port_base is not None:
         updates["port_base"] = port_base
-    if server_time is not None:
-        updates["server_time"] = server_time
+    if clock_mode is not None:
+        updates["clock"] = clock_mode
     if updates:
         config = SimConfig.model_validate({**config.model_dump(), **updates})
     manual = clock is not None and not isinstance(clock, ScaledClock)
-    core, replayer, clock = build_world(config, clock, base_dir=base_dir)
+    core, replayer, clock, stamp = build_world(config, clock, base_dir=base_dir)
     faults = Faults(config.faults, config.seed, clock.now_ms)
     ctx = SimContext(core, clock, faults, config, replayer, Injector(core, replayer, faults, clock.now_ms),
-                     config.host, config.port_base)
+                     config.host, config.port_base, stamp=stamp)
     sim = Simulator(ctx)
     started: list[Face] = []
     task = None

@@ -22,6 +22,7 @@ from __future__ import annotations
 import json
 import logging
 import re
+from collections.abc import Callable
 from decimal import Decimal
 from pathlib import Path
 from typing import Annotated, Literal
@@ -214,11 +215,14 @@ class Scenario:
         if problems:
             raise ScenarioError(self.source, problems)
 
-    def schedule(self, replayer: Replayer, injector: Injector, start_ms: int) -> None:
-        """Check the events against the world, then run each when the replay reaches ``start_ms + at``."""
+    def schedule(self, replayer: Replayer, injector: Injector, start_ms: int,
+                 stamp: Callable[[int], int] | None = None) -> None:
+        """Check the events against the world, then run each when the replay reaches ``start_ms + at``
+        (data time; ``stamp`` maps it onto the world clock in the simulator's wall mode)."""
         self.check(injector.core)
         for event in self.events:
-            replayer.schedule(start_ms + event.at, lambda e=event: self._run(injector, e))
+            when = start_ms + event.at
+            replayer.schedule(stamp(when) if stamp else when, lambda e=event: self._run(injector, e))
 
     def _run(self, injector: Injector, event: _Event) -> None:
         try:

@@ -148,6 +148,8 @@ class ArbitrageStrategy(Strategy):
         self.quote_skew: float | None = None
         self._skew_alerted = False
         self.skipped: dict[str, int] = {}
+        self.dust = ZERO  # base coins below both venues' minimum, left by attempts (bought − sold)
+        self._short_of_headroom = False  # warned that the risk headroom is below the venues' minimum
 
     # ---- the hot path ------------------------------------------------------------------------------
     def on_book(self, market: str, ctx: StrategyContext) -> Sequence[OrderIntent]:
@@ -235,17 +237,24 @@ class ArbitrageStrategy(Strategy):
             ctx.balance(split_market(buy_m)[0], ib.quote).free / (bb.ask * (ONE + fee_b)),
             ctx.balance(split_market(sell_m)[0], is_.base).free,
         ]
-        headroom = ctx.headroom_usd(self.name)
-        if headroom is not None:
-            caps.append(headroom / ask_conv)
+        # both legs within the risk headroom of their own market: risk sends the pair at one size or not at all
+        room = [h for h in (ctx.headroom_usd(self.name, buy_m, Side.BUY), ctx.headroom_usd(self.name, sell_m, Side.SELL))
+                if h is not None]
+        headroom = min(room) if room else None
         m = ctx.size_multiplier("lxvx")
-        q = min(caps) * (to_dec(m) if m is not None else ONE)
+        q = min(caps) * (to_dec(m) if m is not None else ONE)  # lxvx scales what the strategy wants ...
+        capped = headroom is not None and headroom / ask_conv < q
+        if capped:
+            q = headroom / ask_conv  # ... and the risk headroom bounds the result
         q = is_.round_qty(ib.round_qty(q))
         try:
             q_b, p_b = ib.prepare(Side.BUY, q, bb.ask)
             q_s, p_s = is_.prepare(Side.SELL, q, bs.bid)
         except FilterError as exc:
+            if capped:
+                return self._headroom_short(headroom, exc, now)
             return self._skip(exc.reason)
+        self._short_of_headroom = False
         assert p_b is not None and p_s is not None
         net = self.last_edges[direction].net_bps if self.last_edges else 0.0
         self.seq += 1
@@ -258,13 +267,22 @@ class ArbitrageStrategy(Strategy):
         self.last_attempt_ms = now
         expected = q * ask_conv * to_dec(net) * BP
         meta = {"attempt": aid, "expected_net_bps": net, "expected_profit": str(expected.quantize(Decimal("0.01")))}
-        return [self._intent(buy_m, Side.BUY, q_b, p_b, Purpose.ENTRY, {**meta, "leg": "buy"}),
-                self._intent(sell_m, Side.SELL, q_s, p_s, Purpose.ENTRY, {**meta, "leg": "sell"})]
+        return [self._intent(buy_m, Side.BUY, q_b, p_b, Purpose.ENTRY, {**meta, "leg": "buy"}, group=aid),
+                self._intent(sell_m, Side.SELL, q_s, p_s, Purpose.ENTRY, {**meta, "leg": "sell"}, group=aid)]
+
+    def _headroom_short(self, headroom: Decimal, exc: FilterError, now: int) -> Sequence[OrderIntent]:
+        """The risk headroom (e.g. the canary position cap) is below a venue's minimum: no pair is sent, and
+        the operator is told once per episode why the arbitrage does not trade."""
+        if not self._short_of_headroom:
+            self._short_of_headroom = True
+            self._event(now, "headroom", f"risk headroom {headroom:.2f} USD is below the venues' minimum order "
+                        f"({exc}): no attempt until it grows", Severity.WARNING, headroom=str(headroom))
+        return self._skip("headroom")
 
     def _intent(self, market: str, side: Side, qty: Decimal, price: Decimal, purpose: Purpose,
-                meta: dict[str, Any]) -> OrderIntent:
+                meta: dict[str, Any], group: str = "") -> OrderIntent:
         venue, symbol = split_market(market)
-        return OrderIntent(venue, symbol, side, qty, price, self.name, purpose, meta=meta)
+        return OrderIntent(venue, symbol, side, qty, price, self.name, purpose, meta=meta, group=group)
 
     # ---- following the legs ------------------------------------------------------------------------
     def on_order_update(self, order: Order, fill: Fill | None, ctx: StrategyContext) -> Sequence[OrderIntent]:
@@ -312,6 +330,12 @@ class ArbitrageStrategy(Strategy):
             if e == 0:
                 att.phase = "done"
                 break
+            if self._is_dust(e, att, ctx):
+                self.dust += e
+                self._event(ctx.now_ms, "dust", f"attempt {att.id}: {e} base below both venues' minimum, kept "
+                            f"as dust ({self.dust} in all)", attempt=att.id, qty=str(e))
+                att.phase = "done"
+                break
             if att.phase == "revert":
                 att.phase = "stuck"
                 break
@@ -332,6 +356,17 @@ class ArbitrageStrategy(Strategy):
                                  {"attempt": att.id, "leg": att.phase, "unwind_of": str(e)})]
         self._finish(att, ctx)
         return NO_INTENTS
+
+    @staticmethod
+    def _is_dust(e: Decimal, att: Attempt, ctx: StrategyContext) -> bool:
+        """An excess neither venue would take (below its minimum quantity or notional): trading it is
+        impossible, so it never blocks the arbitrage."""
+        for market, ref in ((att.buy_market, att.buy_price), (att.sell_market, att.sell_price)):
+            inst = ctx.instrument(market)
+            q = inst.round_qty(abs(e))
+            if q >= inst.min_qty and q > 0 and q * ref >= inst.min_notional:
+                return False
+        return True
 
     def _finish(self, att: Attempt, ctx: StrategyContext) -> None:
         cash = fees = buy_notional = ZERO
@@ -412,6 +447,7 @@ class ArbitrageStrategy(Strategy):
             "basis_source": self.basis_source,
             "edges": None if e is None else [asdict(x) for x in e],
             "skipped": dict(self.skipped),
+            "dust": float(self.dust),
             "in_flight": self.attempt.id if self.attempt else None,
         }
 
@@ -424,7 +460,7 @@ class ArbitrageStrategy(Strategy):
             "one_legged": self.one_legged, "pnl": str(self.pnl), "buy_notional": str(self.buy_notional),
             "slippage_weighted": self.slippage_weighted, "unwind_loss": str(self.unwind_loss),
             "wins": self.winloss.wins, "losses": self.winloss.losses, "stuck": self.stuck,
-            "attempt": self.attempt.to_dict() if self.attempt else None,
+            "attempt": self.attempt.to_dict() if self.attempt else None, "dust": str(self.dust),
         }
 
     def restore(self, state: dict[str, Any]) -> None:
@@ -443,6 +479,7 @@ class ArbitrageStrategy(Strategy):
         self.winloss = WinLoss(int(state["wins"]), int(state["losses"]))
         self.stuck = state["stuck"]
         self.attempt = Attempt.from_dict(state["attempt"]) if state["attempt"] else None
+        self.dust = dec(state.get("dust", "0"))
 
 
 def _utc_day(ms: int) -> str:

@@ -68,6 +68,7 @@ class MarginInfo:
     equity: Decimal  # margin balance
     maintenance: Decimal  # maintenance margin requirement
     liquidation_price: Decimal | None = None
+    leverage_ok: bool = True  # False: the venue did not confirm the configured leverage / margin type
 
     def ratio(self) -> float | None:
         return float(self.equity / self.maintenance) if self.maintenance > 0 else None
@@ -108,8 +109,10 @@ class StrategyContext(Protocol):
         """The latest `size_multiplier` of a signal module (lxvx for arbitrage), None if unknown."""
         ...
 
-    def headroom_usd(self, strategy: str) -> Decimal | None:
-        """Notional the risk layer would still accept for new exposure of `strategy`; None = no cap."""
+    def headroom_usd(self, strategy: str, market: str | None = None, side: Side | None = None) -> Decimal | None:
+        """Notional (USD) the risk layer would still accept for a new entry of `strategy`; with `market` and
+        `side` also within that market's position cap. None = no cap. Size every leg of a pair within the
+        smallest headroom of its legs: risk approves a pair's legs at one size or not at all."""
         ...
 
     def in_flight(self, strategy: str) -> bool:
@@ -132,7 +135,7 @@ class SimpleContext:
     fundings: dict[str, FundingInfo] = field(default_factory=dict)
     margins: dict[str, MarginInfo] = field(default_factory=dict)
     multipliers: dict[str, float] = field(default_factory=dict)
-    headroom: dict[str, Decimal] = field(default_factory=dict)
+    headroom: dict[str, Decimal] = field(default_factory=dict)  # by strategy, and by "market:SIDE"
     busy: set[str] = field(default_factory=set)  # strategies with orders in flight
 
     def book(self, market: str) -> BookTicker | None:
@@ -156,8 +159,12 @@ class SimpleContext:
     def size_multiplier(self, module: str) -> float | None:
         return self.multipliers.get(module)
 
-    def headroom_usd(self, strategy: str) -> Decimal | None:
-        return self.headroom.get(strategy)
+    def headroom_usd(self, strategy: str, market: str | None = None, side: Side | None = None) -> Decimal | None:
+        caps = [self.headroom.get(strategy)]
+        if market is not None and side is not None:
+            caps.append(self.headroom.get(f"{market}:{side.value}"))
+        known = [c for c in caps if c is not None]
+        return min(known) if known else None
 
     def in_flight(self, strategy: str) -> bool:
         return strategy in self.busy

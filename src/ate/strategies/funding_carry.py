@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from decimal import Decimal
+from decimal import ROUND_CEILING, Decimal
 from typing import Any
 
 from ate.config.strategies import FundingCarryConfig
@@ -111,6 +111,7 @@ class FundingCarryStrategy(Strategy):
         self.exit_reason: str | None = None
         self.winloss = WinLoss()
         self.pairs_closed = 0
+        self.dust = ZERO  # spot coins below the venue's minimum, left over by closed pairs
 
     # ---- hooks -------------------------------------------------------------------------------------
     def on_funding(self, market: str, rate: Decimal, mark: Decimal | None, ts_ms: int,
@@ -226,22 +227,44 @@ class FundingCarryStrategy(Strategy):
             return NO_INTENTS
         if blocked(ctx, self._scopes) is not None:
             return NO_INTENTS
+        margin = ctx.margin(self.perp)
+        if margin is not None and not margin.leverage_ok:
+            self.status, self.reason = "DEGRADED", "leverage not confirmed by the venue"
+            return NO_INTENTS
         spot_book, perp_book = ctx.book(self.spot), ctx.book(self.perp)
         if spot_book is None or perp_book is None:
             return NO_INTENTS
         si, pi = ctx.instrument(self.spot), ctx.instrument(self.perp)
-        q = pi.round_qty(si.round_qty(to_dec(self.cfg.notional) / spot_book.ask))
-        spot = self._leg(ctx, self.spot, Side.BUY, q, Purpose.ENTRY, "spot")
+        notional = to_dec(self.cfg.notional)
+        # both legs within the risk headroom of their own market: risk sends the pair at one size or not at all
+        room = [h for h in (ctx.headroom_usd(self.name, self.spot, Side.BUY),
+                            ctx.headroom_usd(self.name, self.perp, Side.SELL)) if h is not None]
+        if room:
+            notional = min(notional, *room)
+        q = pi.round_qty(si.round_qty(notional / spot_book.ask))
+        spot = self._leg(ctx, self.spot, Side.BUY, self._gross_for_fee(q, si), Purpose.ENTRY, "spot")
         perp = self._leg(ctx, self.perp, Side.SELL, q, Purpose.ENTRY, "perp")
         if spot is None or perp is None:
             self.pending.clear()
-            self._event(ctx.now_ms, "skip", f"carry entry of {q} {si.base} below venue minimums")
+            why = f"risk headroom {notional:.2f} USD" if room and notional < to_dec(self.cfg.notional) else "size"
+            self._event(ctx.now_ms, "skip", f"carry entry of {q} {si.base} below venue minimums ({why})")
             return NO_INTENTS
         self.phase = "opening"
         self.exit_reason = None
+        group = f"{self.name}-open-{ctx.now_ms}"
         for i in (spot, perp):
+            i.group = group
             i.meta.update(predicted_rate=predicted, expected_bps=chk.expected_bps, cost_bps=chk.cost_bps)
         return [spot, perp]
+
+    def _gross_for_fee(self, q: Decimal, si) -> Decimal:
+        """The spot buy that nets `q` coins when the venue takes its fee from the coins bought (q/(1-fee),
+        rounded up to the step): the pair's net delta is then zero, up to less than one spot step."""
+        if not self.cfg.spot_fee_in_base:
+            return q
+        gross = q / (ONE - to_dec(self.cfg.fee_spot_bps) * BP)
+        step = si.step_size
+        return (gross / step).to_integral_value(rounding=ROUND_CEILING) * step if step > 0 else gross
 
     def _exit_reason(self, ctx: StrategyContext) -> str | None:
         data = self._interval_and_rates(ctx)
@@ -294,6 +317,7 @@ class FundingCarryStrategy(Strategy):
         return self._exit_legs(ctx)
 
     def _exit_legs(self, ctx: StrategyContext) -> Sequence[OrderIntent]:
+        self._sweep_dust(ctx)
         out = []
         if self.spot_qty > 0:
             i = self._leg(ctx, self.spot, Side.SELL, self.spot_qty, Purpose.EXIT, "spot")
@@ -306,7 +330,28 @@ class FundingCarryStrategy(Strategy):
                 out.append(i)
         if not out:
             self._settle_phase(ctx)
+        elif len(out) == 2:  # both legs or neither: a half-closed pair is a naked position
+            group = f"{self.name}-close-{ctx.now_ms}"
+            for i in out:
+                i.group = group
         return out
+
+    def _sweep_dust(self, ctx: StrategyContext) -> None:
+        """Spot coins the venue will not sell (below its minimum quantity or notional, e.g. what a fee taken
+        in base leaves) are dust: tracked apart, valued by the portfolio, never holding the pair open."""
+        if self.spot_qty <= 0:
+            return
+        si = ctx.instrument(self.spot)
+        book = ctx.book(self.spot)
+        sellable = si.round_qty(self.spot_qty)
+        small = sellable < si.min_qty or sellable <= 0 or (
+            book is not None and si.min_notional > 0 and sellable * book.bid < si.min_notional)
+        if not small:
+            return
+        self.dust += self.spot_qty
+        self._event(ctx.now_ms, "dust", f"{self.spot_qty} {si.base} on {self.spot} below the venue minimum: "
+                    f"kept as dust ({self.dust} in all)", qty=str(self.spot_qty), dust=str(self.dust))
+        self.spot_qty = ZERO
 
     def _leg(self, ctx: StrategyContext, market: str, side: Side, qty: Decimal, purpose: Purpose, leg: str,
              reduce_only: bool = False) -> OrderIntent | None:
@@ -323,6 +368,8 @@ class FundingCarryStrategy(Strategy):
     def _settle_phase(self, ctx: StrategyContext) -> None:
         if self.pending:
             return
+        if self.phase == "closing" and self.perp_qty == 0:
+            self._sweep_dust(ctx)
         held = self.spot_qty != 0 or self.perp_qty != 0
         if self.phase == "opening":
             self.phase = "open" if held else "flat"
@@ -422,6 +469,7 @@ class FundingCarryStrategy(Strategy):
             "exit_reason": self.exit_reason,
             "margin_breach_ms": self.margin_breach_ms,
             "pairs_closed": self.pairs_closed,
+            "dust": float(self.dust),
             "win_rate_pct": self.winloss.rate_pct,
             "wins": self.winloss.wins,
             "losses": self.winloss.losses,
@@ -436,6 +484,7 @@ class FundingCarryStrategy(Strategy):
             "funding_captured": str(self.funding_captured), "payments": self.payments,
             "margin_breach_ms": self.margin_breach_ms, "exit_reason": self.exit_reason,
             "wins": self.winloss.wins, "losses": self.winloss.losses, "pairs_closed": self.pairs_closed,
+            "dust": str(self.dust),
         }
 
     def restore(self, state: dict[str, Any]) -> None:
@@ -450,3 +499,4 @@ class FundingCarryStrategy(Strategy):
         self.margin_breach_ms, self.exit_reason = state["margin_breach_ms"], state["exit_reason"]
         self.winloss = WinLoss(int(state["wins"]), int(state["losses"]))
         self.pairs_closed = int(state["pairs_closed"])
+        self.dust = dec(state.get("dust", "0"))

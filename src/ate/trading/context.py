@@ -6,7 +6,7 @@ from collections.abc import Collection
 from decimal import Decimal
 from typing import TYPE_CHECKING
 
-from ate.model import Balance, Instrument, Position, TradingState
+from ate.model import Balance, Instrument, Position, Side, TradingState
 from ate.model.market import BookTicker
 from ate.strategies.base import FundingInfo, MarginInfo
 
@@ -62,9 +62,8 @@ class CoreContext:
         out = self.core.module_outputs.get(module)
         return None if out is None else out.size_multiplier
 
-    def headroom_usd(self, strategy: str) -> Decimal | None:
-        # No pre-computed headroom: the risk layer trims every intent to the caps in force when it is checked.
-        return None
+    def headroom_usd(self, strategy: str, market: str | None = None, side: Side | None = None) -> Decimal | None:
+        return self.core.risk.headroom_usd(market, side)
 
     def in_flight(self, strategy: str) -> bool:
         return bool(self.core.orders.open_orders(strategy))

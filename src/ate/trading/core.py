@@ -38,10 +38,13 @@ from ate.risk.ladder import Book, EmergencyLadder, Holding, gross_exposure
 from ate.risk.pretrade import PreTradeChecker
 from ate.risk.state import TradingStateKeeper
 from ate.risk.store import StateStore
+from ate.risk.verdict import Decision as RiskDecision
+from ate.risk.verdict import Reason, Verdict
 from ate.signals.base import ModuleOutput
 from ate.signals.engine import Decision, SignalEngine
 from ate.strategies.base import FundingInfo, MarginInfo, Strategy
 from ate.trading.context import CoreContext
+from ate.trading.valuation import Valuation
 
 log = logging.getLogger(__name__)
 TWO = Decimal(2)
@@ -73,6 +76,8 @@ class TradingCore:
         self.keeper.subscribe(self._on_state)
         self.risk.set_state(self.keeper.state)
         self.daily = DailyLossTracker(state, limits.daily_loss_usd, clock)
+        self.valuation = Valuation(self.portfolio, cfg.risk_limits.asset_prices_usd,
+                                   int(cfg.risk_limits.unpriced_grace_s * 1000), clock, self._record)
         self.ladder = EmergencyLadder(state, clock)
         self.strategies = list(strategies)
         self.by_name = {s.name: s for s in self.strategies}
@@ -87,12 +92,13 @@ class TradingCore:
         self.on_event: Callable[[EngineEvent], object] | None = None  # e.g. the monitor's alert notifier
         self._last_equity_ms = 0
         self._ledger_written = 0
+        self._group_approved: dict[int, OrderIntent] = {}  # legs approved with their group, until submitted
         self.orders: OrderManager  # set by attach()
 
     def attach(self, executor: Executor) -> None:
         """Connect the executor; the order manager restores open orders and id sequences from the store."""
         self.orders = OrderManager(run_id=self.cfg.run_id, store=self.store, portfolio=self.portfolio,
-                                   executor=executor, risk=self.risk.check, clock=self.clock, shadow=self.shadow,
+                                   executor=executor, risk=self._risk_check, clock=self.clock, shadow=self.shadow,
                                    on_fill=self._on_fill, on_event=self._record)
         for name, strategy in self.by_name.items():
             saved = self.state.get_state(f"strategy.{name}")
@@ -103,6 +109,12 @@ class TradingCore:
         saved = self.state.get_state("signals")
         if saved:
             self.signals.import_state(saved)
+        self._warn_unreachable()
+
+    def _warn_unreachable(self) -> None:
+        """Say at start which markets the limits in force (canary caps, capital stage) leave untradeable."""
+        for why in self.risk.unreachable(list(self.portfolio.instruments.values())):
+            self._record(EngineEvent(self.clock(), "risk_limit_below_minimum", why, Severity.WARNING))
 
     # ---- state the context reads ------------------------------------------------------------------
 
@@ -220,23 +232,32 @@ class TradingCore:
     def on_timer(self) -> None:
         """Periodic work (every second live; every candle in backtests): equity, daily loss, state."""
         now = self.clock()
-        if self.portfolio.unpriced():
-            return  # a partial valuation would book a fake loss (or gain) the moment prices arrive
-        equity = self.portfolio.equity()
-        self.daily.update(equity)
+        valued = self.valuation.equity()
+        if valued is not None:
+            self._update_equity(now, *valued)
+        if now - self._last_equity_ms >= EQUITY_EVERY_MS:
+            self._persist(now, valued[0] if valued is not None else None)
+
+    def _update_equity(self, now: int, equity: Decimal, flow: Decimal) -> None:
+        """Daily loss, its limit for the risk layer, and the emergency module's equity."""
+        self.daily.update(equity, flow)
         # Once the day's limit is reached, entries stay blocked for the rest of that day even if the
         # equity recovers (canary/live: "trading stops at the daily loss limit").
         breached = self.daily.breached_day is not None and self.daily.breached_day == self.daily.day_ms
         self.risk.set_daily_loss(max(self.daily.loss, self.daily.limit) if breached else self.daily.loss)
-        self.signals.update_equity(float(equity), now, float(gross_exposure(self.holdings())))
-        if now - self._last_equity_ms >= EQUITY_EVERY_MS:
-            self._last_equity_ms = now
-            if self.store is not None:
+        self.signals.update_equity(float(equity), now, float(gross_exposure(self.holdings())), float(flow))
+
+    def _persist(self, now: int, equity: Decimal | None) -> None:
+        """Positions, signal and strategy state always; equity once it is valued (not while a configured
+        market's first mark is awaited at start)."""
+        self._last_equity_ms = now
+        if self.store is not None:
+            if equity is not None:
                 self.store.add_equity(now, equity, shadow=self.shadow)
-                self.store.save_positions(self.portfolio.positions.values(), shadow=self.shadow, ts_ms=now)
-                self.state.set_state("signals", self.signals.export_state(), now)
-                for name, s in self.by_name.items():
-                    self.state.set_state(f"strategy.{name}", s.state(), now)
+            self.store.save_positions(self.portfolio.positions.values(), shadow=self.shadow, ts_ms=now)
+            self.state.set_state("signals", self.signals.export_state(), now)
+            for name, s in self.by_name.items():
+                self.state.set_state(f"strategy.{name}", s.state(), now)
 
     def refresh_modules(self) -> None:
         """Evaluate every module now (live engines call it periodically so statuses are current between
@@ -317,14 +338,41 @@ class TradingCore:
     def _handle(self, strategy: Strategy, intents: Sequence[OrderIntent]) -> None:
         if not intents and not strategy.has_reports:  # the common case on every book and candle
             return
-        for intent in intents:
-            if self.orders.submit(intent) is None:
-                self._handle(strategy, strategy.on_intent_rejected(intent, "risk", self.ctx))
+        self._submit(strategy, intents)
         for ev in strategy.drain_events():
             self._record(ev)
         for trade in strategy.drain_trades():
             if strategy.name == "directional":  # kelly learns from directional round trips only (§4.3)
                 self.signals.record_trade(trade.net_pnl, trade.entry_notional, trade.ts_ms, trade.hypothetical)
+
+    def _submit(self, strategy: Strategy, intents: Sequence[OrderIntent]) -> None:
+        """Single intents one by one; the legs of a group (``OrderIntent.group``) as one unit: risk approves
+        every leg at one size or none, and a refused group is reported leg by leg to its strategy."""
+        groups: dict[str, list[OrderIntent]] = {}
+        for intent in intents:
+            if intent.group:
+                groups.setdefault(intent.group, []).append(intent)
+            elif self.orders.submit(intent) is None:
+                self._handle(strategy, strategy.on_intent_rejected(intent, "risk", self.ctx))
+        for legs in groups.values():
+            verdict = self.risk.check_group(legs, [self.portfolio.instruments[i.market] for i in legs])
+            refused = legs
+            if not verdict.approved:
+                stats = self.orders.stats.rejected_by_risk
+                stats[str(verdict.reason)] = stats.get(str(verdict.reason), 0) + len(legs)
+            else:
+                self._group_approved.update((id(i), i) for i in verdict.intents)
+                refused = [asked for asked, leg in zip(legs, verdict.intents, strict=True)
+                           if self.orders.submit(leg) is None]
+            for intent in refused:
+                self._handle(strategy, strategy.on_intent_rejected(intent, str(verdict.reason), self.ctx))
+
+    def _risk_check(self, intent: OrderIntent, inst: Instrument) -> Verdict:
+        """The order manager's risk check: a leg of an approved group was checked (and reserved) with its
+        group, so it passes as approved; anything else is checked on its own."""
+        if self._group_approved.pop(id(intent), None) is intent:
+            return Verdict(RiskDecision.APPROVE, Reason.OK, intent)
+        return self.risk.check(intent, inst)
 
     def _on_fill(self, order: Order, fill: Fill) -> None:
         inst = self.portfolio.instruments[f"{fill.venue}:{fill.symbol}"]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from decimal import Decimal
 from enum import StrEnum
 from typing import Protocol, runtime_checkable
 
@@ -28,6 +29,17 @@ class CommandResult:
     @property
     def accepted(self) -> bool:
         return self.outcome is Outcome.ACCEPTED
+
+
+@dataclass(frozen=True, slots=True)
+class MarginReport:
+    """The venue's margin view of the account holding one perp (USD of the margin asset)."""
+
+    symbol: str
+    equity: Decimal  # margin balance: wallet + unrealized P&L
+    maintenance: Decimal  # maintenance margin required now
+    liquidation_price: Decimal | None  # None: no position, or no price liquidates it
+    position: Decimal  # signed, as the venue holds it
 
 
 class MarketSink(Protocol):
@@ -98,6 +110,13 @@ class VenueClient(Protocol):
     async def balances(self) -> dict[str, Balance]: ...
 
     async def positions(self) -> list[Position]: ...
+
+    # Perp margin (spot-only clients raise VenueRejected): set and checked at start, read while running.
+    async def set_leverage(self, symbol: str, leverage: int) -> int: ...  # the leverage the venue confirms
+
+    async def set_margin_type(self, symbol: str, margin_type: str) -> None: ...  # CROSSED | ISOLATED
+
+    async def margin(self, symbol: str) -> MarginReport: ...
 
     def market_stream(self, symbols: Sequence[str], sink: MarketSink, *, book: bool = True,
                       candles: bool = True, trades: bool = False, marks: bool = False,

@@ -29,7 +29,7 @@ from ate.model.market import BookTicker, DepthUpdate, MarkPrice
 from ate.venues.backpack import parse
 from ate.venues.backpack.signing import instruction_for, public_key_from_seed, sign, signing_string
 from ate.venues.backpack.streams import BackpackMarketStream, BackpackUserStream
-from ate.venues.base import CommandResult, MarketSink, Outcome, UserSink
+from ate.venues.base import CommandResult, MarginReport, MarketSink, Outcome, UserSink
 from ate.venues.clock import Clock, ServerClock, SystemClock
 from ate.venues.credentials import Credentials
 from ate.venues.errors import NotFound, VenueError, VenueRejected, VenueUnknown
@@ -310,6 +310,31 @@ class BackpackClient(ClockSyncedClient):
         return [Position(self.venue, r["symbol"], D(r["netQuantity"]), D(r["entryPrice"]),
                          mark_price=D(r.get("markPrice") or "0"))
                 for r in rows if D(r["netQuantity"]) != 0]
+
+    # ---- perp margin ---------------------------------------------------------------------------------
+
+    async def set_leverage(self, symbol: str, leverage: int) -> int:
+        """Backpack sets leverage per account (``leverageLimit``), for every perp market at once."""
+        await self._call("PATCH", "/api/v1/account", {"leverageLimit": str(leverage)}, signed=True,
+                         idempotent=False)
+        d = await self._call("GET", "/api/v1/account", signed=True)
+        return int(D(d["leverageLimit"]))
+
+    async def set_margin_type(self, symbol: str, margin_type: str) -> None:
+        """Backpack margins every perp position cross, against the whole account: only CROSSED exists."""
+        if margin_type != "CROSSED":
+            raise VenueRejected(self.venue, f"margin type {margin_type} does not exist on Backpack (cross only)")
+
+    async def margin(self, symbol: str) -> MarginReport:
+        """Net equity of the account against Σ|notional|·mmf of its positions; the position's estimated
+        liquidation price."""
+        coll = await self._call("GET", "/api/v1/capital/collateral", signed=True)
+        rows = await self._call("GET", "/api/v1/position", signed=True)
+        maint = sum((D(r["netExposureNotional"]) * D(r["mmf"]) for r in rows), Decimal(0))
+        row = next((r for r in rows if r["symbol"] == symbol), None)
+        liq = D(row.get("estLiquidationPrice") or "0") if row is not None else Decimal(0)
+        return MarginReport(symbol, D(coll["netEquity"]), maint, liq if liq > 0 else None,
+                            D(row["netQuantity"]) if row is not None else Decimal(0))
 
     async def account_permissions(self) -> dict[str, Any]:
         """Read-only key check for ``ate check``."""

@@ -14,7 +14,7 @@ from ate.data.candles import INTERVAL_MS, Candle
 from ate.model import Balance, Fill, Instrument, MarketKind, Order, OrderType, Position, TimeInForce, fmt
 from ate.model import to_decimal as D
 from ate.model.market import BookTicker, DepthUpdate, MarkPrice
-from ate.venues.base import CommandResult, MarketSink, Outcome, UserSink
+from ate.venues.base import CommandResult, MarginReport, MarketSink, Outcome, UserSink
 from ate.venues.binance import parse
 from ate.venues.binance.signing import encode_params, sign_params, ws_api_signature
 from ate.venues.binance.streams import BinanceMarketStream, BinanceUserStream
@@ -351,6 +351,39 @@ class BinanceClient(ClockSyncedClient):
         return [Position(self.venue, r["symbol"], D(r["positionAmt"]), D(r["entryPrice"]),
                          mark_price=D(r.get("markPrice", "0")))
                 for r in rows if D(r["positionAmt"]) != 0]
+
+    # ---- perp margin (USD-M) -----------------------------------------------------------------------
+
+    def _need_perp(self, what: str) -> None:
+        if self.kind is MarketKind.SPOT:
+            raise VenueRejected(self.venue, f"spot markets have no {what}")
+
+    async def set_leverage(self, symbol: str, leverage: int) -> int:
+        self._need_perp("leverage")
+        resp = await self.rest.request(Request("POST", "/fapi/v1/leverage", [("symbol", symbol), ("leverage", leverage)],
+                                               weight=1, signed=True))
+        return int(resp.data["leverage"])
+
+    async def set_margin_type(self, symbol: str, margin_type: str) -> None:
+        """-4046 "No need to change margin type" means it is already in force: success."""
+        self._need_perp("margin type")
+        try:
+            await self.rest.request(Request("POST", "/fapi/v1/marginType",
+                                            [("symbol", symbol), ("marginType", margin_type)], weight=1, signed=True))
+        except VenueRejected as exc:
+            if exc.code != -4046:
+                raise
+
+    async def margin(self, symbol: str) -> MarginReport:
+        """Cross margin: the account's margin balance and maintenance (``/fapi/v3/account``), the position's
+        liquidation price (``positionRisk``; "0" = none)."""
+        self._need_perp("margin")
+        acct = await self._get("/fapi/v3/account", weight=5, signed=True)
+        rows = await self._get("/fapi/v3/positionRisk", [("symbol", symbol)], weight=5, signed=True)
+        row = next((r for r in rows if r.get("symbol") == symbol), None)
+        liq = D(row["liquidationPrice"]) if row is not None else Decimal(0)
+        return MarginReport(symbol, D(acct["totalMarginBalance"]), D(acct["totalMaintMargin"]),
+                            liq if liq > 0 else None, D(row["positionAmt"]) if row is not None else Decimal(0))
 
     async def account_permissions(self) -> dict[str, Any]:
         """Read-only key check for ``ate check``: what the key may do (spot) or can trade (USD-M)."""
