@@ -174,7 +174,7 @@ def status_cmd(
     from ate.store import Store
 
     cfg = load_config_or_exit(config, require_keys=False)
-    status = stored_status(Store(cfg.store.url), shadow=cfg.mode is Mode.SHADOW)
+    status = stored_status(Store(cfg.store.url), shadow=cfg.mode.hypothetical)
     if as_json:
         sys.stdout.write(json.dumps(status, indent=2, default=str) + "\n")
         return
