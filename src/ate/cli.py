@@ -169,7 +169,6 @@ def status_cmd(
     as_json: bool = typer.Option(False, "--json", help="Print JSON."),
 ) -> None:
     """Engine and trading state, modules, positions, open orders and today's P&L, from the store."""
-    from ate.model import Mode
     from ate.monitor.status import stored_status
     from ate.store import Store
 

@@ -11,6 +11,7 @@ from decimal import Decimal
 
 import pytest
 from engine_support import EAGER_ARB, data_present, settle, sim_orders, world
+from test_engine_ledger_findings import QUIET, ioc
 
 from ate.config import parse_config
 from ate.engine import Engine
@@ -18,8 +19,6 @@ from ate.model import OrderStatus, Side
 from ate.risk.capital import limits_from_config
 from ate.risk.closeall import plan_venue
 from ate.risk.events import DAILY_KEY
-
-from test_engine_ledger_findings import QUIET, ioc
 
 pytestmark = [pytest.mark.skipif(not data_present(), reason="simulator data files absent"),
               pytest.mark.timeout(120)]
