@@ -50,6 +50,8 @@ async def test_paper_fills_never_become_a_later_canarys_book(tmp_path, monkeypat
         paper_ids = {o.client_order_id for o in paper.store.orders()}
         paper_daily = paper.store.get_state("shadow." + DAILY_KEY)
         assert paper_daily is not None, "the paper book's daily-loss anchor is kept apart"
+        for key in (DAILY_KEY, "signals", "strategy.arbitrage"):  # the real book's anchor, emergency, phases
+            assert paper.store.get_state(key) is None, key
         await paper.stop()  # the paper run ends; the canary starts on the same store
         drive.engine = None
 
@@ -60,6 +62,8 @@ async def test_paper_fills_never_become_a_later_canarys_book(tmp_path, monkeypat
         shadow_order = ioc(shadow, "binance:BTCUSDT", Side.BUY, "0.002")
         assert shadow_order is not None and shadow_order.client_order_id not in paper_ids
         await shadow.stop()
+        for key in (DAILY_KEY, "signals", "strategy.arbitrage"):
+            assert shadow.store.get_state(key) is None, key
 
         canary = Engine(parse_config({**raw, "mode": "canary", "strategies": QUIET}), clock=drive.clock)
         await canary.start()
@@ -74,7 +78,8 @@ async def test_paper_fills_never_become_a_later_canarys_book(tmp_path, monkeypat
             assert await close_all_plan(canary) == {}, "close-all plans only what the venues hold for the engine"
             arb = canary.core.book_state.get_state("strategy.arbitrage") or {}
             assert not arb.get("open"), "the paper arbitrage's phases are not the canary's"
-            assert canary.store.get_state(DAILY_KEY) != paper_daily
+            daily = canary.store.get_state(DAILY_KEY)
+            assert daily is not None and daily["peak"] != paper_daily["peak"]
 
             order = ioc(canary, "binance:BTCUSDT", Side.BUY, "0.002")
             assert order is not None, [(e.kind, e.message) for e in canary.store.events() if "emergency" in e.message or "ladder" in e.kind or "state" in e.kind]
