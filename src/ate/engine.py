@@ -117,9 +117,15 @@ class CoreFeed:
 
     def on_mark(self, mark: MarkPrice) -> None:
         market = f"{mark.venue}:{mark.symbol}"
+        core = self.engine.core
+        inst = core.portfolio.instruments.get(market)
+        # A perp's book can stay quiet for longer than the trusted-price age while its mark keeps coming: the
+        # mark is a trusted price too, once the price guard (the same anchor as the books) accepts it.
+        if (inst is not None and inst.kind is MarketKind.PERP
+                and self.engine.guard.check((mark.venue, mark.symbol), mark.mark, mark.mark, mark.ts_ms) is None):
+            core.on_mark(market, mark.mark)
         if mark.funding_rate is None:
             return
-        core = self.engine.core
         core.set_predicted_funding(market, mark.funding_rate)
         prev = self._next_funding.get(market)
         if mark.next_funding_ms is not None:
