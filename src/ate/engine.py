@@ -225,7 +225,7 @@ class Engine:
         await self._load_instruments()
         self.core = TradingCore(cfg, instruments=self.instruments.values(), strategies=build_strategies(cfg),
                                 clock=self.clock.now_ms, state=self.store, store=self.store,
-                                shadow=self.mode is Mode.SHADOW,
+                                shadow=self.mode.hypothetical,
                                 dvol_history=load_dvol(DVOL_FILE) if DVOL_FILE.exists() else ())
         self.executor = self._executor()
         self.core.attach(self.executor)

@@ -123,7 +123,7 @@ class TradingCore:
                 strategy.restore(saved)
             for book_id, book in strategy.hedge_books(self.ctx).items():
                 self.signals.register_hedge_book(book_id, book)
-        saved = self.state.get_state("signals")
+        saved = self.book_state.get_state("signals")
         if saved:
             self.signals.import_state(saved)
         self._warn_unreachable()
@@ -371,7 +371,7 @@ class TradingCore:
                 self._snapshot_flows = ZERO
             self.state.set_state(MARKS_KEY, {m: str(p.mark_price) for m, p in self.portfolio.positions.items()
                                              if p.mark_price}, now)
-            self.state.set_state("signals", self.signals.export_state(), now)
+            self.book_state.set_state("signals", self.signals.export_state(), now)
             for s in self.strategies:
                 self._touch(s)
 
