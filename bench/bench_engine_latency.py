@@ -81,7 +81,7 @@ def build(store_url: str, write_ahead: bool = True) -> tuple[Engine, Clock, Time
     cfg = parse_config({
         "mode": "paper", "run_id": "bench", "store": {"url": store_url}, "monitor": {"enabled": False},
         "risk_limits": {"capital_usd": 10_000_000, "max_position_size_usd": 1_000_000,
-                        "max_orders_per_second": 1000},
+                        "max_orders_per_second": 100},
         "markets": {"primary": "binance:BTCUSDT", "binance": [{"symbol": "BTCUSDT", "kind": "spot"},
                                                                              {"symbol": "BTCUSDT", "kind": "perp"}],
                     "backpack": [{"symbol": "BTC_USDC", "kind": "spot"}]},
@@ -94,6 +94,8 @@ def build(store_url: str, write_ahead: bool = True) -> tuple[Engine, Clock, Time
                    dataclasses.replace(KNOWN["binance-usdm", "BTCUSDT"], venue="binance_usdm"),
                    dataclasses.replace(KNOWN["backpack", "BTC_USDC"], venue="backpack", max_qty=Decimal(1000))]
     engine.instruments = {i.key: i for i in instruments}
+    for i in instruments:  # what Engine.start does from each venue's REST ticker
+        engine.guard.set_reference((i.venue, i.symbol), Decimal(MID), 0, "bench")
     engine.core = core = TradingCore(cfg, instruments=instruments, strategies=build_strategies(cfg),
                                      clock=clock.now_ms, state=engine.store,
                                      store=engine.store if write_ahead else None)

@@ -14,12 +14,15 @@ from rich.table import Table
 from ate import __version__
 from ate.config import config_schema, load_config_or_exit
 
-app = typer.Typer(help="ate — Active Trading Engine", no_args_is_help=True, pretty_exceptions_enable=False)
-config_app = typer.Typer(help="Validate and describe engine configs.", no_args_is_help=True)
-data_app = typer.Typer(help="Inspect and download market data.", no_args_is_help=True)
+# No rich markup in help texts: they quote JSON and `[...]` ranges, which markup would swallow.
+app = typer.Typer(help="ate — Active Trading Engine", no_args_is_help=True, pretty_exceptions_enable=False,
+                  rich_markup_mode=None)
+config_app = typer.Typer(help="Validate and describe engine configs.", no_args_is_help=True, rich_markup_mode=None)
+data_app = typer.Typer(help="Inspect and download market data.", no_args_is_help=True, rich_markup_mode=None)
 app.add_typer(config_app, name="config")
 app.add_typer(data_app, name="data")
-docs_app = typer.Typer(help="Print the generated reference pages of docs/.", no_args_is_help=True)
+docs_app = typer.Typer(help="Print the generated reference pages of docs/.", no_args_is_help=True,
+                       rich_markup_mode=None)
 app.add_typer(docs_app, name="docs")
 
 console = Console()
@@ -32,10 +35,15 @@ def _version(value: bool) -> None:
         raise typer.Exit()
 
 
+_debug = {"on": False}
+
+
 @app.callback()
 def _main(version: bool = typer.Option(False, "--version", callback=_version, is_eager=True,
-                                       help="Print the version and exit.")) -> None:
+                                       help="Print the version and exit."),
+          debug: bool = typer.Option(False, "--debug", help="Print tracebacks of failures on the terminal.")) -> None:
     """Active Trading Engine."""
+    _debug["on"] = debug
 
 
 @config_app.command("validate")
@@ -74,15 +82,12 @@ def _utc(ms: int | None) -> str:
 
 
 @data_app.command("info")
-def data_info_cmd(path: Path = typer.Argument(..., exists=True, dir_okay=False, help="Candle CSV(.gz) file.")) -> None:
-    """Print rows, time range, interval and gaps of a candle file."""
-    from ate.data.loaders import DataFormatError, data_info
+def data_info_cmd(path: Path = typer.Argument(..., exists=True, dir_okay=False,
+                                              help="Candle, funding or DVOL CSV(.gz) file.")) -> None:
+    """Print rows, time range, interval and gaps of a candle, funding or DVOL file."""
+    from ate.data.loaders import data_info
 
-    try:
-        info = data_info(path)
-    except DataFormatError as exc:
-        err_console.print(str(exc), markup=False)
-        raise typer.Exit(2) from None
+    info = data_info(path)  # a damaged or foreign file: DataFormatError, reported by the CLI's error boundary
     table = Table(title=str(path), show_header=False)
     table.add_row("rows", f"{info.rows:,}")
     table.add_row("first open (UTC)", _utc(info.first_ms))
@@ -204,12 +209,15 @@ app.command("check")(check_cmd)
 app.command("ticker")(ticker_cmd)
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> int:
+    """The `ate` entry point: every failure ends as one `error:` line and an ExitCode, never a traceback."""
+    from ate.cli_boundary import run_cli
     from ate.logs import configure_logging
 
     configure_logging()
-    app()
+    _debug["on"] = False
+    return run_cli(typer.main.get_command(app), argv, debug=lambda: _debug["on"])
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

@@ -26,6 +26,8 @@ from ate.config import EngineConfig
 from ate.data.candles import INTERVAL_MS, Candle
 from ate.data.loaders import load_dvol
 from ate.data.manager import MarketDataManager
+from ate.data.price_guard import QUARANTINED, REANCHORED, RECOVERED, GuardBounds, PriceGuard
+from ate.data.validate import check_book
 from ate.execution.executors import ShadowExecutor, VenueExecutor
 from ate.model import Balance, EngineEvent, Instrument, MarketKind, Mode, Order, Severity, TradingState
 from ate.model.market import BookTicker, MarkPrice
@@ -115,9 +117,15 @@ class CoreFeed:
 
     def on_mark(self, mark: MarkPrice) -> None:
         market = f"{mark.venue}:{mark.symbol}"
+        core = self.engine.core
+        inst = core.portfolio.instruments.get(market)
+        # A perp's book can stay quiet for longer than the trusted-price age while its mark keeps coming: the
+        # mark is a trusted price too, once the price guard (the same anchor as the books) accepts it.
+        if (inst is not None and inst.kind is MarketKind.PERP
+                and self.engine.guard.check((mark.venue, mark.symbol), mark.mark, mark.mark, mark.ts_ms) is None):
+            core.on_mark(market, mark.mark)
         if mark.funding_rate is None:
             return
-        core = self.engine.core
         core.set_predicted_funding(market, mark.funding_rate)
         prev = self._next_funding.get(market)
         if mark.next_funding_ms is not None:
@@ -157,7 +165,11 @@ class Engine:
         self.instruments: dict[str, Instrument] = {}
         self.core: TradingCore
         self.feed = CoreFeed(self)
-        self.data = MarketDataManager()
+        f = self.cfg.data_filter
+        self.guard = PriceGuard(GuardBounds(f.max_jump_pct, f.max_spread_pct, f.reference_band_pct, f.reanchor_after,
+                                            int(f.reanchor_after_s * 1000)),
+                                ask_reference=self._ask_reference, on_event=self._data_event)
+        self.data = MarketDataManager(guard=self.guard)
         for kind in ("book", "candle", "mark", "dvol"):
             self.data.subscribe(kind, getattr(self.feed, f"on_{kind}"))
         self.tasks: list[asyncio.Task] = []
@@ -222,6 +234,7 @@ class Engine:
             await self._watch_margin()
         await self._seed_funding()
         await self._warm_up()
+        await asyncio.gather(*(self._reference(key) for key in self.instruments))
         self._start_streams()
         self.observer.start_deadman(sorted({key.partition(":")[0] for key in self.instruments}))
         self.killswitch = KillSwitch(cfg.kill_switch, self.core.keeper, self._cancel_all,
@@ -423,6 +436,36 @@ class Engine:
                 self.streams.append(user)
                 self._spawn(user.run())
 
+    def _ask_reference(self, key: tuple[str, str]) -> None:
+        """The data filter wants an independent price for a market (its first, or after a long quarantine)."""
+        if key[0] not in self.clients:  # not started (a harness feeding the data manager directly)
+            self.guard.reference_failed(key)
+            return
+        self._spawn(self._reference(f"{key[0]}:{key[1]}"))
+
+    async def _reference(self, market: str) -> None:
+        venue, _, symbol = market.partition(":")
+        key = (venue, symbol)
+        try:
+            book = await self.clients[venue].book_ticker(symbol)
+        except Exception as exc:  # the venue is down or refusing: the next quarantined book asks again
+            log.warning("reference_failed", extra={"market": market, "error": f"{type(exc).__name__}: {exc}"})
+            self.guard.reference_failed(key)
+            return
+        if check_book(book, None) is not None:
+            self.guard.reference_failed(key)
+            return
+        self.guard.set_reference(key, (book.bid + book.ask) / 2, self.clock.now_ms(), "rest ticker")
+
+    def _data_event(self, kind: str, key: tuple[str, str], data: dict) -> None:
+        venue, symbol = key
+        what = {QUARANTINED: f"quarantined ({data.get('reason')}) at {data.get('price')}",
+                RECOVERED: f"recovered at {data.get('price')} after {data.get('quarantined')} quarantined books",
+                REANCHORED: f"re-anchored on the {data.get('source')} at {data.get('to')}"}[kind]
+        self.store.add_event(EngineEvent(self.clock.now_ms(), kind, f"{venue}:{symbol} market data {what}",
+                                         Severity.INFO if kind == RECOVERED else Severity.WARNING,
+                                         {"venue": venue, "symbol": symbol, **data}))
+
     def _spawn(self, coro) -> None:
         self.tasks.append(asyncio.get_running_loop().create_task(coro))
 
@@ -581,11 +624,10 @@ async def run_engine(cfg: EngineConfig, *, console: Any = None, refresh_s: float
     try:
         await engine.start()
     except Exception as exc:
-        log.error("engine failed to start: %s", exc)
-        if console is not None:
-            console.print(f"[red]engine failed to start:[/] {type(exc).__name__}: {exc}")
+        # INFO: the traceback goes to the log file only; the terminal gets the CLI boundary's one error line
+        log.info("engine failed to start: %s", exc, exc_info=True)
         await engine.stop()
-        return 1
+        raise  # the CLI's error boundary says what failed and where to look (e.g. a port in use: monitor.port)
     if console is not None and engine.monitor is not None:
         console.print(f"dashboard: http://{cfg.monitor.host}:{engine.monitor.port}")
     try:

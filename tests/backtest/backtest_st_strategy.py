@@ -81,9 +81,10 @@ def permissive_config(**overrides):
         "run_id": "bt-test",
         # the primary market (signal engine input) gets no data: only the test strategy acts
         "markets": {"primary": "backpack:BTC_USDC"},
-        "risk_limits": {"max_position_size_usd": 1e12, "max_daily_loss_pct": 1.0, "max_single_trade_pct": 1.0,
-                        "emergency_stop_loss_pct": 1.0, "max_order_pct_of_capital": 1.0, "capital_usd": 1e12,
-                        "max_price_deviation_pct": 1.0},
+        # the widest limits the config accepts (each bound and its reason is in the schema)
+        "risk_limits": {"max_position_size_usd": 1e8, "max_daily_loss_pct": 0.25, "max_single_trade_pct": 0.25,
+                        "emergency_stop_loss_pct": 0.5, "max_order_pct_of_capital": 0.5, "capital_usd": 1e8,
+                        "max_price_deviation_pct": 0.5},
         "strategies": {"arbitrage": {"enabled": False}, "funding_carry": {"enabled": False},
                        "directional": {"enabled": False}},
     }

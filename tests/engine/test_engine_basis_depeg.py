@@ -53,9 +53,9 @@ SECTIONS = {
     "strategies": {"arbitrage": {"conversion_cross": ["binance:BTCUSDT", "binance:BTCUSDC"],
                                  "conversion_max_age_s": 300, "basis_resume_s": 1800, "max_notional": 1000},
                    "funding_carry": {"enabled": False}, "directional": {"enabled": False}},
-    "risk_limits": {"max_position_size_usd": 1e9, "max_daily_loss_pct": 1.0, "max_single_trade_pct": 1.0,
-                    "emergency_stop_loss_pct": 1.0, "max_order_pct_of_capital": 1.0, "capital_usd": 20000,
-                    "max_price_deviation_pct": 1.0, "trusted_price_max_age_s": 600},
+    "risk_limits": {"max_position_size_usd": 1e8, "max_daily_loss_pct": 0.25, "max_single_trade_pct": 0.25,
+                    "emergency_stop_loss_pct": 0.5, "max_order_pct_of_capital": 0.5, "capital_usd": 20000,
+                    "max_price_deviation_pct": 0.5, "trusted_price_max_age_s": 600},
 }
 
 

@@ -1,8 +1,10 @@
 """`ate run` on the demo config: starts the simulator and the engine for real, and exits 0 on Ctrl-C."""
 
+import contextlib
 import json
 import os
 import signal
+import sqlite3
 import subprocess
 import sys
 import time
@@ -11,6 +13,18 @@ from pathlib import Path
 from ate.store import Store
 
 ROOT = Path(__file__).resolve().parents[2]
+
+
+def migrated(db: Path) -> bool:
+    """The engine's schema is complete. Opening a Store earlier would run the same migration concurrently,
+    and SQLite's DDL is not transactional under pysqlite ("table orders already exists")."""
+    if not db.exists():
+        return False
+    try:
+        with contextlib.closing(sqlite3.connect(f"file:{db}?mode=ro", uri=True)) as conn:
+            return conn.execute("SELECT version_num FROM alembic_version").fetchone() is not None
+    except sqlite3.Error:
+        return False
 
 
 def test_run_demo_starts_and_stops_cleanly_on_ctrl_c(tmp_path):
@@ -27,7 +41,7 @@ def test_run_demo_starts_and_stops_cleanly_on_ctrl_c(tmp_path):
     try:
         deadline = time.monotonic() + 120  # a bound for a loaded machine, not a timing assertion
         while time.monotonic() < deadline and proc.poll() is None:
-            if (tmp_path / "demo.db").exists():
+            if migrated(tmp_path / "demo.db"):  # not while the engine creates the tables: see migrated()
                 store = store or Store(f"sqlite:///{tmp_path}/demo.db")
                 if store.events(kind="engine_started"):
                     break

@@ -53,7 +53,7 @@ def test_wrong_types_and_bad_enums():
 
 @pytest.mark.parametrize(("section", "key", "value", "expected"), [
     ("risk_limits", "max_position_size_usd", -5, "risk_limits.max_position_size_usd: Input should be greater than 0"),
-    ("risk_limits", "max_daily_loss_pct", 1.5, "risk_limits.max_daily_loss_pct: Input should be less than or equal to 1"),
+    ("risk_limits", "max_daily_loss_pct", 1.5, "risk_limits.max_daily_loss_pct: Input should be less than or equal to 0.25"),
     ("canary", "daily_loss_limit", 0, "canary.daily_loss_limit: Input should be greater than 0"),
     ("monitor", "port", 70000, "monitor.port: Input should be less than or equal to 65535"),
 ])
@@ -65,7 +65,7 @@ def test_contradicting_limits():
     assert problems({"mode": "paper", "risk_limits": {"max_daily_loss_pct": 0.2, "emergency_stop_loss_pct": 0.1}}) == [
         "risk_limits: max_daily_loss_pct (0.2) must not exceed emergency_stop_loss_pct (0.1)"]
     assert problems({"mode": "paper", "canary": {"initial_capital": 100, "daily_loss_limit": 150}}) == [
-        "canary: daily_loss_limit (150.0) must be below initial_capital (100.0)"]
+        "canary: daily_loss_limit (150.0) must be at most 10% of initial_capital (100.0)"]
 
 
 @pytest.mark.parametrize("mode", ["shadow", "canary", "live"])

@@ -121,7 +121,7 @@ def fill_recorder(rec: MetricsRecorder, clock: ManualClock) -> None:
 
 
 def monitor_config(**kw) -> MonitorConfig:
-    base = {"port": 0, "token_env": "ATE_TEST_MONITOR_TOKEN", "control_per_minute": 1000, "stream_interval_s": 0.1}
+    base = {"port": 0, "token_env": "ATE_TEST_MONITOR_TOKEN", "control_per_minute": 600, "stream_interval_s": 0.1}
     return MonitorConfig(**(base | kw))
 
 

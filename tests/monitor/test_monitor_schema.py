@@ -73,8 +73,8 @@ def test_no_5xx_and_tokens_enforced_on_every_operation(served):
                     resp = case.call(base_url=url, headers=headers)
                     assert resp.status_code < 500, (case.method, path, resp.status_code, resp.text)
                     assert PLANTED_SECRET not in resp.text and TOKEN not in resp.text
-                    if path in CONTROL and token != TOKEN:
-                        assert resp.status_code in (401, 422), (path, token, resp.status_code)
+                    if path in CONTROL and token != TOKEN:  # 429: this address failed too often
+                        assert resp.status_code in (401, 422, 429), (path, token, resp.status_code)
 
             try:
                 check()

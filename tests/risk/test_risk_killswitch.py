@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import os
 import signal
 from decimal import Decimal
@@ -154,12 +155,22 @@ async def test_cli_kill_and_resume_reach_a_running_engine(store, clock, tmp_path
     assert checker.state is TradingState.ACTIVE
 
 
-def test_cli_kill_without_config_uses_defaults(tmp_path, monkeypatch):
+def test_cli_kill_and_resume_without_config_refuse_and_touch_nothing(tmp_path, monkeypatch, capsys):
+    """Which engine's files to act on is never guessed: resume on a default store once reported ACTIVE while the
+    engine (on another store) stayed HALTED."""
+    from ate.cli import main
+
     monkeypatch.chdir(tmp_path)
-    r = CliRunner().invoke(app, ["kill"])
-    assert r.exit_code == 0, r.output
-    assert (tmp_path / "EMERGENCY_STOP").read_text().startswith("cli ")
-    assert (tmp_path / "state" / "ate.db").exists()
+    monkeypatch.delenv("ATE_CONFIG", raising=False)
+    root = logging.getLogger()
+    monkeypatch.setattr(root, "handlers", list(root.handlers))  # main() configures logging; put it back after
+    monkeypatch.setattr(root, "level", root.level)
+    monkeypatch.setattr(logging.getLogger("aiohttp.access"), "level", logging.getLogger("aiohttp.access").level)
+    for command in ("kill", "resume"):
+        assert main([command]) == 2
+        err = capsys.readouterr().err
+        assert err.startswith(f"error: which engine? `ate {command}`") and "--config" in err and "ATE_CONFIG" in err
+    assert list(tmp_path.iterdir()) == []
 
 
 async def test_restart_while_halted_cancels_again_at_first_poll(store, clock, tmp_path):

@@ -42,9 +42,9 @@ def engine_config():
     return parse_config({
         "mode": "paper", "run_id": "unres",
         "markets": {"primary": MARKET, "binance": [], "backpack": [{"symbol": "BTC_USDC"}]},
-        "risk_limits": {"max_position_size_usd": 1e9, "max_daily_loss_pct": 1.0, "max_single_trade_pct": 1.0,
-                        "emergency_stop_loss_pct": 1.0, "max_order_pct_of_capital": 1.0, "capital_usd": 1e6,
-                        "max_price_deviation_pct": 1.0, "trusted_price_max_age_s": 600},
+        "risk_limits": {"max_position_size_usd": 1e8, "max_daily_loss_pct": 0.25, "max_single_trade_pct": 0.25,
+                        "emergency_stop_loss_pct": 0.5, "max_order_pct_of_capital": 0.5, "capital_usd": 1e6,
+                        "max_price_deviation_pct": 0.5, "trusted_price_max_age_s": 600},
         "strategies": {"arbitrage": {"enabled": False}, "funding_carry": {"enabled": False},
                        "directional": {"enabled": False}},
     }, env={})

@@ -42,9 +42,9 @@ def depeg_config(*, band_bps: float | None = 30.0, fixed_rate: float | None = No
     return parse_config({
         "mode": "backtest", "run_id": "depeg",
         "markets": {"primary": A, "binance": [{"symbol": "BTCUSDT"}], "backpack": [{"symbol": "BTC_USDC"}]},
-        "risk_limits": {"max_position_size_usd": 1e9, "max_daily_loss_pct": 1.0, "max_single_trade_pct": 1.0,
-                        "emergency_stop_loss_pct": 1.0, "max_order_pct_of_capital": 1.0, "capital_usd": 20000,
-                        "max_price_deviation_pct": 1.0, "trusted_price_max_age_s": 600},
+        "risk_limits": {"max_position_size_usd": 1e8, "max_daily_loss_pct": 0.25, "max_single_trade_pct": 0.25,
+                        "emergency_stop_loss_pct": 0.5, "max_order_pct_of_capital": 0.5, "capital_usd": 20000,
+                        "max_price_deviation_pct": 0.5, "trusted_price_max_age_s": 600},
         "strategies": {"arbitrage": arb, "funding_carry": {"enabled": False}, "directional": {"enabled": False}},
     }, env={})
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 import stat
 import sys
@@ -12,6 +11,8 @@ from urllib.parse import urlsplit
 
 from pydantic import ValidationError
 
+from ate.config import jsontext
+from ate.config.checks import is_loopback
 from ate.config.models import EngineConfig
 from ate.model import Mode
 
@@ -25,25 +26,27 @@ class ConfigError(Exception):
 
 
 def _loc(loc: tuple) -> str:
-    return ".".join(str(p) for p in loc) or "config"
+    # pydantic marks an invalid dict key with a "[key]" step: the path is the key's, the reason says "key"
+    return ".".join(str(p) for p in loc if p != "[key]") or "config"
 
 
 def _reason(err: dict) -> str:
     if err["type"] == "extra_forbidden":
         return "unknown key"
-    msg = err["msg"]
-    return msg.removeprefix("Value error, ")
+    msg = err["msg"].removeprefix("Value error, ")
+    return f"invalid key: {msg}" if err["loc"] and err["loc"][-1] == "[key]" else msg
 
 
 def _read_json(path: Path) -> dict:
     try:
-        text = path.read_text()
+        raw = path.read_bytes()
     except OSError as exc:
         raise ConfigError([f"config: cannot read {path}: {exc.strerror or exc}"]) from None
     try:
-        data = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise ConfigError([f"config: malformed JSON in {path} at line {exc.lineno} column {exc.colno}: {exc.msg}"]) from None
+        data = jsontext.loads(raw)
+    except jsontext.JsonTextError as exc:
+        where = f" at {exc.where}" if exc.where else ""
+        raise ConfigError([f"config: malformed JSON in {path}{where}: {exc.what}"]) from None
     if not isinstance(data, dict):
         raise ConfigError([f"config: top level of {path} must be a JSON object"])
     return data
@@ -93,15 +96,33 @@ def missing_key_problems(cfg: EngineConfig, env: Mapping[str, str]) -> list[str]
     return problems
 
 
+def running_problems(cfg: EngineConfig, env: Mapping[str, str]) -> list[str]:
+    """What a running engine needs from this machine: a token behind a remote API, a directory for the kill file."""
+    problems = []
+    if cfg.monitor.enabled and not is_loopback(cfg.monitor.host) and not env.get(cfg.monitor.token_env):
+        problems.append(f"monitor.token_env: environment variable {cfg.monitor.token_env} must be set when "
+                        f"monitor.host ({cfg.monitor.host}) is not loopback")
+    directory = Path(cfg.kill_switch.file).absolute().parent
+    if not directory.is_dir():
+        problems.append(f"kill_switch.file: directory {directory} does not exist, so the kill file could never "
+                        "be written there (relative paths are taken from the working directory)")
+    return problems
+
+
 def parse_config(data: dict, *, path: Path | None = None, env: Mapping[str, str] | None = None,
                  require_keys: bool = True) -> EngineConfig:
     try:
         cfg = EngineConfig.model_validate(data)
     except ValidationError as exc:
         raise ConfigError([f"{_loc(e['loc'])}: {_reason(e)}" for e in exc.errors()]) from None
+    except RecursionError:
+        raise ConfigError(["config: nested too deeply"]) from None
     problems = _inline_key_problems(cfg, path)
-    if require_keys:  # False for commands that never call a venue (ate kill / resume / promote)
-        problems += missing_key_problems(cfg, os.environ if env is None else env)
+    # False for commands that never run the engine nor call a venue for it (status, dashboard, kill, resume,
+    # close-all): an emergency command must not fail over a setting it does not use.
+    if require_keys:
+        env = os.environ if env is None else env
+        problems += missing_key_problems(cfg, env) + running_problems(cfg, env)
     if problems:
         raise ConfigError(problems)
     return cfg

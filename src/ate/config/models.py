@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import Field, field_validator, model_validator
 
+from ate.config.checks import HttpsUrl, is_loopback
+from ate.config.checks import Section as _Section
 from ate.config.modules import ModulesConfig
 from ate.config.risk import (
     CanaryConfig,
@@ -18,10 +20,6 @@ from ate.config.sim import SimConfig
 from ate.config.strategies import StrategiesConfig
 from ate.config.venues import VenuesConfig
 from ate.model import MarketKind, Mode
-
-
-class _Section(BaseModel):
-    model_config = ConfigDict(extra="forbid")
 
 
 class MarketConfig(_Section):
@@ -58,17 +56,46 @@ class ExecutionConfig(_Section):
     resolve_backoff_max_s: float = Field(30.0, gt=0, description="longest wait between two resolution queries")
 
 
+class DataFilterConfig(_Section):
+    """Market-data filter (ate.data.price_guard): how far a book may move before it is quarantined."""
+
+    max_jump_pct: float = Field(0.05, gt=0, le=0.5, description=(
+        "largest move of a book's mid from the last confirmed one; beyond it the book is a spike or a drop "
+        "and is quarantined; at most 0.5"))
+    max_spread_pct: float = Field(0.02, gt=0, le=0.5, description=(
+        "widest spread (ask - bid) / mid a tradable book may have; at most 0.5"))
+    reference_band_pct: float = Field(0.05, gt=0, le=0.5, description=(
+        "how far a market's first price may be from its independent reference (REST ticker); at most 0.5"))
+    reanchor_after: int = Field(20, ge=1, le=100_000, description=(
+        "quarantined books in a row after which a fresh REST reference is fetched and becomes the anchor, "
+        "so a market is never locked for good"))
+    reanchor_after_s: float = Field(30.0, gt=0, le=3600, description=(
+        "or after this long in quarantine, whichever comes first"))
+
+
 class StoreConfig(_Section):
-    url: str = "sqlite:///state/ate.db"
+    url: str = Field("sqlite:///state/ate.db", description="SQLAlchemy URL: sqlite:///path or postgresql+psycopg://...")
+
+    @field_validator("url")
+    @classmethod
+    def _database_url(cls, url: str) -> str:
+        from sqlalchemy.engine import make_url
+        from sqlalchemy.exc import ArgumentError
+
+        try:
+            make_url(url)
+        except (ArgumentError, ValueError):
+            raise ValueError(f"{url!r} is not a database URL (e.g. sqlite:///state/ate.db)") from None
+        return url
 
 
 class AlertsConfig(_Section):
     telegram_bot_token_env: str | None = None
     telegram_chat_id: str | None = None
-    webhook_url: str | None = None
+    webhook_url: HttpsUrl | None = None
     min_interval_s: float = Field(60.0, ge=0)
     # Telegram Bot API base URL; tests point it at a local receiver.
-    telegram_api_base: str = "https://api.telegram.org"
+    telegram_api_base: HttpsUrl = "https://api.telegram.org"
     max_per_minute: int = Field(20, ge=1, description="alerts of one kind per minute (CRITICAL ones are never "
                                 "rate limited)")
     queue_size: int = Field(100, ge=1, description="undelivered non-critical alerts kept; newer ones are dropped "
@@ -87,18 +114,30 @@ class LogConfig(_Section):
 
 class MonitorConfig(_Section):
     enabled: bool = True
-    host: str = "127.0.0.1"
+    host: str = Field("127.0.0.1", description="address the operator API binds; loopback unless allow_remote")
+    allow_remote: bool = Field(False, description=(
+        "explicit opt-in to bind a non-loopback monitor.host (the API then also requires the token to be set)"))
     port: int = Field(8080, ge=0, le=65535)
     token_env: str = "ATE_MONITOR_TOKEN"
-    heartbeat_url: str | None = None
+    heartbeat_url: HttpsUrl | None = None
     heartbeat_interval_s: float = Field(60.0, gt=0)
     # Dead-man (wall clock): the engine loop silent this long, or a venue's market data this old, alerts.
     loop_stall_s: float = Field(10.0, gt=0, description="engine loop unresponsive this long: CRITICAL alert")
     market_data_stale_s: float = Field(60.0, gt=0, description="no market data from a venue this long: DEGRADED")
     alerts: AlertsConfig = AlertsConfig()
     heartbeat_timeout_s: float = Field(10.0, gt=0)
-    control_per_minute: int = Field(6, ge=1, description="control requests (kill/resume/close-all) per minute")
+    control_per_minute: int = Field(6, ge=1, le=600, description=(
+        "authenticated control requests (kill/resume/close-all) per minute; at most 600"))
+    failed_auth_per_minute: int = Field(10, ge=1, le=600, description=(
+        "failed authentications per minute per client address before that address is refused"))
     stream_interval_s: float = Field(2.0, gt=0, le=60, description="dashboard live update period")
+
+    @model_validator(mode="after")
+    def _local_unless_opted_in(self) -> MonitorConfig:
+        if self.enabled and not is_loopback(self.host) and not self.allow_remote:
+            raise ValueError(f"host {self.host!r} exposes the operator API beyond this machine; set "
+                             "monitor.allow_remote true (and the token variable) to mean it")
+        return self
 
 
 class EngineConfig(_Section):
@@ -114,6 +153,7 @@ class EngineConfig(_Section):
     strategies: StrategiesConfig = StrategiesConfig()
     modules: ModulesConfig = ModulesConfig()
     execution: ExecutionConfig = ExecutionConfig()
+    data_filter: DataFilterConfig = DataFilterConfig()
     store: StoreConfig = StoreConfig()
     monitor: MonitorConfig = MonitorConfig()
     log: LogConfig = LogConfig()
@@ -128,4 +168,6 @@ class EngineConfig(_Section):
             raise ValueError("a venue is simulated but the config has no 'sim' section")
         if self.mode in (Mode.CANARY, Mode.LIVE) and simulated:
             raise ValueError(f"mode {self.mode.value} trades real money and cannot use simulated venues")
+        if self.mode in (Mode.CANARY, Mode.LIVE) and not (self.venues.binance.enabled or self.venues.backpack.enabled):
+            raise ValueError(f"mode {self.mode.value} needs a trading venue: enable venues.binance or venues.backpack")
         return self

@@ -7,13 +7,12 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import Field, model_validator
+
+from ate.config.checks import Section as _Section
 
 Timeframe = Literal["15m", "1h", "4h", "1d"]
 
-
-class _Section(BaseModel):
-    model_config = ConfigDict(extra="forbid")
 
 
 def _increasing(name: str, xs: list[float]) -> None:

@@ -8,23 +8,32 @@ The operator's plan contradicts itself; the choices (documented in the README) a
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import Field, model_validator
 
-
-class _Section(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+from ate.config.checks import Section as _Section
 
 
 class RiskLimits(_Section):
-    max_position_size_usd: float = Field(2500.0, gt=0)
-    max_daily_loss_pct: float = Field(0.03, gt=0, le=1)
-    max_single_trade_pct: float = Field(0.05, gt=0, le=1)
-    emergency_stop_loss_pct: float = Field(0.10, gt=0, le=1)
-    max_order_pct_of_capital: float = Field(0.25, gt=0, le=1)
-    max_price_deviation_pct: float = Field(0.10, gt=0, le=1)
-    max_orders_per_second: float = Field(10.0, gt=0)
-    trusted_price_max_age_s: float = Field(5.0, gt=0)
-    capital_usd: float = Field(10000.0, gt=0, description="capital in force in backtest, paper and shadow modes")
+    max_position_size_usd: float = Field(2500.0, gt=0, le=100_000_000, description=(
+        "USD per position; at most 1e8: a larger cap is a typo, not a limit"))
+    max_daily_loss_pct: float = Field(0.03, gt=0, le=0.25, description=(
+        "fraction of capital lost in a day before HALT; at most 0.25: a limit that lets a quarter go is no limit"))
+    max_single_trade_pct: float = Field(0.05, gt=0, le=0.25, description=(
+        "fraction of capital one trade may risk; at most 0.25, one trade must never be able to ruin the account"))
+    emergency_stop_loss_pct: float = Field(0.10, gt=0, le=0.5, description=(
+        "drawdown from the day's start that closes everything; at most 0.5, by then nothing is left to save"))
+    max_order_pct_of_capital: float = Field(0.25, gt=0, le=0.5, description=(
+        "fraction of capital in one order (fat-finger cap); at most 0.5"))
+    max_price_deviation_pct: float = Field(0.10, gt=0, le=0.5, description=(
+        "how far an order price may be from the trusted price; at most 0.5: further off means the price is wrong"))
+    max_orders_per_second: float = Field(10.0, gt=0, le=100, description=(
+        "order rate cap; at most 100/s, above every venue's own order limit"))
+    trusted_price_max_age_s: float = Field(5.0, gt=0, le=3600, description=(
+        "a price older than this is not trusted for risk checks; at most an hour (sparse replayed series "
+        "need minutes)"))
+    capital_usd: float = Field(10000.0, ge=10, le=100_000_000, description=(
+        "capital in force in backtest, paper and shadow modes; at least 10 USD (below every venue's minimum "
+        "order), at most 1e8"))
     asset_prices_usd: dict[str, float] = Field(
         default_factory=dict, description="USD price of assets no configured market prices (e.g. BNB fee dust); "
         "an asset with neither is valued at 0 with a warning, and risk keeps running")
@@ -53,25 +62,31 @@ class RiskLimits(_Section):
         return self
 
 
+CANARY_MAX_DAILY_LOSS = 0.10
+
+
 class CanaryConfig(_Section):
-    initial_capital: float = Field(1000.0, gt=0)
+    initial_capital: float = Field(1000.0, ge=10, le=100_000, description=(
+        "USD; a canary is small by definition: at least 10 USD (a venue minimum order), at most 100,000"))
     max_position_size: float = Field(0.02, gt=0, le=1, description="fraction of initial_capital")
-    daily_loss_limit: float = Field(30.0, gt=0, description="USD")
+    daily_loss_limit: float = Field(30.0, gt=0, description=(
+        "USD; at most 10 % of initial_capital: a canary tests the engine, it does not risk the account"))
 
     @model_validator(mode="after")
     def _consistent(self) -> CanaryConfig:
-        if self.daily_loss_limit >= self.initial_capital:
+        if self.daily_loss_limit > self.initial_capital * CANARY_MAX_DAILY_LOSS:
             raise ValueError(
-                f"daily_loss_limit ({self.daily_loss_limit}) must be below initial_capital ({self.initial_capital})"
+                f"daily_loss_limit ({self.daily_loss_limit}) must be at most {CANARY_MAX_DAILY_LOSS:.0%} of "
+                f"initial_capital ({self.initial_capital})"
             )
         return self
 
 
 class CapitalStage(_Section):
     name: str
-    capital: float = Field(gt=0)
-    max_position_pct: float = Field(0.05, gt=0, le=1)
-    daily_loss_pct: float = Field(0.03, gt=0, le=1)
+    capital: float = Field(gt=0, le=100_000_000, description="USD; at most 1e8")
+    max_position_pct: float = Field(0.05, gt=0, le=0.25, description="fraction of the stage's capital; at most 0.25")
+    daily_loss_pct: float = Field(0.03, gt=0, le=0.25, description="fraction of the stage's capital; at most 0.25")
 
 
 def _default_stages() -> list[CapitalStage]:

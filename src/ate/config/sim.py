@@ -34,14 +34,13 @@ import re
 from decimal import Decimal
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
+
+from ate.config.checks import Section as _Section
 
 SimVenue = Literal["binance-spot", "binance-usdm", "backpack"]
 _KEY = re.compile(r"^[A-Za-z0-9_.-]{1,128}$")
 
-
-class _Section(BaseModel):
-    model_config = ConfigDict(extra="forbid")
 
 
 class SimAccountConfig(_Section):

@@ -8,11 +8,9 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import ConfigDict, Field, model_validator
 
-
-class _Section(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+from ate.config.checks import Section as _Section
 
 
 class ArbitrageConfig(_Section):
@@ -27,7 +25,7 @@ class ArbitrageConfig(_Section):
     slippage_buffer_bps: float = Field(5.0, ge=0)
     book_max_age_ms: int = Field(1000, gt=0)
     depth_fraction: float = Field(0.5, gt=0, le=1)
-    max_notional: float = Field(1000.0, gt=0)
+    max_notional: float = Field(1000.0, gt=0, le=10_000_000, description="USD per attempt; at most 1e7")
     max_unwind_slippage_bps: float = Field(30.0, ge=0)
     min_attempt_interval_ms: int = Field(500, ge=0)
     # The basis (market_a's quote per market_b's quote, e.g. USDT per USDC) when the quotes differ: the live
@@ -63,7 +61,7 @@ class FundingCarryConfig(_Section):
     enabled: bool = True
     spot_market: str = "binance:BTCUSDT"
     perp_market: str = "binance_usdm:BTCUSDT"
-    notional: float = Field(1000.0, gt=0)
+    notional: float = Field(1000.0, gt=0, le=10_000_000, description="USD per carry position; at most 1e7")
     min_rate_bps_8h: float = Field(1.0, ge=0)
     persistence: int = Field(3, ge=1)
     holding_days: float = Field(7.0, gt=0)
@@ -110,7 +108,7 @@ class DirectionalConfig(_Section):
 class CustomStrategyConfig(_Section):
     """A user's strategy (docs/strategies.md), loaded and checked against its `Params` when the engine starts."""
 
-    model_config = ConfigDict(extra="forbid", serialize_by_alias=True)  # dumps as `class`, as written
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False, serialize_by_alias=True)  # dumps as `class`, as written
     enabled: bool = True
     # "pkg.module:Class" (importable), "path/to/file.py:Class" (relative to the working directory), or the
     # name of an entry point in the `ate.strategies` group of an installed package.

@@ -4,22 +4,21 @@ local simulator (whose keys are not secrets)."""
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr
+from pydantic import Field, SecretStr
 
-
-class _Section(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+from ate.config.checks import HttpsUrl, WssUrl
+from ate.config.checks import Section as _Section
 
 
 class BinanceConfig(_Section):
     enabled: bool = True
     # "simulator": the engine starts the built-in simulator and points every surface at it.
     simulated: bool = False
-    spot_rest_url: str = "https://api.binance.com"
-    spot_ws_url: str = "wss://stream.binance.com:9443"
-    spot_ws_api_url: str = "wss://ws-api.binance.com:443/ws-api/v3"
-    usdm_rest_url: str = "https://fapi.binance.com"
-    usdm_ws_url: str = "wss://fstream.binance.com"
+    spot_rest_url: HttpsUrl = "https://api.binance.com"
+    spot_ws_url: WssUrl = "wss://stream.binance.com:9443"
+    spot_ws_api_url: WssUrl = "wss://ws-api.binance.com:443/ws-api/v3"
+    usdm_rest_url: HttpsUrl = "https://fapi.binance.com"
+    usdm_ws_url: WssUrl = "wss://fstream.binance.com"
     api_key_env: str = "ATE_BINANCE_API_KEY"
     api_secret_env: str = "ATE_BINANCE_API_SECRET"
     api_key: SecretStr | None = None
@@ -36,8 +35,8 @@ class BinanceConfig(_Section):
 class BackpackConfig(_Section):
     enabled: bool = True
     simulated: bool = False
-    rest_url: str = "https://api.backpack.exchange"
-    ws_url: str = "wss://ws.backpack.exchange"
+    rest_url: HttpsUrl = "https://api.backpack.exchange"
+    ws_url: WssUrl = "wss://ws.backpack.exchange"
     api_key_env: str = "ATE_BACKPACK_API_KEY"
     api_secret_env: str = "ATE_BACKPACK_API_SECRET"
     api_key: SecretStr | None = None
@@ -51,7 +50,7 @@ class BackpackConfig(_Section):
 class DeribitConfig(_Section):
     enabled: bool = True
     simulated: bool = False
-    rest_url: str = "https://www.deribit.com"
+    rest_url: HttpsUrl = "https://www.deribit.com"
     poll_interval_s: float = Field(300.0, gt=0)
 
 

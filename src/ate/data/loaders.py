@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import gzip
+import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from decimal import Decimal
@@ -111,9 +112,36 @@ class DataInfo:
         return sum((b - a) // self.interval_ms - 1 for a, b in self.gaps)
 
 
+# The time column of each recorded format `ate data info` describes, by its header.
+_TIME_COLUMN = {tuple(CANDLE_HEADER): 0, ("funding_time_ms", "symbol", "funding_rate", "mark_price"): 0,
+                ("date", "day_open_time_ms", "dvol_close", "sources"): 1}
+
+
+def _times(path: Path) -> list[int]:
+    """The time column of a candle, funding or DVOL file; DataFormatError for anything else or damage."""
+    try:
+        with _open_text(path) as fh:
+            reader = csv.reader(fh)
+            header = tuple(next(reader, None) or ())
+            col = _TIME_COLUMN.get(header)
+            if col is None:
+                raise DataFormatError(f"{path}: header {list(header)!r} is not a candle, funding or DVOL file")
+            out = []
+            for lineno, row in enumerate(reader, start=2):
+                try:
+                    out.append(int(row[col]))
+                except (ValueError, IndexError) as exc:
+                    raise DataFormatError(f"{path}:{lineno}: {exc}") from None
+            return out
+    except (OSError, EOFError, zlib.error, UnicodeDecodeError, csv.Error) as exc:
+        if isinstance(exc, OSError) and not isinstance(exc, gzip.BadGzipFile) and exc.errno is not None:
+            raise
+        raise DataFormatError(f"{path}: damaged file ({type(exc).__name__}: {exc})") from None
+
+
 def data_info(path: str | Path) -> DataInfo:
-    """Rows, time range and gaps of a candle file; the interval is the most common spacing."""
-    opens = [c.open_ms for c in iter_candles(path)]
+    """Rows, time range and gaps of a candle, funding or DVOL file; the interval is the most common spacing."""
+    opens = _times(Path(path))
     if len(opens) < 2:
         return DataInfo(len(opens), opens[0] if opens else None, opens[-1] if opens else None, None, [])
     diffs: dict[int, int] = {}

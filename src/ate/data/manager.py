@@ -16,6 +16,7 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from ate.data.candles import INTERVAL_MS, MINUTE_MS, Aggregator, Candle
+from ate.data.price_guard import PriceGuard
 from ate.data.validate import check_book, check_candle, check_dvol, check_mark, check_trade
 from ate.model.market import BookTicker, DepthUpdate, MarkPrice, Trade
 
@@ -27,8 +28,11 @@ BOOK, CANDLE, MARK, TRADE, DEPTH, DVOL = "book", "candle", "mark", "trade", "dep
 
 class MarketDataManager:
     def __init__(self, timeframes: Iterable[str] = ("5m", "15m", "1h", "4h", "1d"), *, history: int = 2000,
-                 quarantine_keep: int = 100) -> None:
+                 quarantine_keep: int = 100, guard: PriceGuard | None = None) -> None:
+        """``guard`` judges each book's price level against confirmed prices and independent references;
+        without one only a 10x jump from the last accepted book is refused."""
         self.timeframes = tuple(timeframes)
+        self.guard = guard
         self.history = history
         self.books: dict[Key, BookTicker] = {}
         self.marks: dict[Key, MarkPrice] = {}
@@ -75,7 +79,10 @@ class MarketDataManager:
 
     def on_book(self, book: BookTicker) -> None:
         key = (book.venue, book.symbol)
-        reason = check_book(book, self.books.get(key))
+        guard = self.guard
+        reason = check_book(book, self.books.get(key), jump=guard is None)
+        if reason is None and guard is not None:
+            reason = guard.check(key, book.bid, book.ask, book.ts_ms)
         if reason is not None:
             self._reject(BOOK, reason, book)
             return

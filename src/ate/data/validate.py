@@ -28,7 +28,8 @@ def _jumped(new: Decimal | float, last: Decimal | float) -> bool:
     return new > last * MAX_JUMP or new * MAX_JUMP < last
 
 
-def check_book(b: BookTicker, last: BookTicker | None) -> str | None:
+def check_book(b: BookTicker, last: BookTicker | None, *, jump: bool = True) -> str | None:
+    """``jump=False`` when a :class:`ate.data.price_guard.PriceGuard` judges the price level instead."""
     # Hot path: ordering comparisons on a Decimal NaN raise InvalidOperation, which stands in for four
     # is_finite() calls; only an infinite ask can pass the ordering checks, so that one is tested.
     try:
@@ -46,7 +47,7 @@ def check_book(b: BookTicker, last: BookTicker | None) -> str | None:
                 return "out_of_order"
         elif b.ts_ms < last.ts_ms:
             return "out_of_order"
-        if _jumped(b.bid, last.bid) or _jumped(b.ask, last.ask):
+        if jump and (_jumped(b.bid, last.bid) or _jumped(b.ask, last.ask)):
             return "jump"
     return None
 

@@ -6,6 +6,7 @@ import asyncio
 import hmac
 import json
 import time
+from collections import OrderedDict
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from importlib.resources import files
@@ -59,11 +60,50 @@ class RateLimiter:
         return True
 
 
+class FailureLimiter:
+    """Failed authentications per client address, each address with its own bucket: one address guessing
+    never slows another, and a request with the right token never consults it."""
+
+    def __init__(self, per_minute: int, clock: Callable[[], float] = time.monotonic, max_addresses: int = 4096) -> None:
+        self.per_minute, self.clock, self.max_addresses = per_minute, clock, max_addresses
+        self._buckets: OrderedDict[str, RateLimiter] = OrderedDict()
+
+    def allow(self, address: str) -> bool:
+        bucket = self._buckets.pop(address, None) or RateLimiter(self.per_minute, self.clock)
+        self._buckets[address] = bucket  # most recent last; the least recent goes when the table is full
+        if len(self._buckets) > self.max_addresses:
+            self._buckets.popitem(last=False)
+        return bucket.allow()
+
+
+class BodyTooLarge(Exception):
+    pass
+
+
+async def read_capped(request: Request, limit: int) -> bytes:
+    """The body, read chunk by chunk and abandoned as soon as it exceeds ``limit`` (a declared length over the
+    limit is refused before reading anything): a 20 MB body costs the server a few kilobytes."""
+    declared = request.headers.get("content-length")
+    if declared is not None and (not declared.isdigit() or int(declared) > limit):
+        raise BodyTooLarge
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise BodyTooLarge
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+MAX_CONTROL_BODY = 4096  # a reason of 200 characters fits many times over
+
+
 @dataclass(slots=True)
 class ApiSettings:
     token: str | None  # None disables the control endpoints
     token_env: str
     control_per_minute: int = 6
+    failed_auth_per_minute: int = 10
     stream_interval_s: float = 2.0
     clock_ms: Callable[[], int] = lambda: int(time.time() * 1000)
 
@@ -78,7 +118,8 @@ async def dashboard_payload(view: EngineView) -> dict:
 
 def create_app(view: EngineView, settings: ApiSettings, shutdown: asyncio.Event | None = None) -> FastAPI:
     app = FastAPI(title="ate operator API", version="1", docs_url=None, redoc_url=None)
-    limiter = RateLimiter(settings.control_per_minute)
+    limiter = RateLimiter(settings.control_per_minute)  # authenticated control requests, all callers together
+    failures = FailureLimiter(settings.failed_auth_per_minute)
     exposition = Exposition()
     stopping = shutdown or asyncio.Event()
     app.mount("/static", StaticFiles(directory=str(STATIC)), name="static")
@@ -149,10 +190,9 @@ def create_app(view: EngineView, settings: ApiSettings, shutdown: asyncio.Event 
 
     async def control(request: Request, action: str, creds: HTTPAuthorizationCredentials | None,
                       run: Callable[[str, str], Awaitable[None]]) -> ControlResult:
-        # Rate limit, then token, then body: an unauthenticated caller learns nothing else and a guessing
-        # loop is slowed. Throttled calls are not audited (a flood would otherwise fill the store).
-        if not limiter.allow():
-            raise HTTPException(429, "too many control requests", headers={"Retry-After": "10"})
+        # Token first, then the rate limits, then the body. A caller without the right token is limited per
+        # address (its flood never reaches the operator's bucket, and stops being audited one by one); the
+        # right token is only limited by the bucket of authenticated requests; the body is read last, capped.
         client = request.client.host if request.client else "unknown"
         who = f"operator@{client}"
         reason = ""
@@ -163,14 +203,24 @@ def create_app(view: EngineView, settings: ApiSettings, shutdown: asyncio.Event 
                 Severity.WARNING if status >= 400 or action == "kill" else Severity.INFO,
                 {"action": action, "outcome": outcome, "status": status, "who": who, "reason": reason}))
 
+        given = creds.credentials if creds is not None else None
+        valid = (settings.token is not None and given is not None
+                 and hmac.compare_digest(given.encode(), settings.token.encode()))
+        if not valid and not failures.allow(client):
+            raise HTTPException(429, "too many failed attempts from this address", headers={"Retry-After": "10"})
         if settings.token is None:
             await audit("refused: control disabled", 403)
             raise HTTPException(403, f"control endpoints disabled: set {settings.token_env} to enable them")
-        given = creds.credentials if creds is not None else None
-        if given is None or not hmac.compare_digest(given.encode(), settings.token.encode()):
+        if not valid:
             await audit("refused: missing token" if given is None else "refused: wrong token", 401)
             raise HTTPException(401, "a valid bearer token is required", headers={"WWW-Authenticate": "Bearer"})
-        raw = await request.body()
+        if not limiter.allow():
+            raise HTTPException(429, "too many control requests", headers={"Retry-After": "10"})
+        try:
+            raw = await read_capped(request, MAX_CONTROL_BODY)
+        except BodyTooLarge:
+            await audit("refused: body too large", 413)
+            raise HTTPException(413, f"body larger than {MAX_CONTROL_BODY} bytes") from None
         try:
             reason = (ControlBody.model_validate_json(raw) if raw.strip() else ControlBody()).reason
         except ValidationError as exc:
@@ -208,8 +258,9 @@ _CONTROL_DOC: dict = {
         401: {"description": "missing or wrong bearer token"},
         403: {"description": "control endpoints disabled (token environment variable unset)"},
         409: {"description": "no running engine to control"},
+        413: {"description": "body larger than 4096 bytes"},
         422: {"description": "invalid body"},
-        429: {"description": "rate limited"},
+        429: {"description": "rate limited: failed attempts from this address, or authenticated control requests"},
     },
     "openapi_extra": {"requestBody": {"required": False, "content": {
         "application/json": {"schema": ControlBody.model_json_schema()}}}},

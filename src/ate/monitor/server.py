@@ -67,6 +67,7 @@ async def start_monitor(view: EngineView, cfg: MonitorConfig, *, env: Mapping[st
     shutdown = asyncio.Event()
     # Audit events are stamped by the view's clock, like everything else the dashboard shows.
     app = create_app(view, ApiSettings(token=token, token_env=cfg.token_env, control_per_minute=cfg.control_per_minute,
+                                       failed_auth_per_minute=cfg.failed_auth_per_minute,
                                        stream_interval_s=cfg.stream_interval_s, clock_ms=view.clock), shutdown)
     sock = _bind(cfg.host, cfg.port)
     # log_config=None: uvicorn logs go through the engine's logging setup instead of replacing it.

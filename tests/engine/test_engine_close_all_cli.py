@@ -1,0 +1,50 @@
+"""`ate close-all --yes` from another process's point of view while the engine runs: the command plans from
+the venues, halts the engine through its kill file and store, closes the carry pair reduce-only, and the
+engine, halted, opens nothing again."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+import pytest
+from engine_support import ACCOUNT, PERP_2025, SPOT_2025, data_present, settle, sim_config, sim_orders, world
+from test_engine_close_all import ROOMY, START_2025, leg
+
+from ate.config import parse_config
+from ate.model import Side, TradingState
+from ate.risk import commands
+from ate.risk.events import CLOSE_ALL
+
+pytestmark = [pytest.mark.skipif(not data_present(), reason="simulator data files absent"),
+              pytest.mark.timeout(90)]
+
+
+async def test_cli_close_all_while_the_engine_runs(tmp_path, monkeypatch, capsys):
+    cfg = sim_config(start_ms=START_2025, spot_data=SPOT_2025, perp_data=PERP_2025, backpack_data=PERP_2025)
+    async with world(tmp_path, monkeypatch, mode="live", sim_cfg=cfg, engine_sections=ROOMY) as (
+            sim, engine, drive, raw):
+        core = engine.core
+        await drive.run(60_000, 15_000)
+        spot, perp = core.books["binance:BTCUSDT"], core.books["binance_usdm:BTCUSDT"]
+        assert core.orders.submit(leg("binance:BTCUSDT", Side.BUY, spot.ask * Decimal("1.002"), "spot"))
+        assert core.orders.submit(leg("binance_usdm:BTCUSDT", Side.SELL, perp.bid * Decimal("0.998"), "perp"))
+        carry = core.by_name["funding_carry"]
+        assert await settle(lambda: carry.spot_qty > 0 and carry.perp_qty < 0)
+        await drive.run(60_000, 15_000)  # the engine records its positions in the store with its equity
+
+        capsys.readouterr()
+        ok = await commands.close_all(parse_config(raw), {"binance", "binance_usdm"}, True, clock=drive.clock)
+        out = capsys.readouterr().out
+        assert ok, out
+        assert "binance_usdm: canceled 0, closed 1, errors 0, left open 0" in out
+        assert "binance: canceled 0, closed 1, errors 0, left open 0" in out
+        assert "close  binance BTCUSDT SELL 0.002 MARKET" in out  # the engine's own spot, from its store
+        assert sim.core.positions(ACCOUNT, "binance-usdm")["BTCUSDT"].qty == 0
+
+        # the engine's kill switch polls its file and the store every kill_switch.poll_ms of real time
+        assert await settle(lambda: core.trading_state is TradingState.HALTED, rounds=10_000)
+        sent = len(sim_orders(sim))
+        await drive.run(60_000, 15_000)
+        assert len(sim_orders(sim)) == sent, "a halted engine sent orders after close-all"
+        ev = engine.store.events(kind=CLOSE_ALL)[0]
+        assert ev.data["errors"] == [] and ev.data["left_open"] == [] and len(ev.data["closed"]) == 2
