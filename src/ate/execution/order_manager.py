@@ -90,6 +90,9 @@ class OrderManager:
         self.stats = OrderStats()
         self._seq: dict[str, int] = {}
         self._seen_trades: set[tuple[str, str, str]] = set()
+        # Orders handed to the executor by this run that the venue has not acknowledged yet: the send (or the
+        # executor's resolution of an unknown outcome) is still in progress, so "no such order" means nothing.
+        self.in_flight: set[str] = set()
         self.epoch = 0
         if store is not None:
             with store.unit():
@@ -124,6 +127,7 @@ class OrderManager:
             updated_ms=now, meta={"purpose": intent.purpose.value, **intent.meta},
         )
         self.orders[order.client_order_id] = order
+        self.in_flight.add(order.client_order_id)
         self.stats.submitted += 1
         if self.store is None:
             self.executor.submit(order, inst)
@@ -180,6 +184,8 @@ class OrderManager:
             changed |= self._advance(order, view)
             if changed and self.store is not None:
                 self.store.save_order(order, shadow=self.shadow)
+        if order.status is not OrderStatus.NEW:
+            self.in_flight.discard(order.client_order_id)
         if not order.is_open:
             self.orders.pop(order.client_order_id, None)
         return order
@@ -214,6 +220,8 @@ class OrderManager:
         if not self._record_fill(fill):
             return False
         order.apply_fill(fill.qty, fill.price, fill.ts_ms)
+        if order.status.is_terminal:
+            self._reopen_to_fills(order, fill)
         if order.overfilled:
             self._event("order_overfilled", f"{order.client_order_id}: filled {order.filled_qty} of {order.qty}",
                         Severity.CRITICAL, {"order": order.client_order_id, "trade_id": fill.trade_id})
@@ -222,6 +230,21 @@ class OrderManager:
         if self.on_fill is not None:
             self.on_fill(order, fill)
         return True
+
+    def _reopen_to_fills(self, order: Order, fill: Fill) -> None:
+        """A fill after a final word: the fill is a fact, so the status follows it — a REJECTED order that
+        filled did reach the venue (CANCELED with its filled quantity, or FILLED), and a closed order that
+        filled in full is FILLED. Risk and the strategy were told it was closed: an alert, never silence."""
+        before = order.status
+        if order.filled_qty >= order.qty:
+            order.status = OrderStatus.FILLED
+        elif before is OrderStatus.REJECTED:
+            order.status = OrderStatus.CANCELED
+        if order.status is not before or before is OrderStatus.REJECTED:
+            self._event("fill_after_final", f"{order.client_order_id}: {before.value} order filled {fill.qty} "
+                        f"(now {order.status.value}, filled {order.filled_qty} of {order.qty})", Severity.CRITICAL,
+                        {"order": order.client_order_id, "trade_id": fill.trade_id, "was": before.value,
+                         "status": order.status.value, "filled": str(order.filled_qty)})
 
     def _advance(self, order: Order, view: Order) -> bool:
         """Fills move an order to PARTIALLY_FILLED / FILLED; the venue's view adds acknowledgements and final

@@ -3,7 +3,10 @@
 Orders: what the venue says wins, and every correction is an event. Orders on the venue that this engine
 never wrote are cancelled or adopted per `execution.unknown_orders`; orders the store thinks open but the
 venue no longer lists are settled from the venue's record, and an order the venue never heard of (the
-engine died between the write-ahead and the send) is closed as never sent.
+engine died between the write-ahead and the send) is closed as never sent — unless this run's executor is
+still sending it (`OrderManager.in_flight`): reconciliation after a reconnect runs while trading continues,
+and a POST still on the wire, or an unknown outcome the executor is resolving, is skipped (`in_flight`) and
+checked again at the next reconciliation.
 
 Fills: every fill since the stored cursor that the ledger lacks is applied once (a fill of an order this
 engine never sent becomes an external fill with an alert), in one unit with the cursor that covers it.
@@ -35,6 +38,7 @@ class ReconcileReport:
     cancelled_unknown: list[str] = field(default_factory=list)
     settled: list[str] = field(default_factory=list)
     never_sent: list[str] = field(default_factory=list)
+    in_flight: list[str] = field(default_factory=list)  # unknown to the venue yet, our send still in progress
     fills_replayed: int = 0
     external_fills: int = 0
     unresolved: list[str] = field(default_factory=list)  # the venue's answer was unknown or ambiguous
@@ -81,6 +85,9 @@ async def reconcile(core, client, store, now_ms: int, *, unknown_orders: str = "
         except VenueUnknown as exc:  # e.g. two venue orders match a colliding client id: leave it open, say so
             report.unresolved.append(coid)
             log.warning("reconcile %s: %s", coid, exc)
+            continue
+        if view is None and coid in om.in_flight:
+            report.in_flight.append(coid)
             continue
         if view is None:
             view = order.view(OrderStatus.REJECTED if order.filled_qty == 0 else OrderStatus.CANCELED,
