@@ -189,6 +189,19 @@ class TradingCore:
                                      {"venue": venue, "asset": asset, "amount": str(amount), "ref": ref}))
         return True
 
+    def book_missed_funding(self, market: str, amount: Decimal, ts_ms: int) -> bool:
+        """A settlement the engine missed (it was down), at the venue's amount: booked once under the ref the
+        live path uses, so a settlement seen both ways is booked by whichever comes first. It is the carry's
+        P&L, not a flow."""
+        venue, _, symbol = market.partition(":")
+        if self.store is not None and self.store.has_ledger("funding", venue, f"funding:{symbol}:{ts_ms}",
+                                                            shadow=self.shadow):
+            return False
+        with self.unit():
+            self.portfolio.receive_funding(market, amount, ts_ms, strategy=self._owner(market))
+            self._flush_ledger()
+        return True
+
     def book_external_fill(self, fill: Fill, why: str) -> bool:
         with self.unit():
             return self.orders.book_external(fill, why)
