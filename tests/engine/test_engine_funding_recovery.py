@@ -61,8 +61,8 @@ async def test_funding_settled_while_down_is_funding_once(tmp_path, monkeypatch)
         assert b.core.portfolio.position(PERP).funding == paid.amount
 
         # up across the 16:00 settlement: the live path books it from the mark stream
-        for _ in range(60):
-            await drive.step(600_000)
+        for _ in range(12):
+            await drive.step(3_600_000)
             if len(funding(b.store)) == 2:
                 break
         first, live = funding(b.store)[:2]
