@@ -76,7 +76,6 @@ async def reconcile(core, client, store, now_ms: int, *, unknown_orders: str = "
 
     for symbol in symbols:
         await _missing_fills(core, client, store, symbol, now_ms, report)
-    await _missing_funding(core, client, store, now_ms, report)
 
     for coid, order in ours.items():
         if not order.is_open:
@@ -94,6 +93,9 @@ async def reconcile(core, client, store, now_ms: int, *, unknown_orders: str = "
         else:
             report.settled.append(coid)
         core.on_order_update(view, None)
+    # last: when the history cannot be read, the orders are settled and the failure skips only the
+    # account comparison, which would otherwise take the missing funding for a transfer
+    await _missing_funding(core, client, store, now_ms, report)
 
     if report.corrections:
         ev = EngineEvent(now_ms, "reconciliation", f"{venue}: {report.corrections} corrections", Severity.WARNING,
