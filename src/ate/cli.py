@@ -169,12 +169,11 @@ def status_cmd(
     as_json: bool = typer.Option(False, "--json", help="Print JSON."),
 ) -> None:
     """Engine and trading state, modules, positions, open orders and today's P&L, from the store."""
-    from ate.model import Mode
     from ate.monitor.status import stored_status
     from ate.store import Store
 
     cfg = load_config_or_exit(config, require_keys=False)
-    status = stored_status(Store(cfg.store.url), shadow=cfg.mode is Mode.SHADOW)
+    status = stored_status(Store(cfg.store.url), shadow=cfg.mode.hypothetical)
     if as_json:
         sys.stdout.write(json.dumps(status, indent=2, default=str) + "\n")
         return

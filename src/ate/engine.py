@@ -184,6 +184,7 @@ class Engine:
         self.paper_executor: Any = None
         self.killswitch: KillSwitch | None = None
         self.observer: Any = None  # alerts, venue pauses, dead-man (monitor.observer.EngineObserver)
+        self.telegram: Any = None  # operator commands from Telegram (monitor.telegram.TelegramControl)
         self._exit_stack = contextlib.AsyncExitStack()
         self._beat_wall_ms = 0
 
@@ -224,7 +225,7 @@ class Engine:
         await self._load_instruments()
         self.core = TradingCore(cfg, instruments=self.instruments.values(), strategies=build_strategies(cfg),
                                 clock=self.clock.now_ms, state=self.store, store=self.store,
-                                shadow=self.mode is Mode.SHADOW,
+                                shadow=self.mode.hypothetical,
                                 dvol_history=load_dvol(DVOL_FILE) if DVOL_FILE.exists() else ())
         self.executor = self._executor()
         self.core.attach(self.executor)
@@ -248,6 +249,7 @@ class Engine:
             self._spawn(poller.run())
         if self.monitor_enabled:
             await self._start_monitor()
+        self._start_telegram()
         self.ready = True
         self._heartbeat(True)
         self._event("engine_started", f"engine started in {self.mode.value} mode")
@@ -265,6 +267,8 @@ class Engine:
     async def stop(self) -> None:
         """Graceful shutdown: stop strategies, keep positions, cancel resting orders per config, flush."""
         self.ready = False
+        if self.telegram is not None:
+            await self.telegram.stop()
         if self.observer is not None:
             await self.observer.stop_watching()
         for t in self.tasks:
@@ -540,9 +544,9 @@ class Engine:
         with self.core.unit():
             return sum(1 for i in intents if self.core.orders.submit(i) is not None)
 
-    async def _start_monitor(self) -> None:
+    def _operator_view(self):
+        """The view and controls every operator transport (HTTP API, Telegram) goes through."""
         from ate.monitor.controls import RiskControls
-        from ate.monitor.server import start_monitor
         from ate.monitor.view import StoreView
 
         assert self.killswitch is not None
@@ -550,7 +554,24 @@ class Engine:
         view = StoreView(self.store, recorder=self.recorder, controls=controls, mode=self.mode, clock=self.clock.now_ms,
                          clock_kind="wall" if isinstance(self.clock, SystemClock) else "simulated",
                          instruments=self.instruments)
+        return view, controls
+
+    async def _start_monitor(self) -> None:
+        from ate.monitor.server import start_monitor
+
+        view, _ = self._operator_view()
         self.monitor = await start_monitor(view, self.cfg.monitor, notifier=self.observer.notifier)
+
+    def _start_telegram(self) -> None:
+        import os
+
+        from ate.monitor.telegram import TelegramControl
+
+        view, controls = self._operator_view()
+        self.telegram = TelegramControl.from_config(self.cfg.monitor.telegram, os.environ, view=view,
+                                                    controls=controls, status=self.status, store=self.store)
+        if self.telegram is not None:
+            self.telegram.start()
 
     async def _close_all_cmd(self, who: str) -> None:
         """Operator close-all: halt, cancel every order, close every strategy position reduce-only."""

@@ -70,8 +70,9 @@ class EngineStandIn:
         return not reasons, reasons
 
 
-def record_history(store: Store, now_ms: int = NOW_MS) -> None:
-    """40 days of equity every 6 h (one deposit), positions, orders, fills, funding and events."""
+def record_history(store: Store, now_ms: int = NOW_MS, *, shadow: bool = False) -> None:
+    """40 days of equity every 6 h (one deposit), positions, orders, fills, funding and events; `shadow`: in the
+    hypothetical book a paper or shadow run keeps."""
     rng = random.Random(7)
     equity = Decimal("10000")
     start = now_ms - now_ms % DAY_MS - 40 * DAY_MS
@@ -79,26 +80,28 @@ def record_history(store: Store, now_ms: int = NOW_MS) -> None:
     while ts <= now_ms:
         flows = Decimal("500") if ts == start + 20 * DAY_MS else Decimal(0)
         equity = (equity * Decimal(str(1 + rng.gauss(0.0005, 0.004)))).quantize(Decimal("0.01")) + flows
-        store.add_equity(ts, equity, flows)
+        store.add_equity(ts, equity, flows, shadow=shadow)
         ts += 6 * 3_600_000
     # positions are replayed from fills: 0.47 BTC spot and −0.5 BTC perp bought 40 days ago (before any daily
     # window), then 3 × 0.01 BTC spot today; marked at the engine's last marks
     store.add_fill(Fill("binance", "BTCUSDT", "held-spot", "ate-car-0", "v9", Side.BUY, Decimal("0.47"), Decimal("60000"),
-                        Decimal(0), "USDT", False, start, "funding_carry"))
+                        Decimal(0), "USDT", False, start, "funding_carry"), shadow=shadow)
     store.add_fill(Fill("binance_usdm", "BTCUSDT", "held-perp", "ate-car-1", "v10", Side.SELL, Decimal("0.5"),
-                        Decimal("60100"), Decimal(0), "USDT", False, start, "funding_carry"))
+                        Decimal("60100"), Decimal(0), "USDT", False, start, "funding_carry"), shadow=shadow)
     store.set_state(MARKS_KEY, {"binance:BTCUSDT": "61000", "binance_usdm:BTCUSDT": "61010"}, now_ms)
     for i, status in enumerate([OrderStatus.NEW, OrderStatus.NEW, OrderStatus.FILLED]):
         order = Order(f"ate-dir-{i}", "binance", "BTCUSDT", Side.BUY, OrderType.LIMIT, Decimal("0.01"),
                       Decimal("59000") + i, TimeInForce.GTC, strategy="directional", status=status,
                       created_ms=now_ms - (3 - i) * 60_000, updated_ms=now_ms - (3 - i) * 60_000)
-        store.save_order(order)
+        store.save_order(order, shadow=shadow)
     for i in range(3):
         store.add_fill(Fill("binance", "BTCUSDT", f"t{i}", "ate-dir-2", f"v{i}", Side.BUY, Decimal("0.01"),
-                            Decimal("59002"), Decimal("0.059"), "USDT", False, now_ms - (3 - i) * 1000, "directional"))
+                            Decimal("59002"), Decimal("0.059"), "USDT", False, now_ms - (3 - i) * 1000, "directional"),
+                       shadow=shadow)
     for i, amount in enumerate(["12.5", "-2.25", "8"]):
         store.add_ledger(ts_ms=now_ms - (i + 1) * 8 * 3_600_000, kind="funding", amount=Decimal(amount), asset="USDT",
-                         venue="binance_usdm", ref=f"f{i}", symbol="BTCUSDT", strategy="funding_carry")
+                         venue="binance_usdm", ref=f"f{i}", symbol="BTCUSDT", strategy="funding_carry",
+                         shadow=shadow)
     store.add_event(EngineEvent(now_ms - 5000, "reconciliation", "corrected 1 order", Severity.WARNING,
                                 {"order": "ate-dir-1", "api_secret": PLANTED_SECRET}))
     store.add_event(EngineEvent(now_ms - 4000, "module_status", "bitvol OK", data={"module": "bitvol", "status": "OK"}))

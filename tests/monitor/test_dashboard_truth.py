@@ -326,7 +326,8 @@ def test_read_only_ate_dashboard_shows_no_controls(tmp_path):
     """The real `ate dashboard` process over a paper config's store: mode from the config, said so, and not a
     single control on the page."""
     store = Store(f"sqlite:///{tmp_path}/ate.db")
-    record_history(store, now_ms=int(time.time() * 1000))  # read-only means the wall clock: data of today
+    # read-only means the wall clock: data of today; a paper run's records are its hypothetical book
+    record_history(store, now_ms=int(time.time() * 1000), shadow=True)
     store.close()
     cfg = tmp_path / "cfg.json"
     cfg.write_text(json.dumps({"mode": "paper", "store": {"url": f"sqlite:///{tmp_path}/ate.db"},

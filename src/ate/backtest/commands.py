@@ -221,9 +221,8 @@ def _print_periods(s: dict[str, Any]) -> None:
 def compare_cmd(config: Path = CONFIG, start: str = FROM, end: str = TO, data: list[str] | None = DATA,
                 data_dir: list[Path] | None = DATA_DIR,
                 store_url: str | None = typer.Option(None, "--store", help="Store URL; default the config's."),
-                paper: bool = typer.Option(False, "--paper", help="Compare a paper session (default: shadow)."),
                 as_json: bool = typer.Option(False, "--json", help="Print the comparison as JSON.")) -> None:
-    """Backtest the window a shadow (or paper) session recorded and list where signals and trades differ."""
+    """Backtest the window a shadow or paper session recorded and list where signals and trades differ."""
     from ate.backtest.compare import compare, session_records
     from ate.backtest.runner import run_backtest
     from ate.store import Store
@@ -232,7 +231,7 @@ def compare_cmd(config: Path = CONFIG, start: str = FROM, end: str = TO, data: l
     bt_data, start_ms, end_ms = _window(cfg, start, end, data, data_dir)
     store = Store(store_url or cfg.store.url)
     try:
-        s_dec, s_orders = session_records(store, start_ms, end_ms, shadow=not paper)
+        s_dec, s_orders = session_records(store, start_ms, end_ms)
     finally:
         store.close()
     with _engine_logs_to_stderr(), progress_on_stderr("compare: backtest of the window") as update:
@@ -261,7 +260,7 @@ def sweep_cmd(config: Path = CONFIG, grid: Path = typer.Option(..., "--grid", he
               data_dir: list[Path] | None = DATA_DIR,
               workers: int = typer.Option(max(1, os.cpu_count() or 1), "--workers", min=1, help="Local processes."),
               ray_address: str | None = typer.Option(None, "--ray-address",
-                                                     help="Run on this existing Ray cluster (pip install 'ate[ray]')."),
+                                                     help="Run on the existing Ray cluster at HOST:PORT (pip install 'ate[ray]'; ate installed on every node)."),
               rank_by: str = typer.Option("sharpe", "--rank-by", help="Statistic to rank by."),
               top: int = typer.Option(20, "--top", min=1, help="Rows in the ranked table."),
               as_json: bool = typer.Option(False, "--json", help="Print every result as JSON, ranked.")) -> None:

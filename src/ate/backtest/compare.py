@@ -1,8 +1,8 @@
 """Shadow (or paper) session vs backtest over the same window: where signals and would-be trades differ.
 
 The session's records come from the store: signal decisions are events of kind ``signal_decision`` whose
-``data`` is ``Decision.to_dict()``; would-be orders are the orders saved with ``shadow=True`` (paper:
-``shadow=False``). The backtest replays the window through the same engine. On the same data there should
+``data`` is ``Decision.to_dict()``; would-be orders are the orders of the hypothetical book (``shadow=True``:
+paper and shadow alike). The backtest replays the window through the same engine. On the same data there should
 be no difference; each one found is listed with its most likely cause, found by comparing inputs before
 outputs (the bar the decision was made on, then each module's status and vote, then the combined vote).
 """
@@ -159,10 +159,9 @@ def compare(session_decisions: Sequence[dict[str, Any]], backtest_decisions: Seq
     return Comparison(ns, nb, len(s_orders), len(b_orders), diffs)
 
 
-def session_records(store: Any, start_ms: int, end_ms: int, *, shadow: bool = True
-                    ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+def session_records(store: Any, start_ms: int, end_ms: int) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     """(decision dicts, order rows) a session recorded in the store within [start, end]."""
     events = store.events(limit=10_000_000, kind="signal_decision", since_ms=start_ms)
     decisions = [ev.data for ev in events if ev.ts_ms <= end_ms and "ts" in ev.data]
-    orders = [order_row(o) for o in store.orders(shadow=shadow) if start_ms <= o.created_ms <= end_ms]
+    orders = [order_row(o) for o in store.orders(shadow=True) if start_ms <= o.created_ms <= end_ms]
     return decisions, orders

@@ -35,6 +35,12 @@ class Mode(StrEnum):
     CANARY = "canary"
     LIVE = "live"
 
+    @property
+    def hypothetical(self) -> bool:
+        """Paper and shadow fills never reached a venue: they are kept in the hypothetical book (the store's
+        `shadow` rows and `shadow.` state), so a canary or live run on the same store never trades on them."""
+        return self in (Mode.PAPER, Mode.SHADOW)
+
 
 class TradingState(StrEnum):
     ACTIVE = "ACTIVE"

@@ -96,7 +96,7 @@ def stored_status(store, *, shadow: bool = False) -> dict[str, Any]:
         pnl_today = str(today[-1][1] - today[0][1] - sum((e[2] for e in today[1:]), Decimal(0)))
     running = engine_running(store)
     return {
-        "book": "shadow (hypothetical)" if shadow else "real",
+        "book": "hypothetical (paper/shadow)" if shadow else "real",
         "engine": {"last_started_ms": started[0].ts_ms if started else None,
                    "last_stopped_ms": stopped[0].ts_ms if stopped else None, "running_per_store": running},
         "trading_state": state,

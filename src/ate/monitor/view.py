@@ -142,7 +142,7 @@ class StoreView:
         self.recorder = recorder
         self.controls = controls
         self.mode = mode
-        self.shadow = shadow or mode is Mode.SHADOW
+        self.shadow = shadow or (mode is not None and mode.hypothetical)
         self.clock = clock
         self.clock_kind = clock_kind
         self.clock_note = clock_note

@@ -123,7 +123,7 @@ class TradingCore:
                 strategy.restore(saved)
             for book_id, book in strategy.hedge_books(self.ctx).items():
                 self.signals.register_hedge_book(book_id, book)
-        saved = self.state.get_state("signals")
+        saved = self.book_state.get_state("signals")
         if saved:
             self.signals.import_state(saved)
         self._warn_unreachable()
@@ -141,6 +141,7 @@ class TradingCore:
         if self.store is None:
             yield
             return
+        outermost = False
         try:
             with self.store.unit() as outermost:
                 if outermost:
@@ -148,7 +149,27 @@ class TradingCore:
                 yield
         except BaseException:
             self._touched.clear()
+            if outermost:
+                self._reload_from_store()
             raise
+
+    def _reload_from_store(self) -> None:
+        """A unit that raised was rolled back while the process lives on (a busy database, a bug in a hook):
+        what it changed in memory (trade ids seen, order fills, positions, risk, strategy state) is rebuilt
+        from the store, so the venue's repeat of the same event is booked instead of skipped as known."""
+        marks = {m: p.mark_price for m, p in self.portfolio.positions.items() if p.mark_price}
+        self.portfolio.balances.clear()
+        self.portfolio.positions.clear()
+        replay(self.portfolio, self.store, shadow=self.shadow)
+        for market, price in marks.items():
+            self.portfolio.mark(market, price)
+        self.rebuild_risk()
+        self.orders.reload()
+        for name, strategy in self.by_name.items():
+            saved = self.book_state.get_state(f"strategy.{name}")
+            self._saved[name] = json.dumps(saved, sort_keys=True, default=str)
+            if saved:
+                strategy.restore(saved)
 
     def _touch(self, strategy: Strategy) -> None:
         if self.store is not None:
@@ -393,7 +414,7 @@ class TradingCore:
                 self._snapshot_flows = ZERO
             self.state.set_state(MARKS_KEY, {m: str(p.mark_price) for m, p in self.portfolio.positions.items()
                                              if p.mark_price}, now)
-            self.state.set_state("signals", self.signals.export_state(), now)
+            self.book_state.set_state("signals", self.signals.export_state(), now)
             for s in self.strategies:
                 self._touch(s)
 
