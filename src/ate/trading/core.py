@@ -210,6 +210,28 @@ class TradingCore:
                                      {"venue": venue, "asset": asset, "amount": str(amount), "ref": ref}))
         return True
 
+    def book_missed_funding(self, market: str, amount: Decimal, ts_ms: int) -> bool:
+        """A settlement from the venue's history, at the venue's amount: booked once under the ref the live
+        path uses, so a settlement seen both ways is booked by whichever comes first. When the live path
+        booked it, the difference between the venue's payment and the one it computed from the mark stream
+        is booked as a funding correction (once), so it never reaches the account comparison as a transfer.
+        Both are the carry's P&L, not flows."""
+        venue, _, symbol = market.partition(":")
+        ref = f"funding:{symbol}:{ts_ms}"
+        if self.store is None:
+            booked = None
+        else:
+            booked = next((e["amount"] for e in self.store.ledger(since_ms=ts_ms, kind="funding", shadow=self.shadow)
+                           if e["venue"] == venue and e["ref"] == ref), None)
+        if booked is not None:
+            ref, amount = f"{ref}:correction", amount - booked
+            if not amount or self.store.has_ledger("funding", venue, ref, shadow=self.shadow):
+                return False
+        with self.unit():
+            self.portfolio.receive_funding(market, amount, ts_ms, strategy=self._owner(market), ref=ref)
+            self._flush_ledger()
+        return True
+
     def book_external_fill(self, fill: Fill, why: str) -> bool:
         with self.unit():
             return self.orders.book_external(fill, why)
