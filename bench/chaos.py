@@ -25,7 +25,6 @@ import os
 import random
 import re
 import signal
-import subprocess
 import sys
 import time
 from collections import Counter
@@ -42,6 +41,7 @@ from engine_support import (  # noqa: E402
     ENV,
     PERP_2025,
     SPOT_2025,
+    STAND_IN_RATE,
     engine_config_dict,
     sim_config,
     venue_client_id,
@@ -63,8 +63,11 @@ from ate.venues.rest import Request  # noqa: E402
 DRIVER = ROOT / "tests" / "engine" / "engine_driver.py"
 START_2025 = 1748822400000
 SPEED = 10.0
+# Eager settings so every strategy trades within minutes of replay: the arbitrage on any spread (the Backpack
+# stand-in replays a USDT series, so its fixed rate of 1 is the truth), the carry on the first positive rate.
 STRATEGIES = {"arbitrage": {"net_threshold_bps": 0, "fee_a_bps": 0, "fee_b_bps": 0, "slippage_buffer_bps": 0,
-                            "min_attempt_interval_ms": 0, "max_notional": 50}}
+                            "min_attempt_interval_ms": 0, "max_notional": 50, **STAND_IN_RATE},
+              "funding_carry": {"min_rate_bps_8h": 0, "persistence": 1, "notional": 100}}
 BALANCES = {"binance-spot": {"USDT": "5000", "BTC": "0.05"}, "binance-usdm": {"USDT": "2000"},
             "backpack": {"USDC": "5000", "BTC": "0.05"}}
 ZERO = Decimal(0)
@@ -166,19 +169,26 @@ CLOSE_LINE = re.compile(r"^\s+close\s+(\S+) (\S+) (BUY|SELL) (\S+) MARKET reduce
 CANCEL_LINE = re.compile(r"^\s+cancel (\S+) (\S+) .*\((\S+)\)$")
 
 
-def close_all_plan(cfg_path: Path) -> tuple[dict[str, Decimal], set[tuple[str, str]], str]:
-    """`ate close-all` without --yes (the dry run an operator would read): signed closes per market
-    (BUY is +) and cancels, parsed from its output, plus the output itself."""
+async def close_all_plan(cfg_path: Path) -> tuple[dict[str, Decimal], set[tuple[str, str]], list[str]]:
+    """`ate close-all` without --yes (the dry run an operator would read): signed closes per market (BUY is
+    +), cancels, and the venues it could not read or would skip, parsed from its output. A child process: the
+    simulator answers on this process's event loop."""
     env = {**os.environ, **ENV, "PYTHONPATH": str(ROOT / "src")}
-    run = subprocess.run([sys.executable, "-m", "ate.cli", "close-all", "--config", str(cfg_path)], cwd=ROOT,
-                         env=env, capture_output=True, text=True, timeout=120)
-    closes, cancels = {}, set()
-    for line in run.stdout.splitlines():
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "ate.cli", "close-all", "--config", str(cfg_path), cwd=ROOT, env=env,
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT)
+    out, _ = await asyncio.wait_for(proc.communicate(), 120)
+    closes, cancels, problems = {}, set(), []
+    for line in out.decode().splitlines():
         if m := CLOSE_LINE.match(line):
             closes[f"{m[1]}:{m[2]}"] = Decimal(m[4]) * (1 if m[3] == "BUY" else -1)
         elif m := CANCEL_LINE.match(line):
             cancels.add((m[1], m[3]))
-    return closes, cancels, run.stdout + run.stderr
+        elif "FAILED" in line or line.strip().startswith("skip"):
+            problems.append(line.strip())
+    if "dry run: nothing was sent" not in out.decode():
+        problems.append(f"close-all exited {proc.returncode}: {out.decode()[-500:]}")
+    return closes, cancels, problems
 
 
 def figures(view: dict[str, dict], store: Store, opening: dict, plan: tuple, injected: int) -> dict[str, object]:
@@ -221,9 +231,12 @@ def figures(view: dict[str, dict], store: Store, opening: dict, plan: tuple, inj
                 (inst.venue, inst.base), ZERO)
             if bought > rounding:
                 holdings[inst.key] = -inst.round_qty(bought) if hasattr(inst, "prepare_qty") else -bought
-    closes, cancels, _ = plan
-    plan_vs_holdings = {k: f"plan {closes.get(k, ZERO)} vs holdings {holdings.get(k, ZERO)}"
-                        for k in set(closes) | set(holdings) if closes.get(k, ZERO) != holdings.get(k, ZERO)}
+    closes, cancels, problems = plan
+    plan_vs_holdings: dict[str, object] = {
+        k: f"plan {closes.get(k, ZERO)} vs holdings {holdings.get(k, ZERO)}"
+        for k in set(closes) | set(holdings) if closes.get(k, ZERO) != holdings.get(k, ZERO)}
+    if problems:
+        plan_vs_holdings["close-all problems"] = problems
     if cancels != venue_open:
         plan_vs_holdings["open orders"] = f"plan cancels {len(cancels)} vs {len(venue_open)} open at the venues"
     opening_refs = {e.data["ref"] for e in store.events(kind="opening_balance", limit=1000)}
@@ -243,6 +256,7 @@ def figures(view: dict[str, dict], store: Store, opening: dict, plan: tuple, inj
         "store orders the venue never saw": len(never_seen),
         "balance differences": balance_diff,
         "perp position differences": position_diff,
+        "venue holdings to close": {k: str(q) for k, q in sorted(holdings.items())},
         "close-all plan": {**{k: str(q) for k, q in sorted(closes.items())}, "cancels": len(cancels)},
         "close-all plan vs venue holdings": plan_vs_holdings,
         "transfers booked after the opening balance": unexplained,
@@ -283,7 +297,7 @@ async def chaos(workdir: Path, kills: int, max_life_s: float, seed: int = 202612
             readies += await life(cfg_path, START_2025, t0, rng.uniform(0, max_life_s), kill=True,
                                   after_ready=k == 0)
         assert await life(cfg_path, START_2025, t0, 0, kill=False), (workdir / "engine.log").read_text()[-3000:]
-        plan = close_all_plan(cfg_path)
+        plan = await close_all_plan(cfg_path)
         env = {**os.environ, **ENV}
         clients = build_clients(parse_config(raw, env=env).venues, clock=SharedReplayClock(START_2025, t0, SPEED),
                                 environ=env)
