@@ -61,13 +61,14 @@ from ate.venues.factory import build_clients  # noqa: E402
 from ate.venues.rest import Request  # noqa: E402
 
 DRIVER = ROOT / "tests" / "engine" / "engine_driver.py"
-START_2025 = 1748822400000
+START_2025 = 1749600000000  # 2025-06-10: nine days of history for the signals to warm up on
 SPEED = 10.0
 # Eager settings so every strategy trades within minutes of replay: the arbitrage on any spread (the Backpack
 # stand-in replays a USDT series, so its fixed rate of 1 is the truth), the carry on the first positive rate.
 STRATEGIES = {"arbitrage": {"net_threshold_bps": 0, "fee_a_bps": 0, "fee_b_bps": 0, "slippage_buffer_bps": 0,
                             "min_attempt_interval_ms": 0, "max_notional": 50, **STAND_IN_RATE},
-              "funding_carry": {"min_rate_bps_8h": 0, "persistence": 1, "notional": 100}}
+              "funding_carry": {"min_rate_bps_8h": 0, "persistence": 1, "notional": 100, "fee_spot_bps": 0,
+                                "fee_perp_bps": 0, "slippage_bps": 0}}
 BALANCES = {"binance-spot": {"USDT": "5000", "BTC": "0.05"}, "binance-usdm": {"USDT": "2000"},
             "backpack": {"USDC": "5000", "BTC": "0.05"}}
 ZERO = Decimal(0)
@@ -230,7 +231,7 @@ def figures(view: dict[str, dict], store: Store, opening: dict, plan: tuple, inj
             bought = view[inst.venue]["balances"].get(inst.base, Balance(inst.base)).total - opening.get(
                 (inst.venue, inst.base), ZERO)
             if bought > rounding:
-                holdings[inst.key] = -inst.round_qty(bought) if hasattr(inst, "prepare_qty") else -bought
+                holdings[inst.key] = -inst.round_qty(bought)
     closes, cancels, problems = plan
     plan_vs_holdings: dict[str, object] = {
         k: f"plan {closes.get(k, ZERO)} vs holdings {holdings.get(k, ZERO)}"
