@@ -1,7 +1,8 @@
 """The short version of bench/chaos.py: a canary engine SIGKILLed at random instants (start-up and
 reconciliation included) while a withdrawal, a deposit, a manual perp trade and its liquidation happen at
-the venues; afterwards the store agrees with the venues on every order, fill, fee, balance and position,
-and the only transfers booked besides the opening balance are the injected ones. ATE_CHAOS_KILLS=100 runs
+the venues; afterwards the store agrees with what the venues report through their own APIs on every order,
+fill, fee, balance and position, `ate close-all`'s dry-run plan equals the venues' holdings, and the only
+transfers booked besides the opening balance are the injected ones. ATE_CHAOS_KILLS=100 runs
 the full version."""
 
 from __future__ import annotations
@@ -28,6 +29,8 @@ async def test_kills_at_random_instants_leave_the_store_equal_to_the_venues(tmp_
             "unexplained transfers (beyond the injected ones)")
     assert {k: out[k] for k in zero} == dict.fromkeys(zero, 0), out
     assert out["balance differences"] == {} and out["perp position differences"] == {}, out
+    assert out["close-all plan vs venue holdings"] == {}, out
+    assert out["fills per strategy (store)"].get("arbitrage", 0) > 0, out  # the engine traded between kills
     assert sorted(out["transfers booked after the opening balance"]) == [
         "binance:USDT -100", "binance_usdm:USDT +250"], out
     assert out["external fills"] == 2, out  # the manual perp trade and its liquidation, each once
