@@ -38,7 +38,7 @@ BNB = Instrument("binance", "BNBUSDT", "BNB", "USDT", MarketKind.SPOT, D("0.01")
 INSTRUMENTS = (SPOT, PERP, BP, BNB)
 CFG = {
     "mode": "paper", "run_id": "ledger-test", "monitor": {"enabled": False},
-    "risk_limits": {"capital_usd": 10_000_000, "max_position_size_usd": 1_000_000, "max_orders_per_second": 1000,
+    "risk_limits": {"capital_usd": 10_000_000, "max_position_size_usd": 1_000_000, "max_orders_per_second": 100,
                     "max_single_trade_pct": 0.25},
     "markets": {"primary": "binance:BTCUSDT", "binance": [{"symbol": "BTCUSDT", "kind": "spot"},
                                                           {"symbol": "BTCUSDT", "kind": "perp"}],

@@ -15,7 +15,7 @@ import pytest
 from test_risk_e2e_sim import ENV, SimTime, place, rest_far_orders, shut, world
 
 from ate.config import load_config
-from ate.model import Position, Side
+from ate.model import Side
 from ate.risk import commands
 from ate.risk.events import CLOSE_ALL
 from ate.risk.state import read_state
@@ -101,7 +101,6 @@ async def test_bad_backpack_secret_clock_off_and_store_damaged(tmp_path, monkeyp
         await place(clients["binance_usdm"], instruments["binance_usdm"]["BTCUSDT"], Side.SELL, "0.01")
         await place(clients["binance"], instruments["binance"]["BTCUSDT"], Side.BUY, "0.003")
         store = Store(cfg.store.url)
-        store.save_positions([Position("binance", "BTCUSDT", D("0.003"), D("105000"))])
         store.close()
         (tmp_path / "ate.db").write_bytes(b"this is no longer a database" * 200)  # damaged after the engine died
         for suffix in ("-wal", "-shm"):
