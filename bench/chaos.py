@@ -12,6 +12,9 @@ signed like the engine's; never the simulator's objects) and the figures printed
 and `ate close-all`'s dry-run plan against the venues' holdings (every perp position; spot inventory above the
 opening balance) and open orders.
 
+Only the arbitrage trades within these minutes of replay: the carry reports no risk headroom on the perp and
+the directional signals give no entry; the fills per strategy are printed so this shows.
+
 Usage: python bench/chaos.py [KILLS=100] [MAX_LIFE_S=4]. The first life is killed after it got ready, so the
 opening balances precede the injected transfers. The suite runs a short version
 (tests/engine/test_engine_chaos.py). Needs the simulator data files of the repo's data/ directory.
