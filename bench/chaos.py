@@ -12,8 +12,8 @@ signed like the engine's; never the simulator's objects) and the figures printed
 and `ate close-all`'s dry-run plan against the venues' holdings (every perp position; spot inventory above the
 opening balance) and open orders.
 
-Only the arbitrage trades within these minutes of replay: the carry reports no risk headroom on the perp and
-the directional signals give no entry; the fills per strategy are printed so this shows.
+The arbitrage and the carry trade within these minutes of replay (eager settings below); the directional's
+signals give no entry in that time. The fills per strategy are printed.
 
 Usage: python bench/chaos.py [KILLS=100] [MAX_LIFE_S=4]. The first life is killed after it got ready, so the
 opening balances precede the injected transfers. The suite runs a short version
@@ -70,7 +70,7 @@ SPEED = 10.0
 # stand-in replays a USDT series, so its fixed rate of 1 is the truth), the carry on the first positive rate.
 STRATEGIES = {"arbitrage": {"net_threshold_bps": 0, "fee_a_bps": 0, "fee_b_bps": 0, "slippage_buffer_bps": 0,
                             "min_attempt_interval_ms": 0, "max_notional": 50, **STAND_IN_RATE},
-              "funding_carry": {"min_rate_bps_8h": 0, "persistence": 1, "notional": 100, "fee_spot_bps": 0,
+              "funding_carry": {"min_rate_bps_8h": 0, "persistence": 1, "notional": 300, "fee_spot_bps": 0,
                                 "fee_perp_bps": 0, "slippage_bps": 0}}
 BALANCES = {"binance-spot": {"USDT": "5000", "BTC": "0.05"}, "binance-usdm": {"USDT": "2000"},
             "backpack": {"USDC": "5000", "BTC": "0.05"}}
@@ -279,7 +279,8 @@ async def chaos(workdir: Path, kills: int, max_life_s: float, seed: int = 202612
     async with run_simulator(cfg, clock=clock, base_dir=ROOT) as sim:
         raw = engine_config_dict(sim, workdir / "ate.db", mode="canary", strategies=STRATEGIES,
                                  canary={"initial_capital": 10000, "max_position_size": 0.05,
-                                         "daily_loss_limit": 500})
+                                         "daily_loss_limit": 500},
+                                 risk_limits={"trusted_price_max_age_s": 120})
         cfg_path = workdir / "engine.json"
         cfg_path.write_text(json.dumps(raw))
         injections = {kills // 3: ("withdraw", {"venue": "binance-spot", "asset": "USDT", "amount": "100"}),
@@ -290,8 +291,10 @@ async def chaos(workdir: Path, kills: int, max_life_s: float, seed: int = 202612
             if k in injections:
                 kind, params = injections[k]
                 try:
-                    if kind == "liquidate":  # an operator's manual perp trade first (an external fill too)
-                        sim.core.place_order(ACCOUNT, "binance-usdm", "BTCUSDT", Side.BUY, OrderType.MARKET,
+                    # an operator's manual perp short first (an external fill too), never netting the carry's
+                    # short to flat, so there is a position to liquidate
+                    if kind == "liquidate":
+                        sim.core.place_order(ACCOUNT, "binance-usdm", "BTCUSDT", Side.SELL, OrderType.MARKET,
                                              Decimal("0.002"), client_order_id="manual-chaos")
                     sim.inject(kind, account=ACCOUNT, **params)
                     injected += kind != "liquidate"
