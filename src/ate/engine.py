@@ -117,9 +117,15 @@ class CoreFeed:
 
     def on_mark(self, mark: MarkPrice) -> None:
         market = f"{mark.venue}:{mark.symbol}"
+        core = self.engine.core
+        inst = core.portfolio.instruments.get(market)
+        # A perp's book can stay quiet for longer than the trusted-price age while its mark keeps coming: the
+        # mark is a trusted price too, once the price guard (the same anchor as the books) accepts it.
+        if (inst is not None and inst.kind is MarketKind.PERP
+                and self.engine.guard.check((mark.venue, mark.symbol), mark.mark, mark.mark, mark.ts_ms) is None):
+            core.on_mark(market, mark.mark)
         if mark.funding_rate is None:
             return
-        core = self.engine.core
         core.set_predicted_funding(market, mark.funding_rate)
         prev = self._next_funding.get(market)
         if mark.next_funding_ms is not None:
@@ -178,6 +184,7 @@ class Engine:
         self.paper_executor: Any = None
         self.killswitch: KillSwitch | None = None
         self.observer: Any = None  # alerts, venue pauses, dead-man (monitor.observer.EngineObserver)
+        self.telegram: Any = None  # operator commands from Telegram (monitor.telegram.TelegramControl)
         self._exit_stack = contextlib.AsyncExitStack()
         self._beat_wall_ms = 0
 
@@ -242,6 +249,7 @@ class Engine:
             self._spawn(poller.run())
         if self.monitor_enabled:
             await self._start_monitor()
+        self._start_telegram()
         self.ready = True
         self._heartbeat(True)
         self._event("engine_started", f"engine started in {self.mode.value} mode")
@@ -259,6 +267,8 @@ class Engine:
     async def stop(self) -> None:
         """Graceful shutdown: stop strategies, keep positions, cancel resting orders per config, flush."""
         self.ready = False
+        if self.telegram is not None:
+            await self.telegram.stop()
         if self.observer is not None:
             await self.observer.stop_watching()
         for t in self.tasks:
@@ -534,9 +544,9 @@ class Engine:
         with self.core.unit():
             return sum(1 for i in intents if self.core.orders.submit(i) is not None)
 
-    async def _start_monitor(self) -> None:
+    def _operator_view(self):
+        """The view and controls every operator transport (HTTP API, Telegram) goes through."""
         from ate.monitor.controls import RiskControls
-        from ate.monitor.server import start_monitor
         from ate.monitor.view import StoreView
 
         assert self.killswitch is not None
@@ -544,7 +554,24 @@ class Engine:
         view = StoreView(self.store, recorder=self.recorder, controls=controls, mode=self.mode, clock=self.clock.now_ms,
                          clock_kind="wall" if isinstance(self.clock, SystemClock) else "simulated",
                          instruments=self.instruments)
+        return view, controls
+
+    async def _start_monitor(self) -> None:
+        from ate.monitor.server import start_monitor
+
+        view, _ = self._operator_view()
         self.monitor = await start_monitor(view, self.cfg.monitor, notifier=self.observer.notifier)
+
+    def _start_telegram(self) -> None:
+        import os
+
+        from ate.monitor.telegram import TelegramControl
+
+        view, controls = self._operator_view()
+        self.telegram = TelegramControl.from_config(self.cfg.monitor.telegram, os.environ, view=view,
+                                                    controls=controls, status=self.status, store=self.store)
+        if self.telegram is not None:
+            self.telegram.start()
 
     async def _close_all_cmd(self, who: str) -> None:
         """Operator close-all: halt, cancel every order, close every strategy position reduce-only."""

@@ -1,6 +1,7 @@
 """Parameter sweeps: grid validation through the config model, parallel runs, ranking."""
 
 import json
+import sys
 from pathlib import Path
 
 import pytest
@@ -41,13 +42,8 @@ def test_rank_orders_best_first_and_undefined_last():
     assert [r["index"] for r in rank(rs, "max_drawdown")] == [0, 2, 1]
 
 
-def test_ray_path_explains_missing_extra():
-    # ray is an optional extra (pip install ate[ray]) and is not installed here
-    try:
-        import ray  # noqa: F401
-        pytest.skip("ray is installed")
-    except ImportError:
-        pass
+def test_ray_path_explains_missing_extra(monkeypatch):
+    monkeypatch.setitem(sys.modules, "ray", None)  # ray is an optional extra: as if it were not installed
     with pytest.raises(GridError, match=r"pip install 'ate\[ray\]'"):
         run_ray([], None, "127.0.0.1:1", lambda r: None)
 

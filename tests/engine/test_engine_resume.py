@@ -16,7 +16,7 @@ from engine_support import ACCOUNT, ReplayClock, data_present, settle, sim_confi
 
 from ate.config import parse_config
 from ate.engine import Engine
-from ate.model import OrderIntent, OrderStatus, Side, TimeInForce
+from ate.model import MarketKind, OrderIntent, OrderStatus, OrderType, Side, TimeInForce
 from ate.model.intent import Purpose
 from ate.monitor.status import HEARTBEAT_STALE_MS, engine_running
 from ate.store import Store
@@ -113,6 +113,45 @@ async def test_restart_books_fills_and_transfers_made_while_down_once(tmp_path, 
         assert engine_wallet(c, "binance") == venue_wallet(sim, "binance-spot")
         assert len(c.store.ledger(kind="transfer")) == len(b.store.ledger(kind="transfer"))
         await stop(c, clock, drive)
+
+
+@pytest.mark.parametrize("trades", [1, 8])
+async def test_a_fill_during_the_start_up_balance_read_is_booked_once(tmp_path, monkeypatch, trades):
+    """The account moves between the start-up fill fetch and the balance read (an operator's manual trade):
+    it is one external fill, never also a transfer, and the wallet equals the venue's. An account that keeps
+    moving on every read books no difference at all (a warning says it waits for the next start)."""
+    from ate.venues.binance.client import BinanceClient
+
+    async with world(tmp_path, monkeypatch, mode="canary", sim_cfg=sim_config(), engine_sections=SECTIONS,
+                     start_engine=False) as (sim, _, drive, raw):
+        clock = drive.clock
+        a = await start(raw, clock, drive)
+        await drive.run(60_000, 15_000)
+        await stop(a, clock, drive)
+
+        real_balances, traded = BinanceClient.balances, []
+
+        async def balances_after_a_manual_trade(self):
+            if self.kind is MarketKind.SPOT and len(traded) < trades:  # lands after the start-up fill fetch
+                traded.append(sim.core.place_order(ACCOUNT, "binance-spot", "BTCUSDT", Side.BUY, OrderType.MARKET,
+                                                   D("0.003"), client_order_id=f"manual-during-start-{len(traded)}"))
+            return await real_balances(self)
+
+        monkeypatch.setattr(BinanceClient, "balances", balances_after_a_manual_trade)
+        b = await start(raw, clock, drive)
+        await drive.run(5_000, 1_000)
+        assert all(fills for _, fills in traded), "the manual trades filled at the venue"
+        assert not b.store.events(kind="external_transfer")  # never a withdrawal of what a fill spent
+        opening = [e for e in a.store.ledger(kind="transfer") if e["venue"] == "binance"]
+        assert [e for e in b.store.ledger(kind="transfer") if e["venue"] == "binance"] == opening
+        moving = [e for e in b.store.events(kind="reconciliation") if "kept moving" in e.message]
+        if trades == 1:
+            assert engine_wallet(b, "binance") == venue_wallet(sim, "binance-spot")  # each fill once
+            external = [f for f in b.store.fills() if f.client_order_id.startswith("manual-during-start")]
+            assert sum(f.qty for f in external) == D("0.003") and not moving
+        else:
+            assert [e.data["venue"] for e in moving] == ["binance"]
+        await stop(b, clock, drive)
 
 
 async def test_a_second_demo_run_continues_the_replay_and_the_shadow_book(tmp_path, monkeypatch):

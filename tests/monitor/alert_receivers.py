@@ -24,10 +24,17 @@ class _Handler(BaseHTTPRequestHandler):
             parsed = json.loads(body or b"{}")
         except ValueError:  # a heartbeat ping: plain text
             parsed = {"raw": body.decode()}
-        self.server.owner.record(self.path, parsed)  # type: ignore[attr-defined]
-        reply = {"ok": True, "result": {"message_id": 1}} if "/sendMessage" in self.path else {"ok": True}
-        data = json.dumps(reply).encode()
-        self.send_response(200)
+        owner = self.server.owner  # type: ignore[attr-defined]
+        status = 200
+        if owner.down:  # an outage: the Bot API answers 502 with an HTML page, as proxies do
+            status, data = 502, b"<html>502 Bad Gateway</html>"
+        elif self.path.endswith("/getUpdates"):
+            data = json.dumps({"ok": True, "result": owner.updates_after(parsed)}).encode()
+        else:
+            owner.record(self.path, parsed)
+            reply = {"ok": True, "result": {"message_id": 1}} if "/sendMessage" in self.path else {"ok": True}
+            data = json.dumps(reply).encode()
+        self.send_response(status)
         self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(data)))
         self.end_headers()
@@ -40,6 +47,11 @@ class _Handler(BaseHTTPRequestHandler):
 class ThreadedReceiver:
     def __init__(self) -> None:
         self.messages: list[tuple[float, str, dict]] = []  # (monotonic arrival, path, body)
+        # The Bot API's side of commands: updates a chat sent, served by getUpdates (long polling), and
+        # every getUpdates request body seen (offsets); `down` makes every call answer 502.
+        self.updates: list[dict] = []
+        self.polls: list[dict] = []
+        self.down = False
         self._cond = threading.Condition()
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
         self._server.owner = self  # type: ignore[attr-defined]
@@ -54,6 +66,30 @@ class ThreadedReceiver:
         with self._cond:
             self.messages.append((time.monotonic(), path, body))
             self._cond.notify_all()
+
+    def send_command(self, chat_id: str, text: str, *, age_s: float = 0.0) -> int:
+        """A chat sends `text` to the bot; returns its update id."""
+        with self._cond:
+            uid = 1000 + len(self.updates)
+            self.updates.append({"update_id": uid, "message": {
+                "message_id": uid, "date": int(time.time() - age_s), "text": text,
+                "chat": {"id": int(chat_id), "type": "private"}, "from": {"id": 7, "is_bot": False}}})
+            self._cond.notify_all()
+            return uid
+
+    def updates_after(self, body: dict) -> list[dict]:
+        """getUpdates: updates from `offset` on, waiting up to `timeout` seconds for one (long polling)."""
+        deadline = time.monotonic() + float(body.get("timeout") or 0)
+        offset = int(body.get("offset") or 0)
+        with self._cond:
+            self.polls.append(body)
+            self._cond.notify_all()
+            while True:
+                pending = [u for u in self.updates if u["update_id"] >= offset]
+                left = deadline - time.monotonic()
+                if pending or left <= 0 or self.down:
+                    return pending
+                self._cond.wait(min(left, 0.1))
 
     def texts(self) -> list[str]:
         with self._cond:

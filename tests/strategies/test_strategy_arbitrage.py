@@ -11,7 +11,7 @@ import pytest
 from ate.config.strategies import ArbitrageConfig
 from ate.data.loaders import iter_candles
 from ate.model import Fill, Instrument, MarketKind, Order, OrderIntent, OrderStatus, Purpose, Side
-from ate.strategies.arbitrage import ArbitrageStrategy, edge
+from ate.strategies.arbitrage import STUCK_AFTER, ArbitrageStrategy, edge
 from ate.strategies.base import SimpleContext
 
 DATA = Path(__file__).resolve().parents[2] / "data"
@@ -153,24 +153,117 @@ def test_oversold_leg_completes_by_buying_then_reverts():
                                                                      D("60480.9"))
 
 
-def test_unmatched_residual_blocks_until_resolved():
-    ctx = make_ctx()
-    s = ArbitrageStrategy(ArbitrageConfig(max_notional=5000))
+def _one_legged_after_revert(s: ArbitrageStrategy, ctx: SimpleContext) -> None:
+    """Buy 0.04 fills, sell, completion and revert find nothing: 0.04 BTC unhedged."""
     buy_i, sell_i = s.on_book(B, ctx)
     fill(s, ctx, order_for(buy_i, 1), "0.04")
     (complete,) = fill(s, ctx, order_for(sell_i, 2), "0")
     (revert,) = fill(s, ctx, order_for(complete, 3), "0")
     assert fill(s, ctx, order_for(revert, 4), "0.01") == []
-    m = s.metrics()
-    assert m["blocked"] and "0.03" in m["blocked"]
-    assert [e.kind for e in s.drain_events() if e.severity == "critical"] == ["arbitrage.stuck"]
-    ctx.now_ms += 1000
+
+
+def _books(ctx: SimpleContext, dt_ms: int) -> None:
+    ctx.now_ms += dt_ms
     ctx.set_book(A, "59990", "60000", "1", "0.8")
     ctx.set_book(B, "60300", "60310", "0.5", "1")
-    assert s.on_book(B, ctx) == ()
-    assert s.metrics()["skipped"]["veto"] == 1
+    ctx.set_book(CONV, "0.9997", "0.9999")
+
+
+def test_unmatched_residual_is_retried_with_backoff_and_reported_stuck_loudly():
+    ctx = make_ctx()
+    s = ArbitrageStrategy(ArbitrageConfig(max_notional=5000))
+    _one_legged_after_revert(s, ctx)
+    assert s.attempt is not None and s.attempt.retry_at_ms == ctx.now_ms + 1000
+    assert [e.kind for e in s.drain_events()] == ["arbitrage.unwind_retry"]
+    _books(ctx, 999)
+    assert s.on_book(B, ctx) == ()  # not before the delay, and no new attempt meanwhile
+    _books(ctx, 1)
+    assert s.on_book(CONV, ctx) == ()  # nor on a book of neither market
+    delays = []
+    for n in range(1, 8):
+        _books(ctx, s.attempt.retry_at_ms - ctx.now_ms)
+        (retry,) = s.on_book(B, ctx)
+        # the 0.03 left is sold alternately on Backpack (whose book came: completing the pair) and back on
+        # Binance (where it was bought), each within the cap of that venue's entry price
+        venue_price = ("backpack", D("60119.1")) if n % 2 else ("binance", D("59820"))
+        assert (retry.venue, retry.side, retry.qty, retry.price) == (venue_price[0], Side.SELL, D("0.03"),
+                                                                     venue_price[1])
+        assert retry.purpose is Purpose.UNWIND and retry.meta["leg"] == f"retry{n}"
+        assert fill(s, ctx, order_for(retry, 10 + n), "0") == []  # a thin book: nothing again
+        delays.append(s.attempt.retry_at_ms - ctx.now_ms)
+    assert delays == [2000, 4000, 8000, 16000, 32000, 60000, 60000]
+    crit = [e for e in s.drain_events() if e.severity == "critical"]
+    assert [e.kind for e in crit] == ["arbitrage.stuck"] and crit[0].data["residual"] == "0.03"
+    m = s.metrics()
+    assert m["blocked"] and "0.03" in m["blocked"] and m["unwind_retries"] == 7
+    # the book comes back: the retry fills, the attempt closes, the arbitrage trades again
+    _books(ctx, 60000)
+    (retry,) = s.on_book(B, ctx)
+    assert fill(s, ctx, order_for(retry, 30), "0.03") == []
+    assert s.attempt is None and s.stuck is None and s.metrics()["blocked"] is None
+    assert "arbitrage.unstuck" in [e.kind for e in s.drain_events()]
+    _books(ctx, 1000)
+    assert len(s.on_book(B, ctx)) == 2, s.metrics()
+
+
+def test_a_restart_resumes_the_retries_where_they_stopped():
+    ctx = make_ctx()
+    s = ArbitrageStrategy(ArbitrageConfig(max_notional=5000))
+    _one_legged_after_revert(s, ctx)
+    for n in range(1, STUCK_AFTER + 1):
+        _books(ctx, s.attempt.retry_at_ms - ctx.now_ms)
+        (retry,) = s.on_book(B, ctx)
+        fill(s, ctx, order_for(retry, 10 + n), "0")
+    s2 = ArbitrageStrategy(ArbitrageConfig(max_notional=5000))
+    s2.restore(json.loads(json.dumps(s.state())))  # kill -9, restart
+    assert (s2.attempt.retries, s2.attempt.retry_at_ms, s2.stuck) == (STUCK_AFTER, s.attempt.retry_at_ms, s.stuck)
+    _books(ctx, s2.attempt.retry_at_ms - ctx.now_ms)
+    (retry,) = s2.on_book(A, ctx)
+    assert retry.meta["leg"] == f"retry{STUCK_AFTER + 1}" and retry.qty == D("0.03")
+    assert fill(s2, ctx, order_for(retry, 40), "0.03") == []
+    assert s2.attempt is None and s2.stuck is None
+
+
+def test_operator_resolve_stops_the_retries():
+    ctx = make_ctx()
+    s = ArbitrageStrategy(ArbitrageConfig(max_notional=5000))
+    _one_legged_after_revert(s, ctx)
     s.resolve()
+    assert s.attempt is None and s.stuck is None
+    _books(ctx, 1000)
     assert len(s.on_book(B, ctx)) == 2
+
+
+def test_unwind_rejected_for_no_trusted_price_is_retried_once_prices_arrive():
+    ctx = make_ctx()
+    s = ArbitrageStrategy(ArbitrageConfig(max_notional=5000))
+    buy_i, sell_i = s.on_book(B, ctx)
+    fill(s, ctx, order_for(buy_i, 1), "0.04")
+    (complete,) = fill(s, ctx, order_for(sell_i, 2), "0")
+    (revert,) = s.on_intent_rejected(complete, "no_trusted_price", ctx)
+    assert s.on_intent_rejected(revert, "no_trusted_price", ctx) == ()
+    assert s.attempt is not None and s.stuck is None  # not stuck: retried
+    _books(ctx, 1000)
+    (retry,) = s.on_book(A, ctx)
+    assert (retry.venue, retry.side, retry.qty) == ("binance", Side.SELL, D("0.04"))
+    assert fill(s, ctx, order_for(retry, 5), "0.04") == []
+    assert s.attempt is None and s.stuck is None and s.metrics()["unwind_loss_usd"] > 0
+
+
+def test_leftover_below_one_venue_minimum_is_retried_on_the_other():
+    ctx = make_ctx()
+    s = ArbitrageStrategy(ArbitrageConfig(max_notional=5000))
+    buy_i, sell_i = s.on_book(B, ctx)
+    # 0.00005 BTC ≈ 3 USD: below Binance's 5 USDT minimum notional, above Backpack's 1 USDC
+    fill(s, ctx, order_for(sell_i, 2), "0.04")
+    (complete,) = fill(s, ctx, order_for(buy_i, 1), "0.03995")
+    assert (complete.venue, complete.side, complete.qty) == ("backpack", Side.BUY, D("0.00005")), "Binance cannot"
+    assert fill(s, ctx, order_for(complete, 3), "0") == []  # the revert would be on Binance: not executable
+    _books(ctx, 1000)
+    (retry,) = s.on_book(B, ctx)
+    assert (retry.venue, retry.side, retry.qty) == ("backpack", Side.BUY, D("0.00005"))
+    assert fill(s, ctx, order_for(retry, 4), "0.00005") == []
+    assert s.attempt is None and s.stuck is None and s.dust == 0
 
 
 def test_rejected_leg_is_a_zero_fill():

@@ -261,7 +261,7 @@ def sweep_cmd(config: Path = CONFIG, grid: Path = typer.Option(..., "--grid", he
               data_dir: list[Path] | None = DATA_DIR,
               workers: int = typer.Option(max(1, os.cpu_count() or 1), "--workers", min=1, help="Local processes."),
               ray_address: str | None = typer.Option(None, "--ray-address",
-                                                     help="Run on this existing Ray cluster (pip install 'ate[ray]')."),
+                                                     help="Run on the existing Ray cluster at HOST:PORT (pip install 'ate[ray]'; ate installed on every node)."),
               rank_by: str = typer.Option("sharpe", "--rank-by", help="Statistic to rank by."),
               top: int = typer.Option(20, "--top", min=1, help="Rows in the ranked table."),
               as_json: bool = typer.Option(False, "--json", help="Print every result as JSON, ranked.")) -> None:

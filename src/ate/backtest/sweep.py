@@ -177,17 +177,22 @@ def run_ray(jobs: Sequence[Job], data: BacktestData, address: str,
         import ray
     except ImportError:
         raise GridError(["--ray-address needs Ray: pip install 'ate[ray]'"]) from None
-    ray.init(address=address, ignore_reinit_error=True)
-    remote = ray.remote(run_job)
-    data_ref = ray.put(data)
-    pending = [remote.remote(job, data_ref) for job in jobs]
-    results = []
-    while pending:
-        done, pending = ray.wait(pending, num_returns=1)
-        r = ray.get(done[0])
-        results.append(r)
-        on_done(r)
-    return results
+    # Workers import ate themselves: install it (same version) on every node, or start the nodes with
+    # PYTHONPATH pointing at the source tree; the data travels once through the object store.
+    ray.init(address=address, ignore_reinit_error=True, log_to_driver=False)
+    try:
+        remote = ray.remote(run_job)
+        data_ref = ray.put(data)
+        pending = [remote.remote(job, data_ref) for job in jobs]
+        results = []
+        while pending:
+            done, pending = ray.wait(pending, num_returns=1)
+            r = ray.get(done[0])
+            results.append(r)
+            on_done(r)
+        return results
+    finally:
+        ray.shutdown()  # disconnects this driver; the cluster keeps running
 
 
 def rank(results: Sequence[dict[str, Any]], key: str) -> list[dict[str, Any]]:

@@ -107,6 +107,22 @@ class AlertsConfig(_Section):
     min_interval_by_kind: dict[str, float] = Field(default_factory=dict)
 
 
+class TelegramControlConfig(_Section):
+    """Commands from a Telegram chat (/status, /kill …). Off unless the token variable is set and chat ids listed."""
+
+    bot_token_env: str | None = Field(None, description="environment variable holding the bot token (the token "
+                                      "itself is never read from config, logged or stored)")
+    chat_ids: list[str] = Field(default_factory=list, description="chats whose commands are obeyed; any other "
+                                "chat gets no answer and is recorded as an audit event")
+    # Telegram Bot API base URL; tests point it at a local server.
+    api_base: str = "https://api.telegram.org"
+    long_poll_s: int = Field(25, ge=0, le=50, description="getUpdates long-polling timeout")
+    retry_s: float = Field(5.0, gt=0, le=600, description="wait after a failed getUpdates before the next one")
+    max_age_s: float = Field(300.0, gt=0, description="commands older than this (e.g. sent during an outage) are "
+                             "refused, not executed late")
+    timeout_s: float = Field(10.0, gt=0, description="HTTP timeout beyond the long poll")
+
+
 class LogConfig(_Section):
     max_bytes: int = Field(50_000_000, ge=10_000, description="the engine's log file rotates at this size")
     backups: int = Field(5, ge=0, le=1000, description="rotated log files kept")
@@ -131,6 +147,7 @@ class MonitorConfig(_Section):
     failed_auth_per_minute: int = Field(10, ge=1, le=600, description=(
         "failed authentications per minute per client address before that address is refused"))
     stream_interval_s: float = Field(2.0, gt=0, le=60, description="dashboard live update period")
+    telegram: TelegramControlConfig = TelegramControlConfig()
 
     @model_validator(mode="after")
     def _local_unless_opted_in(self) -> MonitorConfig:

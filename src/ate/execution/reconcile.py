@@ -128,9 +128,18 @@ async def reconcile_accounts(core, client, now_ms: int, *, hypothetical: bool) -
     venue = client.venue
     booked: list[str] = []
     opening = not any(core.portfolio.balances[venue].values())  # the first start on this venue: nothing booked
+    if hypothetical:
+        venue_pos, balances = {}, {a: b.total for a, b in (await client.balances()).items()}
+    else:
+        settled = await _settled_account(core, client, now_ms)
+        if settled is None:
+            core.store.add_event(EngineEvent(
+                now_ms, "reconciliation", f"{venue}: the account kept moving while it was read; its balances "
+                "are compared at the next start", Severity.WARNING, {"venue": venue}))
+            return booked
+        venue_pos, balances = settled
     # positions first: an external perp fill books realised P&L into the wallet the balances then compare
     if not hypothetical:
-        venue_pos = {p.symbol: p for p in await client.positions()}
         for market, inst in core.portfolio.instruments.items():
             if inst.venue != venue or inst.kind is not MarketKind.PERP:
                 continue
@@ -143,7 +152,6 @@ async def reconcile_accounts(core, client, now_ms: int, *, hypothetical: bool) -
                             abs(diff), price, ZERO, inst.quote, False, now_ms)
                 if core.book_external_fill(fill, "position differs from the ledger (liquidation or manual trade)"):
                     booked.append(f"{inst.symbol} {diff:+f}")
-    balances = {a: b.total for a, b in (await client.balances()).items()}
     if hypothetical:
         ledger = external_flows(core.store, shadow=core.shadow)[venue] if core.store is not None else {}
     else:
@@ -157,3 +165,32 @@ async def reconcile_accounts(core, client, now_ms: int, *, hypothetical: bool) -
     if booked:
         core.rebuild_risk()
     return booked
+
+
+async def _settled_account(core, client, now_ms: int, attempts: int = 3):
+    """The venue's perp positions and balances read on both sides of a fetch of the fills since the cursor,
+    until the two reads agree. A fill between the start-up fill fetch and a single balance read would be in
+    the balance but not in the ledger, be booked as a transfer, and then again as a fill when its trade
+    arrives; when nothing moved across the fetch, the ledger holds every fill the read reflects."""
+    venue = client.venue
+    symbols = sorted({k.partition(":")[2] for k in core.portfolio.instruments if k.startswith(venue + ":")})
+    before = await _account(client)
+    for _ in range(attempts):
+        report = ReconcileReport(venue)
+        for symbol in symbols:
+            await _missing_fills(core, client, core.store, symbol, now_ms, report)
+        after = await _account(client)
+        if _qty_view(after) == _qty_view(before):
+            return after
+        before = after
+    return None
+
+
+async def _account(client):
+    positions = {p.symbol: p for p in await client.positions()}
+    return positions, {a: b.total for a, b in (await client.balances()).items()}
+
+
+def _qty_view(account):
+    positions, balances = account  # marks move between reads; quantities move only with fills and transfers
+    return {s: p.qty for s, p in positions.items() if p.qty}, {a: v for a, v in balances.items() if v}

@@ -61,6 +61,12 @@ def _basis(b: dict[str, Any] | None) -> str:
     return f"trading (resumed {_utc(b['since_ms'])})"
 
 
+def _stuck(st: dict[str, Any] | None) -> str:
+    if st is None:
+        return "-"
+    return f"STUCK since {_utc(st['since_ms'])}: {st['residual']} base unmatched (attempt {st['attempt']}), retrying"
+
+
 def status_tables(s: dict[str, Any]) -> Group:
     eng = s["engine"]
     head = _kv("ate status", [("trading state", s["trading_state"].get("state")),
@@ -69,7 +75,8 @@ def status_tables(s: dict[str, Any]) -> Group:
                               ("last start (UTC)", _utc(eng["last_started_ms"])),
                               ("last stop (UTC)", _utc(eng["last_stopped_ms"])),
                               ("equity", s["equity"]), ("P&L today", s["pnl_today"]),
-                              ("arbitrage basis", _basis(s.get("arbitrage_basis")))])
+                              ("arbitrage basis", _basis(s.get("arbitrage_basis"))),
+                              ("arbitrage stuck", _stuck(s.get("arbitrage_stuck")))])
     mods = Table(title="modules", title_justify="left")
     for m in MODULES:
         mods.add_column(m, justify="center")

@@ -3,10 +3,15 @@
 from __future__ import annotations
 
 import asyncio
+import logging
+import time
 from collections.abc import Awaitable, Callable
 
-from ate.risk.killswitch import KillSwitch
+from ate.model import TradingState
+from ate.risk.killswitch import KillSwitch, write_kill_file
 from ate.risk.state import read_state
+
+log = logging.getLogger(__name__)
 
 
 class RiskControls:
@@ -24,7 +29,18 @@ class RiskControls:
         return await asyncio.to_thread(read_state, self.kill_switch.keeper.store)
 
     async def kill(self, reason: str, who: str) -> None:
+        # The path `ate kill` takes: the kill file first, so the halt outlives this process dying mid-way.
+        try:
+            write_kill_file(self.kill_switch.path, reason, who, int(time.time() * 1000))
+        except OSError as exc:  # the store's HALTED still stops trading; the file is the belt to its braces
+            log.error("kill file not written: %s", exc)
         await self.kill_switch.activate(reason, who)
+
+    async def reduce(self, reason: str, who: str) -> bool:
+        """REDUCING (no new entries, exits allowed); False when already REDUCING or HALTED (never loosened)."""
+        keeper = self.kill_switch.keeper
+        keeper.refresh()  # another process may have halted us
+        return keeper.state is TradingState.ACTIVE and keeper.set(TradingState.REDUCING, who, reason)
 
     async def resume(self, who: str) -> None:
         await self.kill_switch.resume(who)

@@ -56,6 +56,19 @@ def basis_veto(store) -> dict[str, Any] | None:
             "rate": ev.data.get("rate")}
 
 
+def arbitrage_stuck(store) -> dict[str, Any] | None:
+    """The one-legged arbitrage attempt its last events report stuck (unmatched after its unwind retries),
+    or None when none is (never stuck, or matched since)."""
+    last = [e for kind in ("arbitrage.stuck", "arbitrage.unstuck") for e in store.events(limit=1, kind=kind)]
+    if not last:
+        return None
+    ev = max(last, key=lambda e: e.ts_ms)
+    if ev.kind != "arbitrage.stuck":
+        return None
+    return {"attempt": ev.data.get("attempt"), "residual": ev.data.get("residual"), "since_ms": ev.ts_ms,
+            "message": ev.message}
+
+
 def module_statuses(store) -> dict[str, str]:
     """Every module, from the engine's `module_status` events (written from start-up on, at every change);
     a module never reported is UNKNOWN."""
@@ -96,6 +109,7 @@ def stored_status(store, *, shadow: bool = False) -> dict[str, Any]:
                         for o in store.orders(open_only=True, shadow=shadow)],
         "unresolved_orders": unresolved_orders(store, shadow=shadow),
         "arbitrage_basis": basis_veto(store),
+        "arbitrage_stuck": arbitrage_stuck(store),
         "equity": str(equity[-1][1]) if equity else None,
         "pnl_today": pnl_today,
     }

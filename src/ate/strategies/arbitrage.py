@@ -5,8 +5,12 @@ On every top-of-book update the net edge after fees, slippage buffer and quote c
 for both directions; an edge ≥ threshold on fresh, uncrossed books opens an attempt: two IOC limit legs
 at the observed prices, returned together and tagged with one attempt id. A one-legged fill is first
 completed on the other venue, then reverted on its own, each at most `max_unwind_slippage_bps` worse
-than that venue's original price; anything still unmatched blocks new attempts until an operator
-calls `resolve()`.
+than that venue's original price. What is still unmatched (an unwind refused for lack of a trusted price,
+an IOC that found a thin book) is retried with exponential backoff on the next book of either market after
+the delay, on that market (its price is fresh) or, if the last retry went there, on the other one; a
+quantity only one venue's filters take waits for that venue's book. Below both venues' minimum it is dust. After `STUCK_AFTER` retries the
+attempt is reported stuck (CRITICAL, `metrics()["blocked"]`) and keeps being retried at the longest delay
+until it is matched or an operator calls `resolve()`; new attempts wait meanwhile.
 
 When the two markets settle in different quotes, the basis between them is a live market
 (`ate.strategies.basis`): its conversion markets are subscribed, and a basis that is missing, stale,
@@ -42,6 +46,9 @@ from ate.strategies.base import (
 from ate.strategies.basis import BasisGuard, spec_for
 
 ONE = Decimal(1)
+RETRY_FIRST_MS = 1_000  # an unwind refused or left unfilled is retried after this, doubling ...
+RETRY_MAX_MS = 60_000  # ... up to this
+STUCK_AFTER = 5  # retries before the one-legged position is reported stuck (CRITICAL)
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,8 +98,10 @@ class Attempt:
     conv: dict[str, Decimal]  # market → its quote in market_a's quote
     expected_net_bps: float
     opened_ms: int
-    phase: str = "entry"  # entry → complete → revert → done | stuck
+    phase: str = "entry"  # entry → complete → revert → retry… → done
     legs: dict[str, Leg] = field(default_factory=dict)
+    retries: int = 0  # unwinds retried after the revert left an excess
+    retry_at_ms: int | None = None  # when the next retry goes out (None: nothing scheduled)
 
     def base_excess(self) -> Decimal:
         """Bought − sold base coins over every leg."""
@@ -112,7 +121,8 @@ class Attempt:
                 for k, v in d["legs"].items()}
         return cls(d["id"], d["buy_market"], d["sell_market"], dec(d["buy_price"]), dec(d["sell_price"]),
                    {k: dec(v) for k, v in d["conv"].items()}, float(d["expected_net_bps"]), int(d["opened_ms"]),
-                   d["phase"], legs)
+                   d["phase"], legs, int(d.get("retries", 0)),
+                   None if d.get("retry_at_ms") is None else int(d["retry_at_ms"]))
 
 
 def _strs(x: Any) -> Any:
@@ -179,6 +189,9 @@ class ArbitrageStrategy(Strategy):
         if market != self.a and market != self.b and market not in self._conv_markets:
             return NO_INTENTS
         now = ctx.now_ms
+        att = self.attempt
+        if att is not None and att.retry_at_ms is not None and now >= att.retry_at_ms and market in (self.a, self.b):
+            return self._retry(att, market, ctx)
         r = self._conversion(ctx, now)  # every conversion book keeps the guard (veto, resume) current
         ba = ctx.book(self.a)
         bb = ctx.book(self.b)
@@ -373,38 +386,85 @@ class ArbitrageStrategy(Strategy):
         assert att is not None
         if not all(leg.done for leg in att.legs.values()):
             return NO_INTENTS
-        cap = to_dec(self.cfg.max_unwind_slippage_bps) * BP
         while True:
             e = att.base_excess()
             if e == 0:
-                att.phase = "done"
                 break
             if self._is_dust(e, att, ctx):
                 self.dust += e
                 self._event(ctx.now_ms, "dust", f"attempt {att.id}: {e} base below both venues' minimum, kept "
                             f"as dust ({self.dust} in all)", attempt=att.id, qty=str(e))
-                att.phase = "done"
                 break
-            if att.phase == "revert":
-                att.phase = "stuck"
-                break
+            if att.phase not in ("entry", "complete"):
+                return self._schedule_retry(att, e, ctx)
             # complete: trade the excess on the venue that did not fill it; revert: on the one that did.
             att.phase = "complete" if att.phase == "entry" else "revert"
             on_sell_venue = (e > 0) == (att.phase == "complete")
+            intent = self._unwind(att, e, att.phase, [on_sell_venue], ctx)
+            if intent is not None:
+                self.one_legged += att.phase == "complete"
+                return [intent]
+        att.phase = "done"
+        self._finish(att, ctx)
+        return NO_INTENTS
+
+    def _unwind(self, att: Attempt, e: Decimal, leg_name: str, venues: list[bool],
+                ctx: StrategyContext) -> OrderIntent | None:
+        """An IOC trading the excess `e` away on the first venue (True: the sell venue) whose filters take it,
+        at most the unwind cap worse than that venue's price at entry; None when none does."""
+        cap = to_dec(self.cfg.max_unwind_slippage_bps) * BP
+        side = Side.SELL if e > 0 else Side.BUY
+        for on_sell_venue in venues:
             market, ref = (att.sell_market, att.sell_price) if on_sell_venue else (att.buy_market, att.buy_price)
-            side = Side.SELL if e > 0 else Side.BUY
             price = ref * (ONE - cap) if side is Side.SELL else ref * (ONE + cap)
             try:
                 q, p = ctx.instrument(market).prepare(side, abs(e), price)
             except FilterError:
-                continue  # not executable on this venue: fall through to the next step
+                continue  # not executable on this venue
             assert p is not None
-            att.legs[att.phase] = Leg(market, side, p, q)
-            self.one_legged += att.phase == "complete"
-            return [self._intent(market, side, q, p, Purpose.UNWIND,
-                                 {"attempt": att.id, "leg": att.phase, "unwind_of": str(e)})]
-        self._finish(att, ctx)
+            att.legs[leg_name] = Leg(market, side, p, q)
+            return self._intent(market, side, q, p, Purpose.UNWIND,
+                                {"attempt": att.id, "leg": leg_name, "unwind_of": str(e)})
+        return None
+
+    def _schedule_retry(self, att: Attempt, e: Decimal, ctx: StrategyContext) -> Sequence[OrderIntent]:
+        """The excess is still there after the revert: try again after a growing delay (a trusted price or
+        depth may come back); past STUCK_AFTER retries say so, loudly, once."""
+        delay = min(RETRY_FIRST_MS << min(att.retries, 16), RETRY_MAX_MS)
+        att.retry_at_ms = ctx.now_ms + delay
+        if att.retries == STUCK_AFTER and self.stuck is None:
+            self.stuck = f"attempt {att.id}: {e} base unmatched after {att.retries} unwind retries"
+            self._event(ctx.now_ms, "stuck", self.stuck + f"; retrying every {delay // 1000} s, new attempts "
+                        "blocked until matched or resolved", Severity.CRITICAL, attempt=att.id, residual=str(e))
+        elif att.retries < STUCK_AFTER:
+            self._event(ctx.now_ms, "unwind_retry", f"attempt {att.id}: {e} base unmatched, unwind retry "
+                        f"{att.retries + 1} in {delay} ms", Severity.WARNING, attempt=att.id, residual=str(e))
         return NO_INTENTS
+
+    def _retry(self, att: Attempt, market: str, ctx: StrategyContext) -> Sequence[OrderIntent]:
+        """Sent on a book of one of the two markets, to that one: its price has just arrived, so risk trusts
+        it. If the last retry went there, to the other one first, so that a venue halted, down or thin does
+        not hold the position. A quantity only the other venue takes waits for that venue's book (or the
+        longest delay, so a silent venue still counts towards stuck)."""
+        assert att.retry_at_ms is not None
+        other = self.b if market == self.a else self.a
+        last = att.legs.get(f"retry{att.retries}")
+        if last is not None and last.market == market:
+            order = [other, market]
+        elif ctx.now_ms - att.retry_at_ms >= RETRY_MAX_MS:
+            order = [market, other]
+        else:
+            order = [market]
+        e = att.base_excess()
+        intent = self._unwind(att, e, f"retry{att.retries + 1}", [m == att.sell_market for m in order], ctx)
+        if intent is None and len(order) == 1:
+            return NO_INTENTS  # still due: the other market's book will send it
+        att.retry_at_ms = None
+        att.retries += 1
+        att.phase = "retry"
+        if intent is None:
+            return self._advance(ctx)  # dust now, or schedule the next retry
+        return [intent]
 
     @staticmethod
     def _is_dust(e: Decimal, att: Attempt, ctx: StrategyContext) -> bool:
@@ -440,18 +500,21 @@ class ArbitrageStrategy(Strategy):
             self._trades.append(ClosedTrade(self.name, float(pnl), float(buy_notional), ctx.now_ms))
         else:
             self.attempts_zero_fill += 1
-        if att.phase == "stuck":
-            self.stuck = f"attempt {att.id}: {residual} base unmatched after unwind"
-            self._event(ctx.now_ms, "stuck", self.stuck + "; arbitrage blocked until resolved", Severity.CRITICAL,
-                        attempt=att.id, residual=str(residual))
-        elif len(att.legs) > 2:
+        if self.stuck is not None and self.stuck.startswith(f"attempt {att.id}:"):
+            self.stuck = None
+            self._event(ctx.now_ms, "unstuck", f"attempt {att.id} matched after {att.retries} unwind retries",
+                        Severity.WARNING, attempt=att.id)
+        if len(att.legs) > 2:
             self._event(ctx.now_ms, "unwind", f"attempt {att.id} unwound, P&L {pnl:.2f}", Severity.WARNING,
                         attempt=att.id, pnl=str(pnl))
         self.attempt = None
         self.update_skew(ctx)
 
     def resolve(self) -> None:
-        """Operator: the unmatched inventory of a stuck attempt has been dealt with."""
+        """Operator: the unmatched inventory of a stuck attempt has been dealt with (its retries stop; its
+        P&L is not booked, the operator's trades are outside the strategy)."""
+        if self.attempt is not None and self.attempt.retry_at_ms is not None:
+            self.attempt = None
         self.stuck = None
 
     # ---- inventory ---------------------------------------------------------------------------------
@@ -498,6 +561,8 @@ class ArbitrageStrategy(Strategy):
             "skipped": dict(self.skipped),
             "dust": float(self.dust),
             "in_flight": self.attempt.id if self.attempt else None,
+            "unwind_retries": self.attempt.retries if self.attempt else 0,
+            "unwind_retry_at_ms": self.attempt.retry_at_ms if self.attempt else None,
         }
 
     def state(self) -> dict[str, Any]:

@@ -233,6 +233,12 @@ class TradingCore:
         self.portfolio.mark(market, mid)  # not a book strategies trade on: the streams bring those
         self.risk.update_mark(market, mid, self.clock())
 
+    def on_mark(self, market: str, price: Decimal) -> None:
+        """A perp's mark from the venue's mark stream, already accepted by the price guard: a trusted price
+        for valuation and risk (no strategy reacts to it; they trade on books)."""
+        self.portfolio.mark(market, price)
+        self.risk.update_mark(market, price, self.clock())
+
     def on_book(self, book: BookTicker) -> None:
         market = self._store_book(book)
         if market is not None:
