@@ -1,12 +1,19 @@
 """Chaos: the engine in canary against the simulator, with arbitrage, funding carry and directional all
 enabled, SIGKILLed at random instants (uniform over each life, start-up and reconciliation included); a
 withdrawal, a deposit and a perp liquidation are injected mid-run. Then, with everything stopped, the store
-is compared with the venues' records and the figures printed (all should be 0):
+is compared with what the venues report through their own APIs (the venue clients over the simulator's REST,
+signed like the engine's; never the simulator's objects) and the figures printed (all should be 0):
 
     duplicate orders at the venue, venue fills missing from the store, fills booked twice, fills without a
     fee entry, orders stuck non-terminal, store orders the venue never saw although marked sent, balance and
     perp position differences per venue and asset (ledger replay vs venue), unexplained transfers (booked
     as external although only the injected ones happened; funding paid while the engine was down lands here)
+
+and `ate close-all`'s dry-run plan against the venues' holdings (every perp position; spot inventory above the
+opening balance) and open orders.
+
+The arbitrage and the carry trade within these minutes of replay (eager settings below); the directional's
+signals give no entry in that time. The fills per strategy are printed.
 
 Usage: python bench/chaos.py [KILLS=100] [MAX_LIFE_S=4]. The first life is killed after it got ready, so the
 opening balances precede the injected transfers. The suite runs a short version
@@ -19,41 +26,52 @@ import asyncio
 import json
 import os
 import random
+import re
 import signal
 import sys
 import time
-from dataclasses import replace
+from collections import Counter
 from decimal import Decimal
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests" / "engine"))  # the engine harness shared with the end-to-end tests
 
+from engine_driver import SharedReplayClock  # noqa: E402
 from engine_support import (  # noqa: E402
     ACCOUNT,
     ENGINE_VENUE,
     ENV,
     PERP_2025,
-    SIM_VENUE,
     SPOT_2025,
+    STAND_IN_RATE,
     engine_config_dict,
     sim_config,
-    sim_orders,
     venue_client_id,
 )
 
+from ate.config import parse_config  # noqa: E402
 from ate.execution.ledger import replay  # noqa: E402
 from ate.execution.portfolio import Portfolio  # noqa: E402
-from ate.model import MarketKind, OrderType, Side  # noqa: E402
+from ate.model import Balance, Fill, MarketKind, Order, OrderType, Side  # noqa: E402
 from ate.sim.clock import ScaledClock  # noqa: E402
 from ate.sim.runner import run_simulator  # noqa: E402
 from ate.store import Store  # noqa: E402
+from ate.venues.backpack import parse as bp_parse  # noqa: E402
+from ate.venues.backpack.client import HISTORY_PAGE as BP_PAGE  # noqa: E402
+from ate.venues.binance import parse as bn_parse  # noqa: E402
+from ate.venues.factory import build_clients  # noqa: E402
+from ate.venues.rest import Request  # noqa: E402
 
 DRIVER = ROOT / "tests" / "engine" / "engine_driver.py"
-START_2025 = 1748822400000
+START_2025 = 1749600000000  # 2025-06-10: nine days of history for the signals to warm up on
 SPEED = 10.0
+# Eager settings so every strategy trades within minutes of replay: the arbitrage on any spread (the Backpack
+# stand-in replays a USDT series, so its fixed rate of 1 is the truth), the carry on the first positive rate.
 STRATEGIES = {"arbitrage": {"net_threshold_bps": 0, "fee_a_bps": 0, "fee_b_bps": 0, "slippage_buffer_bps": 0,
-                            "min_attempt_interval_ms": 0, "max_notional": 50}}
+                            "min_attempt_interval_ms": 0, "max_notional": 50, **STAND_IN_RATE},
+              "funding_carry": {"min_rate_bps_8h": 0, "persistence": 1, "notional": 300, "fee_spot_bps": 0,
+                                "fee_perp_bps": 0, "slippage_bps": 0}}
 BALANCES = {"binance-spot": {"USDT": "5000", "BTC": "0.05"}, "binance-usdm": {"USDT": "2000"},
             "backpack": {"USDC": "5000", "BTC": "0.05"}}
 ZERO = Decimal(0)
@@ -101,44 +119,138 @@ async def life(cfg_path: Path, start_ms: int, t0: float, seconds: float, *, kill
     return ready
 
 
-def figures(sim, store: Store, instruments, injected: int) -> dict[str, object]:
-    """The comparison; balance differences within the wire's 8 decimals per fill (fees are sent rounded)
-    are shown apart from real ones."""
-    sent = [(o.venue, o.client_order_id) for o in sim_orders(sim)]
-    known = {(SIM_VENUE[o.venue], venue_client_id(o)): o for o in store.orders()}
-    venue_fills = {(f.venue, f.symbol, f.trade_id) for (v, s) in sim.core.markets
-                   for f in sim.core.trades_for(ACCOUNT, v, s)}
-    stored = [(SIM_VENUE[f.venue], f.symbol, f.trade_id) for f in store.fills()]
+async def venue_orders(client) -> list[Order]:
+    """Every order the venue holds for the account, from its own order history (client ids as it knows them:
+    Backpack reports its uint32 clientId). The venue clients have no call for this; it is signed like theirs."""
+    out: list[Order] = []
+    for inst in await client.instruments():
+        if client.venue == "backpack":
+            offset = 0
+            while True:
+                rows = (await client.rest.request(Request("GET", "/wapi/v1/history/orders", {
+                    "symbol": inst.symbol, "limit": BP_PAGE, "offset": offset}, signed=True))).data
+                out += [bp_parse.parse_order(client.venue, r, str) for r in rows]
+                if len(rows) < BP_PAGE:
+                    break
+                offset += BP_PAGE
+            continue
+        path = "/api/v3/allOrders" if inst.kind is MarketKind.SPOT else "/fapi/v1/allOrders"
+        from_id = 0
+        while True:
+            rows = (await client.rest.request(Request("GET", path, [
+                ("symbol", inst.symbol), ("orderId", from_id), ("limit", 1000)], weight=20, signed=True))).data
+            out += [bn_parse.parse_order(client.venue, r) for r in rows]
+            if len(rows) < 1000:
+                break
+            from_id = max(int(r["orderId"]) for r in rows) + 1
+    return out
+
+
+async def venue_fills(client) -> list[Fill]:
+    out: list[Fill] = []
+    for inst in await client.instruments():
+        cursor = None
+        while True:
+            page, cursor_after = await client.fills_since(inst.symbol, cursor)
+            out += page
+            if not page or cursor_after == cursor:
+                break
+            cursor = cursor_after
+    return out
+
+
+async def venue_view(clients) -> dict[str, dict]:
+    """What each venue reports through its own API: orders, fills, open orders, balances, perp positions."""
+    view = {}
+    for name, client in clients.items():
+        view[name] = {"instruments": await client.instruments(), "orders": await venue_orders(client),
+                      "fills": await venue_fills(client), "open": await client.open_orders(),
+                      "balances": await client.balances(), "positions": await client.positions()}
+    return view
+
+
+CLOSE_LINE = re.compile(r"^\s+close\s+(\S+) (\S+) (BUY|SELL) (\S+) MARKET reduce-only$")
+CANCEL_LINE = re.compile(r"^\s+cancel (\S+) (\S+) .*\((\S+)\)$")
+
+
+async def close_all_plan(cfg_path: Path) -> tuple[dict[str, Decimal], set[tuple[str, str]], list[str]]:
+    """`ate close-all` without --yes (the dry run an operator would read): signed closes per market (BUY is
+    +), cancels, and the venues it could not read or would skip, parsed from its output. A child process: the
+    simulator answers on this process's event loop."""
+    env = {**os.environ, **ENV, "PYTHONPATH": str(ROOT / "src")}
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "ate.cli", "close-all", "--config", str(cfg_path), cwd=ROOT, env=env,
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT)
+    out, _ = await asyncio.wait_for(proc.communicate(), 120)
+    closes, cancels, problems = {}, set(), []
+    for line in out.decode().splitlines():
+        if m := CLOSE_LINE.match(line):
+            closes[f"{m[1]}:{m[2]}"] = Decimal(m[4]) * (1 if m[3] == "BUY" else -1)
+        elif m := CANCEL_LINE.match(line):
+            cancels.add((m[1], m[3]))
+        elif "FAILED" in line or line.strip().startswith("skip"):
+            problems.append(line.strip())
+    if "dry run: nothing was sent" not in out.decode():
+        problems.append(f"close-all exited {proc.returncode}: {out.decode()[-500:]}")
+    return closes, cancels, problems
+
+
+def figures(view: dict[str, dict], store: Store, opening: dict, plan: tuple, injected: int) -> dict[str, object]:
+    """The comparison of the store with what the venues report. Balance differences within the wire's 8
+    decimals per fill (fees are sent rounded) are not counted."""
+    sent = [(v, o.client_order_id) for v, d in view.items() for o in d["orders"]]
+    venue_fills = {(f.venue, f.symbol, f.trade_id) for d in view.values() for f in d["fills"]}
+    stored = [(f.venue, f.symbol, f.trade_id) for f in store.fills()]
     fee_refs = {e["ref"] for e in store.ledger(kind="fee")}
-    venue_open = {(o.venue, o.client_order_id) for (v, s) in sim.core.markets
-                  for o in sim.core.open_orders(ACCOUNT, v, s)}
-    stuck = [o for o in store.orders(open_only=True) if (SIM_VENUE[o.venue], venue_client_id(o)) not in venue_open]
-    never_seen = [o for k, o in known.items() if k not in set(sent) and "never reached" not in o.reason]
+    venue_open = {(v, o.client_order_id) for v, d in view.items() for o in d["open"]}
+    stuck = [o for o in store.orders(open_only=True) if (o.venue, venue_client_id(o)) not in venue_open]
+    never_seen = [o for o in store.orders() if (o.venue, venue_client_id(o)) not in set(sent)
+                  and "never reached" not in o.reason]
+    instruments = [i for d in view.values() for i in d["instruments"]]
     portfolio = Portfolio()
     for inst in instruments:
         portfolio.add_instrument(inst)
     replay(portfolio, store)
     balance_diff, rounding = {}, Decimal("1e-8") * max(1, len(stored))
-    for sim_venue, venue in ENGINE_VENUE.items():
-        held = {a: b.total for a, b in sim.core.balances(ACCOUNT, sim_venue).items()}
+    for venue, d in view.items():
+        held = {a: b.total for a, b in d["balances"].items()}
         mine = portfolio.balances[venue]
         for asset in set(held) | set(mine):
-            d = held.get(asset, ZERO) - mine.get(asset, ZERO)
-            if abs(d) > rounding:
-                balance_diff[f"{venue}:{asset}"] = str(d)
+            diff = held.get(asset, ZERO) - mine.get(asset, ZERO)
+            if abs(diff) > rounding:
+                balance_diff[f"{venue}:{asset}"] = str(diff)
+    held_perp = {f"{v}:{p.symbol}": p.qty for v, d in view.items() for p in d["positions"]}
     position_diff = {}
     for inst in instruments:
         if inst.kind is MarketKind.PERP:
-            p = sim.core.positions(ACCOUNT, SIM_VENUE[inst.venue]).get(inst.symbol)
-            d = (p.qty if p else ZERO) - portfolio.position(inst.key).qty
-            if d:
-                position_diff[inst.key] = str(d)
-    opening = {e.data["ref"] for e in store.events(kind="opening_balance", limit=1000)}
-    later = [e for e in store.ledger(kind="transfer") if e["ref"] not in opening]
+            diff = held_perp.get(inst.key, ZERO) - portfolio.position(inst.key).qty
+            if diff:
+                position_diff[inst.key] = str(diff)
+    # What close-all must close: every perp the venue holds, and the spot inventory the engine bought (the
+    # venue's base balance above its opening balance; pre-funded inventory is never sold).
+    holdings = {k: -q for k, q in held_perp.items() if q}
+    for inst in instruments:
+        if inst.kind is MarketKind.SPOT:
+            bought = view[inst.venue]["balances"].get(inst.base, Balance(inst.base)).total - opening.get(
+                (inst.venue, inst.base), ZERO)
+            if bought > rounding:
+                holdings[inst.key] = -inst.round_qty(bought)
+    closes, cancels, problems = plan
+    plan_vs_holdings: dict[str, object] = {
+        k: f"plan {closes.get(k, ZERO)} vs holdings {holdings.get(k, ZERO)}"
+        for k in set(closes) | set(holdings) if closes.get(k, ZERO) != holdings.get(k, ZERO)}
+    if problems:
+        plan_vs_holdings["close-all problems"] = problems
+    if cancels != venue_open:
+        plan_vs_holdings["open orders"] = f"plan cancels {len(cancels)} vs {len(venue_open)} open at the venues"
+    opening_refs = {e.data["ref"] for e in store.events(kind="opening_balance", limit=1000)}
+    later = [e for e in store.ledger(kind="transfer") if e["ref"] not in opening_refs]
     unexplained = [f"{e['venue']}:{e['asset']} {e['amount'].normalize():+f}" for e in later if abs(e["amount"]) > rounding]
+    by_strategy = Counter(f.strategy or "?" for f in store.fills())
     return {
         "orders at the venues": len(sent),
         "fills at the venues": len(venue_fills),
+        "fills per strategy (store)": dict(sorted(by_strategy.items())),
         "duplicate orders at the venue": len(sent) - len(set(sent)),
         "venue fills missing from the store": len(venue_fills - set(stored)),
         "fills booked twice": len(stored) - len(set(stored)),
@@ -148,9 +260,12 @@ def figures(sim, store: Store, instruments, injected: int) -> dict[str, object]:
         "store orders the venue never saw": len(never_seen),
         "balance differences": balance_diff,
         "perp position differences": position_diff,
+        "venue holdings to close": {k: str(q) for k, q in sorted(holdings.items())},
+        "close-all plan": {**{k: str(q) for k, q in sorted(closes.items())}, "cancels": len(cancels)},
+        "close-all plan vs venue holdings": plan_vs_holdings,
         "transfers booked after the opening balance": unexplained,
         "unexplained transfers (beyond the injected ones)": max(0, len(unexplained) - injected),
-        "external fills": sum(1 for f in store.fills() if f.strategy == "external"),
+        "external fills": by_strategy.get("external", 0),
     }
 
 
@@ -164,7 +279,8 @@ async def chaos(workdir: Path, kills: int, max_life_s: float, seed: int = 202612
     async with run_simulator(cfg, clock=clock, base_dir=ROOT) as sim:
         raw = engine_config_dict(sim, workdir / "ate.db", mode="canary", strategies=STRATEGIES,
                                  canary={"initial_capital": 10000, "max_position_size": 0.05,
-                                         "daily_loss_limit": 500})
+                                         "daily_loss_limit": 500},
+                                 risk_limits={"trusted_price_max_age_s": 120})
         cfg_path = workdir / "engine.json"
         cfg_path.write_text(json.dumps(raw))
         injections = {kills // 3: ("withdraw", {"venue": "binance-spot", "asset": "USDT", "amount": "100"}),
@@ -175,8 +291,10 @@ async def chaos(workdir: Path, kills: int, max_life_s: float, seed: int = 202612
             if k in injections:
                 kind, params = injections[k]
                 try:
-                    if kind == "liquidate":  # an operator's manual perp trade first (an external fill too)
-                        sim.core.place_order(ACCOUNT, "binance-usdm", "BTCUSDT", Side.BUY, OrderType.MARKET,
+                    # an operator's manual perp short first (an external fill too), never netting the carry's
+                    # short to flat, so there is a position to liquidate
+                    if kind == "liquidate":
+                        sim.core.place_order(ACCOUNT, "binance-usdm", "BTCUSDT", Side.SELL, OrderType.MARKET,
                                              Decimal("0.002"), client_order_id="manual-chaos")
                     sim.inject(kind, account=ACCOUNT, **params)
                     injected += kind != "liquidate"
@@ -186,12 +304,22 @@ async def chaos(workdir: Path, kills: int, max_life_s: float, seed: int = 202612
             readies += await life(cfg_path, START_2025, t0, rng.uniform(0, max_life_s), kill=True,
                                   after_ready=k == 0)
         assert await life(cfg_path, START_2025, t0, 0, kill=False), (workdir / "engine.log").read_text()[-3000:]
+        plan = await close_all_plan(cfg_path)
+        env = {**os.environ, **ENV}
+        clients = build_clients(parse_config(raw, env=env).venues, clock=SharedReplayClock(START_2025, t0, SPEED),
+                                environ=env)
+        clients.pop("deribit", None)
         store = Store(raw["store"]["url"])
         try:
-            instruments = [replace(m.instrument, venue=ENGINE_VENUE[v]) for (v, _), m in sim.core.markets.items()]
-            out = figures(sim, store, instruments, injected)
+            for client in clients.values():
+                await client.start()
+            view = await venue_view(clients)
+            opening = {(v, a): Decimal(q) for v, assets in BALANCES.items() for a, q in assets.items()}
+            out = figures(view, store, {(ENGINE_VENUE[v], a): q for (v, a), q in opening.items()}, plan, injected)
         finally:
             store.close()
+            for client in clients.values():
+                await client.close()
         out["kills"], out["lives that got ready"] = kills, readies
         return out
 

@@ -61,6 +61,11 @@ def translate(exc: BaseException) -> CommandError | None:
     if isinstance(exc, ConfigError):
         return CommandError("; ".join(exc.problems), "fix the config; `ate config validate FILE` lists every "
                             "problem", ExitCode.USAGE)
+    from ate.store import StoreBusy
+
+    if isinstance(exc, StoreBusy):
+        return CommandError(str(exc), "`ate status` shows it; stop it first, or give this run its own store.url",
+                            ExitCode.UNAVAILABLE)
     import sqlalchemy.exc as sa
 
     if isinstance(exc, sa.ArgumentError):

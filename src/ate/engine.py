@@ -194,6 +194,7 @@ class Engine:
         from ate.monitor.observer import EngineObserver
 
         cfg = self.cfg
+        self.store.claim_engine()
         self.observer = EngineObserver(cfg, self.store, event_ms=lambda: self.clock.now_ms())
         await self.observer.start_alerts()
         for kind in ("book", "mark"):

@@ -38,7 +38,8 @@ async def test_cli_close_all_while_the_engine_runs(tmp_path, monkeypatch, capsys
         assert ok, out
         assert "binance_usdm: canceled 0, closed 1, errors 0, left open 0" in out
         assert "binance: canceled 0, closed 1, errors 0, left open 0" in out
-        assert "close  binance BTCUSDT SELL 0.002 MARKET" in out  # the engine's own spot, from its store
+        # the engine's own spot, from its store: 0.002 bought less the 0.000002 BTC fee, on the 0.00001 grid
+        assert "close  binance BTCUSDT SELL 0.00199 MARKET" in out
         assert sim.core.positions(ACCOUNT, "binance-usdm")["BTCUSDT"].qty == 0
 
         # the engine's kill switch polls its file and the store every kill_switch.poll_ms of real time

@@ -28,6 +28,7 @@ from ate.config import parse_config
 from ate.engine import Engine
 from ate.model import OrderIntent, OrderStatus, Side, TimeInForce
 from ate.model.intent import Purpose
+from ate.store import StoreBusy
 
 pytestmark = [pytest.mark.skipif(not data_present(), reason="simulator data files absent"),
               pytest.mark.timeout(90)]
@@ -88,11 +89,32 @@ async def test_a_liquidation_is_an_external_fill_with_an_alert(tmp_path, monkeyp
         assert engine.core.risk.position("binance_usdm:BTCUSDT") == 0
 
 
+async def stop_engine(engine: Engine, clock) -> None:
+    clock.free_running = True
+    clock.wake()
+    for *_, fut in clock._sleepers:
+        if not fut.done():
+            fut.set_result(None)
+    clock._sleepers.clear()
+    await engine.stop()
+    clock.free_running = False
+
+
 async def test_shadow_then_canary_on_one_store_never_reuse_an_order_id(tmp_path, monkeypatch):
-    async with world(tmp_path, monkeypatch, mode="shadow", engine_sections=SECTIONS) as (sim, shadow, drive, raw):
+    async with world(tmp_path, monkeypatch, mode="shadow", engine_sections=SECTIONS,
+                     start_engine=False) as (sim, _, drive, raw):
+        shadow = Engine(parse_config(raw), clock=drive.clock)
+        await shadow.start()
+        drive.engine = shadow
         await drive.run(60_000, 15_000)
         first = ioc(shadow, "binance:BTCUSDT", Side.BUY, "0.002")
         assert first is not None and shadow.store.get_order(first.client_order_id) is not None
+        canary = Engine(parse_config({**raw, "mode": "canary"}), clock=drive.clock)
+        with pytest.raises(StoreBusy):  # two engines never share a store, whatever their modes
+            await canary.start()
+        await canary.stop()
+        drive.engine = None
+        await stop_engine(shadow, drive.clock)
         canary = Engine(parse_config({**raw, "mode": "canary"}), clock=drive.clock)
         await canary.start()
         try:
@@ -109,8 +131,8 @@ async def test_shadow_then_canary_on_one_store_never_reuse_an_order_id(tmp_path,
             assert [o.client_order_id for o in sim_orders(sim)] == [again.client_order_id]
             assert_venue_orders_known(sim, canary.store)
         finally:
-            drive.engine = shadow
-            await canary.stop()
+            drive.engine = None
+            await stop_engine(canary, drive.clock)
 
 
 async def test_a_handler_that_raises_never_ends_the_user_stream(tmp_path, monkeypatch):

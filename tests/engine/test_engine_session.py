@@ -101,4 +101,7 @@ async def test_canary_session_ledger_matches_the_venue_and_funding_is_exact(tmp_
         venue_paid = sum((e.amount for e in sim.core.funding_for(ACCOUNT, "binance-usdm")), Decimal(0))
         assert abs(booked - expected) < CENT / 100, (booked, expected)  # payments are cents: 1/100 of one
         assert abs(venue_paid - expected) < CENT / 100, (venue_paid, expected)
-        assert len(engine.store.ledger(kind="funding")) == paid_on
+        # one entry per settlement; a reconnect's reconciliation may add the venue's difference with the
+        # payment the live path computed from the mark stream as a funding correction
+        settlements = [e for e in engine.store.ledger(kind="funding") if not e["ref"].endswith(":correction")]
+        assert len(settlements) == paid_on

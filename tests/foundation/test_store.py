@@ -123,3 +123,41 @@ def test_killed_writer_leaves_only_complete_transactions(tmp_path):
     assert len(rows) >= 500
     assert set(per_batch.values()) == {50}
     assert sorted(per_batch) == list(range(1, len(per_batch) + 1))
+
+
+HOLDER = textwrap.dedent("""
+    import os, sys, time
+    from ate.store import Store
+    store = Store(sys.argv[1])
+    store.claim_engine()
+    os.write(int(sys.argv[2]), b"claimed\\n")
+    time.sleep(60)
+""")
+
+
+def test_one_engine_per_store_and_a_killed_engine_frees_it(tmp_path):
+    """Two engines on one store would each trade the same positions: the second claim is refused while the
+    first holds it, in this process or another, and a SIGKILLed holder frees the store for its restart."""
+    from ate.store import StoreBusy
+
+    url = f"sqlite:///{tmp_path}/one.db"
+    first, second = Store(url), Store(url)
+    first.claim_engine()
+    with pytest.raises(StoreBusy, match="another ate engine is running"):
+        second.claim_engine()
+    first.close()  # a clean stop releases it
+    second.claim_engine()
+    second.close()
+
+    read, write = os.pipe()
+    proc = subprocess.Popen([sys.executable, "-c", HOLDER, url, str(write)], pass_fds=(write,))
+    os.close(write)
+    with os.fdopen(read) as channel:
+        assert channel.readline().strip() == "claimed"
+        third = Store(url)
+        with pytest.raises(StoreBusy):
+            third.claim_engine()
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait()
+    third.claim_engine()
+    third.close()

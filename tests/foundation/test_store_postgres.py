@@ -81,3 +81,15 @@ def test_store_round_trips_on_postgresql(pg_url):
     assert store.get_state("risk.trading_state") == {"state": "HALTED"}
     store.close()
     assert Store(pg_url).get_order(o.client_order_id).status is OrderStatus.FILLED  # migrations re-run as no-ops
+
+
+def test_one_engine_per_store_on_postgresql(pg_url):
+    from ate.store import StoreBusy
+
+    first, second = Store(pg_url), Store(pg_url)
+    first.claim_engine()
+    with pytest.raises(StoreBusy):
+        second.claim_engine()
+    first.close()
+    second.claim_engine()
+    second.close()

@@ -15,6 +15,7 @@ from cryptography.hazmat.primitives.serialization import Encoding, NoEncryption,
 from ate.config.sim import FaultSpec, SimConfig
 from ate.model import MarketKind, Order, OrderStatus, OrderType, Side, TimeInForce
 from ate.sim.clock import SteppingClock
+from ate.sim.core import FundingEvent
 from ate.sim.runner import run_simulator
 from ate.venues.backpack.client import BackpackClient, BackpackUrls
 from ate.venues.backpack.signing import public_key_from_seed
@@ -122,6 +123,15 @@ async def test_binance_order_lifecycle_matches_simulator(sim, kind):
         assert isinstance(await c.funding_intervals(), dict)
         (pos,) = await c.positions()
         assert pos.qty == sim.core.positions("alice", venue)["BTCUSDT"].qty == Decimal("0.003")
+        now = c.clock.now_ms()
+        for ts, rate in ((now + 1, Decimal("0.0001")), (now + 2, Decimal("-0.0002"))):
+            sim.core.settle_funding(venue, "BTCUSDT", ts, rate, Decimal("100000"))
+        paid, cursor = await c.funding_since(now)  # the income history, from the cursor on
+        assert [(p.symbol, p.amount, p.ts_ms) for p in paid] == [("BTCUSDT", Decimal("-0.03"), now + 1),
+                                                                 ("BTCUSDT", Decimal("0.06"), now + 2)]
+        assert cursor == now + 2 and await c.funding_since(cursor) == ([], cursor)
+    else:
+        assert await c.funding_since(0) == ([], 0)  # spot pays no funding
     await c.close()
 
 
@@ -155,6 +165,18 @@ async def test_backpack_order_lifecycle_matches_simulator(sim):
     bal = await c.balances()
     assert bal["BTC"].free == sim.core.balances("alice", "backpack")["BTC"].free
     assert await c.funding_intervals() == {}  # the fixture lists no Backpack perp
+    # so the account's funding history is given as the venue would keep it for a perp held across two
+    # settlements: read back over the wire (ISO times, signed quantities), from the cursor on
+    sim.core.account("alice").funding.extend(
+        FundingEvent("alice", "backpack", "BTC_USDC_PERP", amount, Decimal("0.0001"), Decimal("100000"),
+                     Decimal("-0.01"), ts, n) for n, (ts, amount) in enumerate(
+            ((START_MS + 8 * 3_600_000, Decimal("0.1")), (START_MS + 16 * 3_600_000, Decimal("-0.25")))))
+    paid, cursor = await c.funding_since(START_MS)
+    assert [(p.symbol, p.amount, p.ts_ms) for p in paid] == [
+        ("BTC_USDC_PERP", Decimal("0.1"), START_MS + 8 * 3_600_000),
+        ("BTC_USDC_PERP", Decimal("-0.25"), START_MS + 16 * 3_600_000)]
+    assert (await c.funding_since(START_MS + 8 * 3_600_000))[0] == paid[1:]
+    assert await c.funding_since(cursor) == ([], cursor)
     await c.close()
 
 

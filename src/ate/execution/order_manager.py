@@ -98,9 +98,15 @@ class OrderManager:
             with store.unit():
                 self.epoch = int(store.get_state(EPOCH_KEY) or 0) + 1
                 store.set_state(EPOCH_KEY, self.epoch, clock())
-            for o in store.orders(open_only=True, shadow=shadow):
-                self.orders[o.client_order_id] = o
-            self._seen_trades = {(f.venue, f.symbol, f.trade_id) for f in store.fills(shadow=shadow)}
+            self.reload()
+
+    def reload(self) -> None:
+        """Open orders and the trade ids already booked, as the store has them (at start, and after a unit
+        that was rolled back)."""
+        if self.store is None:
+            return
+        self.orders = {o.client_order_id: o for o in self.store.orders(open_only=True, shadow=self.shadow)}
+        self._seen_trades = {(f.venue, f.symbol, f.trade_id) for f in self.store.fills(shadow=self.shadow)}
 
     def unit(self):
         """The store's unit of work (no store: nothing to group)."""

@@ -116,12 +116,20 @@ class Portfolio:
         pos = self.positions.get(market)
         if pos is None or pos.qty == 0:
             return ZERO
-        inst = self.instruments[market]
-        payment = pos.apply_funding(rate, mark)
-        self.balances[pos.venue][inst.quote] += payment
-        self.entries.append(LedgerEntry(ts_ms, "funding", payment, inst.quote, pos.venue, pos.symbol, strategy,
-                                        f"funding:{pos.symbol}:{ts_ms}"))
+        payment = pos.funding_payment(rate, mark)
+        self.receive_funding(market, payment, ts_ms, strategy)
         return payment
+
+    def receive_funding(self, market: str, amount: Decimal, ts_ms: int, strategy: str = "",
+                        ref: str | None = None) -> None:
+        """A funding payment of the settlement at ts (the venue's amount, or the one computed live), booked
+        under the ref both paths share unless told otherwise (a correction)."""
+        inst = self.instruments[market]
+        pos = self.position(market)
+        pos.funding += amount
+        self.balances[inst.venue][inst.quote] += amount
+        self.entries.append(LedgerEntry(ts_ms, "funding", amount, inst.quote, inst.venue, inst.symbol, strategy,
+                                        ref or f"funding:{inst.symbol}:{ts_ms}"))
 
     def _entry(self, ts: int, kind: str, amount: Decimal, asset: str, fill: Fill, ref: str) -> None:
         value = None if asset not in self.prices else amount * self.prices[asset]

@@ -11,6 +11,9 @@ checked again at the next reconciliation.
 Fills: every fill since the stored cursor that the ledger lacks is applied once (a fill of an order this
 engine never sent becomes an external fill with an alert), in one unit with the cursor that covers it.
 
+Funding: every payment in the venue's income history since the stored cursor that the ledger lacks is
+booked once as funding (the live path's ref), in one unit with its cursor, before the accounts are compared.
+
 Accounts (`reconcile_accounts`, at start): the venue's balances and perp positions are compared with the
 ledger's; a balance difference becomes a transfer (deposit, withdrawal, or the first start's opening
 balance), a perp position difference an external fill — each with an alert, booked once, never strategy
@@ -41,6 +44,7 @@ class ReconcileReport:
     in_flight: list[str] = field(default_factory=list)  # unknown to the venue yet, our send still in progress
     fills_replayed: int = 0
     external_fills: int = 0
+    funding_recovered: int = 0
     unresolved: list[str] = field(default_factory=list)  # the venue's answer was unknown or ambiguous
 
     @property
@@ -96,6 +100,9 @@ async def reconcile(core, client, store, now_ms: int, *, unknown_orders: str = "
         else:
             report.settled.append(coid)
         core.on_order_update(view, None)
+    # last: when the history cannot be read, the orders are settled and the failure skips only the
+    # account comparison, which would otherwise take the missing funding for a transfer
+    await _missing_funding(core, client, store, now_ms, report)
 
     if report.corrections:
         ev = EngineEvent(now_ms, "reconciliation", f"{venue}: {report.corrections} corrections", Severity.WARNING,
@@ -126,6 +133,25 @@ async def _missing_fills(core, client, store, symbol: str, now_ms: int, report: 
             report.fills_replayed += 1
         if cursor is not None:
             store.set_state(key, cursor, now_ms)
+
+
+async def _missing_funding(core, client, store, now_ms: int, report: ReconcileReport) -> None:
+    """Funding settled while the engine was not listening, from the venue's income history, each payment
+    once (by the live path's ref) in one unit with the cursor past it. Without a cursor the history starts
+    at this venue's first ledger entry: what came before is in the opening balance."""
+    venue = client.venue
+    key = f"funding_cursor:{venue}"
+    cursor = store.get_state(key)
+    if cursor is None:
+        cursor = min((e["ts_ms"] for e in store.ledger(shadow=core.shadow) if e["venue"] == venue), default=now_ms)
+    payments, new_cursor = await client.funding_since(int(cursor))
+    with core.unit():
+        for p in payments:
+            market = f"{venue}:{p.symbol}"
+            if market not in core.portfolio.instruments:
+                continue  # a market this engine does not trade: the account comparison sees it
+            report.funding_recovered += core.book_missed_funding(market, p.amount, p.ts_ms)
+        store.set_state(key, new_cursor, now_ms)
 
 
 async def reconcile_accounts(core, client, now_ms: int, *, hypothetical: bool) -> list[str]:

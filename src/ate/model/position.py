@@ -65,8 +65,11 @@ class Position:
         self.realized_pnl += realized
         return realized
 
+    def funding_payment(self, rate: Decimal, mark: Decimal) -> Decimal:
+        return -self.qty * mark * rate
+
     def apply_funding(self, rate: Decimal, mark: Decimal) -> Decimal:
         """Funding at a settlement: positive rate, longs pay shorts. Returns the amount received."""
-        payment = -self.qty * mark * rate
+        payment = self.funding_payment(rate, mark)
         self.funding += payment
         return payment

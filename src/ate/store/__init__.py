@@ -1,5 +1,5 @@
 """Persistence: SQLite by default, PostgreSQL by URL."""
 
-from ate.store.db import Store
+from ate.store.db import Store, StoreBusy
 
-__all__ = ["Store"]
+__all__ = ["Store", "StoreBusy"]

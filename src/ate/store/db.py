@@ -80,6 +80,11 @@ def make_engine(url: str) -> Engine:
 
 
 _PG_MIGRATION_LOCK = 0x617465  # any fixed key: every ate process agrees on it
+_PG_ENGINE_LOCK = 0x61746501
+
+
+class StoreBusy(RuntimeError):
+    """Another engine holds this store."""
 
 
 @contextlib.contextmanager
@@ -158,7 +163,39 @@ class Store:
         self._local = threading.local()
 
     def close(self) -> None:
+        self.release_engine()
         self.engine.dispose()
+
+    def claim_engine(self) -> None:
+        """Hold the store for one engine until `release_engine` or the process ends (kill -9 included: the
+        kernel drops a file lock, PostgreSQL an advisory lock, with their owner). Two engines on one store
+        would each trade the same strategies and positions, so the second is refused with StoreBusy."""
+        database = self.engine.url.database or ""
+        if self.engine.dialect.name == "postgresql":
+            conn = self.engine.connect()
+            if not conn.execute(text("SELECT pg_try_advisory_lock(:k)"), {"k": _PG_ENGINE_LOCK}).scalar():
+                conn.close()
+                raise StoreBusy(f"another ate engine is running on {self.engine.url.render_as_string()}")
+            conn.commit()
+            self._claim = conn
+        elif database not in ("", ":memory:"):
+            f = open(f"{database}.engine.lock", "a+b")  # noqa: SIM115 - held for the engine's lifetime
+            try:
+                fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                f.close()
+                raise StoreBusy(f"another ate engine is running on {database}") from None
+            self._claim = f
+
+    def release_engine(self) -> None:
+        claim, self._claim = getattr(self, "_claim", None), None
+        if claim is None:
+            return
+        if isinstance(claim, Connection):
+            with contextlib.suppress(Exception):
+                claim.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": _PG_ENGINE_LOCK})
+                claim.commit()
+        claim.close()
 
     # -- units of work --
 

@@ -141,6 +141,7 @@ class TradingCore:
         if self.store is None:
             yield
             return
+        outermost = False
         try:
             with self.store.unit() as outermost:
                 if outermost:
@@ -148,7 +149,27 @@ class TradingCore:
                 yield
         except BaseException:
             self._touched.clear()
+            if outermost:
+                self._reload_from_store()
             raise
+
+    def _reload_from_store(self) -> None:
+        """A unit that raised was rolled back while the process lives on (a busy database, a bug in a hook):
+        what it changed in memory (trade ids seen, order fills, positions, risk, strategy state) is rebuilt
+        from the store, so the venue's repeat of the same event is booked instead of skipped as known."""
+        marks = {m: p.mark_price for m, p in self.portfolio.positions.items() if p.mark_price}
+        self.portfolio.balances.clear()
+        self.portfolio.positions.clear()
+        replay(self.portfolio, self.store, shadow=self.shadow)
+        for market, price in marks.items():
+            self.portfolio.mark(market, price)
+        self.rebuild_risk()
+        self.orders.reload()
+        for name, strategy in self.by_name.items():
+            saved = self.book_state.get_state(f"strategy.{name}")
+            self._saved[name] = json.dumps(saved, sort_keys=True, default=str)
+            if saved:
+                strategy.restore(saved)
 
     def _touch(self, strategy: Strategy) -> None:
         if self.store is not None:
@@ -187,6 +208,28 @@ class TradingCore:
             self._record(EngineEvent(ts_ms, kind, f"{venue} {asset} {amount:+f}: {why}",
                                      Severity.INFO if opening else Severity.CRITICAL,
                                      {"venue": venue, "asset": asset, "amount": str(amount), "ref": ref}))
+        return True
+
+    def book_missed_funding(self, market: str, amount: Decimal, ts_ms: int) -> bool:
+        """A settlement from the venue's history, at the venue's amount: booked once under the ref the live
+        path uses, so a settlement seen both ways is booked by whichever comes first. When the live path
+        booked it, the difference between the venue's payment and the one it computed from the mark stream
+        is booked as a funding correction (once), so it never reaches the account comparison as a transfer.
+        Both are the carry's P&L, not flows."""
+        venue, _, symbol = market.partition(":")
+        ref = f"funding:{symbol}:{ts_ms}"
+        if self.store is None:
+            booked = None
+        else:
+            booked = next((e["amount"] for e in self.store.ledger(since_ms=ts_ms, kind="funding", shadow=self.shadow)
+                           if e["venue"] == venue and e["ref"] == ref), None)
+        if booked is not None:
+            ref, amount = f"{ref}:correction", amount - booked
+            if not amount or self.store.has_ledger("funding", venue, ref, shadow=self.shadow):
+                return False
+        with self.unit():
+            self.portfolio.receive_funding(market, amount, ts_ms, strategy=self._owner(market), ref=ref)
+            self._flush_ledger()
         return True
 
     def book_external_fill(self, fill: Fill, why: str) -> bool:

@@ -32,6 +32,14 @@ class CommandResult:
 
 
 @dataclass(frozen=True, slots=True)
+class FundingPayment:
+    """One funding settlement of a perp position as the venue booked it (received > 0, paid < 0)."""
+    symbol: str
+    amount: Decimal
+    ts_ms: int  # the settlement time: the same instant the live path books it at
+
+
+@dataclass(frozen=True, slots=True)
 class MarginReport:
     """The venue's margin view of the account holding one perp (USD of the margin asset)."""
 
@@ -108,6 +116,10 @@ class VenueClient(Protocol):
     async def open_orders(self, symbol: str | None = None) -> list[Order]: ...
 
     async def fills_since(self, symbol: str, cursor: str | None) -> tuple[list[Fill], str | None]: ...
+
+    # Funding the account received or paid after ``cursor`` (a settlement time in ms), oldest first, with
+    # the new cursor; spot-only clients return nothing.
+    async def funding_since(self, cursor: int) -> tuple[list[FundingPayment], int]: ...
 
     async def balances(self) -> dict[str, Balance]: ...
 

@@ -29,7 +29,7 @@ from ate.model.market import BookTicker, DepthUpdate, MarkPrice
 from ate.venues.backpack import parse
 from ate.venues.backpack.signing import instruction_for, public_key_from_seed, sign, signing_string
 from ate.venues.backpack.streams import BackpackMarketStream, BackpackUserStream
-from ate.venues.base import CommandResult, MarginReport, MarketSink, Outcome, UserSink
+from ate.venues.base import CommandResult, FundingPayment, MarginReport, MarketSink, Outcome, UserSink
 from ate.venues.clock import Clock, ServerClock, SystemClock
 from ate.venues.credentials import Credentials
 from ate.venues.errors import NotFound, VenueError, VenueRejected, VenueUnknown
@@ -340,6 +340,23 @@ class BackpackClient(ClockSyncedClient):
                        key=lambda f: (f.ts_ms, int(f.trade_id)))
         fills = [f for f in fills if (f.ts_ms, int(f.trade_id)) > after]
         return fills, (f"{fills[-1].ts_ms}:{fills[-1].trade_id}" if fills else cursor)
+
+    async def funding_since(self, cursor: int) -> tuple[list[FundingPayment], int]:
+        """Funding payments settled after ``cursor`` (ms); the history has no time filter, so it is paged
+        through whole."""
+        rows: list[dict] = []
+        offset = 0
+        while True:
+            page = await self._call("GET", "/wapi/v1/history/funding", {"limit": HISTORY_PAGE, "offset": offset},
+                                    signed=True)
+            rows += page
+            if len(page) < HISTORY_PAGE:
+                break
+            offset += HISTORY_PAGE
+        payments = sorted((FundingPayment(r["symbol"], D(r["quantity"]), parse.iso_ms(r["intervalEndTimestamp"]))
+                           for r in rows), key=lambda p: (p.ts_ms, p.symbol))
+        payments = [p for p in payments if p.ts_ms > cursor]
+        return payments, (payments[-1].ts_ms if payments else cursor)
 
     async def balances(self) -> dict[str, Balance]:
         d = await self._call("GET", "/api/v1/capital", signed=True)

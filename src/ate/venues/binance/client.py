@@ -14,7 +14,7 @@ from ate.data.candles import INTERVAL_MS, Candle
 from ate.model import Balance, Fill, Instrument, MarketKind, Order, OrderType, Position, TimeInForce, fmt
 from ate.model import to_decimal as D
 from ate.model.market import BookTicker, DepthUpdate, MarkPrice
-from ate.venues.base import CommandResult, MarginReport, MarketSink, Outcome, UserSink
+from ate.venues.base import CommandResult, FundingPayment, MarginReport, MarketSink, Outcome, UserSink
 from ate.venues.binance import parse
 from ate.venues.binance.signing import encode_params, sign_params, ws_api_signature
 from ate.venues.binance.streams import BinanceMarketStream, BinanceUserStream
@@ -336,6 +336,26 @@ class BinanceClient(ClockSyncedClient):
         except NotFound:
             return ""
         return d.get("clientOrderId", "")
+
+    async def funding_since(self, cursor: int) -> tuple[list[FundingPayment], int]:
+        """FUNDING_FEE income after ``cursor`` (ms), paged by time; payments sharing the last page's time are
+        read again on the next page and kept once by their transaction id."""
+        if self.kind is MarketKind.SPOT:
+            return [], cursor
+        seen: dict[str, FundingPayment] = {}
+        start = cursor + 1
+        while True:
+            rows = await self._get(f"{self.api.prefix}/income", [("incomeType", "FUNDING_FEE"),
+                                                                 ("startTime", start), ("limit", 1000)],
+                                   weight=30, signed=True)
+            fresh = [r for r in rows if str(r["tranId"]) not in seen]
+            for r in fresh:
+                seen[str(r["tranId"])] = FundingPayment(r["symbol"], D(r["income"]), int(r["time"]))
+            if len(rows) < 1000 or not fresh:
+                break
+            start = max(int(r["time"]) for r in rows)
+        payments = sorted(seen.values(), key=lambda p: (p.ts_ms, p.symbol))
+        return payments, (payments[-1].ts_ms if payments else cursor)
 
     async def balances(self) -> dict[str, Balance]:
         if self.kind is MarketKind.SPOT:

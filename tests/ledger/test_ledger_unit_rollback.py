@@ -1,7 +1,7 @@
 """A venue event whose unit raises mid-way (a transient store error such as SQLite's "database is locked",
-or any exception inside the unit) rolls the transaction back, but the order manager has already marked the
-trade id as seen and moved the in-memory portfolio/order: the same fill delivered again (stream repeat,
-REST, reconciliation) is skipped, so the ledger never books it while the process keeps trading."""
+or any exception inside the unit) is rolled back in the store and in memory alike: the same fill delivered
+again (stream repeat, REST, reconciliation) is booked once, with the order, position and strategy following
+it (adversarial review: the trade id used to stay marked as seen, so the fill was never booked)."""
 
 from decimal import Decimal
 
