@@ -107,6 +107,7 @@ class OrderManager:
             return
         self.orders = {o.client_order_id: o for o in self.store.orders(open_only=True, shadow=self.shadow)}
         self._seen_trades = {(f.venue, f.symbol, f.trade_id) for f in self.store.fills(shadow=self.shadow)}
+        self.in_flight &= self.orders.keys()  # a rolled-back write-ahead was never handed to the executor
 
     def unit(self):
         """The store's unit of work (no store: nothing to group)."""
