@@ -35,6 +35,9 @@ class VenueNotYetSeen:
     async def query_order(self, symbol, coid, like=None):
         return None
 
+    async def funding_since(self, cursor):
+        return [], cursor
+
 
 @pytest.fixture
 def store(tmp_path):
