@@ -4,14 +4,15 @@ from __future__ import annotations
 
 import json
 import re
-import shutil
 import signal
 import subprocess
 import sys
 import urllib.request
 from pathlib import Path
 
-from monitor_harness import TOKEN
+from monitor_harness import TOKEN, record_history
+
+from ate.store import Store
 
 ATE = Path(sys.executable).with_name("ate")
 
@@ -25,8 +26,10 @@ def fetch(url: str, data: bytes | None = None, headers: dict | None = None) -> t
         return err.code, json.loads(err.read())
 
 
-def test_dashboard_serves_store_read_only(recorded_db, tmp_path):
-    shutil.copy(recorded_db, tmp_path / "ate.db")
+def test_dashboard_serves_store_read_only(tmp_path):
+    store = Store(f"sqlite:///{tmp_path}/ate.db")
+    record_history(store, shadow=True)  # a paper config reads the hypothetical book
+    store.close()
     cfg = tmp_path / "cfg.json"
     cfg.write_text(json.dumps({"mode": "paper", "store": {"url": f"sqlite:///{tmp_path}/ate.db"},
                                "monitor": {"port": 0, "token_env": "ATE_CLI_TEST_TOKEN"}}))
