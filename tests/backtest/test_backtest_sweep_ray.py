@@ -5,6 +5,7 @@ Skips cleanly when Ray is not installed (it is an optional extra; `.[dev]` insta
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import shutil
@@ -40,6 +41,18 @@ def _env() -> dict[str, str]:
 
 @pytest.fixture()
 def ray_head():
+    # One Ray head on this machine at a time: `ray stop` stops every local cluster of the user, and a second
+    # head would contend for Ray's fixed default ports (two test runs side by side on one machine).
+    lock = open("/tmp/ate-ray-test.lock", "a+b")  # noqa: SIM115 - held for the fixture's lifetime
+    fcntl.flock(lock, fcntl.LOCK_EX)
+    try:
+        yield from _head()
+    finally:
+        fcntl.flock(lock, fcntl.LOCK_UN)
+        lock.close()
+
+
+def _head():
     # A short temp dir: Ray's unix socket paths must stay under 108 bytes.
     tmp = tempfile.mkdtemp(prefix="ray", dir="/tmp")
     port = _free_port()
