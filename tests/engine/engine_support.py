@@ -258,12 +258,26 @@ async def world(tmp_path: Path, monkeypatch, *, mode: str = "shadow", sim_cfg: S
             yield sim, engine, driver, raw
         finally:
             if engine is not None:
-                clock.free_running = True
-                clock.wake()
-                for *_, fut in clock._sleepers:
-                    if not fut.done():
-                        fut.set_result(None)
+                release_sleepers(clock)
                 await engine.stop()
+
+
+def release_sleepers(clock: ReplayClock) -> None:
+    """Let a hand-driven replay clock run free, so an engine whose tasks sleep on simulated time can stop."""
+    clock.free_running = True
+    clock.wake()
+    for *_, fut in clock._sleepers:
+        if not fut.done():
+            fut.set_result(None)
+    clock._sleepers.clear()
+
+
+async def stop_engine(engine: Engine, drive: Driver) -> None:
+    """Stop an engine a test started on the world's clock; the clock is hand-driven again afterwards."""
+    release_sleepers(drive.clock)
+    await engine.stop()
+    drive.engine = None
+    drive.clock.free_running = False
 
 
 def sim_orders(sim: Simulator) -> list:

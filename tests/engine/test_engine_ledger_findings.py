@@ -21,6 +21,7 @@ from engine_support import (
     settle,
     sim_config,
     sim_orders,
+    stop_engine,
     world,
 )
 
@@ -89,17 +90,6 @@ async def test_a_liquidation_is_an_external_fill_with_an_alert(tmp_path, monkeyp
         assert engine.core.risk.position("binance_usdm:BTCUSDT") == 0
 
 
-async def stop_engine(engine: Engine, clock) -> None:
-    clock.free_running = True
-    clock.wake()
-    for *_, fut in clock._sleepers:
-        if not fut.done():
-            fut.set_result(None)
-    clock._sleepers.clear()
-    await engine.stop()
-    clock.free_running = False
-
-
 async def test_shadow_then_canary_on_one_store_never_reuse_an_order_id(tmp_path, monkeypatch):
     async with world(tmp_path, monkeypatch, mode="shadow", engine_sections=SECTIONS,
                      start_engine=False) as (sim, _, drive, raw):
@@ -113,8 +103,7 @@ async def test_shadow_then_canary_on_one_store_never_reuse_an_order_id(tmp_path,
         with pytest.raises(StoreBusy):  # two engines never share a store, whatever their modes
             await canary.start()
         await canary.stop()
-        drive.engine = None
-        await stop_engine(shadow, drive.clock)
+        await stop_engine(shadow, drive)
         canary = Engine(parse_config({**raw, "mode": "canary"}), clock=drive.clock)
         await canary.start()
         try:
@@ -131,8 +120,7 @@ async def test_shadow_then_canary_on_one_store_never_reuse_an_order_id(tmp_path,
             assert [o.client_order_id for o in sim_orders(sim)] == [again.client_order_id]
             assert_venue_orders_known(sim, canary.store)
         finally:
-            drive.engine = None
-            await stop_engine(canary, drive.clock)
+            await stop_engine(canary, drive)
 
 
 async def test_a_handler_that_raises_never_ends_the_user_stream(tmp_path, monkeypatch):

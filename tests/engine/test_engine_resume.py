@@ -12,7 +12,7 @@ import time
 from decimal import Decimal
 
 import pytest
-from engine_support import ACCOUNT, ReplayClock, data_present, settle, sim_config, world
+from engine_support import ACCOUNT, ReplayClock, data_present, settle, sim_config, stop_engine, world
 
 from ate.config import parse_config
 from ate.engine import Engine
@@ -42,14 +42,7 @@ async def start(raw: dict, clock: ReplayClock, drive) -> Engine:
 
 
 async def stop(engine: Engine, clock: ReplayClock, drive) -> None:
-    clock.free_running = True
-    clock.wake()
-    for *_, fut in clock._sleepers:
-        if not fut.done():
-            fut.set_result(None)
-    clock._sleepers.clear()
-    await engine.stop()
-    drive.engine = None
+    await stop_engine(engine, drive)
 
 
 def venue_wallet(sim, venue: str) -> dict[str, Decimal]:

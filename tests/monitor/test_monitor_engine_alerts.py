@@ -27,6 +27,7 @@ from engine_support import (  # noqa: E402
     data_present,
     settle,
     sim_config,
+    stop_engine,
     world,
 )
 
@@ -136,6 +137,8 @@ NO_STRATEGIES = {"strategies": {"arbitrage": {"enabled": False}, "funding_carry"
                                 "directional": {"enabled": False}},
                  "canary": {"initial_capital": 10000, "max_position_size": 0.05, "daily_loss_limit": 300},
                  "shutdown": {"cancel_orders": False}}
+
+
 async def start(raw: dict, drive) -> Engine:
     drive.clock.free_running = False
     engine = Engine(parse_config(raw), clock=drive.clock)
@@ -145,16 +148,6 @@ async def start(raw: dict, drive) -> Engine:
     return engine
 
 
-async def stop(engine: Engine, drive) -> None:
-    clock = drive.clock
-    clock.free_running = True
-    clock.wake()
-    for *_, fut in clock._sleepers:
-        if not fut.done():
-            fut.set_result(None)
-    clock._sleepers.clear()
-    await engine.stop()
-    drive.engine = None
 
 
 def ioc(engine: Engine, market: str, side: Side, qty: str):
@@ -171,7 +164,7 @@ async def test_a_withdrawal_made_while_down_alerts_at_restart(tmp_path, monkeypa
             sim, _, drive, raw):
         first = await start(raw, drive)
         await drive.run(60_000, 15_000)
-        await stop(first, drive)
+        await stop_engine(first, drive)
         sim.inject("withdraw", account=ACCOUNT, venue="binance-spot", asset="USDT", amount="100")
         second = await start(raw, drive)
         try:
@@ -179,7 +172,7 @@ async def test_a_withdrawal_made_while_down_alerts_at_restart(tmp_path, monkeypa
             hook, tg = await receivers.both("external_transfer", "USDT -100")
             assert hook["severity"] == "critical"
         finally:
-            await stop(second, drive)
+            await stop_engine(second, drive)
 
 
 async def test_a_liquidation_alerts(tmp_path, monkeypatch, receivers):
