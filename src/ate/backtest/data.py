@@ -18,12 +18,12 @@ import re
 from bisect import bisect_left
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
 
 from ate.data.candles import Candle
 from ate.data.loaders import DvolPoint, FundingRate, load_candles, load_dvol, load_funding
+from ate.data.loaders import parse_date as parse_date  # re-exported: backtest callers and tests read it here
 from ate.model import Instrument, MarketKind
 from ate.sim.instruments import BINANCE_SPOT, BINANCE_USDM, KNOWN
 
@@ -99,17 +99,6 @@ def reference_instrument(market: str, given: Mapping[str, Instrument] | None = N
             return Instrument(venue, symbol, plain[: -len(quote)], quote, MarketKind.SPOT, Decimal("0.01"),
                               Decimal("0.00000001"), Decimal("0.00000001"))
     raise DataError(f"{market}: cannot tell base and quote from the symbol (quotes known: {', '.join(QUOTES)})")
-
-
-def parse_date(text: str) -> int:
-    """`YYYY-MM-DD` or an ISO timestamp (UTC unless it says otherwise) → epoch ms."""
-    try:
-        dt = datetime.fromisoformat(text)
-    except ValueError:
-        raise DataError(f"{text!r} is not a date (YYYY-MM-DD or ISO 8601)") from None
-    if dt.tzinfo is None:
-        dt = dt.replace(tzinfo=UTC)
-    return int(dt.timestamp() * 1000)
 
 
 def parse_data_specs(specs: Sequence[str]) -> dict[str, Path]:

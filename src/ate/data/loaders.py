@@ -7,6 +7,7 @@ import gzip
 import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
 
@@ -17,6 +18,17 @@ CANDLE_HEADER = ["open_time_ms", "open", "high", "low", "close", "volume"]
 
 class DataFormatError(ValueError):
     pass
+
+
+def parse_date(text: str) -> int:
+    """`YYYY-MM-DD` or an ISO timestamp (UTC unless it says otherwise) → epoch ms."""
+    try:
+        dt = datetime.fromisoformat(text)
+    except ValueError:
+        raise DataFormatError(f"{text!r} is not a date (YYYY-MM-DD or ISO 8601)") from None
+    if dt.tzinfo is None:
+        dt = dt.replace(tzinfo=UTC)
+    return int(dt.timestamp() * 1000)
 
 
 def _open_text(path: Path):

@@ -226,8 +226,8 @@ def download_cmd(
     import aiohttp
     from rich.console import Console
 
-    from ate.backtest.data import DataError, parse_date
     from ate.config import EngineConfig, load_config_or_exit
+    from ate.data.loaders import parse_date
     from ate.venues.errors import VenueError
 
     err = Console(stderr=True)
@@ -244,7 +244,7 @@ def download_cmd(
         raise fail(f"--funding: only binance-usdm funding history can be paged by date (not {venue})")
     try:
         start_ms, end_ms = parse_date(start), parse_date(end)
-    except DataError as exc:
+    except DataFormatError as exc:
         raise fail(f"--from/--to: {exc}") from None
     cfg = load_config_or_exit(config, require_keys=False) if config is not None else EngineConfig()
     name_from, name_to = start[:10], end[:10]
