@@ -28,13 +28,6 @@ class LockedOnce:
             raise RuntimeError("database is locked")
 
 
-@pytest.fixture
-def store(tmp_path):
-    s = Store(f"sqlite:///{tmp_path}/ate.db")
-    yield s
-    s.close()
-
-
 def test_a_fill_whose_unit_failed_is_booked_when_the_venue_repeats_it(store):
     clock = Clock()
     venue = ScriptVenue()

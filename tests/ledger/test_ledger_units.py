@@ -31,13 +31,6 @@ from ate.store import Store
 D = Decimal
 
 
-@pytest.fixture
-def store(tmp_path):
-    s = Store(f"sqlite:///{tmp_path}/ate.db")
-    yield s
-    s.close()
-
-
 def test_a_unit_commits_everything_or_nothing_and_runs_its_outbox_after_commit(store, tmp_path):
     other = Store(store.url)  # another connection: sees only what is committed
     seen = []

@@ -16,7 +16,6 @@ from ledger_support import SPOT, Clock, ScriptVenue, make_core, open_pair, trade
 
 from ate.execution.reconcile import reconcile
 from ate.model import OrderStatus, Severity
-from ate.store import Store
 
 D = Decimal
 
@@ -37,13 +36,6 @@ class VenueNotYetSeen:
 
     async def funding_since(self, cursor):
         return [], cursor
-
-
-@pytest.fixture
-def store(tmp_path):
-    s = Store(f"sqlite:///{tmp_path}/ate.db")
-    yield s
-    s.close()
 
 
 def test_reconciliation_does_not_close_an_order_still_on_the_wire_as_never_sent(store):
