@@ -71,6 +71,14 @@ def docs_cli_cmd() -> None:
     sys.stdout.write(markdown_reference(app))
 
 
+@docs_app.command("api")
+def docs_api_cmd() -> None:
+    """Print the HTTP API reference (docs/api.md), generated from the operator API's OpenAPI schema."""
+    from ate.monitor.api_reference import markdown_reference
+
+    sys.stdout.write(markdown_reference())
+
+
 @config_app.command("schema")
 def config_schema_cmd() -> None:
     """Print the config's JSON Schema."""
