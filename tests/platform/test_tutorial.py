@@ -3,7 +3,8 @@ written. In a scratch directory holding the repository's data/, examples/ and co
 a title bar (```python title="my_strategies/breakout.py"```) is written to that path and every shell block runs
 in page order with the installed `ate`; each must succeed, and the backtest of the user's strategy must trade.
 Blocks marked `<!-- not run by the test: why -->` (they run until stopped, or need a venue account) are not
-run, but their `ate` commands must name existing commands and options."""
+run, but their `ate` commands must name existing commands and options, and the venue config they use must
+validate once its key variables are set."""
 
 from __future__ import annotations
 
@@ -38,8 +39,9 @@ def ate_commands(script: str) -> list[list[str]]:
     return [shlex.split(line)[1:] for line in lines if line.startswith("ate ")]
 
 
-def run(script: str, cwd: Path) -> subprocess.CompletedProcess:
-    env = {**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}", "COLUMNS": "100"}
+def run(script: str, cwd: Path, extra_env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+    env = {**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}", "COLUMNS": "100",
+           **(extra_env or {})}
     return subprocess.run(["bash", "-euo", "pipefail", "-c", script], cwd=cwd, env=env, capture_output=True,
                           text=True, timeout=300)
 
@@ -82,6 +84,13 @@ def test_the_tutorial_runs_as_written(tmp_path):
     assert "2 backtests ranked by total_return" in sweep
     paper = next(out for body, out in ran if "my-demo.json" in body)
     assert paper.strip() == "ok", "my-demo.json does not validate"
+
+    # The shadow config the page shows is valid once the key variables it names are set.
+    keys = {f"ATE_{venue}_API_{part}": "not-a-real-key" for venue in ("BINANCE", "BACKPACK") for part in ("KEY", "SECRET")}
+    live = run("ate config validate my-live.json", tmp_path, keys)
+    assert (live.returncode, live.stdout.strip()) == (0, "ok"), live.stderr + live.stdout
+    unset = run("ate config validate my-live.json", tmp_path, {name: "" for name in keys})
+    assert unset.returncode == 2 and "ATE_BINANCE_API_KEY is not set" in unset.stdout + unset.stderr
 
 
 @pytest.mark.parametrize("doc", DOCS, ids=lambda p: p.name)
