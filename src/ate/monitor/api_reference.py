@@ -57,7 +57,8 @@ def _type(node: dict, schemas: dict) -> str:
     if "anyOf" in node:
         return " or ".join(_type(n, schemas) for n in node["anyOf"])
     if "$ref" in node:
-        return f"`{node['$ref'].rsplit('/', 1)[-1]}`"
+        name = node["$ref"].rsplit("/", 1)[-1]
+        return f"[`{name}`](#{name.lower()})"  # the heading of its section under Schemas
     kind = node.get("type", "any")
     if kind == "array":
         return f"list of {_type(node.get('items', {}), schemas)}"
