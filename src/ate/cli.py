@@ -118,7 +118,7 @@ data_app.command("download")(download_cmd)
 
 
 # risk layer (issue 6): kill switch, resume, capital stage promotion
-from ate.risk.commands import close_all_cmd, kill_cmd, promote_cmd, resume_cmd  # noqa: E402
+from ate.commands.risk import close_all_cmd, kill_cmd, promote_cmd, resume_cmd  # noqa: E402
 
 app.command("kill")(kill_cmd)
 app.command("resume")(resume_cmd)
