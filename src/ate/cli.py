@@ -112,7 +112,7 @@ def dashboard_cmd(config: Path = typer.Option(..., "--config", help="Config JSON
 
 
 # data download (issue 17): candles and funding through the venue clients, into backtest files
-from ate.venues.download import download_cmd  # noqa: E402
+from ate.commands.download import download_cmd  # noqa: E402
 
 data_app.command("download")(download_cmd)
 
