@@ -202,7 +202,7 @@ app.command("simulate")(simulate_cmd)
 
 
 # check / ticker (issue 4): venue connectivity and live top of book
-from ate.venues.check import check_cmd, ticker_cmd  # noqa: E402
+from ate.commands.venues import check_cmd, ticker_cmd  # noqa: E402
 
 app.command("check")(check_cmd)
 app.command("ticker")(ticker_cmd)

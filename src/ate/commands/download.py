@@ -30,7 +30,7 @@ async def _download(cfg: Any, venue: str, symbol: str, interval: str, start_ms: 
                                                                                           FundingReport | None]:
     import aiohttp
 
-    from ate.venues.check import resolved_venues
+    from ate.commands.venues import resolved_venues
     from ate.venues.factory import build_clients
 
     async with aiohttp.ClientSession() as session, resolved_venues(cfg) as (venues, clock):
