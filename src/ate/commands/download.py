@@ -11,6 +11,7 @@ from typing import Any
 import typer
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
+from ate.cli_boundary import ExitCode
 from ate.data.candles import INTERVAL_MS
 from ate.data.loaders import DataFormatError
 from ate.venues.download import (
@@ -69,7 +70,7 @@ def download_cmd(
 
     err = Console(stderr=True)
 
-    def fail(message: str, code: int = 2) -> typer.Exit:
+    def fail(message: str, code: ExitCode = ExitCode.USAGE) -> typer.Exit:
         err.print(message, markup=False, highlight=False)
         return typer.Exit(code)
 
@@ -96,7 +97,7 @@ def download_cmd(
         except DownloadError as exc:
             raise fail(str(exc)) from None
         except (VenueError, aiohttp.ClientError, OSError) as exc:
-            raise fail(f"{venue}: {exc} (rerun the same command to resume)", 1) from None
+            raise fail(f"{venue}: {exc} (rerun the same command to resume)", ExitCode.INCOMPLETE) from None
     step = INTERVAL_MS[interval]
     doc = {"path": str(candles.path), "rows": candles.rows, "written": candles.written,
            "resumed_from_ms": candles.resumed_from_ms, "missing": candles.missing(step),

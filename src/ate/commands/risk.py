@@ -186,7 +186,7 @@ def promote_cmd(config: Path = typer.Option(..., "--config", "-c", help="Engine 
                       for g in report.gates],
             "reasons": [] if report.eligible else report.reasons, "advice": report.advice}, indent=2))
         if not report.eligible:
-            raise typer.Exit(1)
+            raise typer.Exit(ExitCode.INCOMPLETE)
         return
     table = Table(title=f"promotion {report.current} → {report.target or '(none)'}")
     for col in ("gate", "measured", "required", "result"):
@@ -198,7 +198,7 @@ def promote_cmd(config: Path = typer.Option(..., "--config", "-c", help="Engine 
     if not report.eligible:
         console.print("not eligible: " + "; ".join(report.reasons) if check else
                       "refused: " + "; ".join(report.reasons))
-        raise typer.Exit(1)
+        raise typer.Exit(ExitCode.INCOMPLETE)
     console.print(f"eligible for {report.target}" if check else
                   f"promoted to {report.target}; run the engine with mode live to trade it")
 

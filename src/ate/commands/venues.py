@@ -15,6 +15,7 @@ from rich.console import Console
 from rich.live import Live
 from rich.table import Table
 
+from ate.cli_boundary import ExitCode
 from ate.model.market import BookTicker
 from ate.venues.check import FAIL, OK, SKIP, WARN, CheckRow, check_clients
 from ate.venues.clock import Clock
@@ -91,7 +92,7 @@ def check_cmd(config: Path = typer.Option(..., "--config", help="Config JSON fil
     rows = asyncio.run(run_checks(cfg))
     Console().print(render(rows))
     if any(r.status == FAIL for r in rows):
-        raise typer.Exit(1)
+        raise typer.Exit(ExitCode.INCOMPLETE)
 
 
 def _book_table(books: dict[str, BookTicker]) -> Table:
