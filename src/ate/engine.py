@@ -232,26 +232,26 @@ class Engine:
         self.observer.attach_venues(self.clients)  # persisted pauses and bans hold before the first request
         for client in self.clients.values():
             client.rest.on_result = self._request_result
-        self.observer.startup.enter(CONNECTING)
+        self._phase(CONNECTING)
         for name, client in self.clients.items():
             if name != "deribit":
                 await client.start()
         self.stats.started_ms = self.clock.now_ms()
         await self._load_instruments()
         self.view.know_instruments(self.instruments)
-        self.observer.startup.enter(LOADING)
+        self._phase(LOADING)
         self.core = TradingCore(cfg, instruments=self.instruments.values(), strategies=build_strategies(cfg),
                                 clock=self.clock.now_ms, state=self.store, store=self.store,
                                 shadow=self.mode.hypothetical,
                                 dvol_history=load_dvol(DVOL_FILE) if DVOL_FILE.exists() else ())
         self.executor = self._executor()
         self.core.attach(self.executor)
-        self.observer.startup.enter(RECONCILING)
+        self._phase(RECONCILING)
         await self._seed_books()
         await self._read_accounts()
         if self.mode in (Mode.CANARY, Mode.LIVE):
             await self._watch_margin()
-        self.observer.startup.enter(WARMING_UP)
+        self._phase(WARMING_UP)
         await self._seed_funding()
         await self._warm_up()
         await asyncio.gather(*(self._reference(key) for key in self.instruments))
@@ -509,6 +509,11 @@ class Engine:
             if self.sim is not None:  # a kill -9 resumes the replay from here
                 self.store.set_state(REPLAY_POSITION, self.sim.replay_position_ms(), beat["wall_ms"])
         self._beat_wall_ms = beat["wall_ms"]
+
+    def _phase(self, phase: str) -> None:
+        """A start-up phase begins: shown by the API and heartbeat at once, and by `ate status` (its row now)."""
+        self.observer.startup.enter(phase)
+        self._heartbeat(True)
 
     async def _startup_beats(self) -> None:
         """`ate status` sees a starting engine, and the ban it waits out, from the first moment (wall time;

@@ -9,11 +9,11 @@ import sys
 import time
 from pathlib import Path
 
-import aiohttp
 import pytest
 from alert_receivers import AlertReceivers
 from prom_lint import lint
 from prometheus_client.parser import text_string_to_metric_families
+from sim_requests import Seen, spend_weight_to_the_limit
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "engine"))  # the engine's end-to-end harness
 from engine_support import ENV, PERP_2025, SPOT_2025, engine_config_dict  # noqa: E402
@@ -28,7 +28,6 @@ from ate.monitor.alerts import Notifier  # noqa: E402
 from ate.monitor.pauses import STATE_KEY, PauseBook, stored_pauses  # noqa: E402
 from ate.monitor.prom import Exposition  # noqa: E402
 from ate.monitor.view import StoreView  # noqa: E402
-from ate.sim.binance_rest import BinanceRest  # noqa: E402
 from ate.sim.runner import run_simulator  # noqa: E402
 from ate.store import Store  # noqa: E402
 from ate.venues.binance.client import BinanceClient, BinanceUrls  # noqa: E402
@@ -52,38 +51,9 @@ def sim_config() -> SimConfig:
         "markets": [{"venue": "binance-spot", "symbol": "BTCUSDT", "data": SPOT}]})
 
 
-class Seen:
-    """Every request the simulator's Binance REST face answers: (wall ms, path, status)."""
-
-    def __init__(self, monkeypatch) -> None:
-        self.requests: list[tuple[int, str, int]] = []
-        self.face: BinanceRest | None = None
-        original = BinanceRest._dispatch
-
-        async def dispatch(face, request, route):
-            self.face = face
-            resp = await original(face, request, route)
-            self.requests.append((time.time_ns() // 1_000_000, request.path, resp.status))
-            return resp
-
-        monkeypatch.setattr(BinanceRest, "_dispatch", dispatch)
-
-
 def client(sim) -> BinanceClient:
     rest, ws = sim.url("binance-spot", "rest"), sim.url("binance-spot", "ws")
     return BinanceClient(MarketKind.SPOT, BinanceUrls(rest, ws), Credentials(KEY, SECRET))
-
-
-async def spend_weight_to_the_limit(url: str) -> None:
-    """Another client on the same IP spends the minute's 6000 weight (exactly)."""
-    async with aiohttp.ClientSession() as s:
-        used = 0
-        while used < 6000:
-            path = "/api/v3/ticker/24hr" if 6000 - used >= 80 else "/api/v3/ping"
-            async with s.get(url + path) as r:
-                assert r.status == 200, await r.text()
-                used = int(r.headers["X-MBX-USED-WEIGHT-1M"])
-        assert used == 6000
 
 
 async def test_restart_inside_a_429_period_sends_nothing_until_it_ends(tmp_path, monkeypatch):
@@ -185,9 +155,9 @@ async def test_engine_start_up_waits_out_a_persisted_pause_visibly(tmp_path, mon
                                               lambda b: b.get("kind") == "venue_paused", 5)
                 assert got is not None and "start-up waits out binance_spot's HTTP 429" in got[2]["text"]
                 beat = await asyncio.to_thread(receivers.webhook.wait_for,
-                                               lambda b: "binance_spot paused" in b.get("raw", ""), 5)
+                                               lambda b: "binance_spot ban" in b.get("raw", ""), 5)
                 assert beat is not None and beat[1] == "/ping/fail"
-                assert beat[2]["raw"].startswith("DEGRADED: engine starting; binance_spot paused: HTTP 429, ")
+                assert beat[2]["raw"].startswith("DEGRADED: engine starting: waiting for binance_spot ban until ")
                 assert not starting.done()
                 await asyncio.wait_for(starting, 60)
                 spot = [(t, p, s) for t, p, s in seen.requests[mark:] if p.startswith("/api/v3")]
