@@ -177,3 +177,24 @@ async def test_restart_inside_a_ban_is_visible_at_once_and_controls_act_on_flags
                     starting.cancel()
                 await asyncio.gather(starting, return_exceptions=True)
                 await engine.stop()
+
+
+async def test_a_clock_sync_waiting_out_a_ban_measures_from_when_its_request_left(tmp_path, monkeypatch):
+    """A restart's first request is the clock sync: timed from before the 60 s wait, it read the local clock
+    as 30 s behind the venue and every signed request after was refused (ClockSkewError)."""
+    async with world(tmp_path, monkeypatch, start_engine=False) as (sim, _, drive, raw):
+        until = await earn_a_429(sim, raw["store"]["url"], drive.clock)
+        store = Store(raw["store"]["url"])
+        client = BinanceClient(MarketKind.SPOT, BinanceUrls(sim.url("binance-spot"), ""),
+                               Credentials(BN_KEY, BN_SECRET), clock=drive.clock, pause_clock=drive.clock)
+        PauseBook(store, drive.clock.now_ms, drive.clock.now_ms).attach([client.limiter])
+        try:
+            syncing = asyncio.ensure_future(client.sync_clock())
+            assert await settle(lambda: bool(drive.clock._sleepers))  # waiting out the ban, nothing sent
+            await drive.step(until - sim.clock.now_ms())
+            # the simulator and the client share one clock: the true offset is 0
+            assert await asyncio.wait_for(syncing, 10) == 0
+            assert client.server_clock.rtt_ms == 0
+        finally:
+            await client.close()
+            store.close()
