@@ -17,6 +17,8 @@ import aiohttp
 import pytest
 from alert_receivers import BOT_TOKEN, TOKEN_ENV, AlertReceivers
 from monitor_harness import TOKEN
+from prom_lint import lint
+from prometheus_client.parser import text_string_to_metric_families
 from sim_requests import Seen, spend_weight_to_the_limit
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "engine"))  # the engine's end-to-end harness
@@ -152,6 +154,16 @@ async def test_restart_inside_a_ban_is_visible_at_once_and_controls_act_on_flags
                     async with http.get(f"{base}/api/status") as r:
                         status = await r.json()
                     assert (status["phase"], status["detail"], status["waiting_for"]) == (RUNNING, RUNNING, [])
+                    # the wait is in the metrics, under names the naming lint accepts
+                    ops = engine.observer.figures()
+                    assert ops["venues"]["binance_spot"]["windows"]["weight_1M"]["limit"] == 6000
+                    assert set(ops["clock_skew_ms"]) == {"binance", "binance_usdm", "backpack"}
+                    async with http.get(f"{base}/metrics") as r:
+                        fams = {f.name: f for f in text_string_to_metric_families(await r.text())}
+                    assert lint(fams) == []
+                    [throttled] = [x for x in fams["ate_venue_throttled_seconds"].samples
+                                   if x.labels == {"venue": "binance_spot"}]
+                    assert throttled.value == 60.0
 
                     # the kill taken during start-up holds: HALTED, nothing sent while it does
                     assert engine.core.keeper.state.value == "HALTED"
