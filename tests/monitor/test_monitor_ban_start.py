@@ -1,4 +1,4 @@
-"""An engine restarted inside a persisted 429 period, against the simulator, on hand-driven clocks (the
+"""An engine restarted inside a persisted 429 period or 418 ban, against the simulator, on hand-driven clocks (the
 replay clock and the wall clock bans are counted on are the same manual clock: no sleeps).
 
 While start-up waits the ban out, the operator sees it at once everywhere: `/api/status`, the dashboard
@@ -58,25 +58,31 @@ AUTH = {"Authorization": f"Bearer {TOKEN}"}
 MONITOR_TOKEN_ENV = "ATE_TEST_MONITOR_TOKEN"
 
 
-async def earn_a_429(sim, store_url: str, clock) -> int:
-    """The run before the restart: the IP's weight is spent, its next request meets the 429 and the pause is
-    persisted. Returns the pause's end (ms on `clock`, the wall clock of this test)."""
+async def earn_a_pause(sim, store_url: str, clock, code: int = 429) -> int:
+    """The run before the restart: the IP's weight is spent, its next request meets the 429 (and, for a 418,
+    another client on the IP ignores the wait) and the pause is persisted. Returns the pause's end (ms on
+    `clock`, the wall clock of this test)."""
     await spend_weight_to_the_limit(sim.url("binance-spot"))
     store = Store(store_url)
     try:
-        before = BinanceClient(MarketKind.SPOT, BinanceUrls(sim.url("binance-spot"), ""),
-                               Credentials(BN_KEY, BN_SECRET), clock=clock, pause_clock=clock)
-        PauseBook(store, clock.now_ms, clock.now_ms).attach([before.limiter])
-        before.rest.max_attempts = 1
-        with pytest.raises(VenueUnknown, match="rate limited"):
-            await before.server_time_ms()
-        await before.close()
-        return before.limiter.paused_until_ms
+        book = PauseBook(store, clock.now_ms, clock.now_ms)
+        clients = [BinanceClient(MarketKind.SPOT, BinanceUrls(sim.url("binance-spot"), ""),
+                                 Credentials(BN_KEY, BN_SECRET), clock=clock, pause_clock=clock)
+                   for _ in range(1 if code == 429 else 2)]
+        book.attach([c.limiter for c in clients])  # before any pause: the second client's limiter sends anyway
+        for client in clients:
+            client.rest.max_attempts = 1
+            with pytest.raises(VenueUnknown, match="rate limited"):
+                await client.server_time_ms()
+            await client.close()
+        assert clients[-1].rest.status_counts == {code: 1}
+        return clients[-1].limiter.paused_until_ms
     finally:
         store.close()
 
 
-async def test_restart_inside_a_ban_is_visible_at_once_and_controls_act_on_flags(tmp_path, monkeypatch):
+@pytest.mark.parametrize(("code", "ban_s"), [(429, 60), (418, 120)])
+async def test_restart_inside_a_ban_is_visible_at_once_and_controls_act_on_flags(tmp_path, monkeypatch, code, ban_s):
     with AlertReceivers() as receivers:
         monkeypatch.setenv(TOKEN_ENV, BOT_TOKEN)
         monkeypatch.setenv(MONITOR_TOKEN_ENV, TOKEN)
@@ -87,8 +93,9 @@ async def test_restart_inside_a_ban_is_visible_at_once_and_controls_act_on_flags
         async with world(tmp_path, monkeypatch, mode="canary", sim_cfg=sim_config(balances=SMALL),
                          engine_sections=sections, start_engine=False) as (sim, _, drive, raw):
             seen = Seen(monkeypatch, now=sim.clock.now_ms)
-            until = await earn_a_429(sim, raw["store"]["url"], drive.clock)
-            assert until - sim.clock.now_ms() == 60_000  # the rest of the venue's weight window
+            until = await earn_a_pause(sim, raw["store"]["url"], drive.clock, code)
+            # a 429: the rest of the venue's weight window; a 418: its first ban, 2 minutes
+            assert until - sim.clock.now_ms() == ban_s * 1000
 
             cfg = parse_config(raw)
             engine = Engine(cfg, clock=drive.clock, wall=drive.clock)
@@ -104,10 +111,11 @@ async def test_restart_inside_a_ban_is_visible_at_once_and_controls_act_on_flags
                         assert r.status == 200
                         status = await r.json()
                     assert not starting.done()
-                    waiting = "waiting for binance_spot ban until 2026-03-17 00:03:00 UTC (HTTP 429, 60 s left)"
+                    waiting = (f"waiting for binance_spot ban until 2026-03-17 00:0{2 + ban_s // 60}:00 UTC "
+                               f"(HTTP {code}, {ban_s} s left)")
                     assert status["phase"] == CONNECTING and status["detail"] == waiting
                     assert status["waiting_for"] == [{"venue": "binance_spot", "until_ms": until,
-                                                      "reason": "HTTP 429", "left_s": 60.0}]
+                                                      "reason": f"HTTP {code}", "left_s": float(ban_s)}]
                     assert status["ready"] is False and status["reasons"] == [f"engine starting: {waiting}"]
                     assert status["health"] == f"DEGRADED: engine starting: {waiting}"
                     # the dashboard page and its data answer too, with the same line
@@ -121,7 +129,7 @@ async def test_restart_inside_a_ban_is_visible_at_once_and_controls_act_on_flags
                                                    lambda b: "binance_spot ban" in b.get("raw", ""), 5)
                     assert beat is not None and beat[1] == "/ping/fail"
                     assert beat[2]["raw"] == f"DEGRADED: engine starting: {waiting}"
-                    hook, _ = await receivers.both("venue_paused", "start-up waits out binance_spot's HTTP 429")
+                    hook, _ = await receivers.both("venue_paused", f"start-up waits out binance_spot's HTTP {code}")
                     assert "no request is sent before" in hook["text"]
                     # `ate status` (the store) sees a starting engine and why
                     hb = engine.store.get_state("engine.heartbeat")
@@ -144,7 +152,7 @@ async def test_restart_inside_a_ban_is_visible_at_once_and_controls_act_on_flags
                     assert seen.spot(mark) == []
 
                     # the ban ends (the test moves both clocks): start-up completes, no 418, nothing inside it
-                    await drive.step(60_000)
+                    await drive.step(ban_s * 1000)
                     await asyncio.wait_for(starting, 60)
                     drive.engine = engine
                     sent = seen.spot(mark)
@@ -163,7 +171,7 @@ async def test_restart_inside_a_ban_is_visible_at_once_and_controls_act_on_flags
                     assert lint(fams) == []
                     [throttled] = [x for x in fams["ate_venue_throttled_seconds"].samples
                                    if x.labels == {"venue": "binance_spot"}]
-                    assert throttled.value == 60.0
+                    assert throttled.value == ban_s
 
                     # the kill taken during start-up holds: HALTED, nothing sent while it does
                     assert engine.core.keeper.state.value == "HALTED"
@@ -181,7 +189,7 @@ async def test_restart_inside_a_ban_is_visible_at_once_and_controls_act_on_flags
                     # and close-all, refused during start-up, is accepted once the engine runs
                     async with http.post(f"{base}/api/close-all", headers=AUTH) as r:
                         assert r.status == 200 and (await r.json())["trading_state"]["state"] == "HALTED"
-                # exactly one venue_paused alert: the restart's (the 429 before it was history when alerts began)
+                # exactly one venue_paused alert: the restart's (the pause before it was history when alerts began)
                 assert [b for _, _, b in receivers.webhook.messages if b.get("kind") == "venue_paused"] == [hook]
             finally:
                 release_sleepers(drive.clock)
@@ -195,7 +203,7 @@ async def test_a_clock_sync_waiting_out_a_ban_measures_from_when_its_request_lef
     """A restart's first request is the clock sync: timed from before the 60 s wait, it read the local clock
     as 30 s behind the venue and every signed request after was refused (ClockSkewError)."""
     async with world(tmp_path, monkeypatch, start_engine=False) as (sim, _, drive, raw):
-        until = await earn_a_429(sim, raw["store"]["url"], drive.clock)
+        until = await earn_a_pause(sim, raw["store"]["url"], drive.clock)
         store = Store(raw["store"]["url"])
         client = BinanceClient(MarketKind.SPOT, BinanceUrls(sim.url("binance-spot"), ""),
                                Credentials(BN_KEY, BN_SECRET), clock=drive.clock, pause_clock=drive.clock)
