@@ -153,10 +153,13 @@ class CoreFeed:
 
 class Engine:
     def __init__(self, cfg: EngineConfig, *, mode: Mode | None = None, clock: Clock | None = None,
-                 monitor: bool | None = None) -> None:
+                 monitor: bool | None = None, wall: Clock | None = None) -> None:
+        """`clock`: the engine's (replayed or wall) clock; `wall`: the wall clock venue bans and pauses are
+        counted on (a test drives both by hand)."""
         self.cfg = cfg if mode is None else cfg.model_copy(update={"mode": mode})
         self.mode = self.cfg.mode
         self.clock: Clock = clock or SystemClock()
+        self.wall: Clock = wall or SystemClock()
         self.monitor_enabled = self.cfg.monitor.enabled if monitor is None else monitor
         self.store = Store(self.cfg.store.url)
         self.stats = EngineStats()
@@ -177,6 +180,8 @@ class Engine:
         self.stopping = asyncio.Event()
         self.ready = False
         self.monitor: Any = None
+        self.view: Any = None  # what the operator API and Telegram read (monitor.view.StoreView)
+        self.controls: Any = None  # what they may ask for (monitor.startup.StartupControls)
         self._mtm_prev: tuple | None = None
         self._mtm_cum = (0.0, 0.0)
         self.executor: Any = None  # where the core's orders go (see _executor)
@@ -191,12 +196,19 @@ class Engine:
     # ---- lifecycle -----------------------------------------------------------------------------------
 
     async def start(self) -> None:
+        """Alerts, heartbeat and the operator API first, then the venues: a start-up that waits out a persisted
+        ban or reconciles for minutes shows its phase (`/api/status`, dashboard, heartbeat) instead of going
+        silent; controls act on flags only until the engine runs (monitor.startup)."""
         from ate.monitor.observer import EngineObserver
+        from ate.monitor.recorder import MetricsRecorder
+        from ate.monitor.startup import CONNECTING, LOADING, RECONCILING, RUNNING, WARMING_UP
 
         cfg = self.cfg
         self.store.claim_engine()
-        self.observer = EngineObserver(cfg, self.store, event_ms=lambda: self.clock.now_ms())
+        self.observer = EngineObserver(cfg, self.store, event_ms=lambda: self.clock.now_ms(),
+                                       wall_ms=self.wall.now_ms)
         await self.observer.start_alerts()
+        self._spawn(self._startup_beats())
         for kind in ("book", "mark"):
             self.data.subscribe(kind, lambda value: self.observer.market_data(value.venue))
         self.data.subscribe("candle", lambda venue, *_: self.observer.market_data(venue))
@@ -209,38 +221,46 @@ class Engine:
             self.sim = await self._exit_stack.enter_async_context(run_simulator(sim_cfg))
             self.clock = SimTime(self.sim.clock, self.sim.clock_speed)
             cfg = self.cfg = simulated_venues(cfg, self.sim)
+        self.recorder = MetricsRecorder(clock=self.clock.now_ms)
+        self.recorder.operations = self.observer.figures
+        self._build_operator_view()
+        if self.monitor_enabled:
+            await self._start_monitor()
         session = await self._exit_stack.enter_async_context(aiohttp.ClientSession())
         # Bans and pauses are counted by the venue in wall seconds, whatever clock this engine replays on.
-        self.clients = build_clients(cfg.venues, clock=self.clock, session=session, pause_clock=SystemClock())
+        self.clients = build_clients(cfg.venues, clock=self.clock, session=session, pause_clock=self.wall)
         self.observer.attach_venues(self.clients)  # persisted pauses and bans hold before the first request
+        for client in self.clients.values():
+            client.rest.on_result = self._request_result
+        self._phase(CONNECTING)
         for name, client in self.clients.items():
             if name != "deribit":
                 await client.start()
         self.stats.started_ms = self.clock.now_ms()
-        from ate.monitor.recorder import MetricsRecorder
-
-        self.recorder = MetricsRecorder(clock=self.clock.now_ms)
-        self.recorder.operations = self.observer.figures
-        for client in self.clients.values():
-            client.rest.on_result = self._request_result
         await self._load_instruments()
+        self.view.know_instruments(self.instruments)
+        self._phase(LOADING)
         self.core = TradingCore(cfg, instruments=self.instruments.values(), strategies=build_strategies(cfg),
                                 clock=self.clock.now_ms, state=self.store, store=self.store,
                                 shadow=self.mode.hypothetical,
                                 dvol_history=load_dvol(DVOL_FILE) if DVOL_FILE.exists() else ())
         self.executor = self._executor()
         self.core.attach(self.executor)
+        self._phase(RECONCILING)
         await self._seed_books()
         await self._read_accounts()
         if self.mode in (Mode.CANARY, Mode.LIVE):
             await self._watch_margin()
+        self._phase(WARMING_UP)
         await self._seed_funding()
         await self._warm_up()
         await asyncio.gather(*(self._reference(key) for key in self.instruments))
-        self._start_streams()
-        self.observer.start_deadman(sorted({key.partition(":")[0] for key in self.instruments}))
         self.killswitch = KillSwitch(cfg.kill_switch, self.core.keeper, self._cancel_all,
                                      self._flatten if cfg.kill_switch.flatten else None)
+        # A kill during start-up (a flag) is adopted, and its orders cancelled, before any stream message.
+        await self.killswitch.poll_once()
+        self._start_streams()
+        self.observer.start_deadman(sorted({key.partition(":")[0] for key in self.instruments}))
         self._spawn(self.killswitch.run())
         self._spawn(self._timer())
         if self.clients.get("deribit") is not None:
@@ -248,9 +268,9 @@ class Engine:
 
             poller = DvolPoller(self.clients["deribit"], self.data, interval_s=cfg.venues.deribit.poll_interval_s)
             self._spawn(poller.run())
-        if self.monitor_enabled:
-            await self._start_monitor()
+        self.controls.running = self._risk_controls()
         self._start_telegram()
+        self.observer.startup.enter(RUNNING)
         self.ready = True
         self._heartbeat(True)
         self._event("engine_started", f"engine started in {self.mode.value} mode")
@@ -267,7 +287,11 @@ class Engine:
 
     async def stop(self) -> None:
         """Graceful shutdown: stop strategies, keep positions, cancel resting orders per config, flush."""
+        from ate.monitor.startup import STOPPING
+
         self.ready = False
+        if self.observer is not None:
+            self.observer.startup.enter(STOPPING)
         if self.telegram is not None:
             await self.telegram.stop()
         if self.observer is not None:
@@ -478,12 +502,27 @@ class Engine:
         """`ate status` tells a running engine from a dead one by this row (wall time, not replay time)."""
         from ate.monitor.status import HEARTBEAT_KEY, heartbeat
 
-        beat = heartbeat(os.getpid(), self.mode.value, running)
+        phase = self.observer.startup.detail() if self.observer is not None else None
+        beat = heartbeat(os.getpid(), self.mode.value, running, phase)
         with self.store.unit():
             self.store.set_state(HEARTBEAT_KEY, beat, beat["wall_ms"])
             if self.sim is not None:  # a kill -9 resumes the replay from here
                 self.store.set_state(REPLAY_POSITION, self.sim.replay_position_ms(), beat["wall_ms"])
         self._beat_wall_ms = beat["wall_ms"]
+
+    def _phase(self, phase: str) -> None:
+        """A start-up phase begins: shown by the API and heartbeat at once, and by `ate status` (its row now)."""
+        self.observer.startup.enter(phase)
+        self._heartbeat(True)
+
+    async def _startup_beats(self) -> None:
+        """`ate status` sees a starting engine, and the ban it waits out, from the first moment (wall time;
+        once running, the timer beats)."""
+        from ate.monitor.status import HEARTBEAT_EVERY_MS
+
+        while not self.ready:
+            self._heartbeat(True)
+            await asyncio.sleep(HEARTBEAT_EVERY_MS / 1000)
 
     async def _timer(self) -> None:
         from ate.monitor.status import HEARTBEAT_EVERY_MS
@@ -545,32 +584,40 @@ class Engine:
         with self.core.unit():
             return sum(1 for i in intents if self.core.orders.submit(i) is not None)
 
-    def _operator_view(self):
-        """The view and controls every operator transport (HTTP API, Telegram) goes through."""
-        from ate.monitor.controls import RiskControls
+    def _build_operator_view(self) -> None:
+        """The view and controls every operator transport (HTTP API, Telegram) goes through, from the start of
+        start-up: the controls act on flags only until the engine runs (monitor.startup.StartupControls)."""
+        from ate.monitor.startup import StartupControls
         from ate.monitor.view import StoreView
+        from ate.risk.killswitch import kill_file
+
+        self.controls = StartupControls(self.store, self.observer.startup, kill_file=kill_file(self.cfg.kill_switch),
+                                        keeper=lambda: self.core.keeper if hasattr(self, "core") else None,
+                                        clock=lambda: self.clock.now_ms())
+        self.view = StoreView(self.store, recorder=self.recorder, controls=self.controls, mode=self.mode,
+                              clock=self.clock.now_ms,
+                              clock_kind="wall" if isinstance(self.clock, SystemClock) else "simulated",
+                              startup=self.observer.startup.to_dict, health=lambda: self.observer.health().line())
+
+    def _risk_controls(self):
+        from ate.monitor.controls import RiskControls
 
         assert self.killswitch is not None
-        controls = RiskControls(self.killswitch, close_all=self._close_all_cmd, readiness=self.readiness)
-        view = StoreView(self.store, recorder=self.recorder, controls=controls, mode=self.mode, clock=self.clock.now_ms,
-                         clock_kind="wall" if isinstance(self.clock, SystemClock) else "simulated",
-                         instruments=self.instruments)
-        return view, controls
+        return RiskControls(self.killswitch, close_all=self._close_all_cmd, readiness=self.readiness)
 
     async def _start_monitor(self) -> None:
         from ate.monitor.server import start_monitor
 
-        view, _ = self._operator_view()
-        self.monitor = await start_monitor(view, self.cfg.monitor, notifier=self.observer.notifier)
+        self.monitor = await start_monitor(self.view, self.cfg.monitor, notifier=self.observer.notifier)
 
     def _start_telegram(self) -> None:
         import os
 
         from ate.monitor.telegram import TelegramControl
 
-        view, controls = self._operator_view()
-        self.telegram = TelegramControl.from_config(self.cfg.monitor.telegram, os.environ, view=view,
-                                                    controls=controls, status=self.status, store=self.store)
+        self.telegram = TelegramControl.from_config(self.cfg.monitor.telegram, os.environ, view=self.view,
+                                                    controls=self.controls.running, status=self.status,
+                                                    store=self.store)
         if self.telegram is not None:
             self.telegram.start()
 

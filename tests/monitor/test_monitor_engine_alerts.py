@@ -124,7 +124,8 @@ async def test_dead_man_quiet_on_healthy_streams_without_rest_then_a_stopped_loo
             blocked = time.monotonic()
             got = receivers.webhook.wait_for(lambda b: b.get("kind") == "engine_stalled", 5)
             assert got is not None and got[0] - blocked < 5
-            assert receivers.telegram.wait_for(lambda b: " engine_stalled: " in b.get("text", ""), 5) is not None
+            tg = receivers.telegram.wait_for(lambda b: " engine_stalled: " in b.get("text", ""), 5)
+            assert tg is not None and tg[0] - blocked < 5
             # the heartbeat carried the state: OK while healthy (the receiver alerts when pings stop)
             oks = [path for _, path, b in beats.messages if b.get("raw") == "OK"]
             assert oks and set(oks) == {"/ping/ate"}
@@ -186,4 +187,4 @@ async def test_a_liquidation_alerts(tmp_path, monkeypatch, receivers):
         sim.inject("liquidate", account=ACCOUNT, venue="binance-usdm", symbol="BTCUSDT")
         await drive.run(30_000, 5_000)
         hook, _ = await receivers.both("external_fill", "BTCUSDT SELL 0.003")
-        assert hook["severity"] in ("warning", "critical")
+        assert hook["severity"] == "critical"  # money the engine did not move

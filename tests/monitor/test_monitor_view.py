@@ -72,7 +72,7 @@ async def test_trades_newest_first_and_orders(store, clock):
 async def test_engine_block_names_mode_clock_and_read_only(store, clock):
     snap = await StoreView(store, mode=Mode.PAPER, clock=clock).metrics_snapshot()
     assert snap["engine"] == {"mode": "paper", "mode_source": "config", "read_only": True, "clock": "wall",
-                              "clock_note": None, "usd_decimals": 2}
+                              "clock_note": None, "usd_decimals": 2, "startup": None}
     shadow = StoreView(store, mode=Mode.SHADOW, clock=clock, clock_kind="simulated")
     assert shadow.shadow  # shadow mode reads the shadow book
     assert (await shadow.metrics_snapshot())["current_positions"] == []

@@ -147,6 +147,10 @@ def create_app(view: EngineView, settings: ApiSettings, shutdown: asyncio.Event 
         ready, reasons = await view.readiness()
         return JSONResponse({"ready": ready, "reasons": reasons}, status_code=200 if ready else 503)
 
+    @app.get("/api/status", summary="Start-up phase (and the venue bans it waits out), health, readiness")
+    async def status() -> dict:
+        return await view.status()
+
     @app.get("/api/metrics", summary="system_health, strategy_performance, current_positions")
     async def metrics() -> dict:
         return await view.metrics_snapshot()

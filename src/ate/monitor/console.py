@@ -72,6 +72,8 @@ def status_tables(s: dict[str, Any]) -> Group:
     head = _kv("ate status", [("trading state", s["trading_state"].get("state")),
                               ("set by", s["trading_state"].get("who") or "-"),
                               ("why", s["trading_state"].get("why") or "-"),
+                              ("engine", eng.get("phase") or ("running" if eng["running_per_store"] else
+                                                              "not running")),
                               ("last start (UTC)", _utc(eng["last_started_ms"])),
                               ("last stop (UTC)", _utc(eng["last_stopped_ms"])),
                               ("equity", s["equity"]), ("P&L today", s["pnl_today"]),

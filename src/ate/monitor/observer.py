@@ -3,8 +3,9 @@ fed by the events table), venue pauses that survive restarts, the wall-clock dea
 carrying its state, and the venue figures the metrics expose. The engine creates one, calls it at the points named below, and never needs
 to know how alerts travel.
 
-    obs = EngineObserver(cfg, store, event_ms=clock.now_ms)
+    obs = EngineObserver(cfg, store, event_ms=clock.now_ms, wall_ms=wall.now_ms)
     await obs.start_alerts()          # first (with the heartbeat): a ban being waited out must reach the phone
+    obs.startup.enter(phase)          # at each start-up phase (heartbeat, status and dashboard show it)
     obs.attach_venues(clients)        # before any venue request
     obs.start_deadman(venues)         # once streams run; obs.market_data(venue) per message
     ...
@@ -28,6 +29,8 @@ from ate.monitor.background import Background
 from ate.monitor.deadman import DeadMan, Health, halted
 from ate.monitor.heartbeat import Heartbeat
 from ate.monitor.pauses import PauseBook
+from ate.monitor.recorder import wall_ms
+from ate.monitor.startup import StartupState
 from ate.risk.events import MODULE_STATUS
 
 DRAIN_S = 5.0
@@ -36,13 +39,14 @@ COUNTED_EVENTS = ("reconciliation", *EXTERNAL_KINDS)
 
 class EngineObserver:
     def __init__(self, cfg: EngineConfig, store: Any, *, event_ms: Callable[[], int],
-                 env: Mapping[str, str] | None = None) -> None:
+                 wall_ms: Callable[[], int] = wall_ms, env: Mapping[str, str] | None = None) -> None:
         self.cfg = cfg.monitor
         self.store = store
         self.event_ms = event_ms
         self.notifier = Notifier.from_config(self.cfg.alerts, os.environ if env is None else env)
         self.feed = AlertFeed(store, self.notifier, poll_s=self.cfg.alerts.poll_s)
-        self.pauses = PauseBook(store, event_ms)
+        self.pauses = PauseBook(store, event_ms, wall_ms)
+        self.startup = StartupState(self.pauses.waits, wall_ms)
         self.deadman: DeadMan | None = None
         self.clients: dict[str, Any] = {}
         self._heartbeat = Background("ate-heartbeat", self._beat, http=True, timeout_s=self.cfg.heartbeat_timeout_s)
@@ -92,9 +96,7 @@ class EngineObserver:
     def health(self) -> Health:
         if self.deadman is not None:
             return self.deadman.health()
-        paused = self.pauses.in_force()
-        return halted(self.store) or Health("DEGRADED", ["engine starting",
-                                                         *(f"{v} paused: {w}" for v, w in paused.items())])
+        return halted(self.store) or Health("DEGRADED", [f"engine starting: {self.startup.detail()}"])
 
     def figures(self) -> dict:
         """Venue limits and throttling, alerts and counted events, clock skew: for the metrics snapshot."""

@@ -13,6 +13,7 @@ from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
 
 from ate.model import EngineEvent, Severity
+from ate.monitor.recorder import wall_ms
 from ate.risk.events import API_VIOLATION
 from ate.store import Store
 from ate.venues.ratelimit import RateLimiter
@@ -21,7 +22,7 @@ STATE_KEY = "venues.pauses"
 PAUSED = "venue_paused"
 
 
-def _utc(ms: int) -> str:
+def utc(ms: int) -> str:
     return datetime.fromtimestamp(ms / 1000, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
 
 
@@ -33,14 +34,18 @@ def stored_pauses(store: Store, now_ms: int | None = None) -> dict[str, dict]:
 
 
 class PauseBook:
-    def __init__(self, store: Store, event_ms: Callable[[], int]) -> None:
+    """`wall_ms`: the clock pauses are persisted on (the limiters' pause clock)."""
+
+    def __init__(self, store: Store, event_ms: Callable[[], int],
+                 wall_ms: Callable[[], int] = wall_ms) -> None:
         self.store = store
         self.event_ms = event_ms
+        self.wall_ms = wall_ms
         self.limiters: dict[str, RateLimiter] = {}
 
     def attach(self, limiters: Iterable[RateLimiter]) -> None:
         """Restore persisted pauses into `limiters` and persist every pause they take from now on."""
-        persisted = stored_pauses(self.store)
+        persisted = stored_pauses(self.store, self.wall_ms())
         for lim in limiters:
             self.limiters[lim.venue] = lim
             p = persisted.get(lim.venue)
@@ -48,7 +53,7 @@ class PauseBook:
                 lim.restore(int(p["until_ms"]), str(p.get("reason", "")))
                 left = lim.pause_left_s()
                 self._event(PAUSED, f"start-up waits out {lim.venue}'s {p.get('reason', 'pause')}: {left:.0f} s "
-                                    f"left (until {_utc(lim.paused_until_ms)}); no request is sent before",
+                                    f"left (until {utc(lim.paused_until_ms)}); no request is sent before",
                             Severity.WARNING, lim.venue, lim.paused_until_ms, str(p.get("reason", "")))
             lim.on_pause = self.record
 
@@ -57,17 +62,22 @@ class PauseBook:
         rec[venue] = {"until_ms": until_ms, "reason": reason}
         self.store.set_state(STATE_KEY, rec)
         lim = self.limiters.get(venue)
-        left = lim.pause_left_s() if lim is not None else (until_ms - time.time_ns() // 1_000_000) / 1000
+        left = lim.pause_left_s() if lim is not None else (until_ms - self.wall_ms()) / 1000
         if "418" in reason:  # a ban: the promotion gates count these
-            self._event(API_VIOLATION, f"{venue} banned this IP ({reason}) for {left:.0f} s, until {_utc(until_ms)}",
+            self._event(API_VIOLATION, f"{venue} banned this IP ({reason}) for {left:.0f} s, until {utc(until_ms)}",
                         Severity.CRITICAL, venue, until_ms, reason)
         else:
-            self._event(PAUSED, f"{venue} paused {left:.0f} s after {reason}, until {_utc(until_ms)}",
+            self._event(PAUSED, f"{venue} paused {left:.0f} s after {reason}, until {utc(until_ms)}",
                         Severity.WARNING, venue, until_ms, reason)
 
     def in_force(self) -> dict[str, str]:
         """venue -> why, for every limiter paused now."""
         return {v: f"{lim.pause_reason}, {lim.pause_left_s():.0f} s left" for v, lim in self.limiters.items()
+                if lim.paused}
+
+    def waits(self) -> dict[str, tuple[int, str, float]]:
+        """venue -> (until ms, reason, seconds left), for every limiter paused now."""
+        return {v: (lim.paused_until_ms, lim.pause_reason, lim.pause_left_s()) for v, lim in self.limiters.items()
                 if lim.paused}
 
     def _event(self, kind: str, message: str, severity: Severity, venue: str, until_ms: int, reason: str) -> None:

@@ -17,8 +17,9 @@ HEARTBEAT_EVERY_MS = 2_000
 HEARTBEAT_STALE_MS = 15_000
 
 
-def heartbeat(pid: int, mode: str, running: bool) -> dict[str, Any]:
-    return {"pid": pid, "mode": mode, "running": running, "wall_ms": int(time.time() * 1000)}
+def heartbeat(pid: int, mode: str, running: bool, phase: str | None = None) -> dict[str, Any]:
+    """`phase`: the start-up phase, or the ban start-up waits out (monitor.startup.StartupState.detail)."""
+    return {"pid": pid, "mode": mode, "running": running, "phase": phase, "wall_ms": int(time.time() * 1000)}
 
 
 def engine_running(store, now_wall_ms: int | None = None) -> bool:
@@ -95,10 +96,12 @@ def stored_status(store, *, shadow: bool = False) -> dict[str, Any]:
         today = [e for e in equity if e[0] >= day]
         pnl_today = str(today[-1][1] - today[0][1] - sum((e[2] for e in today[1:]), Decimal(0)))
     running = engine_running(store)
+    hb = store.get_state(HEARTBEAT_KEY) or {}
     return {
         "book": "hypothetical (paper/shadow)" if shadow else "real",
         "engine": {"last_started_ms": started[0].ts_ms if started else None,
-                   "last_stopped_ms": stopped[0].ts_ms if stopped else None, "running_per_store": running},
+                   "last_stopped_ms": stopped[0].ts_ms if stopped else None, "running_per_store": running,
+                   "phase": hb.get("phase") if running else None},
         "trading_state": state,
         "modules": module_statuses(store),
         "venue_pauses": stored_pauses(store),

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import asdict, is_dataclass
 from decimal import Decimal, InvalidOperation
 from enum import Enum
@@ -65,6 +65,10 @@ class EngineView(Protocol):
         """{"equity": [[ts_ms, equity], ...], "daily_pnl": [[day_ms, pnl], ...]} for the charts."""
 
     async def readiness(self) -> tuple[bool, list[str]]: ...
+
+    async def status(self) -> dict:
+        """{"phase", "detail", "since_ms", "waiting_for": [...], "health", "ready", "reasons"}: start-up phase
+        and the venue bans it waits out, the heartbeat's state line, readiness."""
 
     async def record_event(self, event: EngineEvent) -> None:
         """Persist an operator-facing event (the API's `audit` trail)."""
@@ -137,7 +141,8 @@ class StoreView:
     def __init__(self, store: Store, *, recorder: MetricsRecorder | None = None, controls: Controls | None = None,
                  mode: Mode | None = None, shadow: bool = False, clock: Clock = wall_ms,
                  clock_kind: ClockKind = "wall", clock_note: str | None = None,
-                 instruments: Mapping[str, Instrument] | None = None, equity_ttl_s: float = 10.0) -> None:
+                 instruments: Mapping[str, Instrument] | None = None, equity_ttl_s: float = 10.0,
+                 startup: Callable[[], dict] | None = None, health: Callable[[], str] | None = None) -> None:
         self.store = store
         self.recorder = recorder
         self.controls = controls
@@ -146,12 +151,12 @@ class StoreView:
         self.clock = clock
         self.clock_kind = clock_kind
         self.clock_note = clock_note
-        # Display precision per market: the venue's filters when the engine runs, else inferred from the
-        # prices and quantities the venue accepted (orders and fills are on its grid).
-        self._precision: dict[str, tuple[int | None, int | None]] = {
-            key: (decimals(i.tick_size), decimals(i.step_size)) for key, i in (instruments or {}).items()}
-        self._precision_exact = frozenset(self._precision)
-        self._quotes = {key: i.quote for key, i in (instruments or {}).items()}
+        self.startup = startup  # the running engine's start-up phase (monitor.startup.StartupState.to_dict)
+        self.health = health  # the heartbeat's state line ("DEGRADED: engine starting: ...")
+        self._precision: dict[str, tuple[int | None, int | None]] = {}
+        self._precision_exact: frozenset[str] = frozenset()
+        self._quotes: dict[str, str] = {}
+        self.know_instruments(instruments or {})
         # Sharpe, daily P&L and the charts read up to a month of snapshots; re-reading them for every
         # scrape and dashboard frame would cost the engine's process far more than the freshness is worth.
         self.equity_ttl_ms = equity_ttl_s * 1000
@@ -159,6 +164,13 @@ class StoreView:
         # Today's split only changes with a new end snapshot (every minute), and reads every fill since the
         # base: computed once per window, not per frame.
         self._split: tuple[tuple[int, int], dict | None] | None = None
+
+    def know_instruments(self, instruments: Mapping[str, Instrument]) -> None:
+        """Display precision per market: the venue's filters once the engine has loaded them, else inferred from
+        the prices and quantities the venue accepted (orders and fills are on its grid)."""
+        self._precision.update({key: (decimals(i.tick_size), decimals(i.step_size)) for key, i in instruments.items()})
+        self._precision_exact = self._precision_exact | frozenset(instruments)
+        self._quotes.update({key: i.quote for key, i in instruments.items()})
 
     async def _io(self, fn, *args, **kwargs):
         return await asyncio.to_thread(fn, *args, **kwargs)
@@ -255,7 +267,8 @@ class StoreView:
             "engine": {"mode": None if self.mode is None else self.mode.value,
                        "mode_source": "config" if self.controls is None else "engine",
                        "read_only": self.controls is None, "clock": self.clock_kind, "clock_note": self.clock_note,
-                       "usd_decimals": USD_DECIMALS},
+                       "usd_decimals": USD_DECIMALS,
+                       "startup": None if self.startup is None else self.startup()},
             "system_health": health,
             "strategy_performance": {**strat, "performance": performance},
             "current_positions": self._with_precision(stored["positions"]),
@@ -310,6 +323,16 @@ class StoreView:
         if self.controls is None:
             return False, ["engine not running: read-only view of the store"]
         return await self.controls.readiness()
+
+    async def status(self) -> dict:
+        ready, reasons = await self.readiness()
+        if self.startup is None:
+            out = {"phase": None, "detail": "no engine attached: read-only view of the store", "since_ms": None,
+                   "waiting_for": []}
+        else:
+            out = self.startup()
+        health = None if self.health is None else await self._io(self.health)
+        return redact(out | {"health": health, "ready": ready, "reasons": reasons})
 
     async def record_event(self, event: EngineEvent) -> None:
         await self._io(self.store.add_event, event)

@@ -51,6 +51,9 @@ class Response:
     status: int
     headers: Mapping[str, str]
     data: Any
+    # When the answered attempt left (on the transport's clock), after every rate-limit wait and retry: what a
+    # round trip is measured from (a clock sync timed across a 60 s ban would be 30 s off).
+    sent_ms: int = 0
 
 
 class Dialect(Protocol):
@@ -129,6 +132,7 @@ class RestTransport:
             if req.extra_limiter is not None:
                 await req.extra_limiter.acquire(1)
             prepared = self.dialect.prepare(req)  # re-stamped on every attempt
+            sent_ms = self.clock.now_ms()
             try:
                 async with self.session.request(
                     req.method, self.base_url + prepared.target, data=prepared.body,
@@ -152,7 +156,7 @@ class RestTransport:
             data = decode_body(raw)
             if status < 400:
                 self._strikes = 0
-                return Response(status, headers, data)
+                return Response(status, headers, data, sent_ms)
             if status in (418, 429):
                 self._strikes += 1
                 wait = self.dialect.retry_after_s(status, headers, self._strikes)

@@ -59,6 +59,11 @@ function header(m) {
   mode.className = "badge mode-" + (eng.mode || "unknown");
   $("mode-note").textContent = eng.read_only
     ? "read-only view of the store (no engine attached; mode from the config)" : "";
+  // Until the engine runs (a ban being waited out, reconciliation), say so: figures below are the store's.
+  const su = eng.startup;
+  const starting = Boolean(su && su.phase !== "running");
+  $("startup").hidden = !starting;
+  $("startup").textContent = starting ? `engine ${su.detail}` : "";
   const clock = $("clock");
   clock.dataset.kind = eng.clock;
   clock.textContent = `${eng.clock} clock · ${stamp(m.ts_ms)} UTC`;

@@ -154,9 +154,8 @@ class BackpackClient(ClockSyncedClient):
         return int(await self._call("GET", "/api/v1/time"))
 
     async def sync_clock(self) -> int:
-        sent = self.clock.now_ms()
-        server = await self.server_time_ms()
-        return self.server_clock.record(server, sent, self.clock.now_ms())
+        resp = await self.rest.request(Request("GET", "/api/v1/time"))
+        return self.server_clock.record(int(resp.data), resp.sent_ms, self.clock.now_ms())
 
     # ---- client ids --------------------------------------------------------------------------------
 

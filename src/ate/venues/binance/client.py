@@ -154,9 +154,8 @@ class BinanceClient(ClockSyncedClient):
         return int((await self._get(self.api.time))["serverTime"])
 
     async def sync_clock(self) -> int:
-        sent = self.clock.now_ms()
-        server = await self.server_time_ms()
-        return self.server_clock.record(server, sent, self.clock.now_ms())
+        resp = await self.rest.request(Request("GET", self.api.time))
+        return self.server_clock.record(int(resp.data["serverTime"]), resp.sent_ms, self.clock.now_ms())
 
     # ---- market data -------------------------------------------------------------------------------
 
