@@ -32,6 +32,7 @@ from ate.backtest.data import BacktestData, DataError, load_window, parse_data_s
 from ate.backtest.inputs import check_markets, config_filters, declared_mode
 from ate.config import EngineConfig, load_config_or_exit
 from ate.data.loaders import DataFormatError
+from ate.signals.engine import signal_markets
 
 console = Console()
 err = Console(stderr=True)
@@ -83,7 +84,8 @@ def _window(cfg: EngineConfig, start: str, end: str, data: list[str] | None,
         if end_ms <= start_ms:
             raise DataError(f"--to {end} is not after --from {start}")
         bt = load_window(cfg.markets.primary, parse_data_specs(data or []), start_ms, end_ms,
-                         data_dirs=[DEFAULT_DATA_DIR, *(dirs or [])], instruments=config_filters(cfg))
+                         data_dirs=[DEFAULT_DATA_DIR, *(dirs or [])], instruments=config_filters(cfg),
+                         signal_markets=signal_markets(cfg))
         check_markets(cfg, bt)  # a strategy market the config does not declare: refused before the run
         return bt, start_ms, end_ms
     except (DataError, DataFormatError) as exc:

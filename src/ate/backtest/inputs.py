@@ -15,6 +15,8 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+from pydantic import BaseModel
+
 from ate.backtest.data import BacktestData, DataError
 from ate.config import EngineConfig
 from ate.model import Instrument, Mode
@@ -55,9 +57,15 @@ def strategy_markets(cfg: EngineConfig) -> dict[str, str]:
         if not getattr(section, "enabled", False):
             continue
         for field, value in section:
-            if "market" in field and not field.startswith("conversion") and isinstance(value, str) \
-                    and _MARKET.match(value):
-                out[f"strategies.{name}.{field}"] = value
+            if "market" not in field or field.startswith("conversion"):
+                continue
+            items = value if isinstance(value, list) else [value]
+            for i, item in enumerate(items):
+                path = f"strategies.{name}.{field}" + (f".{i}" if isinstance(value, list) else "")
+                legs = dict(item) if isinstance(item, BaseModel) else {"": item}  # a carry pair: spot and perp
+                for leg, market in legs.items():
+                    if isinstance(market, str) and _MARKET.match(market):
+                        out[f"{path}.{leg}" if leg else path] = market
     return out
 
 

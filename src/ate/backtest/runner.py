@@ -293,7 +293,8 @@ class CoreDriver(Driver):
         instruments = {**configured_instruments(cfg), **world.instruments}
         self.core = TradingCore(cfg, instruments=instruments.values(), strategies=strategies,
                                 clock=world.clock.now_ms, state=MemoryState(), store=store, shadow=shadow,
-                                dvol_history=world.data.dvol, record_decisions=store is not None)
+                                dvol_history=world.data.dvol, record_decisions=store is not None,
+                                more_dvol=world.data.more_dvol)
         self.executor = (MatchingExecutor(world.core, ACCOUNT, self.core.on_order_update)
                          if executor_factory is None else executor_factory(self.core))
         self.core.attach(self.executor)
@@ -312,15 +313,16 @@ class CoreDriver(Driver):
 
     def on_candle(self, market: str, candle: Candle) -> dict[str, Any] | None:
         decision = self.core.on_candle(market, candle)
-        return None if decision is None else decision.to_dict()
+        return None if decision is None else self.core.decision_dict(decision)
 
     def stable_prices(self) -> dict[str, Decimal]:
         return {a: p for a, p in self.core.portfolio.prices.items() if a in STABLES}
 
     def warm_up(self, market: str, candles: Sequence[Candle]) -> None:
-        if market == self.core.primary:
+        engine = self.core.engines.get(market)
+        if engine is not None:
             for c in candles:
-                self.core.signals.on_candle(c)
+                engine.on_candle(c)
 
 
 def configured_instruments(cfg: EngineConfig) -> dict[str, Instrument]:
@@ -374,6 +376,8 @@ def run_backtest(cfg: EngineConfig, data: BacktestData, *, settings: ReplaySetti
 
     total = _count_closes(data) if progress is not None else 0
     driver.warm_up(data.primary, data.warmup)
+    for market, candles in data.more_warmup.items():
+        driver.warm_up(market, candles)
     equity: list[EquityPoint] = []
     decisions: list[dict[str, Any]] = []
     prices: dict[str, list[tuple[int, float]]] = {k: [] for k in data.markets}
