@@ -116,7 +116,7 @@ class FundingCarryConfig(_Section):
     enabled: bool = True
     # One carry position per pair, each with its own state; notional and thresholds apply to each.
     markets: list[CarryMarket] = Field(
-        default_factory=lambda: [CarryMarket(spot="binance:BTCUSDT", perp="binance_usdm:BTCUSDT")], min_length=1,
+        [CarryMarket(spot="binance:BTCUSDT", perp="binance_usdm:BTCUSDT")], min_length=1,
         description="carry pairs [{spot, perp}], one position each; the single-pair form "
                     "spot_market/perp_market is read as a list of one")
     notional: float = Field(1000.0, gt=0, le=10_000_000, description="USD per carry position; at most 1e7")
