@@ -103,10 +103,10 @@ class PerMarket(Strategy):
 
     @property
     def has_reports(self) -> bool:
-        return any(s.has_reports for s in self.slots.values())
+        return bool(self._events) or any(s.has_reports for s in self.slots.values())
 
     def drain_events(self) -> list[EngineEvent]:
-        return [e for s in self.slots.values() for e in s.drain_events()]
+        return super().drain_events() + [e for s in self.slots.values() for e in s.drain_events()]
 
     def drain_trades(self) -> list[ClosedTrade]:
         return [t for s in self.slots.values() for t in s.drain_trades()]
