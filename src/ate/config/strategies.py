@@ -214,3 +214,22 @@ class StrategiesConfig(_Section):
     directional: DirectionalConfig = DirectionalConfig()
     custom: list[CustomStrategyConfig] = Field(default_factory=list)
 
+    def traded_markets(self) -> dict[str, str]:
+        """{config path: market} of every market an enabled built-in strategy trades (a price source such as
+        arbitrage's conversion_market is only read, and a strategy copes with its absence)."""
+        out = {}
+        for name, section in self:
+            if not getattr(section, "enabled", False) or isinstance(section, list):
+                continue
+            for field, value in section:
+                if "market" not in field or field.startswith("conversion"):
+                    continue
+                items = value if isinstance(value, list) else [value]
+                for i, item in enumerate(items):
+                    path = f"strategies.{name}.{field}" + (f".{i}" if isinstance(value, list) else "")
+                    legs = dict(item) if isinstance(item, CarryMarket) else {"": item}  # a pair: spot and perp
+                    for leg, market in legs.items():
+                        if isinstance(market, str) and re.match(MARKET, market):
+                            out[f"{path}.{leg}" if leg else path] = market
+        return out
+
