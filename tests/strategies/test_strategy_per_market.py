@@ -42,7 +42,9 @@ def test_each_slot_acts_on_its_own_markets_decisions_and_orders():
     fill(s, ctx, eth_entry, "3000")  # routed by the order's market: only ETH's slot holds it
     assert s.slots[ETH].phase == "open" and s.slots[BTC].phase == "entering"
     fill(s, ctx, btc_entry, "60000")
-    assert s.metrics()["markets"][BTC]["position"]["qty"] == 0.003
+    m = s.metrics()
+    assert m["markets"][BTC]["position"]["qty"] == 0.003 and m["markets"][ETH]["phase"] == "open"
+    assert (m["wins"], m["losses"], m["round_trips"]) == (0, 0, 0)  # the account-wide counts the monitor reads
     assert {e.market for e in s.exposures()} == {BTC, ETH}
 
 

@@ -18,6 +18,9 @@ from ate.model import EngineEvent, Fill, Order, OrderIntent, Severity
 from ate.signals.gamma import HedgeBook
 from ate.strategies.base import NO_INTENTS, BookSnapshot, ClosedTrade, Exposure, Strategy, StrategyContext
 
+_SUMMED = ("wins", "losses", "round_trips", "realised_pnl_usd", "hypothetical_trades", "funding_captured_usd",
+           "funding_payments", "pairs_closed", "dust")
+
 
 class PerMarket(Strategy):
     """`slots`: {key: single-market strategy with `traded`, the markets whose orders are its own}."""
@@ -79,10 +82,23 @@ class PerMarket(Strategy):
 
     # ---- reporting and persistence -----------------------------------------------------------------
     def metrics(self) -> dict[str, Any]:
-        """One market: that slot's figures, as before lists; several: each market's under `markets`."""
+        """One market: that slot's figures, as before lists; several: each market's under `markets`, with the
+        counts and amounts that add up (wins, losses, P&L, funding, delta per asset) summed over them."""
         if len(self.slots) == 1:
             return next(iter(self.slots.values())).metrics()
-        return {"markets": {key: s.metrics() for key, s in self.slots.items()}}
+        each = {key: s.metrics() for key, s in self.slots.items()}
+        out: dict[str, Any] = {"markets": each}
+        for k in _SUMMED:
+            values = [m[k] for m in each.values() if isinstance(m.get(k), (int, float))]
+            if values:
+                out[k] = sum(values)
+        deltas: dict[str, float] = {}
+        for m in each.values():
+            for asset, d in (m.get("delta_by_asset") or {}).items():
+                deltas[asset] = deltas.get(asset, 0.0) + d
+        if deltas:
+            out["delta_by_asset"] = deltas
+        return out
 
     def state(self) -> dict[str, Any]:
         return {"markets": {key: s.state() for key, s in self.slots.items()}}
