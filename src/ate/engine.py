@@ -226,7 +226,7 @@ class Engine:
         self.core = TradingCore(cfg, instruments=self.instruments.values(), strategies=build_strategies(cfg),
                                 clock=self.clock.now_ms, state=self.store, store=self.store,
                                 shadow=self.mode.hypothetical,
-                                dvol_history=load_dvol(DVOL_FILE) if DVOL_FILE.exists() else ())
+                                more_dvol={"BTC": list(load_dvol(DVOL_FILE))} if DVOL_FILE.exists() else None)
         self.executor = self._executor()
         self.core.attach(self.executor)
         await self._seed_books()

@@ -75,16 +75,20 @@ class TradingCore:
         # One signal engine per directional market, each with its own warm-up, vetoes and kelly history; the
         # primary market's also gives the account's emergency and gamma overrides (and exists without
         # directional). Every engine sees the account's equity and every market's candles, so the emergency
-        # figures inside each decision are the account's.
-        self.signals = SignalEngine(cfg.modules, market=self.primary, dvol_history=dvol_history)
-        self.engines: dict[str, SignalEngine] = {self.primary: self.signals}
+        # figures inside each decision are the account's. Each reads the implied volatility of its own asset:
+        # `more_dvol` by asset, else `dvol_history` for the primary market's asset.
         self._assets = {i.key: i.base for i in self.portfolio.instruments.values()}
-        dvols = dict(more_dvol or {})
-        for market in signal_markets(cfg):
-            if market not in self.engines:
-                asset = self._assets.get(market)
-                history = dvol_history if asset == self._assets.get(self.primary) else dvols.get(asset or "", ())
-                self.engines[market] = SignalEngine(cfg.modules, market=market, dvol_history=history)
+        primary_dvol, dvols = list(dvol_history), dict(more_dvol or {})
+
+        def dvol_of(market: str) -> Sequence[DvolPoint]:
+            asset = self._assets.get(market)
+            if asset in dvols:
+                return dvols[asset]
+            return primary_dvol if asset == self._assets.get(self.primary) else ()
+
+        self.engines: dict[str, SignalEngine] = {
+            m: SignalEngine(cfg.modules, market=m, dvol_history=dvol_of(m)) for m in signal_markets(cfg)}
+        self.signals = self.engines[self.primary]
         self._decision_ms = INTERVAL_MS[cfg.modules.decision_timeframe]
         limits = limits_from_config(cfg, stage_index)
         self.risk = PreTradeChecker(limits, clock)
