@@ -114,9 +114,11 @@ def test_cli_prints_per_market_results(tmp_path, monkeypatch):
     cfg.write_text(json.dumps(_doc(BTC, {"markets": [BTC, ETH]}, OFF)))
     args = ["backtest", "--config", str(cfg), "--from", "2024-01-01", "--to", "2024-01-20", "--data-dir", str(SHARED),
             "--capital", "100000"]
-    r = runner.invoke(app, args)
+    r = runner.invoke(app, [*args, "--report", str(tmp_path / "report.html")])
     assert r.exit_code == 0, r.output
     assert "per market" in r.stdout and "binance:ETHUSDT" in r.stdout
+    html = (tmp_path / "report.html").read_text()
+    assert "<h2>Per market</h2>" in html and html.count("binance:ETHUSDT") > 2  # results and veto periods
     r = runner.invoke(app, [*args, "--json"])
     doc = json.loads(r.stdout)
     assert set(doc["stats"]["per_market"]["directional"]) == {BTC, ETH}
