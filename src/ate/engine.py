@@ -138,8 +138,7 @@ class CoreFeed:
             self._next_funding[market] = (mark.next_funding_ms, mark.funding_rate)
 
     def on_dvol(self, currency: str, candle: Candle) -> None:
-        if currency == "BTC":
-            self.engine.core.on_dvol(candle.close, candle.close_ms)
+        self.engine.core.on_dvol(candle.close, candle.close_ms, currency)
 
     # user streams
 
@@ -182,7 +181,7 @@ class Engine:
         self.monitor: Any = None
         self.view: Any = None  # what the operator API and Telegram read (monitor.view.StoreView)
         self.controls: Any = None  # what they may ask for (monitor.startup.StartupControls)
-        self._mtm_prev: tuple | None = None
+        self._mtm_prev: dict[str, tuple] = {}  # per carry pair
         self._mtm_cum = (0.0, 0.0)
         self.executor: Any = None  # where the core's orders go (see _executor)
         self.paper: Any = None  # paper mode: the in-process matching core on live books
@@ -243,7 +242,7 @@ class Engine:
         self.core = TradingCore(cfg, instruments=self.instruments.values(), strategies=build_strategies(cfg),
                                 clock=self.clock.now_ms, state=self.store, store=self.store,
                                 shadow=self.mode.hypothetical,
-                                dvol_history=load_dvol(DVOL_FILE) if DVOL_FILE.exists() else ())
+                                more_dvol={"BTC": list(load_dvol(DVOL_FILE))} if DVOL_FILE.exists() else None)
         self.executor = self._executor()
         self.core.attach(self.executor)
         self._phase(RECONCILING)
@@ -435,20 +434,21 @@ class Engine:
             self.core.seed_funding(key, history, interval)
 
     async def _warm_up(self) -> None:
-        """Back-fill the signal modules' history: native 1h candles, then the recent 1m ones."""
-        venue, _, symbol = self.cfg.markets.primary.partition(":")
-        client = self.clients[venue]
+        """Back-fill each signal engine's history (the primary market's and each directional market's):
+        native 1h candles, then the recent 1m ones."""
         now = self.clock.now_ms()
         hour = INTERVAL_MS["1h"]
-        try:
-            start_1m = now - now % hour
-            hours = await client.klines(symbol, "1h", start_1m - 1100 * hour, start_1m)
-            for c in hours:
-                self.core.signals.on_candle(c)
-            for c in await client.klines(symbol, "1m", start_1m, now - now % 60_000):
-                self.core.on_candle(self.cfg.markets.primary, c)
-        except Exception as exc:
-            self._event("warmup_failed", f"{type(exc).__name__}: {exc}", Severity.WARNING)
+        start_1m = now - now % hour
+        for market, engine in self.core.engines.items():
+            venue, _, symbol = market.partition(":")
+            try:
+                client = self.clients[venue]
+                for c in await client.klines(symbol, "1h", start_1m - 1100 * hour, start_1m):
+                    engine.on_candle(c)
+                for c in await client.klines(symbol, "1m", start_1m, now - now % 60_000):
+                    self.core.on_candle(market, c)
+            except Exception as exc:
+                self._event("warmup_failed", f"{market}: {type(exc).__name__}: {exc}", Severity.WARNING)
 
     def _start_streams(self) -> None:
         by_venue: dict[str, list[str]] = {}
@@ -646,15 +646,21 @@ class Engine:
         carry = self.core.by_name.get("funding_carry")
         if carry is None:
             return
-        spot = self.core.portfolio.position(carry.spot).mark_price
-        perp = self.core.portfolio.position(carry.perp).mark_price
-        prev, self._mtm_prev = self._mtm_prev, (carry.spot_qty, carry.perp_qty, spot, perp)
-        if prev is None or not (prev[0] or prev[1]) or not (spot and perp and prev[2] and prev[3]):
-            return
-        qs, qp, s0, p0 = prev
-        d_spot = qs * (spot - s0)
-        self._mtm_cum = (self._mtm_cum[0] + float(d_spot), self._mtm_cum[1] + float(d_spot + qp * (perp - p0)))
-        self.recorder.carry_mtm(*self._mtm_cum)
+        moved = False
+        for key, pair in carry.slots.items():  # every carry pair's increments, summed
+            spot = self.core.portfolio.position(pair.spot).mark_price
+            perp = self.core.portfolio.position(pair.perp).mark_price
+            prev = self._mtm_prev.get(key)
+            self._mtm_prev[key] = (pair.spot_qty, pair.perp_qty, spot, perp)
+            if prev is None or not (prev[0] or prev[1]) or not (spot and perp and prev[2] and prev[3]):
+                continue
+            qs, qp, s0, p0 = prev
+            d_spot = qs * (spot - s0)
+            self._mtm_cum = (self._mtm_cum[0] + float(d_spot),
+                             self._mtm_cum[1] + float(d_spot + qp * (perp - p0)))
+            moved = True
+        if moved:
+            self.recorder.carry_mtm(*self._mtm_cum)
 
     def _feed_recorder(self) -> None:
         for name, out in self.core.module_outputs.items():

@@ -86,8 +86,8 @@ def test_strategy_market_outside_the_config_is_a_clear_error(tmp_path, monkeypat
     r = runner.invoke(app, ["backtest", "--config", str(cfg), "--from", "2024-01-01", "--to", "2024-01-03",
                             "--data-dir", str(SHARED)])
     assert r.exit_code == 2
-    assert "strategies.directional.market: binance:BTCUSDT is not a configured market" in r.stderr
-    assert "strategies.funding_carry.perp_market: binance_usdm:BTCUSDT" in r.stderr
+    assert "strategies.directional.markets.0: binance:BTCUSDT is not a configured market" in r.stderr
+    assert "strategies.funding_carry.markets.0.perp: binance_usdm:BTCUSDT" in r.stderr
 
 
 def test_missing_primary_candles_name_the_file_looked_for(tmp_path, monkeypatch):

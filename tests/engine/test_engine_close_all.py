@@ -33,7 +33,7 @@ async def test_close_all_halts_and_flattens_the_carry_pair(tmp_path, monkeypatch
         spot, perp = core.books["binance:BTCUSDT"], core.books["binance_usdm:BTCUSDT"]
         assert core.orders.submit(leg("binance:BTCUSDT", Side.BUY, spot.ask * Decimal("1.002"), "spot"))
         assert core.orders.submit(leg("binance_usdm:BTCUSDT", Side.SELL, perp.bid * Decimal("0.998"), "perp"))
-        carry = core.by_name["funding_carry"]
+        carry = next(iter(core.by_name["funding_carry"].slots.values()))  # the one pair
         assert await settle(lambda: carry.spot_qty > 0 and carry.perp_qty < 0)
         assert sim.core.positions(ACCOUNT, "binance-usdm")["BTCUSDT"].qty == Decimal("-0.002")
 

@@ -28,7 +28,7 @@ async def test_cli_close_all_while_the_engine_runs(tmp_path, monkeypatch, capsys
         spot, perp = core.books["binance:BTCUSDT"], core.books["binance_usdm:BTCUSDT"]
         assert core.orders.submit(leg("binance:BTCUSDT", Side.BUY, spot.ask * Decimal("1.002"), "spot"))
         assert core.orders.submit(leg("binance_usdm:BTCUSDT", Side.SELL, perp.bid * Decimal("0.998"), "perp"))
-        carry = core.by_name["funding_carry"]
+        carry = next(iter(core.by_name["funding_carry"].slots.values()))  # the one pair
         assert await settle(lambda: carry.spot_qty > 0 and carry.perp_qty < 0)
         await drive.run(60_000, 15_000)  # the engine records its positions in the store with its equity
 

@@ -28,7 +28,7 @@ def engine_with_book(tmp_path, perp_qty: Decimal) -> Engine:
     engine.core = TradingCore(cfg, instruments=[SPOT, PERP], strategies=build_strategies(cfg),
                               clock=lambda: now[0], state=MemoryState())
     engine.recorder = MetricsRecorder(clock=lambda: now[0])
-    carry = engine.core.by_name["funding_carry"]
+    carry = next(iter(engine.core.by_name["funding_carry"].slots.values()))  # the one pair
     carry.spot_qty, carry.perp_qty = D("1"), perp_qty
     return engine
 

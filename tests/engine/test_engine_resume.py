@@ -166,7 +166,7 @@ async def test_a_second_demo_run_continues_the_replay_and_the_shadow_book(tmp_pa
     began = first.clock.now_ms()
     await asyncio.sleep(1.5)  # the demo replays at 60×: a minute and a half of market passes
     book = {k: p.qty for k, p in first.core.portfolio.positions.items() if p.qty}
-    phases = {n: s.state().get("phase") for n, s in first.core.by_name.items()}
+    phases = {n: _phases(s.state()) for n, s in first.core.by_name.items()}
     await first.stop()
     store = Store(cfg["store"]["url"])
     stopped = store.get_state(REPLAY_POSITION)
@@ -177,7 +177,14 @@ async def test_a_second_demo_run_continues_the_replay_and_the_shadow_book(tmp_pa
     try:
         assert second.clock.now_ms() >= stopped  # replay time moves forward across runs
         assert {k: p.qty for k, p in second.core.portfolio.positions.items() if p.qty} == book
-        assert {n: s.state().get("phase") for n, s in second.core.by_name.items()} == phases
+        assert {n: _phases(s.state()) for n, s in second.core.by_name.items()} == phases
         assert engine_running(second.store)
     finally:
         await second.stop()
+
+
+def _phases(state: dict) -> object:
+    """A strategy's phase, or each market's for one given a list of markets."""
+    if "markets" in state:
+        return {m: s.get("phase") for m, s in state["markets"].items()}
+    return state.get("phase")

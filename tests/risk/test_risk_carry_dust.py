@@ -32,7 +32,7 @@ async def test_a_carry_pair_closes_despite_fee_dust_and_trades_again(tmp_path, m
     async with world(tmp_path, monkeypatch, mode="canary", sim_cfg=june, engine_sections=sections) as (
             sim, engine, drive, _):
         core = engine.core
-        carry = core.by_name["funding_carry"]
+        carry = next(iter(core.by_name["funding_carry"].slots.values()))  # the one pair
         spot = core.portfolio.instruments["binance:BTCUSDT"]
         for _ in range(120):
             await drive.step(15_000)

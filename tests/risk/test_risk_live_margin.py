@@ -138,7 +138,7 @@ async def test_canary_engine_reads_margin_live_and_the_carry_guard_closes_the_pa
             assert "leverage_set" in events and "leverage_unverified" not in events
             margin = core.margins["binance_usdm:BTCUSDT"]
             assert margin.liquidation_price == sim.core.liquidation_price(ACCOUNT, "binance-usdm", "BTCUSDT")
-            carry = core.by_name["funding_carry"]
+            carry = next(iter(core.by_name["funding_carry"].slots.values()))  # the one pair
             assert carry.phase == "open"
             for _ in range(40):
                 await drive.step(15_000)

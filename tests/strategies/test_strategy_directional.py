@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from decimal import Decimal as D
 
 import pytest
@@ -34,7 +35,7 @@ def out(module: str, side: V | None = None, conf: float = 0.0, mult: float | Non
 
 
 def decision(atr=(V.BUY, 0.9), lxvx=(V.HOLD, 0.2), mtf=(V.BUY, 0.8), kelly=0.02, bitvol=0.75, garch=1.2,
-             atr_value=500.0, close=60_000.0, ts=T0, vetoes: tuple[Veto, ...] = ()) -> Decision:
+             atr_value=500.0, close=60_000.0, ts=T0, vetoes: tuple[Veto, ...] = (), market: str = M) -> Decision:
     outputs = {
         "atr_supertrend": out("atr_supertrend", *atr, atr=atr_value, vetoes=vetoes),
         "multi_timeframe": out("multi_timeframe", *mtf),
@@ -45,7 +46,7 @@ def decision(atr=(V.BUY, 0.9), lxvx=(V.HOLD, 0.2), mtf=(V.BUY, 0.8), kelly=0.02,
     }
     combined = combine([outputs[k] for k in ("atr_supertrend", "lxvx", "multi_timeframe")], CombinerConfig())
     bar = Candle(ts - HOUR, close, close, close, close, 1.0, HOUR)
-    return Decision(ts, bar, outputs, combined, decide(combined, outputs, 0.0))
+    return Decision(ts, bar, outputs, combined, decide(combined, outputs, 0.0), market)
 
 
 def make_ctx(inst: Instrument = SPOT_I, market: str = M) -> SimpleContext:
@@ -95,13 +96,16 @@ def test_combiner_acceptance_b_sell_and_no_decisions():
     assert c.sell == pytest.approx(0.57) and 1.2 * c.buy == pytest.approx(0.432)
     assert c.side is V.SELL and c.confidence == pytest.approx(0.6129, abs=5e-5)
     assert DirectionalStrategy().on_decision(d, make_ctx()) == ()  # spot is long-only: SELL only exits
+    assert DirectionalStrategy(DirectionalConfig(market=PERP)).on_decision(d, make_ctx(PERP_I, PERP)) == ()  # BTC spot's
+    d = replace(d, market=PERP)
     (short,) = DirectionalStrategy(DirectionalConfig(market=PERP)).on_decision(d, make_ctx(PERP_I, PERP))
     assert (short.side, short.qty) == (Side.SELL, D("0.003"))
     low = decision(atr=(V.SELL, 0.6), lxvx=(V.BUY, 0.9), mtf=(V.SELL, 0.3))
     assert low.combined.side is None and low.combined.sell / low.combined.total == pytest.approx(0.586, abs=5e-4)
     hold = decision(atr=(V.SELL, 0.6), lxvx=(V.BUY, 0.9), mtf=(V.HOLD, 0.5))
     assert hold.combined.side is None and hold.combined.sell == pytest.approx(0.42)
-    assert DirectionalStrategy(DirectionalConfig(market=PERP)).on_decision(hold, make_ctx(PERP_I, PERP)) == ()
+    assert DirectionalStrategy(DirectionalConfig(market=PERP)).on_decision(replace(hold, market=PERP),
+                                                                          make_ctx(PERP_I, PERP)) == ()
 
 
 def open_long(s: DirectionalStrategy, ctx: SimpleContext, price: str = "60000") -> None:

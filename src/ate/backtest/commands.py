@@ -32,6 +32,7 @@ from ate.backtest.data import BacktestData, DataError, load_window, parse_data_s
 from ate.backtest.inputs import check_markets, config_filters, declared_mode
 from ate.config import EngineConfig, load_config_or_exit
 from ate.data.loaders import DataFormatError
+from ate.signals.engine import signal_markets
 
 console = Console()
 err = Console(stderr=True)
@@ -83,7 +84,8 @@ def _window(cfg: EngineConfig, start: str, end: str, data: list[str] | None,
         if end_ms <= start_ms:
             raise DataError(f"--to {end} is not after --from {start}")
         bt = load_window(cfg.markets.primary, parse_data_specs(data or []), start_ms, end_ms,
-                         data_dirs=[DEFAULT_DATA_DIR, *(dirs or [])], instruments=config_filters(cfg))
+                         data_dirs=[DEFAULT_DATA_DIR, *(dirs or [])], instruments=config_filters(cfg),
+                         signal_markets=signal_markets(cfg))
         check_markets(cfg, bt)  # a strategy market the config does not declare: refused before the run
         return bt, start_ms, end_ms
     except (DataError, DataFormatError) as exc:
@@ -194,6 +196,7 @@ def _print_summary(res: Any) -> None:
         pct = row["kpi"] in PCT_KPIS
         k.add_row(row["kpi"], _fmt(row["value"], pct), f'{row["op"]} {_fmt(row["threshold"], pct)}', verdict)
     console.print(k)
+    _print_per_market(s)
     _print_periods(s)
     if res.note:
         console.print(f"note: {res.note}")
@@ -201,18 +204,36 @@ def _print_summary(res: Any) -> None:
                   f"{res.elapsed_s:.1f} s")
 
 
+def _print_per_market(s: dict[str, Any]) -> None:
+    """Each strategy's results per market (or carry pair) when a strategy was given several."""
+    per = s.get("per_market")
+    if not per:
+        return
+    t = Table(title="per market")
+    for col in ("strategy", "market", "trades", "win rate", "net P&L", "veto periods"):
+        t.add_column(col)
+    for strategy, markets in sorted(per.items()):
+        for market, v in markets.items():
+            t.add_row(strategy, market, str(v["trades"]), _fmt(v["win_rate"], True), _fmt(v["net_pnl"], False),
+                      str(len(v.get("veto_periods") or [])))
+    console.print(t)
+
+
 def _print_periods(s: dict[str, Any]) -> None:
+    several = "per_market" in s  # each period names the market whose signal engine it belongs to
     for key, title in (("veto_periods", "veto periods"), ("warmup_periods", "warm-up periods")):
         rows = s.get(key) or []
         if not rows:
             console.print(f"{title}: none")
             continue
         t = Table(title=f"{title} ({len(rows)})")
-        for col in ("module", "scope", "from (UTC)", "to (UTC)", "decisions", "reason"):
+        for col in (("market",) if several else ()) + ("module", "scope", "from (UTC)", "to (UTC)", "decisions",
+                                                       "reason"):
             t.add_column(col)
         for p in rows:
             to = _utc(p["to_ms"]) + (" (still at end)" if p["open_at_end"] else "")
-            t.add_row(p["module"], p.get("scope", ""), _utc(p["from_ms"]), to, f'{p["decisions"]:,}', p["reason"])
+            t.add_row(*((p["market"],) if several else ()), p["module"], p.get("scope", ""), _utc(p["from_ms"]), to,
+                      f'{p["decisions"]:,}', p["reason"])
         console.print(t)
     for line in s.get("start_date_dependence") or []:
         console.print(f"[yellow]results depend on the start date[/]: {line}", highlight=False)

@@ -98,23 +98,25 @@ def decision_cause(s: dict[str, Any], b: dict[str, Any]) -> tuple[str, str, Any,
 
 def compare_decisions(session: Iterable[dict[str, Any]], backtest: Iterable[dict[str, Any]],
                       start_ms: int, end_ms: int) -> tuple[int, int, list[Difference]]:
-    s_by = {d["ts"]: d for d in session if start_ms < d["ts"] <= end_ms}
-    b_by = {d["ts"]: d for d in backtest if start_ms < d["ts"] <= end_ms}
+    # a decision is one market's (several when directional trades a list of markets; then each names it)
+    s_by = {(d["ts"], d.get("market", "")): d for d in session if start_ms < d["ts"] <= end_ms}
+    b_by = {(d["ts"], d.get("market", "")): d for d in backtest if start_ms < d["ts"] <= end_ms}
     out = []
-    for ts in sorted(set(s_by) | set(b_by)):
-        s, b = s_by.get(ts), b_by.get(ts)
+    for ts, market in sorted(set(s_by) | set(b_by)):
+        s, b = s_by.get((ts, market)), b_by.get((ts, market))
+        on = f"{market}: " if market else ""
         if s is None:
-            out.append(Difference(ts, "decision", "missing in session",
+            out.append(Difference(ts, "decision", f"{on}missing in session",
                                   "the session recorded no decision at this bar (not running, or its candle "
                                   "never closed live)", None, b.get("intent")))
         elif b is None:
-            out.append(Difference(ts, "decision", "missing in backtest",
+            out.append(Difference(ts, "decision", f"{on}missing in backtest",
                                   "the backtest data has no bar here (gap in the recorded file)", s.get("intent"), None))
         else:
             found = decision_cause(s, b)
             if found is not None:
                 what, cause, sv, bv = found
-                out.append(Difference(ts, "decision", what, cause, sv, bv))
+                out.append(Difference(ts, "decision", on + what, cause, sv, bv))
     return len(s_by), len(b_by), out
 
 

@@ -61,6 +61,8 @@ class BacktestData:
     markets: dict[str, MarketData]
     dvol: list[DvolPoint] = field(default_factory=list)
     warmup: list[Candle] = field(default_factory=list)  # primary candles before the window, signals only
+    more_warmup: dict[str, list[Candle]] = field(default_factory=dict)  # other signal markets' warm-up
+    more_dvol: dict[str, list[DvolPoint]] = field(default_factory=dict)  # DVOL of other signal markets' assets
     note: str = ""  # anything synthesised (e.g. time-shifted history), printed with the results
 
     @property
@@ -133,14 +135,17 @@ def dvol_asset(path: Path) -> str | None:
 
 def load_window(primary: str, files: dict[str, Path], start_ms: int | None, end_ms: int | None,
                 warmup_ms: int = WARMUP_MS, data_dirs: Sequence[Path] = (DATA_DIR,),
-                instruments: Mapping[str, Instrument] | None = None) -> BacktestData:
+                instruments: Mapping[str, Instrument] | None = None,
+                signal_markets: Sequence[str] = ()) -> BacktestData:
     """Candles with open time in [start, end), funding settled in (start, end], DVOL up to end, and the
-    primary candles of the `warmup_ms` before start for the signal modules' warm-up. Files not given are
-    looked up per asset in `data_dirs` (see the module docstring); `instruments` gives filters of markets
-    the simulator does not know."""
+    candles of the `warmup_ms` before start of the primary market and of each other `signal_markets` (the
+    directional markets, each with its own signal engine) for the signal modules' warm-up. Files not given
+    are looked up per asset in `data_dirs` (see the module docstring); `instruments` gives filters of
+    markets the simulator does not know."""
     files = dict(files)
     notes: list[str] = []
     asset = instrument_for(primary, instruments).base
+    others = [m for m in dict.fromkeys(signal_markets) if m != primary]
     if not any(":" in k and not k.startswith("funding:") for k in files):
         name = _named(CANDLE_NAMES, primary)
         found = find_file(data_dirs, name) if name else None
@@ -148,6 +153,11 @@ def load_window(primary: str, files: dict[str, Path], start_ms: int | None, end_
             raise DataError(f"no candles for the primary market {primary}: no {name} in "
                             f"{', '.join(map(str, data_dirs))} (give --data {primary}=PATH or --data-dir DIR)")
         files[primary] = found
+        for market in others:  # a directional market without a file is reported by the market check
+            name = _named(CANDLE_NAMES, market)
+            found = find_file(data_dirs, name) if name else None
+            if found is not None:
+                files[market] = found
     if "dvol" in files:
         named = dvol_asset(files["dvol"])
         if named is not None and named != asset:
@@ -162,6 +172,7 @@ def load_window(primary: str, files: dict[str, Path], start_ms: int | None, end_
                          "proxy")
     markets: dict[str, MarketData] = {}
     warmup: list[Candle] = []
+    more_warmup: dict[str, list[Candle]] = {}
     for spec, path in sorted(files.items()):
         if spec == "dvol" or spec.startswith("funding:"):
             continue
@@ -172,6 +183,8 @@ def load_window(primary: str, files: dict[str, Path], start_ms: int | None, end_
         first = 0 if start_ms is None else bisect_left(opens, start_ms)
         if key == primary and start_ms is not None:
             warmup = candles[bisect_left(opens, start_ms - warmup_ms):first]
+        elif key in others and start_ms is not None:
+            more_warmup[key] = candles[bisect_left(opens, start_ms - warmup_ms):first]
         candles = candles[first:]
         if not candles:
             raise DataError(f"{key}: {path} has no candles in the window")
@@ -194,7 +207,16 @@ def load_window(primary: str, files: dict[str, Path], start_ms: int | None, end_
     dvol: list[DvolPoint] = []
     if "dvol" in files:
         dvol = [p for p in load_dvol(_existing(files["dvol"], "dvol")) if end_ms is None or p.day_open_ms < end_ms]
-    return BacktestData(primary, markets, dvol, warmup, note="; ".join(notes))
+    more_dvol: dict[str, list[DvolPoint]] = {}
+    for other in sorted({markets[m].instrument.base for m in others if m in markets} - {asset}):
+        found = find_file(data_dirs, DVOL_NAME.format(asset=other))
+        if found is None:
+            notes.append(f"no {other} DVOL ({DVOL_NAME.format(asset=other)}): bitvol uses its realized-volatility "
+                         "proxy on the markets trading it")
+            continue
+        more_dvol[other] = [p for p in load_dvol(found) if end_ms is None or p.day_open_ms < end_ms]
+    return BacktestData(primary, markets, dvol, warmup, note="; ".join(notes), more_warmup=more_warmup,
+                        more_dvol=more_dvol)
 
 
 def _existing(path: Path, key: str) -> Path:

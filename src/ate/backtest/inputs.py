@@ -9,7 +9,6 @@ the risk limits stay those of the mode. Nothing is sent to a venue, so no mode n
 from __future__ import annotations
 
 import json
-import re
 from dataclasses import replace
 from decimal import Decimal
 from pathlib import Path
@@ -22,9 +21,6 @@ from ate.risk.capital import limits_in_force
 from ate.sim import runner as sim_runner
 
 ENGINE_VENUE = {"binance-spot": "binance", "binance-usdm": "binance_usdm", "backpack": "backpack"}
-
-_MARKET = re.compile(r"^[^:\s]+:[^:\s]+$")
-
 
 def declared_mode(path: Path) -> Mode:
     """The mode the config file declares (backtests load every config in backtest mode)."""
@@ -48,17 +44,8 @@ def capital_in_force(cfg: EngineConfig, mode: Mode, capital: Decimal | None) -> 
 
 
 def strategy_markets(cfg: EngineConfig) -> dict[str, str]:
-    """{config path: market} of every market an enabled strategy trades (a price source such as arbitrage's
-    conversion_market is only read, and a strategy copes with its absence)."""
-    out = {}
-    for name, section in cfg.strategies:
-        if not getattr(section, "enabled", False):
-            continue
-        for field, value in section:
-            if "market" in field and not field.startswith("conversion") and isinstance(value, str) \
-                    and _MARKET.match(value):
-                out[f"strategies.{name}.{field}"] = value
-    return out
+    """{config path: market} of every market an enabled strategy trades."""
+    return cfg.strategies.traded_markets()
 
 
 def check_markets(cfg: EngineConfig, data: BacktestData) -> list[str]:

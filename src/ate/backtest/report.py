@@ -193,13 +193,15 @@ def conventions_table(stats: dict[str, Any]) -> str:
 def periods_section(stats: dict[str, Any]) -> str:
     """Every veto and warm-up period (module, scope, from, to, reason) and the start-date caveat."""
     parts = []
+    several = "per_market" in stats  # each period names the market whose signal engine it belongs to
     for key, title in (("veto_periods", "Veto periods"), ("warmup_periods", "Warm-up periods")):
-        rows = [(html.escape(p["module"]), html.escape(p.get("scope", "")), f"{_dt(p['from_ms']):%Y-%m-%d %H:%M}",
+        rows = [((html.escape(p["market"]),) if several else ()) + (
+                 html.escape(p["module"]), html.escape(p.get("scope", "")), f"{_dt(p['from_ms']):%Y-%m-%d %H:%M}",
                  f"{_dt(p['to_ms']):%Y-%m-%d %H:%M}" + (" (still at end)" if p["open_at_end"] else ""),
                  f"{p['decisions']:,}", html.escape(p["reason"]))
                 for p in stats.get(key) or []]
-        body = _table(rows, ("module", "scope", "from (UTC)", "to (UTC)", "decisions", "reason")) if rows \
-            else "<p>none</p>"
+        head = ("module", "scope", "from (UTC)", "to (UTC)", "decisions", "reason")
+        body = _table(rows, (("market",) if several else ()) + head) if rows else "<p>none</p>"
         parts.append(f"<h2>{title}</h2>{body}")
     dep = stats.get("start_date_dependence") or []
     if dep:
@@ -207,6 +209,18 @@ def periods_section(stats: dict[str, Any]) -> str:
         parts.append(f'<div class="note" id="start-date"><b>These results depend on the start date.</b>'
                      f"<ul>{items}</ul></div>")
     return "".join(parts)
+
+
+def per_market_section(stats: dict[str, Any]) -> str:
+    """Each strategy's results per market (or carry pair), with the vetoes of each market's signals."""
+    per = stats.get("per_market")
+    if not per:
+        return ""
+    cols = ("trades", "win_rate", "profit_factor", "net_pnl", "avg_trade")
+    rows = [(html.escape(strategy), html.escape(market), *(fmt(v.get(c), c) for c in cols),
+             f"{len(v.get('veto_periods') or [])}")
+            for strategy, markets in sorted(per.items()) for market, v in markets.items()]
+    return f"<h2>Per market</h2>{_table(rows, ('strategy', 'market', *cols, 'veto periods'))}"
 
 
 def breakdown_table(groups: dict[str, dict[str, Any]], label: str) -> str:
@@ -247,6 +261,7 @@ modules up (no strategy saw them).</p>
 {periods_section(stats)}
 <h2>How each figure is computed</h2>{conventions_table(stats)}
 <h2>Per strategy</h2>{breakdown_table(stats.get("by_strategy", {}), "strategy")}
+{per_market_section(stats)}
 <h2>Per venue</h2>{breakdown_table(stats.get("by_venue", {}), "venue")}
 {charts}
 </body></html>

@@ -31,7 +31,7 @@ from typing import Any
 
 from ate.backtest.data import BacktestData, DataError, instrument_for
 from ate.backtest.inputs import capital_in_force, check_markets, config_filters
-from ate.backtest.stats import EquityPoint, LedgerEntry, Trade, compute
+from ate.backtest.stats import EquityPoint, LedgerEntry, Trade, compute, trade_stats
 from ate.backtest.trades import FundingPayment, build, strategy_round_trips
 from ate.backtest.vetoes import periods, start_date_dependence
 from ate.config import EngineConfig
@@ -293,7 +293,8 @@ class CoreDriver(Driver):
         instruments = {**configured_instruments(cfg), **world.instruments}
         self.core = TradingCore(cfg, instruments=instruments.values(), strategies=strategies,
                                 clock=world.clock.now_ms, state=MemoryState(), store=store, shadow=shadow,
-                                dvol_history=world.data.dvol, record_decisions=store is not None)
+                                dvol_history=world.data.dvol, record_decisions=store is not None,
+                                more_dvol=world.data.more_dvol)
         self.executor = (MatchingExecutor(world.core, ACCOUNT, self.core.on_order_update)
                          if executor_factory is None else executor_factory(self.core))
         self.core.attach(self.executor)
@@ -312,15 +313,16 @@ class CoreDriver(Driver):
 
     def on_candle(self, market: str, candle: Candle) -> dict[str, Any] | None:
         decision = self.core.on_candle(market, candle)
-        return None if decision is None else decision.to_dict()
+        return None if decision is None else self.core.decision_dict(decision)
 
     def stable_prices(self) -> dict[str, Decimal]:
         return {a: p for a, p in self.core.portfolio.prices.items() if a in STABLES}
 
     def warm_up(self, market: str, candles: Sequence[Candle]) -> None:
-        if market == self.core.primary:
+        engine = self.core.engines.get(market)
+        if engine is not None:
             for c in candles:
-                self.core.signals.on_candle(c)
+                engine.on_candle(c)
 
 
 def configured_instruments(cfg: EngineConfig) -> dict[str, Instrument]:
@@ -363,6 +365,7 @@ def run_backtest(cfg: EngineConfig, data: BacktestData, *, settings: ReplaySetti
         notes += check_markets(cfg, data)
     t0 = time.perf_counter()
     world = World(data, settings, capital, holdings)
+    chosen: list[Strategy] = []
     if driver_factory is None:
         chosen = list(strategies) if strategies is not None else strategies_from_config(cfg)
         driver: Driver = CoreDriver(cfg, world, chosen)
@@ -374,6 +377,8 @@ def run_backtest(cfg: EngineConfig, data: BacktestData, *, settings: ReplaySetti
 
     total = _count_closes(data) if progress is not None else 0
     driver.warm_up(data.primary, data.warmup)
+    for market, candles in data.more_warmup.items():
+        driver.warm_up(market, candles)
     equity: list[EquityPoint] = []
     decisions: list[dict[str, Any]] = []
     prices: dict[str, list[tuple[int, float]]] = {k: [] for k in data.markets}
@@ -416,7 +421,8 @@ def run_backtest(cfg: EngineConfig, data: BacktestData, *, settings: ReplaySetti
     equity.insert(0, EquityPoint(data.start_ms, float(_capital_of(world))))
     fills = executor.fills if executor is not None else []
     legs, ledger, still_open = build([f.fill for f in fills], world.funding_since(0), world.instruments)
-    trades = strategy_round_trips(legs)
+    slots = market_slots(chosen)
+    trades = strategy_round_trips(legs, slots)
     result = BacktestResult(cfg.run_id, data.start_ms, end, sum(len(m.candles) for m in data.markets.values()),
                             equity, final, trades, ledger, [_fill_dict(f.fill, f.purpose) for f in fills],
                             [order_row(o) for o in executor.submitted] if executor is not None else [],
@@ -425,12 +431,50 @@ def run_backtest(cfg: EngineConfig, data: BacktestData, *, settings: ReplaySetti
                             legs=legs, capital_source=capital_source)
     result.stats = compute(equity, trades, ledger, legs)
     result.stats["open_at_end"] = still_open  # per-market trips not closed by the end: in equity, not in trade stats
-    found = periods(decisions, end)
+    several = len({(st, k) for (st, _), k in slots.items()}) > len({st for st, _ in slots})  # a list of markets
+    if several or any("market" in d for d in decisions[:1]):
+        found = _per_market_stats(result, slots, end)
+    else:
+        found = periods(decisions, end)
     result.stats["veto_periods"] = found["vetoes"]
     result.stats["warmup_periods"] = found["warmup"]
     result.stats["warmup_bars"] = len(data.warmup)
     result.stats["start_date_dependence"] = start_date_dependence(found)
     return result
+
+
+def market_slots(strategies: Sequence[Strategy]) -> dict[tuple[str, str], str]:
+    """(strategy, market) → the slot trading it, for strategies given a list of markets (a directional
+    market with its hedge, a carry pair): their round trips are counted per slot."""
+    from ate.strategies.per_market import PerMarket
+
+    return {(s.name, m): key for s in strategies if isinstance(s, PerMarket)
+            for key, slot in s.slots.items() for m in slot.traded}  # type: ignore[attr-defined]
+
+
+def _per_market_stats(result: BacktestResult, slots: Mapping[tuple[str, str], str],
+                      end: int) -> dict[str, list[dict[str, Any]]]:
+    """`stats["per_market"]`: each strategy's results per market (or pair), with each signal market's veto and
+    warm-up periods read from that market's own decisions; returns every period, each naming its market."""
+    per: dict[str, dict[str, dict[str, Any]]] = {}
+    by_slot: dict[tuple[str, str], list[Trade]] = {}
+    for t in result.trades:
+        first = f"{t.venue.split('+')[0]}:{t.symbol.split('+')[0]}"
+        by_slot.setdefault((t.strategy, slots.get((t.strategy, first), first)), []).append(t)
+    for (strategy, slot) in sorted({(st, k) for (st, _), k in slots.items()} | set(by_slot)):
+        per.setdefault(strategy, {})[slot] = trade_stats(by_slot.get((strategy, slot), []))
+    found: dict[str, list[dict[str, Any]]] = {"vetoes": [], "warmup": []}
+    for market in dict.fromkeys(d.get("market", "") for d in result.decisions):
+        mine = periods([d for d in result.decisions if d.get("market", "") == market], end)
+        for kind in found:
+            found[kind] += [{"market": market, **p} for p in mine[kind]]
+        own = per.get("directional", {}).get(market)
+        if own is not None:
+            own["veto_periods"], own["warmup_periods"] = mine["vetoes"], mine["warmup"]
+    for kind in found:
+        found[kind].sort(key=lambda p: (p["from_ms"], p["market"], p["module"], p.get("scope", "")))
+    result.stats["per_market"] = per
+    return found
 
 
 def _capital_of(world: World) -> Decimal:

@@ -9,7 +9,7 @@ paid − quote-denominated fees + funding while open + dust left × exit price.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 
@@ -116,14 +116,17 @@ def _close(rt: _Open, last: Fill, market: str, dust_value: Decimal) -> Trade:
 
 
 
-def strategy_round_trips(legs: Sequence[Trade]) -> list[Trade]:
+def strategy_round_trips(legs: Sequence[Trade], slots: Mapping[tuple[str, str], str] | None = None) -> list[Trade]:
     """Per-market trips → one round trip per strategy trade: a strategy's legs whose holding periods overlap
     (a carry pair's spot and perp, a hedged directional entry) are one trade, with their P&L, fees and
-    funding summed. Prices and quantity are the first leg's; `legs` says how many were merged."""
+    funding summed. Prices and quantity are the first leg's; `legs` says how many were merged. A strategy
+    trading several markets has a slot per market (or pair): `slots` maps (strategy, market) to it, and only
+    legs of one slot are merged."""
     out: list[Trade] = []
-    by_strategy: dict[str, list[Trade]] = {}
+    by_strategy: dict[tuple[str, str], list[Trade]] = {}
     for t in legs:
-        by_strategy.setdefault(t.strategy, []).append(t)
+        slot = (slots or {}).get((t.strategy, f"{t.venue}:{t.symbol}"), "")
+        by_strategy.setdefault((t.strategy, slot), []).append(t)
     for trips in by_strategy.values():
         group: list[Trade] = []
         end = 0

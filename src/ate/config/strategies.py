@@ -6,9 +6,10 @@ Markets are named `"<venue>:<SYMBOL>"` with the engine's venue ids: `binance` (s
 
 from __future__ import annotations
 
+import re
 from typing import Any, Literal
 
-from pydantic import ConfigDict, Field, model_validator
+from pydantic import ConfigDict, Field, field_validator, model_validator
 
 from ate.config.checks import Section as _Section
 
@@ -57,10 +58,67 @@ class ArbitrageConfig(_Section):
         return self
 
 
+MARKET = r"^[^:\s]+:[^:\s]+$"
+PERP_VENUES = frozenset({"binance_usdm"})  # venues whose every market is a perp (Backpack's end in _PERP)
+VENUES = frozenset({"binance", "binance_usdm", "backpack"})
+
+
+def is_perp(market: str) -> bool:
+    venue, _, symbol = market.partition(":")
+    return venue in PERP_VENUES or symbol.endswith("_PERP")
+
+
+def _venue_known(market: str) -> str:
+    venue = market.partition(":")[0]
+    if venue not in VENUES:
+        raise ValueError(f"{market!r}: unknown venue {venue!r} (one of {', '.join(sorted(VENUES))})")
+    return market
+
+
+def _no_duplicates(markets: list[str], what: str) -> None:
+    seen: set[str] = set()
+    for m in markets:
+        if m in seen:
+            raise ValueError(f"{what}: {m} is listed twice")
+        seen.add(m)
+
+
+def _legacy(data: Any, old: dict[str, str], build: Any) -> Any:
+    """The single-market form (before lists of markets) read as a list of one; both forms at once are refused."""
+    if not isinstance(data, dict) or not any(k in data for k in old):
+        return data
+    if "markets" in data:
+        raise ValueError(f"give either markets or {' and '.join(old)} (the single-market form), not both")
+    data = dict(data)
+    given = {k: data.pop(k) for k in old if k in data}
+    data["markets"] = [build({**old, **given})]
+    return data
+
+
+class CarryMarket(_Section):
+    """One carry pair: long `spot`, short `perp`, of the same asset."""
+
+    spot: str = Field(pattern=MARKET, description="spot leg, e.g. binance:ETHUSDT")
+    perp: str = Field(pattern=MARKET, description="perp leg, e.g. binance_usdm:ETHUSDT")
+
+    @model_validator(mode="after")
+    def _legs(self) -> CarryMarket:
+        _venue_known(self.spot)
+        _venue_known(self.perp)
+        if is_perp(self.spot):
+            raise ValueError(f"spot: {self.spot} is a perp market; the spot leg must be a spot market")
+        if not is_perp(self.perp):
+            raise ValueError(f"perp: {self.perp} is not a perp market (binance_usdm:SYMBOL or backpack:*_PERP)")
+        return self
+
+
 class FundingCarryConfig(_Section):
     enabled: bool = True
-    spot_market: str = "binance:BTCUSDT"
-    perp_market: str = "binance_usdm:BTCUSDT"
+    # One carry position per pair, each with its own state; notional and thresholds apply to each.
+    markets: list[CarryMarket] = Field(
+        [CarryMarket(spot="binance:BTCUSDT", perp="binance_usdm:BTCUSDT")], min_length=1,
+        description="carry pairs [{spot, perp}], one position each; the single-pair form "
+                    "spot_market/perp_market is read as a list of one")
     notional: float = Field(1000.0, gt=0, le=10_000_000, description="USD per carry position; at most 1e7")
     min_rate_bps_8h: float = Field(1.0, ge=0)
     persistence: int = Field(3, ge=1)
@@ -84,10 +142,25 @@ class FundingCarryConfig(_Section):
     leverage: int = Field(2, ge=1, le=20)
     margin_type: Literal["CROSSED", "ISOLATED"] = "CROSSED"
 
+    @model_validator(mode="before")
+    @classmethod
+    def _single_pair(cls, data: Any) -> Any:
+        return _legacy(data, {"spot_market": "binance:BTCUSDT", "perp_market": "binance_usdm:BTCUSDT"},
+                       lambda d: {"spot": d["spot_market"], "perp": d["perp_market"]})
+
+    @field_validator("markets")
+    @classmethod
+    def _distinct(cls, markets: list[CarryMarket]) -> list[CarryMarket]:
+        _no_duplicates([m for p in markets for m in (p.spot, p.perp)], "markets")
+        return markets
+
 
 class DirectionalConfig(_Section):
     enabled: bool = True
-    market: str = "binance:BTCUSDT"
+    # One signal engine (the eight modules, their warm-up, vetoes and kelly history) and one position per market.
+    markets: list[str] = Field(["binance:BTCUSDT"], min_length=1,
+                               description="markets traded, each on its own signals and position; the "
+                                           "single-market form `market` is read as a list of one")
     stop_atr: float = Field(2.0, gt=0)
     target_atr: float = Field(3.0, gt=0)
     time_stop_hours: float = Field(72.0, gt=0)
@@ -98,10 +171,27 @@ class DirectionalConfig(_Section):
     taker_fee_bps: float = Field(10.0, ge=0, le=100)  # for the hypothetical trades booked while kelly is 0
     hypothetical_offset_bps: float = Field(5.0, ge=0)
 
+    @model_validator(mode="before")
+    @classmethod
+    def _single_market(cls, data: Any) -> Any:
+        return _legacy(data, {"market": "binance:BTCUSDT"}, lambda d: d["market"])
+
+    @field_validator("markets")
+    @classmethod
+    def _markets(cls, markets: list[str]) -> list[str]:
+        for i, m in enumerate(markets):
+            if not re.match(MARKET, m):
+                raise ValueError(f"markets.{i}: {m!r} is not 'venue:SYMBOL'")
+            _venue_known(m)
+        _no_duplicates(markets, "markets")
+        return markets
+
     @model_validator(mode="after")
     def _hedge_market(self) -> DirectionalConfig:
         if self.hedge_ratio > 0 and not self.hedge_market:
             raise ValueError("hedge_market is required when hedge_ratio > 0")
+        if self.hedge_ratio > 0 and len(self.markets) > 1:
+            raise ValueError("hedge_ratio > 0 hedges one market on hedge_market: give one market, or hedge_ratio 0")
         return self
 
 
@@ -123,4 +213,23 @@ class StrategiesConfig(_Section):
     funding_carry: FundingCarryConfig = FundingCarryConfig()
     directional: DirectionalConfig = DirectionalConfig()
     custom: list[CustomStrategyConfig] = Field(default_factory=list)
+
+    def traded_markets(self) -> dict[str, str]:
+        """{config path: market} of every market an enabled built-in strategy trades (a price source such as
+        arbitrage's conversion_market is only read, and a strategy copes with its absence)."""
+        out = {}
+        for name, section in self:
+            if not getattr(section, "enabled", False) or isinstance(section, list):
+                continue
+            for field, value in section:
+                if "market" not in field or field.startswith("conversion"):
+                    continue
+                items = value if isinstance(value, list) else [value]
+                for i, item in enumerate(items):
+                    path = f"strategies.{name}.{field}" + (f".{i}" if isinstance(value, list) else "")
+                    legs = dict(item) if isinstance(item, CarryMarket) else {"": item}  # a pair: spot and perp
+                    for leg, market in legs.items():
+                        if isinstance(market, str) and re.match(MARKET, market):
+                            out[f"{path}.{leg}" if leg else path] = market
+        return out
 

@@ -14,6 +14,7 @@ from typing import Any
 import msgspec
 import numpy as np
 
+from ate.config import EngineConfig
 from ate.config.modules import ModulesConfig
 from ate.data.candles import INTERVAL_MS, MINUTE_MS, Aggregator, Candle
 from ate.data.loaders import DvolPoint
@@ -29,6 +30,12 @@ from ate.signals.lxvx import Lxvx
 from ate.signals.multi_timeframe import MultiTimeframe
 
 TF_BY_MS = {ms: tf for tf, ms in INTERVAL_MS.items()}
+
+
+def signal_markets(cfg: EngineConfig) -> list[str]:
+    """Markets with a signal engine: the primary one, then each directional market (each its own engine)."""
+    d = cfg.strategies.directional
+    return list(dict.fromkeys([cfg.markets.primary, *(d.markets if d.enabled else ())]))
 MODULE_ORDER = ("atr_supertrend", "multi_timeframe", "lxvx", "bitvol", "garch", "kelly", "emergency", "gamma")
 VOTERS = ("atr_supertrend", "lxvx", "multi_timeframe")
 
@@ -40,6 +47,7 @@ class Decision:
     outputs: dict[str, ModuleOutput]  # every module, in MODULE_ORDER
     combined: Combined
     intent: Intent
+    market: str = ""  # the engine's market (`venue:SYMBOL`): one engine per directional market
 
     def to_dict(self) -> dict[str, Any]:
         c = self.combined
@@ -247,7 +255,7 @@ class SignalEngine:
         combined = combine((outputs[v] for v in VOTERS), self.cfg.combiner)
         intent = decide(combined, outputs, self.position, allow_short=self.allow_short,
                         market=self.market, venue=self.venue)
-        return Decision(now, bar, outputs, combined, intent)
+        return Decision(now, bar, outputs, combined, intent, self.market)
 
     def overrides(self, now_ms: int) -> tuple[ModuleOutput, ModuleOutput]:
         """(emergency, gamma) outputs: call on every 1m close and 1 s tick, and after fills."""

@@ -115,8 +115,13 @@ class StrategyContext(Protocol):
         smallest headroom of its legs: risk approves a pair's legs at one size or not at all."""
         ...
 
-    def in_flight(self, strategy: str) -> bool:
-        """True while `strategy` has an order that is not terminal (or an intent not yet decided)."""
+    def signal_vetoes(self, market: str) -> Collection[str]:
+        """The vetoes in force for trading `market` on its own signals (its signal engine's and the account's)."""
+        ...
+
+    def in_flight(self, strategy: str, markets: Collection[str] = ()) -> bool:
+        """True while `strategy` has an order that is not terminal (or an intent not yet decided); with
+        `markets`, only orders on those markets count (a strategy trading several markets)."""
         ...
 
 
@@ -136,7 +141,7 @@ class SimpleContext:
     margins: dict[str, MarginInfo] = field(default_factory=dict)
     multipliers: dict[str, float] = field(default_factory=dict)
     headroom: dict[str, Decimal] = field(default_factory=dict)  # by strategy, and by "market:SIDE"
-    busy: set[str] = field(default_factory=set)  # strategies with orders in flight
+    busy: set[str] = field(default_factory=set)  # strategies with orders in flight ("name" or "name@market")
 
     def book(self, market: str) -> BookTicker | None:
         return self.books.get(market)
@@ -166,8 +171,11 @@ class SimpleContext:
         known = [c for c in caps if c is not None]
         return min(known) if known else None
 
-    def in_flight(self, strategy: str) -> bool:
-        return strategy in self.busy
+    def signal_vetoes(self, market: str) -> Collection[str]:
+        return self.vetoes
+
+    def in_flight(self, strategy: str, markets: Collection[str] = ()) -> bool:
+        return strategy in self.busy or any(f"{strategy}@{m}" in self.busy for m in markets)
 
     def set_book(self, market: str, bid: Decimal | str, ask: Decimal | str, bid_qty: Decimal | str = "1",
                  ask_qty: Decimal | str = "1", ts_ms: int | None = None) -> BookTicker:
@@ -181,9 +189,10 @@ class SimpleContext:
         self.balances[(venue, asset)] = Balance(asset, Decimal(free))
 
 
-def blocked(ctx: StrategyContext, scopes: Iterable[str]) -> str | None:
-    """The first active veto among `scopes` (or `all`), None if entries are allowed."""
-    active = ctx.vetoes
+def blocked(ctx: StrategyContext, scopes: Iterable[str], active: Collection[str] | None = None) -> str | None:
+    """The first active veto among `scopes` (or `all`), None if entries are allowed; `active` defaults to
+    `ctx.vetoes`."""
+    active = ctx.vetoes if active is None else active
     if not active:
         return None
     if "all" in active:
@@ -247,6 +256,7 @@ class ClosedTrade:
     entry_notional: float
     ts_ms: int
     hypothetical: bool = False
+    market: str = ""  # the market whose signals decided it (directional: that market's kelly learns from it)
 
 
 class Strategy:

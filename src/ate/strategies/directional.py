@@ -20,7 +20,7 @@ from typing import Any
 
 from ate.config.strategies import DirectionalConfig
 from ate.data.candles import Candle
-from ate.model import Fill, FilterError, MarketKind, Order, OrderIntent, Purpose, Side, TradingState
+from ate.model import Fill, FilterError, MarketKind, Order, OrderIntent, Purpose, Severity, Side, TradingState
 from ate.signals.base import Side as VoteSide
 from ate.signals.combiner import decide
 from ate.signals.engine import Decision
@@ -117,12 +117,13 @@ class Trade:
 class DirectionalStrategy(Strategy):
     name = "directional"
 
-    def __init__(self, cfg: DirectionalConfig | None = None) -> None:
+    def __init__(self, cfg: DirectionalConfig | None = None, market: str | None = None) -> None:
         super().__init__()
         self.cfg = cfg = cfg or DirectionalConfig()
-        self.market = cfg.market
+        self.market = market or cfg.markets[0]
         self.venue = split_market(self.market)[0]
         self.hedge = cfg.hedge_market if cfg.hedge_ratio > 0 else None
+        self.traded = (self.market, *([self.hedge] if self.hedge else []))  # markets whose orders are its own
         self.book_id = f"{self.name}:{self.hedge}"
         self._scopes = [self.name, *market_scopes(self.market), *(["hedged", *market_scopes(self.hedge)]
                                                                   if self.hedge else [])]
@@ -138,8 +139,13 @@ class DirectionalStrategy(Strategy):
         self.last_decision: dict[str, Any] | None = None
         self.last_skip: str | None = None
 
+    def _event(self, ts_ms: int, kind: str, message: str, severity: Severity = Severity.INFO, **data: Any) -> None:
+        super()._event(ts_ms, kind, message, severity, market=self.market, **data)
+
     # ---- decisions ---------------------------------------------------------------------------------
     def on_decision(self, decision: Decision, ctx: StrategyContext) -> Sequence[OrderIntent]:
+        if decision.market != self.market:  # another market's signal engine
+            return NO_INTENTS
         inst = ctx.instrument(self.market)
         signed = 0.0
         if self.trade is not None and self.phase in ("open", "exiting"):
@@ -167,10 +173,10 @@ class DirectionalStrategy(Strategy):
     def _enter(self, decision: Decision, long: bool, fraction: float, ctx: StrategyContext) -> Sequence[OrderIntent]:
         if ctx.trading_state is not TradingState.ACTIVE:
             return self._skip(ctx, f"trading state {ctx.trading_state}")
-        veto = blocked(ctx, self._scopes)
+        veto = blocked(ctx, self._scopes, ctx.signal_vetoes(self.market))
         if veto is not None:
             return self._skip(ctx, f"veto {veto}")
-        if self.pending or ctx.in_flight(self.name):
+        if self.pending or ctx.in_flight(self.name, self.traded):
             return self._skip(ctx, "orders in flight")
         atr = _atr(decision)
         if atr is None:
@@ -239,7 +245,7 @@ class DirectionalStrategy(Strategy):
             if hit is not None:
                 self._close_paper(hit[0], hit[1], candle.close_ms)
         t = self.trade
-        if t is None or self.pending or ctx.in_flight(self.name):
+        if t is None or self.pending or ctx.in_flight(self.name, self.traded):
             return NO_INTENTS
         if self.phase == "exiting":  # repeated until filled, capped from the latest close
             return self._exit(ctx, t.exit_reason or "retry", candle.close)
@@ -338,7 +344,8 @@ class DirectionalStrategy(Strategy):
             self.round_trips += 1
             self.winloss.add(float(pnl))
             if t.entry_notional > 0:
-                self._trades.append(ClosedTrade(self.name, float(pnl), float(t.entry_notional), ctx.now_ms))
+                self._trades.append(ClosedTrade(self.name, float(pnl), float(t.entry_notional), ctx.now_ms,
+                                                market=self.market))
             self._event(ctx.now_ms, "closed", f"directional trade closed ({t.exit_reason}): P&L {pnl:.2f}",
                         pnl=str(pnl))
             self.trade, self.phase = None, "flat"
@@ -370,7 +377,7 @@ class DirectionalStrategy(Strategy):
         exit_price = price * (1 - off if p.long else 1 + off)
         gross = (exit_price - p.entry) * (1 if p.long else -1)
         fees = (p.entry + exit_price) * self.cfg.taker_fee_bps * 1e-4
-        self._trades.append(ClosedTrade(self.name, gross - fees, p.entry, ts_ms, hypothetical=True))
+        self._trades.append(ClosedTrade(self.name, gross - fees, p.entry, ts_ms, hypothetical=True, market=self.market))
         self.hypothetical_trades += 1
         self.paper = None
 

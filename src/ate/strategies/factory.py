@@ -8,6 +8,7 @@ from ate.strategies.base import Strategy
 from ate.strategies.directional import DirectionalStrategy
 from ate.strategies.funding_carry import FundingCarryStrategy
 from ate.strategies.loader import build_custom
+from ate.strategies.per_market import PerMarket
 
 
 def build_strategies(cfg: object) -> list[Strategy]:
@@ -17,10 +18,13 @@ def build_strategies(cfg: object) -> list[Strategy]:
     section: StrategiesConfig = cfg if isinstance(cfg, StrategiesConfig) else cfg.strategies  # type: ignore[attr-defined]
     out: list[Strategy] = []
     if section.directional.enabled:
-        out.append(DirectionalStrategy(section.directional))
+        d = section.directional
+        out.append(PerMarket(DirectionalStrategy.name, {m: DirectionalStrategy(d, m) for m in d.markets}))
     if section.arbitrage.enabled:
         out.append(ArbitrageStrategy(section.arbitrage))
     if section.funding_carry.enabled:
-        out.append(FundingCarryStrategy(section.funding_carry))
+        c = section.funding_carry
+        out.append(PerMarket(FundingCarryStrategy.name,
+                             {f"{p.spot}/{p.perp}": FundingCarryStrategy(c, p) for p in c.markets}))
     out += build_custom(section)
     return out

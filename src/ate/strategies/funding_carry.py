@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from decimal import ROUND_CEILING, Decimal
 from typing import Any
 
-from ate.config.strategies import FundingCarryConfig
+from ate.config.strategies import CarryMarket, FundingCarryConfig
 from ate.data.candles import Candle
 from ate.data.loaders import FundingRate
 from ate.model import Fill, Order, OrderIntent, Purpose, Severity, Side, TradingState
@@ -85,10 +85,12 @@ def entry_check(predicted: float, settled: Sequence[float], interval_h: float,
 class FundingCarryStrategy(Strategy):
     name = "funding_carry"
 
-    def __init__(self, cfg: FundingCarryConfig | None = None) -> None:
+    def __init__(self, cfg: FundingCarryConfig | None = None, pair: CarryMarket | None = None) -> None:
         super().__init__()
         self.cfg = cfg = cfg or FundingCarryConfig()
-        self.spot, self.perp = cfg.spot_market, cfg.perp_market
+        pair = pair or cfg.markets[0]
+        self.spot, self.perp = pair.spot, pair.perp
+        self.traded = (self.spot, self.perp)  # markets whose orders are its own
         self.book_id = f"{self.name}:{self.perp}"
         self._scopes = ["hedged", self.name, *market_scopes(self.spot, self.perp)]
         self.phase = "flat"  # flat → opening → open → closing → flat
@@ -194,7 +196,7 @@ class FundingCarryStrategy(Strategy):
     def evaluate(self, ctx: StrategyContext) -> Sequence[OrderIntent]:
         """Entry when flat, guards and exits when open; repeated exits while closing."""
         self._refresh_mark(ctx)
-        if self.pending or ctx.in_flight(self.name):
+        if self.pending or ctx.in_flight(self.name, self.traded):
             return NO_INTENTS
         if self.phase == "flat":
             return self._try_enter(ctx)

@@ -133,8 +133,17 @@ def build_custom(section: StrategiesConfig) -> list[Strategy]:
 def check_strategies_or_exit(cfg: object) -> None:
     """For commands that trade or backtest: exit 2 with one `<field.path>: <reason>` line per problem."""
     section: StrategiesConfig = cfg if isinstance(cfg, StrategiesConfig) else cfg.strategies  # type: ignore[attr-defined]
+    problems = []
+    markets = getattr(cfg, "markets", None)
+    if markets is not None:  # a strategy on a market the engine does not subscribe to would never trade
+        configured = markets.by_key()
+        problems += [f"{path}: {market} is not a configured market (markets: {', '.join(sorted(configured))}); "
+                     f"add it to markets, or remove it from the strategy" for path, market in
+                     section.traded_markets().items() if market not in configured]
     try:
         build_custom(section)
     except ConfigError as exc:
-        sys.stderr.write("".join(f"{line}\n" for line in exc.problems))
+        problems += exc.problems
+    if problems:
+        sys.stderr.write("".join(f"{line}\n" for line in problems))
         raise SystemExit(2) from None

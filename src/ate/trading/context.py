@@ -38,6 +38,9 @@ class CoreContext:
     def vetoes(self) -> Collection[str]:
         return self.core.active_vetoes()
 
+    def signal_vetoes(self, market: str) -> Collection[str]:
+        return self.core.signal_vetoes(market)
+
     def book(self, market: str) -> BookTicker | None:
         return self.core.books.get(market)
 
@@ -65,5 +68,8 @@ class CoreContext:
     def headroom_usd(self, strategy: str, market: str | None = None, side: Side | None = None) -> Decimal | None:
         return self.core.risk.headroom_usd(market, side)
 
-    def in_flight(self, strategy: str) -> bool:
-        return bool(self.core.orders.open_orders(strategy))
+    def in_flight(self, strategy: str, markets: Collection[str] = ()) -> bool:
+        orders = self.core.orders.open_orders(strategy)
+        if not markets:
+            return bool(orders)
+        return any(f"{o.venue}:{o.symbol}" in markets for o in orders)

@@ -13,7 +13,7 @@ import contextlib
 import json
 import logging
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from decimal import Decimal
 from typing import Any
 
@@ -44,7 +44,7 @@ from ate.risk.store import StateStore
 from ate.risk.verdict import Decision as RiskDecision
 from ate.risk.verdict import Reason, Verdict
 from ate.signals.base import ModuleOutput
-from ate.signals.engine import Decision, SignalEngine
+from ate.signals.engine import Decision, SignalEngine, signal_markets
 from ate.store.db import MARKS_KEY
 from ate.strategies.base import FundingInfo, MarginInfo, Strategy
 from ate.trading.context import CoreContext
@@ -61,7 +61,7 @@ class TradingCore:
     def __init__(self, cfg: EngineConfig, *, instruments: Iterable[Instrument], strategies: Sequence[Strategy],
                  clock: Callable[[], int], state: StateStore, store=None, shadow: bool = False,
                  dvol_history: Iterable[DvolPoint] = (), stage_index: int | None = None,
-                 record_decisions: bool = True) -> None:
+                 record_decisions: bool = True, more_dvol: Mapping[str, Sequence[DvolPoint]] | None = None) -> None:
         self.cfg = cfg
         self.clock = clock
         self.state = state
@@ -72,7 +72,23 @@ class TradingCore:
         for inst in instruments:
             self.portfolio.add_instrument(inst)
         self.primary = cfg.markets.primary
-        self.signals = SignalEngine(cfg.modules, market=self.primary, dvol_history=dvol_history)
+        # One signal engine per directional market, each with its own warm-up, vetoes and kelly history; the
+        # primary market's also gives the account's emergency and gamma overrides (and exists without
+        # directional). Every engine sees the account's equity and every market's candles, so the emergency
+        # figures inside each decision are the account's. Each reads the implied volatility of its own asset:
+        # `more_dvol` by asset, else `dvol_history` for the primary market's asset.
+        self._assets = {i.key: i.base for i in self.portfolio.instruments.values()}
+        primary_dvol, dvols = list(dvol_history), dict(more_dvol or {})
+
+        def dvol_of(market: str) -> Sequence[DvolPoint]:
+            asset = self._assets.get(market)
+            if asset in dvols:
+                return dvols[asset]
+            return primary_dvol if asset == self._assets.get(self.primary) else ()
+
+        self.engines: dict[str, SignalEngine] = {
+            m: SignalEngine(cfg.modules, market=m, dvol_history=dvol_of(m)) for m in signal_markets(cfg)}
+        self.signals = self.engines[self.primary]
         self._decision_ms = INTERVAL_MS[cfg.modules.decision_timeframe]
         limits = limits_from_config(cfg, stage_index)
         self.risk = PreTradeChecker(limits, clock)
@@ -93,7 +109,8 @@ class TradingCore:
         self.books: dict[str, BookTicker] = {}
         self.funding: dict[str, FundingInfo] = {}
         self.margins: dict[str, MarginInfo] = {}
-        self.module_outputs: dict[str, ModuleOutput] = {}
+        self.module_outputs: dict[str, ModuleOutput] = {}  # the primary engine's, with the account overrides
+        self.market_outputs: dict[str, dict[str, ModuleOutput]] = {}  # each other engine's, at its last decision
         self.last_decision: Decision | None = None
         self.decisions = 0
         self.quarantined = 0
@@ -123,9 +140,10 @@ class TradingCore:
                 strategy.restore(saved)
             for book_id, book in strategy.hedge_books(self.ctx).items():
                 self.signals.register_hedge_book(book_id, book)
-        saved = self.book_state.get_state("signals")
-        if saved:
-            self.signals.import_state(saved)
+        for market, engine in self.engines.items():
+            saved = self.book_state.get_state(self._signals_key(market))
+            if saved:
+                engine.import_state(saved)
         self._warn_unreachable()
 
     def _warn_unreachable(self) -> None:
@@ -170,6 +188,9 @@ class TradingCore:
             self._saved[name] = json.dumps(saved, sort_keys=True, default=str)
             if saved:
                 strategy.restore(saved)
+
+    def _signals_key(self, market: str) -> str:
+        return "signals" if market == self.primary else f"signals.{market}"
 
     def _touch(self, strategy: Strategy) -> None:
         if self.store is not None:
@@ -246,6 +267,16 @@ class TradingCore:
         scopes = {v.scope for out in self.module_outputs.values() for v in out.vetoes}
         return scopes
 
+    def signal_vetoes(self, market: str) -> set[str]:
+        """The vetoes of `market`'s own signal engine (its kelly, lxvx …) with the account's emergency and
+        gamma; the primary market's are `active_vetoes()`."""
+        own = self.market_outputs.get(market)
+        if market == self.primary or own is None:
+            return self.active_vetoes()
+        outs = [o for name, o in own.items() if name not in ("emergency", "gamma")]
+        outs += [o for name in ("emergency", "gamma") if (o := self.module_outputs.get(name)) is not None]
+        return {v.scope for out in outs for v in out.vetoes}
+
     def locked(self, venue: str, asset: str) -> Decimal:
         """Balance held by our open orders (buy: quote, sell: base) on a venue."""
         total = Decimal(0)
@@ -308,21 +339,24 @@ class TradingCore:
         now = self.clock()
         self.portfolio.mark(market, mid)
         self.risk.update_mark(market, mid, now)
-        self.signals.on_market_update(market, now)
+        for engine in self.engines.values():
+            engine.on_market_update(market, now)
         return market
 
     def on_candle(self, market: str, candle: Candle) -> Decision | None:
         """A closed 1m candle of any market in use (the primary one also feeds the signal engine)."""
         decision = None
-        if market == self.primary:
-            if candle.close_ms % self._decision_ms == 0:  # gamma at a decision sees the books as of now
-                self._snapshot_hedge_books()
-            decision = self.signals.on_candle(candle)
+        for engine in self.engines.values():
+            if engine.market != market:
+                engine.observe_candle(market, candle)
+                continue
+            if market == self.primary and candle.close_ms % self._decision_ms == 0:
+                self._snapshot_hedge_books()  # gamma at a decision sees the books as of now
+            decision = engine.on_candle(candle)
             if decision is not None:
                 self._on_decision(decision)
-            self._overrides()
-        else:
-            self.signals.observe_candle(market, candle)
+            if market == self.primary:
+                self._overrides()
         if market not in self.books:  # candle-only replays (backtests) still need marks for valuation
             close = Decimal(repr(candle.close))
             self.portfolio.mark(market, close)
@@ -359,8 +393,12 @@ class TradingCore:
         info = self.funding.get(market) or FundingInfo()
         self.funding[market] = FundingInfo(info.settled, rate, interval_ms or info.interval_ms)
 
-    def on_dvol(self, value: float, ts_ms: int) -> None:
-        self.signals.push_dvol(value, ts_ms)
+    def on_dvol(self, value: float, ts_ms: int, asset: str | None = None) -> None:
+        """A DVOL value of `asset` (default: the primary market's): for every engine trading that asset."""
+        asset = asset or self._assets.get(self.primary)
+        for market, engine in self.engines.items():
+            if self._assets.get(market) == asset:
+                engine.push_dvol(value, ts_ms)
 
     def on_order_update(self, view: Order, fill: Fill | None) -> None:
         """One venue event about one order (ack, reject, fill, cancel, expiry): one unit of work."""
@@ -400,7 +438,9 @@ class TradingCore:
         # equity recovers (canary/live: "trading stops at the daily loss limit").
         breached = self.daily.breached_day is not None and self.daily.breached_day == self.daily.day_ms
         self.risk.set_daily_loss(max(self.daily.loss, self.daily.limit) if breached else self.daily.loss)
-        self.signals.update_equity(float(equity), now, float(gross_exposure(self.holdings())), float(flow))
+        gross = float(gross_exposure(self.holdings()))
+        for engine in self.engines.values():
+            engine.update_equity(float(equity), now, gross, float(flow))
 
     def _persist(self, now: int, equity: Decimal | None) -> None:
         """Equity once it is valued (with the flows since the last snapshot), marks, signal state, and every
@@ -414,7 +454,8 @@ class TradingCore:
                 self._snapshot_flows = ZERO
             self.state.set_state(MARKS_KEY, {m: str(p.mark_price) for m, p in self.portfolio.positions.items()
                                              if p.mark_price}, now)
-            self.book_state.set_state("signals", self.signals.export_state(), now)
+            for market, engine in self.engines.items():
+                self.book_state.set_state(self._signals_key(market), engine.export_state(), now)
             for s in self.strategies:
                 self._touch(s)
 
@@ -457,7 +498,8 @@ class TradingCore:
             self.daily.update(equity)
             self.daily.rebase()
             self.ladder.reset()
-            self.signals.resume(float(equity), self.clock())
+            for engine in self.engines.values():
+                engine.resume(float(equity), self.clock())
         self._state_seen = state
 
     # ---- internals ---------------------------------------------------------------------------------
@@ -482,13 +524,23 @@ class TradingCore:
 
     def _on_decision(self, decision: Decision) -> None:
         self.decisions += 1
-        self.last_decision = decision
-        self.module_outputs.update(decision.outputs)
+        if decision.market == self.primary:
+            self.last_decision = decision
+            self.module_outputs.update(decision.outputs)
+        else:
+            self.market_outputs.setdefault(decision.market, {}).update(decision.outputs)
         if self.record_decisions and self.store is not None:
             self._record(EngineEvent(decision.ts, "signal_decision", decision.intent.kind, Severity.INFO,
-                                     decision.to_dict()))
+                                     self.decision_dict(decision)))
         for s in self.strategies:
             self._handle(s, s.on_decision(decision, self.ctx))
+
+    def decision_dict(self, decision: Decision) -> dict[str, Any]:
+        """A decision as stored and reported; it names its market when there are several signal engines."""
+        out = decision.to_dict()
+        if len(self.engines) > 1:
+            out["market"] = decision.market
+        return out
 
     def _snapshot_hedge_books(self) -> None:
         now = self.clock()
@@ -532,7 +584,8 @@ class TradingCore:
                 self._record(ev)
         for trade in strategy.drain_trades():
             if strategy.name == "directional":  # kelly learns from directional round trips only (§4.3)
-                self.signals.record_trade(trade.net_pnl, trade.entry_notional, trade.ts_ms, trade.hypothetical)
+                engine = self.engines.get(trade.market, self.signals)  # the kelly of the market that traded
+                engine.record_trade(trade.net_pnl, trade.entry_notional, trade.ts_ms, trade.hypothetical)
 
     def _submit(self, strategy: Strategy, intents: Sequence[OrderIntent]) -> None:
         """Single intents one by one; the legs of a group (``OrderIntent.group``) as one unit: risk approves
@@ -571,8 +624,9 @@ class TradingCore:
         self._flush_ledger()
         if order is None:  # an external fill: no strategy, no signal bookkeeping
             return
-        if f"{fill.venue}:{fill.symbol}" == self.primary and order.strategy == "directional":
-            self.signals.set_position(float(self.portfolio.position(self.primary).qty))
+        market = f"{fill.venue}:{fill.symbol}"
+        if market in self.engines and order.strategy == "directional":
+            self.engines[market].set_position(float(self.portfolio.position(market).qty))
         book_id = order.meta.get("hedge_book")
         if book_id and order.meta.get("purpose") == "hedge":
             self.signals.on_hedge(book_id, fill.ts_ms, float(fill.price))

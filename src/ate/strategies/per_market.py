@@ -1,0 +1,128 @@
+"""One strategy over a list of markets: a slot per market (directional) or per pair (carry).
+
+Each slot is the single-market strategy, with its own position, phase and state; together they are one
+strategy to the engine: one name on orders, in the ledger and in risk (position caps per market, one daily
+loss for the account), one state entry saved in the unit of the orders that changed it. Market data goes
+to every slot (each reads only its markets and its own market's signal decisions); an order or a refused
+intent goes to the slot that trades its market.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from decimal import Decimal
+from typing import Any
+
+from ate.data.candles import Candle
+from ate.model import EngineEvent, Fill, Order, OrderIntent, Severity
+from ate.signals.gamma import HedgeBook
+from ate.strategies.base import NO_INTENTS, BookSnapshot, ClosedTrade, Exposure, Strategy, StrategyContext
+
+_SUMMED = ("wins", "losses", "round_trips", "realised_pnl_usd", "hypothetical_trades", "funding_captured_usd",
+           "funding_payments", "pairs_closed", "dust")
+
+
+class PerMarket(Strategy):
+    """`slots`: {key: single-market strategy with `traded`, the markets whose orders are its own}."""
+
+    def __init__(self, name: str, slots: dict[str, Strategy]) -> None:
+        super().__init__()
+        if not slots:
+            raise ValueError(f"{name}: no markets")
+        self.name = name
+        self.slots = slots
+        self._owner = {m: s for s in slots.values() for m in s.traded}  # type: ignore[attr-defined]
+
+    def _all(self, call: Any) -> Sequence[OrderIntent]:
+        out: list[OrderIntent] = []
+        for s in self.slots.values():
+            out.extend(call(s))
+        return out or NO_INTENTS
+
+    # ---- hooks -------------------------------------------------------------------------------------
+    def on_book(self, market: str, ctx: StrategyContext) -> Sequence[OrderIntent]:
+        return self._all(lambda s: s.on_book(market, ctx))
+
+    def on_candle(self, market: str, candle: Candle, ctx: StrategyContext) -> Sequence[OrderIntent]:
+        return self._all(lambda s: s.on_candle(market, candle, ctx))
+
+    def on_decision(self, decision: Any, ctx: StrategyContext) -> Sequence[OrderIntent]:
+        return self._all(lambda s: s.on_decision(decision, ctx))
+
+    def on_funding(self, market: str, rate: Decimal, mark: Decimal | None, ts_ms: int,
+                   ctx: StrategyContext) -> Sequence[OrderIntent]:
+        return self._all(lambda s: s.on_funding(market, rate, mark, ts_ms, ctx))
+
+    def on_order_update(self, order: Order, fill: Fill | None, ctx: StrategyContext) -> Sequence[OrderIntent]:
+        slot = self._owner.get(f"{order.venue}:{order.symbol}")
+        return NO_INTENTS if slot is None else slot.on_order_update(order, fill, ctx)
+
+    def on_intent_rejected(self, intent: OrderIntent, reason: str, ctx: StrategyContext) -> Sequence[OrderIntent]:
+        slot = self._owner.get(intent.market)
+        return NO_INTENTS if slot is None else slot.on_intent_rejected(intent, reason, ctx)
+
+    def on_hedge(self, book_id: str, qty: float, ctx: StrategyContext) -> Sequence[OrderIntent]:
+        return self._all(lambda s: s.on_hedge(book_id, qty, ctx))
+
+    # ---- market data and gamma ---------------------------------------------------------------------
+    def subscriptions(self) -> tuple[str, ...]:
+        return tuple(dict.fromkeys(m for s in self.slots.values() for m in s.subscriptions()))
+
+    def quote_rates(self) -> dict[str, tuple[str, Decimal]]:
+        return {k: v for s in self.slots.values() for k, v in s.quote_rates().items()}
+
+    def hedge_books(self, ctx: StrategyContext) -> dict[str, HedgeBook]:
+        return {k: v for s in self.slots.values() for k, v in s.hedge_books(ctx).items()}
+
+    def hedge_snapshot(self, ctx: StrategyContext) -> dict[str, BookSnapshot]:
+        return {k: v for s in self.slots.values() for k, v in s.hedge_snapshot(ctx).items()}
+
+    def exposures(self) -> list[Exposure]:
+        return [e for s in self.slots.values() for e in s.exposures()]
+
+    # ---- reporting and persistence -----------------------------------------------------------------
+    def metrics(self) -> dict[str, Any]:
+        """One market: that slot's figures, as before lists; several: each market's under `markets`, with the
+        counts and amounts that add up (wins, losses, P&L, funding, delta per asset) summed over them."""
+        if len(self.slots) == 1:
+            return next(iter(self.slots.values())).metrics()
+        each = {key: s.metrics() for key, s in self.slots.items()}
+        out: dict[str, Any] = {"markets": each}
+        for k in _SUMMED:
+            values = [m[k] for m in each.values() if isinstance(m.get(k), (int, float))]
+            if values:
+                out[k] = sum(values)
+        deltas: dict[str, float] = {}
+        for m in each.values():
+            for asset, d in (m.get("delta_by_asset") or {}).items():
+                deltas[asset] = deltas.get(asset, 0.0) + d
+        if deltas:
+            out["delta_by_asset"] = deltas
+        return out
+
+    def state(self) -> dict[str, Any]:
+        return {"markets": {key: s.state() for key, s in self.slots.items()}}
+
+    def restore(self, state: dict[str, Any]) -> None:
+        """Each market's saved state; a market added since starts flat. A state saved before lists of markets
+        (one market's, at the top level) is the first market's."""
+        saved = state.get("markets")
+        if saved is None:
+            saved = {next(iter(self.slots)): state}
+        for key, s in self.slots.items():
+            if saved.get(key):
+                s.restore(saved[key])
+        for key in saved.keys() - self.slots.keys():
+            self._event(0, "market_removed", f"{key} is no longer configured: its saved state (position "
+                        f"included) is not traded; close it by hand or configure it again", Severity.CRITICAL,
+                        market=key, state=saved[key])
+
+    @property
+    def has_reports(self) -> bool:
+        return bool(self._events) or any(s.has_reports for s in self.slots.values())
+
+    def drain_events(self) -> list[EngineEvent]:
+        return super().drain_events() + [e for s in self.slots.values() for e in s.drain_events()]
+
+    def drain_trades(self) -> list[ClosedTrade]:
+        return [t for s in self.slots.values() for t in s.drain_trades()]
