@@ -45,51 +45,110 @@ def fit_arch(returns: np.ndarray) -> GarchFit:
 
 
 _FD_STEP = float(np.sqrt(np.finfo(float).eps))  # SLSQP's default finite-difference step
+_LOG_2PI = np.log(2 * np.pi)
+
+
+def _forward_difference(fun: Callable[[np.ndarray], float], x: np.ndarray, lb: np.ndarray,
+                        ub: np.ndarray) -> np.ndarray:
+    """The gradient SciPy's SLSQP would estimate for `fun` (`approx_derivative(..., '2-point', abs_step=eps,
+    bounds=...)`) computed with the same floating-point operations, minus its generic machinery: SLSQP takes
+    the same steps, so the fit is bit for bit arch's."""
+    n = x.size
+    x0 = np.clip(x, lb, ub)
+    f0 = fun(x0)
+    h = np.full(n, _FD_STEP)
+    dx = (x0 + h) - x0
+    if (dx == 0).any():
+        sign = (x0 >= 0).astype(float) * 2 - 1
+        h = np.where(dx == 0, np.finfo(float).eps ** 0.5 * sign * np.maximum(1.0, np.abs(x0)), h)
+    # the one-sided scheme's step flips (or shrinks) where a bound is in the way
+    lower, upper = x0 - lb, ub - x0
+    x1 = x0 + h
+    violated = (x1 < lb) | (x1 > ub)
+    fitting = np.abs(h) <= np.maximum(lower, upper)
+    h[violated & fitting] *= -1
+    forward = (upper >= lower) & ~fitting
+    h[forward] = upper[forward]
+    backward = (upper < lower) & ~fitting
+    h[backward] = -lower[backward]
+    out = np.empty(n)
+    for i in range(n):
+        xi = x0.copy()
+        xi[i] = x0[i] + h[i]
+        out[i] = (fun(xi) - f0) / ((x0[i] + h[i]) - x0[i])
+    return out
 
 
 def _linear_constraint(coeff: np.ndarray, val: float, lb: np.ndarray, ub: np.ndarray) -> dict[str, Any]:
-    """One row `coeff·x − val ≥ 0` of arch's constraints, with the Jacobian SciPy's SLSQP would estimate for
-    it (`approx_derivative(..., '2-point', abs_step=eps, bounds=...)`) computed with the same floating-point
-    operations, minus its generic machinery: SLSQP takes the same steps, so the fit is bit for bit arch's."""
-    n = coeff.size
+    """One row `coeff·x − val ≥ 0` of arch's constraints, with the Jacobian SLSQP would estimate for it."""
 
     def fun(x: np.ndarray, *_: Any) -> float:
         return np.dot(coeff, x) - val
 
-    def jac(x: np.ndarray, *_: Any) -> np.ndarray:
-        x0 = np.clip(x, lb, ub)
-        f0 = np.dot(coeff, x0) - val
-        h = np.full(n, _FD_STEP)
-        dx = (x0 + h) - x0
-        if (dx == 0).any():
-            sign = (x0 >= 0).astype(float) * 2 - 1
-            h = np.where(dx == 0, np.finfo(float).eps ** 0.5 * sign * np.maximum(1.0, np.abs(x0)), h)
-        # the one-sided scheme's step flips (or shrinks) where a bound is in the way
-        lower, upper = x0 - lb, ub - x0
-        x1 = x0 + h
-        violated = (x1 < lb) | (x1 > ub)
-        fitting = np.abs(h) <= np.maximum(lower, upper)
-        h[violated & fitting] *= -1
-        forward = (upper >= lower) & ~fitting
-        h[forward] = upper[forward]
-        backward = (upper < lower) & ~fitting
-        h[backward] = -lower[backward]
-        out = np.empty(n)
-        for i in range(n):
-            xi = x0.copy()
-            xi[i] = x0[i] + h[i]
-            out[i] = ((np.dot(coeff, xi) - val) - f0) / ((x0[i] + h[i]) - x0[i])
-        return out
+    return {"type": "ineq", "fun": fun, "jac": lambda x, *_: _forward_difference(fun, x, lb, ub)}
 
-    return {"type": "ineq", "fun": fun, "jac": jac}
+
+class _NegLogLik:
+    """arch's `_loglikelihood` for Constant mean + GARCH(1,1) + normal, the same numpy operations on the same
+    arrays (so the same bits) without its per-call parsing; its gradient is SLSQP's forward difference."""
+
+    __slots__ = ("y", "sigma2", "backcast", "var_bounds", "lb", "ub", "_recursion")
+
+    def __init__(self, y: np.ndarray, backcast: float, var_bounds: np.ndarray, lb: np.ndarray,
+                 ub: np.ndarray) -> None:
+        from arch.univariate.volatility import rec
+
+        self.y, self.backcast, self.var_bounds, self.lb, self.ub = y, backcast, var_bounds, lb, ub
+        self.sigma2 = np.zeros(y.shape[0], dtype=float)
+        self._recursion = rec.garch_recursion
+
+    def variance(self, vp: np.ndarray, resids: np.ndarray, sigma2: np.ndarray) -> np.ndarray:
+        """`GARCH.compute_variance` (power 2, p = q = 1, o = 0)."""
+        self._recursion(vp, np.absolute(resids) ** 2.0, np.sign(resids), sigma2, 1, 0, 1, resids.shape[0],
+                        self.backcast, self.var_bounds)
+        sigma2 **= 1.0
+        return sigma2
+
+    @staticmethod
+    def normal_loglik(resids: np.ndarray, sigma2: np.ndarray) -> float:
+        """`Normal.loglikelihood`."""
+        return np.sum(-0.5 * (_LOG_2PI + np.log(sigma2) + resids**2.0 / sigma2))
+
+    def __call__(self, x: np.ndarray, *_: Any) -> float:
+        resids = self.y - x[0]
+        return -float(self.normal_loglik(resids, self.variance(x[1:4], resids, self.sigma2)))
+
+    def gradient(self, x: np.ndarray, *_: Any) -> np.ndarray:
+        return _forward_difference(self, x, self.lb, self.ub)
+
+
+def _starting_values(nll: _NegLogLik, resids: np.ndarray) -> np.ndarray:
+    """`GARCH.starting_values` for p = q = 1, o = 0. arch scans 4 α × 4 γ × 4 (α+β) candidates, but without
+    an asymmetric term γ changes nothing, so the 16 distinct ones are scanned in the same order: the first
+    best of them is the first best of arch's 64."""
+    target = np.mean(np.absolute(resids) ** 2.0)
+    scale = np.mean(resids**2) / (target ** (2.0 / 2.0))
+    target *= scale ** (2.0 / 2)
+    svs: list[np.ndarray] = []
+    llfs = np.zeros(16)
+    sigma2 = np.zeros(resids.shape[0], dtype=float)
+    for alpha in (0.01, 0.05, 0.1, 0.2):
+        for agb in (0.5, 0.7, 0.9, 0.98):
+            sv = (1.0 - agb) * target * np.ones(3, dtype=float)
+            sv[1] = alpha / 1
+            sv[2] = (agb - alpha) / 1
+            sigma2[:] = 0.0
+            llfs[len(svs)] = float(nll.normal_loglik(resids, nll.variance(sv, resids, sigma2)))
+            svs.append(sv)
+    return svs[int(np.argmax(llfs))]  # like arch's: the first best, a NaN first of all
 
 
 def fit_garch(returns: np.ndarray) -> GarchFit:
     """`fit_arch` without its overhead, same result bit for bit (tests/signals pin it against `fit_arch`).
 
-    `arch`'s own set-up (sample, scale check, backcast, starting values, bounds, constraints) and its
-    log-likelihood are used unchanged; only the SLSQP call is made here, with the constraints' Jacobians
-    computed directly (they are linear; SciPy otherwise spends ~40 % of a fit estimating them), and no
+    `arch`'s own set-up (sample, scale check, backcast, bounds, constraints) is used unchanged; its starting
+    values, log-likelihood and the SLSQP call are reproduced operation for operation without the per-call
+    machinery (SciPy otherwise spends most of a fit estimating gradients through generic code), and no
     result object is built (a deep copy of the model and pandas series per fit)."""
     from arch import arch_model
     from scipy.optimize import minimize
@@ -102,12 +161,7 @@ def fit_garch(returns: np.ndarray) -> GarchFit:
         resids = model.resids(model.starting_values())
         model._check_scale(resids)  # rescale=None: warns at most, the data are not rescaled
         backcast = v.backcast(resids)
-        sigma2 = np.zeros(resids.shape[0], dtype=float)
-        model._backcast = backcast
-        sv_vol = v.starting_values(resids)
-        model._var_bounds = var_bounds = v.variance_bounds(resids)
-        v.compute_variance(sv_vol, resids, sigma2, backcast, var_bounds)
-        std_resids = resids / np.sqrt(sigma2)
+        var_bounds = v.variance_bounds(resids)
         parts = (model.constraints(), v.constraints(), d.constraints())
         widths = (model.num_params, v.num_params, d.num_params)
         a = np.zeros((sum(p[0].shape[0] for p in parts), sum(widths)))
@@ -117,19 +171,18 @@ def fit_garch(returns: np.ndarray) -> GarchFit:
             a[row:row + pa.shape[0], col:col + w] = pa
             b[row:row + pa.shape[0]] = pb
             row, col = row + pa.shape[0], col + w
-        bounds = [*model.bounds(), *v.bounds(resids), *d.bounds(std_resids)]
+        # arch's normal has no parameters: its bounds (which read the standardised residuals) are empty
+        bounds = [*model.bounds(), *v.bounds(resids)]
         lb = np.array([-np.inf if lo is None else lo for lo, _ in bounds], dtype=float)
         ub = np.array([np.inf if hi is None else hi for _, hi in bounds], dtype=float)
-        sv = np.asarray(np.hstack([model.starting_values(), sv_vol, d.starting_values(std_resids)]),
-                        dtype=float).ravel()
-        opt = minimize(model._loglikelihood, sv, args=(sigma2, backcast, var_bounds), method="SLSQP",
-                       bounds=bounds, constraints=[_linear_constraint(a[i], b[i], lb, ub) for i in range(len(b))],
+        nll = _NegLogLik(np.asarray(model._fit_y, dtype=float), backcast, var_bounds, lb, ub)
+        sv = np.asarray(np.hstack([model.starting_values(), _starting_values(nll, resids)]), dtype=float).ravel()
+        opt = minimize(nll, sv, jac=nll.gradient, method="SLSQP", bounds=bounds,
+                       constraints=[_linear_constraint(a[i], b[i], lb, ub) for i in range(len(b))],
                        tol=None, options={"disp": False})
-        mp, vp, _ = model._parse_parameters(opt.x)
-        final_resids = model.resids(mp)
-        var = np.zeros(final_resids.shape[0], dtype=float)
-        v.compute_variance(vp, final_resids, var, backcast, var_bounds)
-    p = opt.x
+        p = opt.x
+        final_resids = nll.y - p[0]
+        var = nll.variance(p[1:4], final_resids, np.zeros(final_resids.shape[0], dtype=float))
     return GarchFit(float(p[0]), float(p[1]), float(p[2]), float(p[3]), float(-1.0 * opt.fun),
                     float(np.sqrt(var)[-1]) ** 2, opt.status == 0)
 
