@@ -48,78 +48,97 @@ _FD_STEP = float(np.sqrt(np.finfo(float).eps))  # SLSQP's default finite-differe
 _LOG_2PI = np.log(2 * np.pi)
 
 
-def _forward_difference(fun: Callable[[np.ndarray], float], x: np.ndarray, lb: np.ndarray,
-                        ub: np.ndarray) -> np.ndarray:
-    """The gradient SciPy's SLSQP would estimate for `fun` (`approx_derivative(..., '2-point', abs_step=eps,
-    bounds=...)`) computed with the same floating-point operations, minus its generic machinery: SLSQP takes
-    the same steps, so the fit is bit for bit arch's."""
-    n = x.size
-    x0 = np.clip(x, lb, ub)
-    f0 = fun(x0)
-    h = np.full(n, _FD_STEP)
-    dx = (x0 + h) - x0
-    if (dx == 0).any():
-        sign = (x0 >= 0).astype(float) * 2 - 1
-        h = np.where(dx == 0, np.finfo(float).eps ** 0.5 * sign * np.maximum(1.0, np.abs(x0)), h)
-    # the one-sided scheme's step flips (or shrinks) where a bound is in the way
-    lower, upper = x0 - lb, ub - x0
-    x1 = x0 + h
-    violated = (x1 < lb) | (x1 > ub)
-    fitting = np.abs(h) <= np.maximum(lower, upper)
-    h[violated & fitting] *= -1
-    forward = (upper >= lower) & ~fitting
-    h[forward] = upper[forward]
-    backward = (upper < lower) & ~fitting
-    h[backward] = -lower[backward]
-    out = np.empty(n)
-    for i in range(n):
-        xi = x0.copy()
-        xi[i] = x0[i] + h[i]
-        out[i] = (fun(xi) - f0) / ((x0[i] + h[i]) - x0[i])
-    return out
+class _Steps:
+    """The points at which SciPy's SLSQP estimates gradients (`approx_derivative(..., '2-point', abs_step=eps,
+    bounds=...)`), with the same floating-point operations minus its generic machinery, so SLSQP takes the
+    same steps and the fit is bit for bit arch's. They depend on x and the bounds only, so the objective and
+    every constraint share them (SLSQP asks for all of their gradients at the same x)."""
+
+    __slots__ = ("lb", "ub", "_key", "x0", "points", "dens")
+
+    def __init__(self, lb: np.ndarray, ub: np.ndarray) -> None:
+        self.lb, self.ub = lb, ub
+        self._key = b""
+        self.x0 = lb
+        self.points: list[np.ndarray] = []
+        self.dens: list[float] = []
+
+    def at(self, x: np.ndarray) -> _Steps:
+        key = x.tobytes()
+        if key == self._key:
+            return self
+        lb, ub = self.lb, self.ub
+        n = x.size
+        x0 = np.clip(x, lb, ub)
+        h = np.full(n, _FD_STEP)
+        dx = (x0 + h) - x0
+        if (dx == 0).any():
+            sign = (x0 >= 0).astype(float) * 2 - 1
+            h = np.where(dx == 0, np.finfo(float).eps ** 0.5 * sign * np.maximum(1.0, np.abs(x0)), h)
+        # the one-sided scheme's step flips (or shrinks) where a bound is in the way
+        lower, upper = x0 - lb, ub - x0
+        x1 = x0 + h
+        violated = (x1 < lb) | (x1 > ub)
+        fitting = np.abs(h) <= np.maximum(lower, upper)
+        h[violated & fitting] *= -1
+        forward = (upper >= lower) & ~fitting
+        h[forward] = upper[forward]
+        backward = (upper < lower) & ~fitting
+        h[backward] = -lower[backward]
+        points, dens = [], []
+        for i in range(n):
+            xi = x0.copy()
+            xi[i] = x0[i] + h[i]
+            points.append(xi)
+            dens.append((x0[i] + h[i]) - x0[i])
+        self._key, self.x0, self.points, self.dens = key, x0, points, dens
+        return self
+
+    def gradient(self, fun: Callable[[np.ndarray], float], x: np.ndarray) -> np.ndarray:
+        s = self.at(x)
+        f0 = fun(s.x0)
+        return np.array([(fun(xi) - f0) / den for xi, den in zip(s.points, s.dens, strict=True)])
 
 
-def _linear_constraint(coeff: np.ndarray, val: float, lb: np.ndarray, ub: np.ndarray) -> dict[str, Any]:
+def _linear_constraint(coeff: np.ndarray, val: float, steps: _Steps) -> dict[str, Any]:
     """One row `coeff·x − val ≥ 0` of arch's constraints, with the Jacobian SLSQP would estimate for it."""
 
     def fun(x: np.ndarray, *_: Any) -> float:
         return np.dot(coeff, x) - val
 
-    return {"type": "ineq", "fun": fun, "jac": lambda x, *_: _forward_difference(fun, x, lb, ub)}
+    return {"type": "ineq", "fun": fun, "jac": lambda x, *_: steps.gradient(fun, x)}
 
 
 class _NegLogLik:
     """arch's `_loglikelihood` for Constant mean + GARCH(1,1) + normal, the same numpy operations on the same
     arrays (so the same bits) without its per-call parsing; its gradient is SLSQP's forward difference."""
 
-    __slots__ = ("y", "sigma2", "backcast", "var_bounds", "lb", "ub", "_recursion")
+    __slots__ = ("y", "sigma2", "backcast", "var_bounds", "steps", "_recursion")
 
-    def __init__(self, y: np.ndarray, backcast: float, var_bounds: np.ndarray, lb: np.ndarray,
-                 ub: np.ndarray) -> None:
+    def __init__(self, y: np.ndarray, backcast: float, var_bounds: np.ndarray, steps: _Steps) -> None:
         from arch.univariate.volatility import rec
 
-        self.y, self.backcast, self.var_bounds, self.lb, self.ub = y, backcast, var_bounds, lb, ub
+        self.y, self.backcast, self.var_bounds, self.steps = y, backcast, var_bounds, steps
         self.sigma2 = np.zeros(y.shape[0], dtype=float)
         self._recursion = rec.garch_recursion
 
     def variance(self, vp: np.ndarray, resids: np.ndarray, sigma2: np.ndarray) -> np.ndarray:
-        """`GARCH.compute_variance` (power 2, p = q = 1, o = 0)."""
+        """`GARCH.compute_variance` (power 2, p = q = 1, o = 0; its final `sigma2 **= 1.0` changes no bit)."""
         self._recursion(vp, np.absolute(resids) ** 2.0, np.sign(resids), sigma2, 1, 0, 1, resids.shape[0],
                         self.backcast, self.var_bounds)
-        sigma2 **= 1.0
         return sigma2
 
     @staticmethod
     def normal_loglik(resids: np.ndarray, sigma2: np.ndarray) -> float:
-        """`Normal.loglikelihood`."""
-        return np.sum(-0.5 * (_LOG_2PI + np.log(sigma2) + resids**2.0 / sigma2))
+        """`Normal.loglikelihood` (`np.sum` is `add.reduce`, as `.sum()`)."""
+        return (-0.5 * (_LOG_2PI + np.log(sigma2) + resids**2.0 / sigma2)).sum()
 
     def __call__(self, x: np.ndarray, *_: Any) -> float:
         resids = self.y - x[0]
         return -float(self.normal_loglik(resids, self.variance(x[1:4], resids, self.sigma2)))
 
     def gradient(self, x: np.ndarray, *_: Any) -> np.ndarray:
-        return _forward_difference(self, x, self.lb, self.ub)
+        return self.steps.gradient(self, x)
 
 
 def _starting_values(nll: _NegLogLik, resids: np.ndarray) -> np.ndarray:
@@ -175,10 +194,11 @@ def fit_garch(returns: np.ndarray) -> GarchFit:
         bounds = [*model.bounds(), *v.bounds(resids)]
         lb = np.array([-np.inf if lo is None else lo for lo, _ in bounds], dtype=float)
         ub = np.array([np.inf if hi is None else hi for _, hi in bounds], dtype=float)
-        nll = _NegLogLik(np.asarray(model._fit_y, dtype=float), backcast, var_bounds, lb, ub)
+        steps = _Steps(lb, ub)
+        nll = _NegLogLik(np.asarray(model._fit_y, dtype=float), backcast, var_bounds, steps)
         sv = np.asarray(np.hstack([model.starting_values(), _starting_values(nll, resids)]), dtype=float).ravel()
         opt = minimize(nll, sv, jac=nll.gradient, method="SLSQP", bounds=bounds,
-                       constraints=[_linear_constraint(a[i], b[i], lb, ub) for i in range(len(b))],
+                       constraints=[_linear_constraint(a[i], b[i], steps) for i in range(len(b))],
                        tol=None, options={"disp": False})
         p = opt.x
         final_resids = nll.y - p[0]
