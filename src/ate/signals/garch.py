@@ -97,51 +97,64 @@ class _Steps:
     def gradient(self, fun: Callable[[np.ndarray], float], x: np.ndarray) -> np.ndarray:
         s = self.at(x)
         f0 = fun(s.x0)
-        return np.array([(fun(xi) - f0) / den for xi, den in zip(s.points, s.dens, strict=True)])
+        return np.array([(fun(xi) - f0) / den for xi, den in zip(s.points, s.dens, strict=True)])  # row i: ∂/∂x_i
 
 
-def _linear_constraint(coeff: np.ndarray, val: float, steps: _Steps) -> dict[str, Any]:
-    """One row `coeff·x − val ≥ 0` of arch's constraints, with the Jacobian SLSQP would estimate for it."""
+_CONSTRAINTS = (np.array([[0.0, 1.0, 0.0, 0.0], [0.0, 0.0, 1.0, 0.0], [0.0, 0.0, 0.0, 1.0], [0.0, 0.0, -1.0, -1.0]]),
+                np.array([0.0, 0.0, 0.0, -1.0]))  # arch's rows a·x − b ≥ 0: ω ≥ 0, α ≥ 0, β ≥ 0, 1 − α − β ≥ 0
 
-    def fun(x: np.ndarray, *_: Any) -> float:
-        return np.dot(coeff, x) - val
 
-    return {"type": "ineq", "fun": fun, "jac": lambda x, *_: steps.gradient(fun, x)}
+def _constraint_values(x: np.ndarray, *_: Any) -> np.ndarray:
+    """arch's `a·x − b` row by row, as `np.dot` gives it: with coefficients 0 and ±1 and at most two non-zero
+    per row, every order of summation gives the same bits, so one vector replaces four scalar constraints."""
+    return np.array([x[1], x[2], x[3], (-x[2] - x[3]) + 1.0])
+
+
+def _constraints(a: np.ndarray, b: np.ndarray, steps: _Steps) -> dict[str, Any]:
+    if not (np.array_equal(a, _CONSTRAINTS[0]) and np.array_equal(b, _CONSTRAINTS[1])):
+        raise RuntimeError("arch's GARCH(1,1) constraints are not the ones fit_garch reproduces")
+
+    def jac(x: np.ndarray, *_: Any) -> np.ndarray:
+        return steps.gradient(_constraint_values, x).T
+
+    return {"type": "ineq", "fun": _constraint_values, "jac": jac}
 
 
 class _NegLogLik:
-    """arch's `_loglikelihood` for Constant mean + GARCH(1,1) + normal, the same numpy operations on the same
-    arrays (so the same bits) without its per-call parsing; its gradient is SLSQP's forward difference."""
+    """arch's `_loglikelihood` for Constant mean + GARCH(1,1) + normal: the same IEEE operations on the same
+    values, so the same bits, without its per-call parsing and allocations; its gradient is SLSQP's forward
+    difference. Rewritten only where IEEE guarantees the same result: `|r|**2 == r**2` (computed once for the
+    recursion and the likelihood), `a + b == b + a`, `a * b == b * a`; the recursion is arch's own."""
 
-    __slots__ = ("y", "sigma2", "backcast", "var_bounds", "steps", "_recursion")
+    __slots__ = ("y", "backcast", "var_bounds", "steps", "_recursion", "_resids", "_sq", "_sigma2", "_t", "_u")
 
     def __init__(self, y: np.ndarray, backcast: float, var_bounds: np.ndarray, steps: _Steps) -> None:
         from arch.univariate.volatility import rec
 
         self.y, self.backcast, self.var_bounds, self.steps = y, backcast, var_bounds, steps
-        self.sigma2 = np.zeros(y.shape[0], dtype=float)
         self._recursion = rec.garch_recursion
+        self._resids, self._sq, self._sigma2, self._t, self._u = (np.zeros(y.shape[0]) for _ in range(5))
 
-    def variance(self, vp: np.ndarray, resids: np.ndarray, sigma2: np.ndarray) -> np.ndarray:
-        """`GARCH.compute_variance` (power 2, p = q = 1, o = 0; its final `sigma2 **= 1.0` changes no bit)."""
-        self._recursion(vp, np.absolute(resids) ** 2.0, np.sign(resids), sigma2, 1, 0, 1, resids.shape[0],
-                        self.backcast, self.var_bounds)
-        return sigma2
-
-    @staticmethod
-    def normal_loglik(resids: np.ndarray, sigma2: np.ndarray) -> float:
-        """`Normal.loglikelihood` (`np.sum` is `add.reduce`, as `.sum()`)."""
-        return (-0.5 * (_LOG_2PI + np.log(sigma2) + resids**2.0 / sigma2)).sum()
+    def loglik(self, mu: float, vp: np.ndarray, resids: np.ndarray, sigma2: np.ndarray) -> float:
+        """`Normal.loglikelihood` of `GARCH.compute_variance` (power 2, p = q = 1, o = 0: the signs of the
+        residuals are not read; its final `sigma2 **= 1.0` changes no bit) on `resids = y − μ`."""
+        np.subtract(self.y, mu, out=resids)
+        sq = np.power(resids, 2.0, out=self._sq)
+        self._recursion(vp, sq, sq, sigma2, 1, 0, 1, resids.shape[0], self.backcast, self.var_bounds)
+        t = np.log(sigma2, out=self._t)
+        t += _LOG_2PI
+        t += np.divide(sq, sigma2, out=self._u)
+        t *= -0.5
+        return t.sum()
 
     def __call__(self, x: np.ndarray, *_: Any) -> float:
-        resids = self.y - x[0]
-        return -float(self.normal_loglik(resids, self.variance(x[1:4], resids, self.sigma2)))
+        return -float(self.loglik(x[0], x[1:4], self._resids, self._sigma2))
 
     def gradient(self, x: np.ndarray, *_: Any) -> np.ndarray:
         return self.steps.gradient(self, x)
 
 
-def _starting_values(nll: _NegLogLik, resids: np.ndarray) -> np.ndarray:
+def _starting_values(nll: _NegLogLik, mu: float, resids: np.ndarray) -> np.ndarray:
     """`GARCH.starting_values` for p = q = 1, o = 0. arch scans 4 α × 4 γ × 4 (α+β) candidates, but without
     an asymmetric term γ changes nothing, so the 16 distinct ones are scanned in the same order: the first
     best of them is the first best of arch's 64."""
@@ -150,14 +163,14 @@ def _starting_values(nll: _NegLogLik, resids: np.ndarray) -> np.ndarray:
     target *= scale ** (2.0 / 2)
     svs: list[np.ndarray] = []
     llfs = np.zeros(16)
-    sigma2 = np.zeros(resids.shape[0], dtype=float)
+    sigma2, work = np.zeros(resids.shape[0], dtype=float), np.zeros(resids.shape[0], dtype=float)
     for alpha in (0.01, 0.05, 0.1, 0.2):
         for agb in (0.5, 0.7, 0.9, 0.98):
             sv = (1.0 - agb) * target * np.ones(3, dtype=float)
             sv[1] = alpha / 1
             sv[2] = (agb - alpha) / 1
             sigma2[:] = 0.0
-            llfs[len(svs)] = float(nll.normal_loglik(resids, nll.variance(sv, resids, sigma2)))
+            llfs[len(svs)] = float(nll.loglik(mu, sv, work, sigma2))
             svs.append(sv)
     return svs[int(np.argmax(llfs))]  # like arch's: the first best, a NaN first of all
 
@@ -177,7 +190,7 @@ def fit_garch(returns: np.ndarray) -> GarchFit:
         model = arch_model(returns, mean="Constant", vol="GARCH", p=1, q=1, dist="normal")
         v, d = model.volatility, model.distribution
         model._adjust_sample(None, None)
-        resids = model.resids(model.starting_values())
+        resids = model.resids(model.starting_values())  # y − μ₀
         model._check_scale(resids)  # rescale=None: warns at most, the data are not rescaled
         backcast = v.backcast(resids)
         var_bounds = v.variance_bounds(resids)
@@ -196,13 +209,14 @@ def fit_garch(returns: np.ndarray) -> GarchFit:
         ub = np.array([np.inf if hi is None else hi for _, hi in bounds], dtype=float)
         steps = _Steps(lb, ub)
         nll = _NegLogLik(np.asarray(model._fit_y, dtype=float), backcast, var_bounds, steps)
-        sv = np.asarray(np.hstack([model.starting_values(), _starting_values(nll, resids)]), dtype=float).ravel()
+        mean_sv = model.starting_values()
+        sv = np.asarray(np.hstack([mean_sv, _starting_values(nll, mean_sv[0], resids)]), dtype=float).ravel()
         opt = minimize(nll, sv, jac=nll.gradient, method="SLSQP", bounds=bounds,
-                       constraints=[_linear_constraint(a[i], b[i], steps) for i in range(len(b))],
+                       constraints=_constraints(a, b, steps),
                        tol=None, options={"disp": False})
         p = opt.x
-        final_resids = nll.y - p[0]
-        var = nll.variance(p[1:4], final_resids, np.zeros(final_resids.shape[0], dtype=float))
+        var = np.zeros(returns.shape[0], dtype=float)
+        nll.loglik(p[0], p[1:4], np.zeros(returns.shape[0], dtype=float), var)
     return GarchFit(float(p[0]), float(p[1]), float(p[2]), float(p[3]), float(-1.0 * opt.fun),
                     float(np.sqrt(var)[-1]) ** 2, opt.status == 0)
 
