@@ -126,7 +126,8 @@ class _NegLogLik:
     difference. Rewritten only where IEEE guarantees the same result: `|r|**2 == r**2` (computed once for the
     recursion and the likelihood), `a + b == b + a`, `a * b == b * a`; the recursion is arch's own."""
 
-    __slots__ = ("y", "backcast", "var_bounds", "steps", "_recursion", "_resids", "_sq", "_sigma2", "_t", "_u")
+    __slots__ = ("y", "backcast", "var_bounds", "steps", "_recursion", "_resids", "_sq", "_sigma2", "_t", "_u",
+                 "_last")
 
     def __init__(self, y: np.ndarray, backcast: float, var_bounds: np.ndarray, steps: _Steps) -> None:
         from arch.univariate.volatility import rec
@@ -134,6 +135,7 @@ class _NegLogLik:
         self.y, self.backcast, self.var_bounds, self.steps = y, backcast, var_bounds, steps
         self._recursion = rec.garch_recursion
         self._resids, self._sq, self._sigma2, self._t, self._u = (np.zeros(y.shape[0]) for _ in range(5))
+        self._last: tuple[bytes, float] = (b"", 0.0)
 
     def loglik(self, mu: float, vp: np.ndarray, resids: np.ndarray, sigma2: np.ndarray) -> float:
         """`Normal.loglikelihood` of `GARCH.compute_variance` (power 2, p = q = 1, o = 0: the signs of the
@@ -148,7 +150,14 @@ class _NegLogLik:
         return t.sum()
 
     def __call__(self, x: np.ndarray, *_: Any) -> float:
-        return -float(self.loglik(x[0], x[1:4], self._resids, self._sigma2))
+        # SLSQP asks for the gradient at the point it just evaluated: its base value is that one (SciPy
+        # reuses it the same way)
+        key = x.tobytes()
+        if key == self._last[0]:
+            return self._last[1]
+        value = -float(self.loglik(x[0], x[1:4], self._resids, self._sigma2))
+        self._last = (key, value)
+        return value
 
     def gradient(self, x: np.ndarray, *_: Any) -> np.ndarray:
         return self.steps.gradient(self, x)
