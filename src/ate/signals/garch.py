@@ -110,14 +110,9 @@ def _constraint_values(x: np.ndarray, *_: Any) -> np.ndarray:
     return np.array([x[1], x[2], x[3], (-x[2] - x[3]) + 1.0])
 
 
-def _constraints(a: np.ndarray, b: np.ndarray, steps: _Steps) -> dict[str, Any]:
+def _check_constraints(a: np.ndarray, b: np.ndarray) -> None:
     if not (np.array_equal(a, _CONSTRAINTS[0]) and np.array_equal(b, _CONSTRAINTS[1])):
         raise RuntimeError("arch's GARCH(1,1) constraints are not the ones fit_garch reproduces")
-
-    def jac(x: np.ndarray, *_: Any) -> np.ndarray:
-        return steps.gradient(_constraint_values, x).T
-
-    return {"type": "ineq", "fun": _constraint_values, "jac": jac}
 
 
 class _NegLogLik:
@@ -184,6 +179,43 @@ def _starting_values(nll: _NegLogLik, mu: float, resids: np.ndarray) -> np.ndarr
     return svs[int(np.argmax(llfs))]  # like arch's: the first best, a NaN first of all
 
 
+def _slsqp(nll: _NegLogLik, cons: Callable[[np.ndarray], np.ndarray], cons_jac: Callable[[np.ndarray], np.ndarray],
+           x0: np.ndarray, lb: np.ndarray, ub: np.ndarray) -> tuple[np.ndarray, float, int]:
+    """`minimize(..., method="SLSQP", bounds, inequality constraints)` with its defaults (ftol 1e-6, 100
+    iterations): the loop of SciPy's `_minimize_slsqp` around the same compiled solver, without the
+    `ScalarFunction` bookkeeping that costs more than the likelihood itself. Returns (x, f(x), exit mode).
+    It drives SciPy's private solver interface, so pyproject bounds SciPy to the releases whose loop this
+    is; tests/signals pin the fit bit for bit against `arch_model(...).fit()`, which goes through SciPy."""
+    from scipy.optimize._slsqplib import slsqp
+
+    n = x0.size
+    x = np.clip(x0, lb, ub)
+    fx, g = nll(x), nll.gradient(x)
+    d = cons(x)
+    m = d.size
+    state = {"acc": 1e-6, "alpha": 0.0, "f0": 0.0, "gs": 0.0, "h1": 0.0, "h2": 0.0, "h3": 0.0, "h4": 0.0,
+             "t": 0.0, "t0": 0.0, "tol": 10.0 * 1e-6, "exact": 0, "inconsistent": 0, "reset": 0, "iter": 0,
+             "itermax": 100, "line": 0, "m": m, "meq": 0, "mode": 0, "n": n}
+    indices = np.zeros(max(m + 2 * n + 2, 1), dtype=np.int32)
+    buffer = np.zeros(n * (n + 1) // 2 + 3 * m * n + 9 * m + 8 * n * n + 35 * n + 28, dtype=np.float64)
+    mult = np.zeros(max(1, m + 2 * n + 2), dtype=np.float64)
+    c = np.zeros((max(1, m), n), dtype=np.float64, order="F")
+    c[:] = cons_jac(x)
+    xl = np.where(np.isfinite(lb), lb, np.nan)  # the solver marks a missing bound with NaN
+    xu = np.where(np.isfinite(ub), ub, np.nan)
+    while True:
+        slsqp(state, fx, g, c, d, x, mult, xl, xu, buffer, indices)
+        mode = state["mode"]
+        if mode == 1:  # objective and constraints at the new x
+            fx = nll(x)
+            d[:] = cons(x)
+        elif mode == -1:  # their gradients
+            g = nll.gradient(x)
+            c[:] = cons_jac(x)
+        else:
+            return x, fx, mode
+
+
 def fit_garch(returns: np.ndarray) -> GarchFit:
     """`fit_arch` without its overhead, same result bit for bit (tests/signals pin it against `fit_arch`).
 
@@ -192,7 +224,6 @@ def fit_garch(returns: np.ndarray) -> GarchFit:
     machinery (SciPy otherwise spends most of a fit estimating gradients through generic code), and no
     result object is built (a deep copy of the model and pandas series per fit)."""
     from arch import arch_model
-    from scipy.optimize import minimize
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -220,14 +251,12 @@ def fit_garch(returns: np.ndarray) -> GarchFit:
         nll = _NegLogLik(np.asarray(model._fit_y, dtype=float), backcast, var_bounds, steps)
         mean_sv = model.starting_values()
         sv = np.asarray(np.hstack([mean_sv, _starting_values(nll, mean_sv[0], resids)]), dtype=float).ravel()
-        opt = minimize(nll, sv, jac=nll.gradient, method="SLSQP", bounds=bounds,
-                       constraints=_constraints(a, b, steps),
-                       tol=None, options={"disp": False})
-        p = opt.x
+        _check_constraints(a, b)
+        p, fx, mode = _slsqp(nll, _constraint_values, lambda x: steps.gradient(_constraint_values, x).T, sv, lb, ub)
         var = np.zeros(returns.shape[0], dtype=float)
         nll.loglik(p[0], p[1:4], np.zeros(returns.shape[0], dtype=float), var)
-    return GarchFit(float(p[0]), float(p[1]), float(p[2]), float(p[3]), float(-1.0 * opt.fun),
-                    float(np.sqrt(var)[-1]) ** 2, opt.status == 0)
+    return GarchFit(float(p[0]), float(p[1]), float(p[2]), float(p[3]), float(-1.0 * fx),
+                    float(np.sqrt(var)[-1]) ** 2, mode == 0)
 
 
 class Garch(SafeModule):
