@@ -119,7 +119,7 @@ class _NegLogLik:
     """arch's `_loglikelihood` for Constant mean + GARCH(1,1) + normal: the same IEEE operations on the same
     values, so the same bits, without its per-call parsing and allocations; its gradient is SLSQP's forward
     difference. Rewritten only where IEEE guarantees the same result: `|r|**2 == r**2` (computed once for the
-    recursion and the likelihood), `a + b == b + a`, `a * b == b * a`; the recursion is arch's own."""
+    recursion and the likelihood), `a + b == b + a`, `Σ(−½t) == −½Σt`; the recursion is arch's own."""
 
     __slots__ = ("y", "backcast", "var_bounds", "steps", "_recursion", "_resids", "_sq", "_sigma2", "_t", "_u",
                  "_last")
@@ -141,8 +141,7 @@ class _NegLogLik:
         t = np.log(sigma2, out=self._t)
         t += _LOG_2PI
         t += np.divide(sq, sigma2, out=self._u)
-        t *= -0.5
-        return t.sum()
+        return -0.5 * t.sum()  # = sum(−0.5·t) exactly: scaling by a power of two commutes with rounding
 
     def __call__(self, x: np.ndarray, *_: Any) -> float:
         # SLSQP asks for the gradient at the point it just evaluated: its base value is that one (SciPy
@@ -230,8 +229,9 @@ def fit_garch(returns: np.ndarray) -> GarchFit:
         model = arch_model(returns, mean="Constant", vol="GARCH", p=1, q=1, dist="normal")
         v, d = model.volatility, model.distribution
         model._adjust_sample(None, None)
-        resids = model.resids(model.starting_values())  # y − μ₀
-        model._check_scale(resids)  # rescale=None: warns at most, the data are not rescaled
+        mean_sv = model.starting_values()
+        resids = model.resids(mean_sv)  # y − μ₀
+        # (arch's scale check is skipped: with rescale=None it only warns, and warnings are silenced here)
         backcast = v.backcast(resids)
         var_bounds = v.variance_bounds(resids)
         parts = (model.constraints(), v.constraints(), d.constraints())
@@ -249,7 +249,6 @@ def fit_garch(returns: np.ndarray) -> GarchFit:
         ub = np.array([np.inf if hi is None else hi for _, hi in bounds], dtype=float)
         steps = _Steps(lb, ub)
         nll = _NegLogLik(np.asarray(model._fit_y, dtype=float), backcast, var_bounds, steps)
-        mean_sv = model.starting_values()
         sv = np.asarray(np.hstack([mean_sv, _starting_values(nll, mean_sv[0], resids)]), dtype=float).ravel()
         _check_constraints(a, b)
         p, fx, mode = _slsqp(nll, _constraint_values, lambda x: steps.gradient(_constraint_values, x).T, sv, lb, ub)
