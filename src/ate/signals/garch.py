@@ -57,40 +57,39 @@ class _Steps:
     __slots__ = ("lb", "ub", "_key", "x0", "points", "dens")
 
     def __init__(self, lb: np.ndarray, ub: np.ndarray) -> None:
-        self.lb, self.ub = lb, ub
+        self.lb, self.ub = lb.tolist(), ub.tolist()
         self._key = b""
         self.x0 = lb
         self.points: list[np.ndarray] = []
         self.dens: list[float] = []
 
     def at(self, x: np.ndarray) -> _Steps:
+        """SciPy's array expressions element by element on floats (a handful of parameters: numpy's per-call
+        cost dominates); IEEE gives the same bits either way."""
         key = x.tobytes()
         if key == self._key:
             return self
-        lb, ub = self.lb, self.ub
-        n = x.size
-        x0 = np.clip(x, lb, ub)
-        h = np.full(n, _FD_STEP)
-        dx = (x0 + h) - x0
-        if (dx == 0).any():
-            sign = (x0 >= 0).astype(float) * 2 - 1
-            h = np.where(dx == 0, np.finfo(float).eps ** 0.5 * sign * np.maximum(1.0, np.abs(x0)), h)
-        # the one-sided scheme's step flips (or shrinks) where a bound is in the way
-        lower, upper = x0 - lb, ub - x0
-        x1 = x0 + h
-        violated = (x1 < lb) | (x1 > ub)
-        fitting = np.abs(h) <= np.maximum(lower, upper)
-        h[violated & fitting] *= -1
-        forward = (upper >= lower) & ~fitting
-        h[forward] = upper[forward]
-        backward = (upper < lower) & ~fitting
-        h[backward] = -lower[backward]
+        x0s = [min(max(v, lo), hi) for v, lo, hi in zip(x.tolist(), self.lb, self.ub, strict=True)]  # np.clip
+        x0 = np.array(x0s)
         points, dens = [], []
-        for i in range(n):
-            xi = x0.copy()
-            xi[i] = x0[i] + h[i]
-            points.append(xi)
-            dens.append((x0[i] + h[i]) - x0[i])
+        for i, (xi0, lo, hi) in enumerate(zip(x0s, self.lb, self.ub, strict=True)):
+            h = _FD_STEP
+            if (xi0 + h) - xi0 == 0:
+                h = np.finfo(float).eps ** 0.5 * (1.0 if xi0 >= 0 else -1.0) * max(1.0, abs(xi0))
+            # the one-sided scheme's step flips (or shrinks) where a bound is in the way
+            lower, upper = xi0 - lo, hi - xi0
+            x1 = xi0 + h
+            if abs(h) <= max(lower, upper):
+                if x1 < lo or x1 > hi:
+                    h = -h
+            elif upper >= lower:
+                h = upper
+            else:
+                h = -lower
+            point = x0.copy()
+            point[i] = xi0 + h
+            points.append(point)
+            dens.append((xi0 + h) - xi0)
         self._key, self.x0, self.points, self.dens = key, x0, points, dens
         return self
 
@@ -122,7 +121,7 @@ class _NegLogLik:
     recursion and the likelihood), `a + b == b + a`, `Σ(−½t) == −½Σt`; the recursion is arch's own."""
 
     __slots__ = ("y", "backcast", "var_bounds", "steps", "_recursion", "_resids", "_sq", "_sigma2", "_t", "_u",
-                 "_last")
+                 "_last", "_sq_mu")
 
     def __init__(self, y: np.ndarray, backcast: float, var_bounds: np.ndarray, steps: _Steps) -> None:
         from arch.univariate.volatility import rec
@@ -131,12 +130,16 @@ class _NegLogLik:
         self._recursion = rec.garch_recursion
         self._resids, self._sq, self._sigma2, self._t, self._u = (np.zeros(y.shape[0]) for _ in range(5))
         self._last: tuple[bytes, float] = (b"", 0.0)
+        self._sq_mu = math.nan  # μ of the residuals in `_resids` / `_sq` (NaN: other residuals are there)
 
     def loglik(self, mu: float, vp: np.ndarray, resids: np.ndarray, sigma2: np.ndarray) -> float:
         """`Normal.loglikelihood` of `GARCH.compute_variance` (power 2, p = q = 1, o = 0: the signs of the
         residuals are not read; its final `sigma2 **= 1.0` changes no bit) on `resids = y − μ`."""
-        np.subtract(self.y, mu, out=resids)
-        sq = np.power(resids, 2.0, out=self._sq)
+        sq = self._sq
+        if resids is not self._resids or mu != self._sq_mu:  # gradient points that move ω, α, β share them
+            np.subtract(self.y, mu, out=resids)
+            np.power(resids, 2.0, out=sq)
+            self._sq_mu = mu if resids is self._resids else math.nan
         self._recursion(vp, sq, sq, sigma2, 1, 0, 1, resids.shape[0], self.backcast, self.var_bounds)
         t = np.log(sigma2, out=self._t)
         t += _LOG_2PI
