@@ -6,13 +6,17 @@ and price-scaled so its first open equals the previous replay's last close (retu
 volumes are the real ones; no seam jump). The engine is first warmed with the real 1h history
 (2,000 hours before the start), then timed over 525,600 1m candles; GARCH refits (every 24 h of
 candle time, `arch` MLE) happen inside the timed loop. It is timed twice: candles only, and with the
-emergency/gamma overrides also evaluated on every 1m close as the live engine does.
+emergency/gamma overrides also evaluated on every 1m close as the live engine does. The SHA-256 of every
+decision (all module outputs, GARCH parameters included) is printed so an optimisation can show it changed
+nothing.
 
     .venv/bin/python bench/bench_signals.py
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 import time
 from pathlib import Path
 
@@ -63,7 +67,7 @@ class TimedFitter:
             self.seconds += time.process_time() - t0
 
 
-def run(year: list[Candle], hours: list[Candle], with_overrides: bool) -> tuple[float, float, int, TimedFitter]:
+def run(year: list[Candle], hours: list[Candle], with_overrides: bool) -> tuple[float, float, list, TimedFitter]:
     fitter = TimedFitter()
     engine = SignalEngine(ModulesConfig(), dvol_history=load_dvol(DATA / "deribit_BTC_DVOL_1d.csv"),
                           garch_fitter=fitter)
@@ -71,19 +75,20 @@ def run(year: list[Candle], hours: list[Candle], with_overrides: bool) -> tuple[
     for c in hours:
         engine.on_candle(c)
     fitter.calls, fitter.seconds = 0, 0.0
-    decisions = 0
+    decisions = []
+    keep = decisions.append
     on_candle = engine.on_candle
     overrides = engine.overrides
     t0, c0 = time.perf_counter(), time.process_time()
     if with_overrides:
         for c in year:
-            if on_candle(c) is not None:
-                decisions += 1
+            if (d := on_candle(c)) is not None:
+                keep(d)
             overrides(c.open_ms + 60_000)
     else:
         for c in year:
-            if on_candle(c) is not None:
-                decisions += 1
+            if (d := on_candle(c)) is not None:
+                keep(d)
     return time.perf_counter() - t0, time.process_time() - c0, decisions, fitter
 
 
@@ -98,11 +103,13 @@ def main() -> None:
         wall, cpu, decisions, fitter = run(year, hours, with_overrides)
         rest = cpu - fitter.seconds
         print(f"\n{label}")
-        print(f"  candles {len(year):,}  decisions {decisions:,}  GARCH refits {fitter.calls} "
+        digest = hashlib.sha256(json.dumps([d.to_dict() for d in decisions]).encode()).hexdigest()
+        print(f"  candles {len(year):,}  decisions {len(decisions):,}  GARCH refits {fitter.calls} "
               f"({fitter.seconds:.2f} CPU s, {1000 * fitter.seconds / max(fitter.calls, 1):.1f} ms each)  "
               f"wall {wall:.2f} s, CPU {cpu:.2f} s")
         print(f"  throughput {len(year) / cpu:,.0f} 1m bars per CPU second (one core), GARCH refits included; "
               f"{len(year) / wall:,.0f} per wall second; {len(year) / rest:,.0f} per CPU second without the refits")
+        print(f"  decisions sha256 {digest} (every module output; must not change with an optimisation)")
 
 
 if __name__ == "__main__":

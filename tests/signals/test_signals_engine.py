@@ -231,6 +231,28 @@ def test_duplicates_and_out_of_order_candles_are_rejected(btc_1h):
     assert e.lxvx._bars == 2
 
 
+def test_duplicate_and_out_of_order_1m_base_candles_are_rejected_before_the_hour(june_1m):
+    """1m base candles have a path of their own: a replayed or late minute is counted and dropped, never
+    folded into the hour (its volume would count twice) nor seen by the flash detector."""
+    e = SignalEngine(ModulesConfig())
+    hour = june_1m[40:100]
+    assert hour[0].open_ms % INTERVAL_MS["1h"] == 0 and hour[-1].open_ms - hour[0].open_ms == 59 * 60_000
+    decisions = []
+    for i, c in enumerate(hour):
+        decisions.append(e.on_candle(c))
+        if i == 30:
+            assert e.on_candle(c) is None and e.on_candle(hour[10]) is None  # duplicate, out of order
+            # a flash-sized copy of an old minute must not arm the flash veto
+            assert e.on_candle(dataclasses.replace(hour[5], high=c.close * 2, close=c.close * 2)) is None
+    assert e.rejected_candles == 3
+    assert decisions[:-1] == [None] * 59 and decisions[-1] is not None
+    bar = decisions[-1].bar
+    assert (bar.n_base, bar.complete, bar.volume) == (60, True, pytest.approx(sum(c.volume for c in hour)))
+    assert bar.close == hour[-1].close and bar.high == max(c.high for c in hour)
+    em, _ = e.overrides(hour[-1].close_ms)
+    assert not any(v.scope.startswith("market:") for v in em.vetoes)
+
+
 def test_flash_on_another_market_vetoes_that_market_only():
     e = SignalEngine(ModulesConfig())
     e.observe_candle("backpack:BTC_USDC", Candle(0, 100.0, 100.0, 100.0, 100.0, 1.0))

@@ -185,6 +185,24 @@ def test_flash_veto_and_clear_after_15_minutes():
     assert e.evaluate(T0 + 22 * MIN).vetoes
 
 
+def test_flash_veto_survives_restart_and_a_later_flash_on_another_market_extends_nothing_else():
+    """The quiet path (no veto possible) must not hide a flash veto restored from the store, nor end one
+    market's veto when another market's runs out first."""
+    e = _em()
+    e.on_minute(_m(0, 100.0), "binance:BTCUSDT")
+    e.on_minute(_m(1, 106.0), "binance:BTCUSDT")  # veto until T0 + 17 min
+    restarted = _em()
+    restarted.import_state(json.loads(json.dumps(e.export_state())))
+    assert restarted.evaluate(T0 + 16 * MIN).veto.scope == "market:binance:BTCUSDT"
+    assert restarted.evaluate(T0 + 17 * MIN).vetoes == ()
+    e.on_minute(_m(5, 100.0), "backpack:BTC_USDC")
+    e.on_minute(_m(6, 94.0), "backpack:BTC_USDC")  # veto until T0 + 22 min
+    assert [v.scope for v in e.evaluate(T0 + 16 * MIN).vetoes] == ["market:binance:BTCUSDT",
+                                                                     "market:backpack:BTC_USDC"]
+    assert [v.scope for v in e.evaluate(T0 + 20 * MIN).vetoes] == ["market:backpack:BTC_USDC"]
+    assert e.evaluate(T0 + 22 * MIN).vetoes == ()
+
+
 def test_stale_and_venue_health_detectors():
     e = _em()
     e.on_market_update("backpack:BTC_USDC", T0)

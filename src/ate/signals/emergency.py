@@ -30,7 +30,7 @@ class Emergency(SafeModule):
     name = "emergency"
     __slots__ = ("cfg", "peak", "e_day0", "day", "equity", "level", "halted", "x_ref", "exposure",
                  "acted_level", "calm_since_ms", "veto_active", "_prev_close", "_flash_until",
-                 "_last_update", "_venues", "_values", "_values_version", "_version")
+                 "_last_update", "_venues", "_values", "_values_version", "_version", "_flash_latest")
 
     def __init__(self, cfg: EmergencyConfig) -> None:
         super().__init__()
@@ -48,6 +48,7 @@ class Emergency(SafeModule):
         self.veto_active = False
         self._prev_close: dict[str, float] = {}
         self._flash_until: dict[str, int] = {}
+        self._flash_latest = 0  # the latest of `_flash_until`: no flash veto from then on
         self._last_update: dict[str, int] = {}
         self._venues: dict[str, _VenueHealth] = {}
         self._version = 0  # bumped by every change of the ladder state; keys the cached `values`
@@ -108,7 +109,8 @@ class Emergency(SafeModule):
         self._prev_close[market] = c.close
         close_ms = c.open_ms + c.interval_ms
         if prev is not None and abs(c.close / prev - 1.0) > self.cfg.flash_threshold:
-            self._flash_until[market] = close_ms + int(self.cfg.flash_veto_s * 1000)
+            until = self._flash_until[market] = close_ms + int(self.cfg.flash_veto_s * 1000)
+            self._flash_latest = max(self._flash_latest, until)
         if close_ms > self.last_ts:
             self.last_ts = close_ms
 
@@ -157,6 +159,9 @@ class Emergency(SafeModule):
         return out
 
     def _evaluate(self, now_ms: int) -> ModuleOutput:
+        if self.level < 2 and now_ms >= self._flash_latest and not (
+                self.veto_active or self.halted or self._last_update or self._venues):
+            return self._output((), ())  # nothing can veto or act: the common case, on every 1m close
         cfg = self.cfg
         vetoes: list[Veto] = []
         actions: list[Action] = []
@@ -189,13 +194,16 @@ class Emergency(SafeModule):
                 vetoes.append(Veto(f"market:{market}", f"no update for {(now_ms - last) / 1000:.0f} s"))
         if self._venues:
             vetoes.extend(self._venue_vetoes(now_ms))
+        return self._output(tuple(vetoes), tuple(actions))
+
+    def _output(self, vetoes: tuple[Veto, ...], actions: tuple[Action, ...]) -> ModuleOutput:
         if self._values_version != self._version:
             self._values_version = self._version
             self._values = self._ladder_values()
         values = self._values
         status = Status.OK if self.peak is not None else Status.WARMUP
-        return ModuleOutput(self.name, self.last_ts, status, None, None, f"level{self.level}", tuple(vetoes),
-                            tuple(actions), values, "" if self.peak is not None else "no equity input yet")
+        return ModuleOutput(self.name, self.last_ts, status, None, None, f"level{self.level}", vetoes, actions,
+                            values, "" if self.peak is not None else "no equity input yet")
 
     def _ladder_values(self) -> dict[str, Any]:
         values: dict[str, Any] = {"level": self.level, "halted": self.halted}
@@ -227,3 +235,4 @@ class Emergency(SafeModule):
                 setattr(self, k, state[k])
         self._version += 1
         self._flash_until = {str(k): int(v) for k, v in state.get("flash_until", {}).items()}
+        self._flash_latest = max(self._flash_until.values(), default=0)

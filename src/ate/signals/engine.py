@@ -7,6 +7,7 @@ candles (and equity, fills, DVOL, hedge-book snapshots); on each decision-bar cl
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
 from typing import Any
@@ -158,7 +159,8 @@ class SignalEngine:
         self.position = 0.0
         self._garch_sigma: float | None = None
         self.rejected_candles = 0
-        self._last_open: dict[int, int] = {}  # newest open time accepted per interval
+        self._last_open: dict[int, int] = {}  # newest open time accepted per interval (but 1m base candles)
+        self._last_base_open: float = -math.inf  # newest 1m base candle accepted
         self.update_errors: dict[str, str] = {}  # module → last update error since its last evaluation
 
     # ---- market data ----------------------------------------------------------------------------
@@ -173,28 +175,33 @@ class SignalEngine:
         if not (0.0 < c.low <= c.open <= c.high and c.low <= c.close <= c.high and c.volume >= 0.0):
             self.rejected_candles += 1  # NaN fails every comparison and lands here too
             return None
-        last = self._last_open.get(c.interval_ms)
-        if last is not None and c.open_ms <= last:
-            self.rejected_candles += 1  # duplicate or out of order
-            return None
-        self._last_open[c.interval_ms] = c.open_ms
-        if c.interval_ms == self.base_ms:
-            if self.base_ms == MINUTE_MS:
-                try:
-                    self.emergency.on_minute(c, self.market)
-                except Exception as exc:
-                    self.update_errors["emergency"] = f"{type(exc).__name__}: {exc}"
-                bars = self._cascade.feed(c)
-                if not bars:
-                    return None
-            else:
-                bars = [(self._base_tf, c), *self._cascade.feed(c)]
-        else:
-            tf = TF_BY_MS.get(c.interval_ms)
-            if tf is None:
-                self.rejected_candles += 1
+        interval = c.interval_ms
+        if interval == MINUTE_MS == self.base_ms:  # the hot path: one per minute, most close nothing above
+            if c.open_ms <= self._last_base_open:
+                self.rejected_candles += 1  # duplicate or out of order
                 return None
-            bars = [(tf, c), *self._cascade.feed_native(c)]
+            self._last_base_open = c.open_ms
+            try:
+                self.emergency.on_minute(c, self.market)
+            except Exception as exc:
+                self.update_errors["emergency"] = f"{type(exc).__name__}: {exc}"
+            bars = self._cascade.feed(c)
+            if not bars:
+                return None
+        else:
+            last = self._last_open.get(interval)
+            if last is not None and c.open_ms <= last:
+                self.rejected_candles += 1  # duplicate or out of order
+                return None
+            self._last_open[interval] = c.open_ms
+            if interval == self.base_ms:
+                bars = [(self._base_tf, c), *self._cascade.feed(c)]
+            else:
+                tf = TF_BY_MS.get(interval)
+                if tf is None:
+                    self.rejected_candles += 1
+                    return None
+                bars = [(tf, c), *self._cascade.feed_native(c)]
         # Every timeframe this candle closes is complete before the decision (a 1h close at 04:00 also
         # closes the 00:00-04:00 bar, which the decision at 04:00 must see).
         for tf, bar in bars:
