@@ -36,7 +36,7 @@ from ate.model import (
 )
 from ate.model.market import BookTicker
 from ate.risk.capital import limits_from_config
-from ate.risk.daily import DAY_MS, DailyLossTracker
+from ate.risk.daily import DailyLossTracker
 from ate.risk.ladder import Book, EmergencyLadder, Holding, gross_exposure
 from ate.risk.pretrade import PreTradeChecker
 from ate.risk.state import TradingStateKeeper
@@ -105,9 +105,6 @@ class TradingCore:
         self._pending_flows: list[tuple[str, Decimal]] = []  # transfers not yet in the daily-loss baseline
         self._snapshot_flows = ZERO  # transfers (USD) since the last equity snapshot
         self._group_approved: dict[int, OrderIntent] = {}  # legs approved with their group, until submitted
-        self._valued_inputs: tuple | None = None  # what the last valuation was computed from (on_timer)
-        self._valued_equity: Decimal | None = None
-        self._valued_floats = (0.0, 0.0)  # that equity and its gross exposure, as the emergency module hears them
         self.orders: OrderManager  # set by attach()
 
     def attach(self, executor: Executor) -> None:
@@ -167,7 +164,6 @@ class TradingCore:
         for market, price in marks.items():
             self.portfolio.mark(market, price)
         self.rebuild_risk()
-        self._valued_inputs = None
         self.orders.reload()
         for name, strategy in self.by_name.items():
             saved = self.book_state.get_state(f"strategy.{name}")
@@ -384,52 +380,18 @@ class TradingCore:
                 self._handle(strategy, strategy.on_order_update(order, fill, self.ctx))
 
     def on_timer(self) -> None:
-        """Periodic work (every second live; every candle in backtests): equity, daily loss, state.
-
-        Equity is revalued only when an input of it changed (a held amount, a held asset's price, a
-        position, a holding the ladder sees, the UTC day, a pending flow); otherwise daily loss and the
-        ladder already hold this very equity, and only the emergency module hears that time moved on."""
+        """Periodic work (every second live; every candle in backtests): equity, daily loss, state."""
         now = self.clock()
         self._value_quotes()
-        inputs = self._valuation_inputs(now)
-        if inputs is not None and inputs == self._valued_inputs:
-            equity = self._valued_equity
-            self.signals.update_equity(self._valued_floats[0], now, self._valued_floats[1], 0.0)
-        else:
-            equity = self._revalue(now)
-            self._valued_inputs = inputs if equity is not None else None
-        if now - self._last_equity_ms >= EQUITY_EVERY_MS:
-            self._persist(now, equity)
-
-    def _valuation_inputs(self, now: int) -> tuple | None:
-        """Everything equity, daily loss and gross exposure are computed from, as one comparable value;
-        None while the valuation has time-dependent work (an unpriced asset, a zeroed asset, a flow)."""
-        if self._pending_flows or self.valuation.zeroed:
-            return None
-        prices = self.portfolio.prices
-        held = []
-        for wallet in self.portfolio.balances.values():
-            for asset, amount in wallet.items():
-                if amount:
-                    price = prices.get(asset)
-                    if price is None:
-                        return None
-                    held.append((asset, amount, price))
-        positions = [(m, p.qty, p.entry_price, p.mark_price) for m, p in self.portfolio.positions.items() if p.qty]
-        exposures = [(e.market, e.qty, e.pair, self.portfolio.position(e.market).mark_price)
-                     for s in self.strategies for e in s.exposures()]
-        return now - now % DAY_MS, held, positions, exposures
-
-    def _revalue(self, now: int) -> Decimal | None:
         zeroed = set(self.valuation.zeroed)  # assets valued at zero: their value enters as the valuation's flow
         valued = self.valuation.equity()
-        if valued is None:
-            return None
-        equity, revalued = valued
-        flow = revalued + self._take_flows(zeroed)
-        self._snapshot_flows += flow
-        self._update_equity(now, equity, flow)
-        return equity
+        if valued is not None:
+            equity, revalued = valued
+            flow = revalued + self._take_flows(zeroed)
+            self._snapshot_flows += flow
+            self._update_equity(now, equity, flow)
+        if now - self._last_equity_ms >= EQUITY_EVERY_MS:
+            self._persist(now, valued[0] if valued is not None else None)
 
     def _update_equity(self, now: int, equity: Decimal, flow: Decimal) -> None:
         """Daily loss, its limit for the risk layer, and the emergency module's equity."""
@@ -438,9 +400,7 @@ class TradingCore:
         # equity recovers (canary/live: "trading stops at the daily loss limit").
         breached = self.daily.breached_day is not None and self.daily.breached_day == self.daily.day_ms
         self.risk.set_daily_loss(max(self.daily.loss, self.daily.limit) if breached else self.daily.loss)
-        floats = float(equity), float(gross_exposure(self.holdings()))
-        self.signals.update_equity(floats[0], now, floats[1], float(flow))
-        self._valued_equity, self._valued_floats = equity, floats
+        self.signals.update_equity(float(equity), now, float(gross_exposure(self.holdings())), float(flow))
 
     def _persist(self, now: int, equity: Decimal | None) -> None:
         """Equity once it is valued (with the flows since the last snapshot), marks, signal state, and every
@@ -498,7 +458,6 @@ class TradingCore:
             self.daily.rebase()
             self.ladder.reset()
             self.signals.resume(float(equity), self.clock())
-            self._valued_inputs = None  # the day's anchor and the ladder moved: revalue at the next timer
         self._state_seen = state
 
     # ---- internals ---------------------------------------------------------------------------------
