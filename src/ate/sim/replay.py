@@ -55,8 +55,9 @@ _FIELDS = ("open_ms", "open", "high", "low", "close", "volume", "interval_ms")
 
 def book_path(m: Market, candles: Sequence[Candle], spread_bps: float, size_fraction: float,
               min_size: float, points: int = POINTS) -> Path:
-    """(ts, bid ticks, ask ticks, size steps, vol steps per point) for every path point, ``points`` per
-    candle (a multiple of the four anchors), as int64 arrays."""
+    """(ts, bid ticks, ask ticks) for every path point, ``points`` per candle (a multiple of the four
+    anchors), and (top-of-book size steps, trade print steps) per candle (every point of a candle has the
+    same), as int64 arrays."""
     out: Path = (array("q"), array("q"), array("q"), array("q"), array("q"))
     min_steps = max(1, int(np.ceil(min_size / m.step_f)))
     u = np.arange(points) * POINTS / points
@@ -79,8 +80,8 @@ def book_path(m: Market, candles: Sequence[Candle], spread_bps: float, size_frac
         spread_t = np.maximum(1, np.rint(px * spread_bps / 1e4 / m.tick_f)).astype(np.int64)
         bid_t = mid_t - spread_t // 2
         ask_t = bid_t + spread_t
-        size = np.maximum(min_steps, np.floor(np.repeat(v, points) * size_fraction / m.step_f)).astype(np.int64)
-        vol = np.floor(np.repeat(v, points) / points / m.step_f).astype(np.int64)
+        size = np.maximum(min_steps, np.floor(v * size_fraction / m.step_f)).astype(np.int64)
+        vol = np.floor(v / points / m.step_f).astype(np.int64)
         for dest, values in zip(out, (ts, bid_t, ask_t, size, vol), strict=True):
             dest.frombytes(np.ascontiguousarray(values, dtype=np.int64).tobytes())
     return out
@@ -223,8 +224,9 @@ class Replayer:
             bar[2] = mid
         elif mid < bar[3]:
             bar[3] = mid
-        core.update_book(m, bid, ask, f.size[i], f.size[i], ts)
-        core.record_trade(m, mid, f.vol[i], i % 2 == 0, ts)
+        k = i // f.points
+        core.update_book(m, bid, ask, f.size[k], f.size[k], ts)
+        core.record_trade(m, mid, f.vol[k], i % 2 == 0, ts)
         if m.is_perp:
             core.update_mark(m, ts, Decimal(bid + ask) * m.tick / 2)
         f.i = i + 1
