@@ -204,33 +204,6 @@ class Replayer:
         if f.fi < len(f.funding):
             heapq.heappush(self._heap, (f.funding[f.fi].ts_ms, _FUNDING, idx))
 
-    def _apply_path(self, f: _Feed, ts: int, kind: int) -> None:
-        """A book point or candle close of the feed; the caller queues the feed's next event."""
-        m = f.market
-        core = self.core
-        if kind == _CLOSE:
-            core.close_candle(m, f.candles[f.closed])
-            f.closed += 1
-            return
-        i = f.i
-        bid, ask = f.bid[i], f.ask[i]
-        if self.shocks and m.key in self.shocks:
-            bid, ask = self._shocked(m, bid, ask)
-        mid = (bid + ask) // 2
-        bar = m.bar
-        if i % f.points == 0:
-            bar[0], bar[1], bar[2], bar[3] = f.candles[i // f.points].open_ms, mid, mid, mid
-        elif mid > bar[2]:
-            bar[2] = mid
-        elif mid < bar[3]:
-            bar[3] = mid
-        k = i // f.points
-        core.update_book(m, bid, ask, f.size[k], f.size[k], ts)
-        core.record_trade(m, mid, f.vol[k], i % 2 == 0, ts)
-        if m.is_perp:
-            core.update_mark(m, ts, Decimal(bid + ask) * m.tick / 2)
-        f.i = i + 1
-
     def _shocked(self, m: Market, bid: int, ask: int) -> tuple[int, int]:
         shock = self.shocks[m.key]
         shock[1] -= 1
@@ -252,25 +225,54 @@ class Replayer:
                 self._apply(kind, idx)
                 n += 1
                 continue
-            # A feed's path runs without the heap for as long as its next event is due before anything queued
-            # (the order is exactly the heap's: (ts, kind, feed)); events its callbacks schedule are queued and
-            # so are seen here.
-            f = self._feeds[idx]
-            while True:
-                if manual is not None and ts > manual.now_ms():
-                    manual.set(ts)
-                self._apply_path(f, ts, kind)
-                n += 1
-                entry = self._next(f)
-                if entry is None:
-                    break
-                if entry[0] > ts_ms or (heap and heap[0] < entry):
-                    heapq.heappush(heap, entry)
-                    break
-                ts, kind = entry[0], entry[1]
+            n += self._run_feed(self._feeds[idx], ts, kind, ts_ms, manual)
         if manual is not None and ts_ms > manual.now_ms():
             manual.set(ts_ms)
         return n
+
+    def _run_feed(self, f: _Feed, ts: int, kind: int, ts_ms: int, manual: ManualClock | SteppingClock | None) -> int:
+        """Apply the feed's book points and candle closes from (ts, kind) on, without the heap, for as long as
+        its next event is due by ``ts_ms`` and before anything queued (the order is exactly the heap's: (ts,
+        kind, feed)); events its callbacks schedule are queued and so are seen here. Returns how many."""
+        heap, core, m = self._heap, self.core, f.market
+        points, bar, idx = f.points, m.bar, f.idx
+        n = 0
+        while True:
+            if manual is not None and ts > manual.now_ms():
+                manual.set(ts)
+            if kind == _CLOSE:
+                core.close_candle(m, f.candles[f.closed])
+                f.closed += 1
+            else:
+                i = f.i
+                k, within = divmod(i, points)
+                bid, ask = f.bid[i], f.ask[i]
+                if self.shocks and m.key in self.shocks:
+                    bid, ask = self._shocked(m, bid, ask)
+                mid = (bid + ask) // 2
+                if within == 0:
+                    bar[0], bar[1], bar[2], bar[3] = f.candles[k].open_ms, mid, mid, mid
+                elif mid > bar[2]:
+                    bar[2] = mid
+                elif mid < bar[3]:
+                    bar[3] = mid
+                size = f.size[k]
+                core.update_book(m, bid, ask, size, size, ts)
+                core.record_trade(m, mid, f.vol[k], i % 2 == 0, ts)
+                if m.is_perp:
+                    core.update_mark(m, ts, Decimal(bid + ask) * m.tick / 2)
+                f.i = i + 1
+            n += 1
+            i = f.i  # the feed's next event: a candle close once its points are applied, else its next point
+            if i > 0 and i % points == 0 and f.closed < i // points:
+                ts, kind = f.candles[f.closed].close_ms, _CLOSE
+            elif i < len(f.ts):
+                ts, kind = f.ts[i], _BOOK
+            else:
+                return n
+            if ts > ts_ms or (heap and heap[0] < (ts, kind, idx)):
+                heapq.heappush(heap, (ts, kind, idx))
+                return n
 
     def run_all(self) -> int:
         """Replay everything as fast as possible."""
