@@ -31,7 +31,7 @@ from typing import Any
 
 from ate.backtest.data import BacktestData, DataError, instrument_for
 from ate.backtest.inputs import capital_in_force, check_markets, config_filters
-from ate.backtest.series import PairSeries
+from ate.backtest.series import PairSeries, RecordLog
 from ate.backtest.stats import EquityCurve, EquityPoint, LedgerEntry, Trade, compute
 from ate.backtest.trades import FundingPayment, build, strategy_round_trips
 from ate.backtest.vetoes import periods, start_date_dependence
@@ -74,7 +74,7 @@ class BacktestResult:
     ledger: list[LedgerEntry]
     fills: list[dict[str, Any]]
     orders: list[dict[str, Any]]
-    decisions: list[dict[str, Any]]
+    decisions: RecordLog  # Decision.to_dict of every decision bar, held compactly
     prices: dict[str, PairSeries]  # market -> (close ms, close) per candle, for the report
     rejections: list[tuple[int, str, str]]
     funding: list[FundingPayment]  # exact payments as the matching core settled them
@@ -376,7 +376,7 @@ def run_backtest(cfg: EngineConfig, data: BacktestData, *, settings: ReplaySetti
     total = _count_closes(data) if progress is not None else 0
     driver.warm_up(data.primary, data.warmup)
     equity = EquityCurve()
-    decisions: list[dict[str, Any]] = []
+    decisions = RecordLog()
     prices = {k: PairSeries() for k in data.markets}
     settlements = sorted(((r.ts_ms, key, r) for key, md in data.markets.items() for r in md.funding),
                          key=lambda x: (x[0], x[1]))

@@ -399,7 +399,7 @@ def compute(points: Sequence[EquityPoint], trades: Sequence[Trade], ledger: Sequ
         "end_ms": end if points else None,
         "start_equity": points[0].equity if points else None,
         "end_equity": points[-1].equity if points else None,
-        "net_flows": sum(points[i].flow for i in range(1, len(points))),
+        "net_flows": sum(points.flow[1:]) if isinstance(points, EquityCurve) else sum(p.flow for p in points[1:]),
         "total_return": total_return(points, rets),
         "cagr": cagr(points, rets),
         "monthly_return_equivalent": monthly_return_equivalent(points, rets),
