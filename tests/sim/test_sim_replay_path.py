@@ -26,7 +26,7 @@ def test_an_hourly_candle_moves_every_15_s_through_its_anchors():
     # open → low (nearer the open) at 15 min → high at 30 min → close at 45 min, then the close holds
     assert [px[i] for i in (0, 60, 120, 180, 239)] == [D(100), D(90), D(130), D(120), D(120)]
     assert max(px) == D(130) and min(px) == D(90)  # straight lines inside the candle's range
-    assert sum(vol) * m.step_f <= 240.0 and vol[0] == round(1.0 / m.step_f)
+    assert len(vol) == 1 and vol[0] * 240 * m.step_f <= 240.0 and vol[0] == round(1.0 / m.step_f)  # per candle
 
 
 def test_hourly_replay_marks_a_perp_every_15_s_and_closes_the_candle_once():

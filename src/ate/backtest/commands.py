@@ -7,7 +7,7 @@ import logging
 import math
 import os
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -100,7 +100,7 @@ def clean_json(x: Any) -> Any:
         return str(x)
     if isinstance(x, dict):
         return {str(k): clean_json(v) for k, v in x.items()}
-    if isinstance(x, list | tuple):
+    if isinstance(x, Sequence) and not isinstance(x, str | bytes):  # lists, tuples, a result's compact logs
         return [clean_json(v) for v in x]
     return x
 

@@ -31,7 +31,8 @@ from typing import Any
 
 from ate.backtest.data import BacktestData, DataError, instrument_for
 from ate.backtest.inputs import capital_in_force, check_markets, config_filters
-from ate.backtest.stats import EquityPoint, LedgerEntry, Trade, compute, trade_stats
+from ate.backtest.series import PairSeries, RecordLog
+from ate.backtest.stats import EquityCurve, EquityPoint, LedgerEntry, Trade, compute, trade_stats
 from ate.backtest.trades import FundingPayment, build, strategy_round_trips
 from ate.backtest.vetoes import periods, start_date_dependence
 from ate.config import EngineConfig
@@ -67,14 +68,14 @@ class BacktestResult:
     start_ms: int
     end_ms: int
     bars: int  # candles replayed (all markets)
-    equity: list[EquityPoint]
+    equity: EquityCurve  # one point per replay step (or per `equity_every_ms`), as typed columns
     final_equity: Decimal  # exact, from the matching core
     trades: list[Trade]  # strategy round trips (a carry pair or a hedged entry is one)
     ledger: list[LedgerEntry]
     fills: list[dict[str, Any]]
     orders: list[dict[str, Any]]
-    decisions: list[dict[str, Any]]
-    prices: dict[str, list[tuple[int, float]]]  # market -> (close ms, close) per candle, for the report
+    decisions: RecordLog  # Decision.to_dict of every decision bar, held compactly
+    prices: dict[str, PairSeries]  # market -> (close ms, close) per candle, for the report
     rejections: list[tuple[int, str, str]]
     funding: list[FundingPayment]  # exact payments as the matching core settled them
     note: str = ""
@@ -379,9 +380,9 @@ def run_backtest(cfg: EngineConfig, data: BacktestData, *, settings: ReplaySetti
     driver.warm_up(data.primary, data.warmup)
     for market, candles in data.more_warmup.items():
         driver.warm_up(market, candles)
-    equity: list[EquityPoint] = []
-    decisions: list[dict[str, Any]] = []
-    prices: dict[str, list[tuple[int, float]]] = {k: [] for k in data.markets}
+    equity = EquityCurve()
+    decisions = RecordLog()
+    prices = {k: PairSeries() for k in data.markets}
     settlements = sorted(((r.ts_ms, key, r) for key, md in data.markets.items() for r in md.funding),
                          key=lambda x: (x[0], x[1]))
     fi = 0
@@ -410,7 +411,7 @@ def run_backtest(cfg: EngineConfig, data: BacktestData, *, settings: ReplaySetti
         if executor is not None:
             executor.flush()
         if t >= next_sample:
-            equity.append(EquityPoint(t, sample_equity()))
+            equity.add(t, sample_equity())
             if settings.equity_every_ms:
                 next_sample = t - t % settings.equity_every_ms + settings.equity_every_ms
         if progress is not None and (i % 5000 == 0 or i == total - 1):

@@ -9,10 +9,14 @@ undefined for the run (too little data, division by zero) is ``None``, never a m
 from __future__ import annotations
 
 import math
+from array import array
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import overload
+
+from ate.backtest.series import PairSeries
 
 DAY_MS = 86_400_000
 YEAR_DAYS = 365.0
@@ -35,6 +39,58 @@ class EquityPoint:
     ts_ms: int
     equity: float
     flow: float = 0.0  # external deposit (+) or withdrawal (-) since the previous point, included in equity
+
+
+class EquityCurve(Sequence[EquityPoint]):
+    """Equity points held as typed columns (24 bytes a point instead of ~110 for a list of points); a
+    point is built when one is read. Slices are curves too."""
+
+    __slots__ = ("ts", "equity", "flow")
+
+    def __init__(self, points: Iterable[EquityPoint] = ()) -> None:
+        self.ts = array("q")
+        self.equity = array("d")
+        self.flow = array("d")
+        for p in points:
+            self.append(p)
+
+    def append(self, p: EquityPoint) -> None:
+        self.add(p.ts_ms, p.equity, p.flow)
+
+    def add(self, ts_ms: int, equity: float, flow: float = 0.0) -> None:
+        self.ts.append(ts_ms)
+        self.equity.append(equity)
+        self.flow.append(flow)
+
+    def insert(self, i: int, p: EquityPoint) -> None:
+        self.ts.insert(i, p.ts_ms)
+        self.equity.insert(i, p.equity)
+        self.flow.insert(i, p.flow)
+
+    def __len__(self) -> int:
+        return len(self.ts)
+
+    @overload
+    def __getitem__(self, i: int) -> EquityPoint: ...
+
+    @overload
+    def __getitem__(self, i: slice) -> EquityCurve: ...
+
+    def __getitem__(self, i):  # type: ignore[no-untyped-def]
+        if isinstance(i, slice):
+            out = EquityCurve()
+            out.ts, out.equity, out.flow = self.ts[i], self.equity[i], self.flow[i]
+            return out
+        return EquityPoint(self.ts[i], self.equity[i], self.flow[i])
+
+    def __iter__(self) -> Iterator[EquityPoint]:
+        for t, e, f in zip(self.ts, self.equity, self.flow, strict=True):
+            yield EquityPoint(t, e, f)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Sequence) and list(self) == list(other)
+
+    __hash__ = None  # type: ignore[assignment]
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,14 +125,20 @@ def _month(ts_ms: int) -> str:
     return datetime.fromtimestamp(ts_ms / 1000, UTC).strftime("%Y-%m")
 
 
-def period_returns(points: Sequence[EquityPoint]) -> list[tuple[int, float]]:
+def period_returns(points: Sequence[EquityPoint]) -> PairSeries:
     """(ts, return since the previous point), the flow of the point removed from its gain."""
-    out = []
-    for prev, cur in zip(points, points[1:], strict=False):
-        if prev.equity <= 0:
-            out.append((cur.ts_ms, math.nan))
-            continue
-        out.append((cur.ts_ms, (cur.equity - cur.flow) / prev.equity - 1.0))
+    out = PairSeries()
+    ts, rs = out.ts, out.values
+    if isinstance(points, EquityCurve):  # the columns themselves: no point objects for a long curve
+        rows: Iterable[tuple[int, float, float]] = zip(points.ts, points.equity, points.flow, strict=True)
+    else:
+        rows = ((p.ts_ms, p.equity, p.flow) for p in points)
+    prev = None
+    for t, e, f in rows:
+        if prev is not None:
+            ts.append(t)
+            rs.append(math.nan if prev <= 0 else (e - f) / prev - 1.0)
+        prev = e
     return out
 
 
@@ -337,7 +399,7 @@ def compute(points: Sequence[EquityPoint], trades: Sequence[Trade], ledger: Sequ
         "end_ms": end if points else None,
         "start_equity": points[0].equity if points else None,
         "end_equity": points[-1].equity if points else None,
-        "net_flows": sum(p.flow for p in points[1:]),
+        "net_flows": sum(points.flow[1:]) if isinstance(points, EquityCurve) else sum(p.flow for p in points[1:]),
         "total_return": total_return(points, rets),
         "cagr": cagr(points, rets),
         "monthly_return_equivalent": monthly_return_equivalent(points, rets),

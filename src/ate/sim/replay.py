@@ -26,6 +26,7 @@ import heapq
 from array import array
 from collections.abc import Callable, Sequence
 from decimal import Decimal
+from operator import attrgetter
 
 import numpy as np
 
@@ -51,12 +52,14 @@ Path = tuple[array, array, array, array, array]
 
 _CHUNK = 1 << 15  # candles per numpy pass: bounds the temporaries (a year at once would peak ~180 MB higher)
 _FIELDS = ("open_ms", "open", "high", "low", "close", "volume", "interval_ms")
+_ROW = attrgetter(*_FIELDS)  # one C call per candle for all its fields
 
 
 def book_path(m: Market, candles: Sequence[Candle], spread_bps: float, size_fraction: float,
               min_size: float, points: int = POINTS) -> Path:
-    """(ts, bid ticks, ask ticks, size steps, vol steps per point) for every path point, ``points`` per
-    candle (a multiple of the four anchors), as int64 arrays."""
+    """(ts, bid ticks, ask ticks) for every path point, ``points`` per candle (a multiple of the four
+    anchors), and (top-of-book size steps, trade print steps) per candle (every point of a candle has the
+    same), as int64 arrays."""
     out: Path = (array("q"), array("q"), array("q"), array("q"), array("q"))
     min_steps = max(1, int(np.ceil(min_size / m.step_f)))
     u = np.arange(points) * POINTS / points
@@ -65,9 +68,7 @@ def book_path(m: Market, candles: Sequence[Candle], spread_bps: float, size_frac
     for k in range(0, len(candles), _CHUNK):
         part = candles[k:k + _CHUNK]
         n = len(part)
-        arr = np.empty((n, len(_FIELDS)), dtype=np.float64)
-        for j, name in enumerate(_FIELDS):
-            arr[:, j] = np.fromiter((getattr(c, name) for c in part), dtype=np.float64, count=n)
+        arr = np.array(list(map(_ROW, part)), dtype=np.float64).reshape(n, len(_FIELDS))
         o, h, lo, c, v = arr[:, 1], arr[:, 2], arr[:, 3], arr[:, 4], arr[:, 5]
         high_first = (h - o) <= (o - lo)
         first = np.where(high_first, h, lo)
@@ -79,8 +80,8 @@ def book_path(m: Market, candles: Sequence[Candle], spread_bps: float, size_frac
         spread_t = np.maximum(1, np.rint(px * spread_bps / 1e4 / m.tick_f)).astype(np.int64)
         bid_t = mid_t - spread_t // 2
         ask_t = bid_t + spread_t
-        size = np.maximum(min_steps, np.floor(np.repeat(v, points) * size_fraction / m.step_f)).astype(np.int64)
-        vol = np.floor(np.repeat(v, points) / points / m.step_f).astype(np.int64)
+        size = np.maximum(min_steps, np.floor(v * size_fraction / m.step_f)).astype(np.int64)
+        vol = np.floor(v / points / m.step_f).astype(np.int64)
         for dest, values in zip(out, (ts, bid_t, ask_t, size, vol), strict=True):
             dest.frombytes(np.ascontiguousarray(values, dtype=np.int64).tobytes())
     return out
@@ -203,32 +204,6 @@ class Replayer:
         if f.fi < len(f.funding):
             heapq.heappush(self._heap, (f.funding[f.fi].ts_ms, _FUNDING, idx))
 
-    def _apply_path(self, f: _Feed, ts: int, kind: int) -> None:
-        """A book point or candle close of the feed; the caller queues the feed's next event."""
-        m = f.market
-        core = self.core
-        if kind == _CLOSE:
-            core.close_candle(m, f.candles[f.closed])
-            f.closed += 1
-            return
-        i = f.i
-        bid, ask = f.bid[i], f.ask[i]
-        if self.shocks and m.key in self.shocks:
-            bid, ask = self._shocked(m, bid, ask)
-        mid = (bid + ask) // 2
-        bar = m.bar
-        if i % f.points == 0:
-            bar[0], bar[1], bar[2], bar[3] = f.candles[i // f.points].open_ms, mid, mid, mid
-        elif mid > bar[2]:
-            bar[2] = mid
-        elif mid < bar[3]:
-            bar[3] = mid
-        core.update_book(m, bid, ask, f.size[i], f.size[i], ts)
-        core.record_trade(m, mid, f.vol[i], i % 2 == 0, ts)
-        if m.is_perp:
-            core.update_mark(m, ts, Decimal(bid + ask) * m.tick / 2)
-        f.i = i + 1
-
     def _shocked(self, m: Market, bid: int, ask: int) -> tuple[int, int]:
         shock = self.shocks[m.key]
         shock[1] -= 1
@@ -250,25 +225,54 @@ class Replayer:
                 self._apply(kind, idx)
                 n += 1
                 continue
-            # A feed's path runs without the heap for as long as its next event is due before anything queued
-            # (the order is exactly the heap's: (ts, kind, feed)); events its callbacks schedule are queued and
-            # so are seen here.
-            f = self._feeds[idx]
-            while True:
-                if manual is not None and ts > manual.now_ms():
-                    manual.set(ts)
-                self._apply_path(f, ts, kind)
-                n += 1
-                entry = self._next(f)
-                if entry is None:
-                    break
-                if entry[0] > ts_ms or (heap and heap[0] < entry):
-                    heapq.heappush(heap, entry)
-                    break
-                ts, kind = entry[0], entry[1]
+            n += self._run_feed(self._feeds[idx], ts, kind, ts_ms, manual)
         if manual is not None and ts_ms > manual.now_ms():
             manual.set(ts_ms)
         return n
+
+    def _run_feed(self, f: _Feed, ts: int, kind: int, ts_ms: int, manual: ManualClock | SteppingClock | None) -> int:
+        """Apply the feed's book points and candle closes from (ts, kind) on, without the heap, for as long as
+        its next event is due by ``ts_ms`` and before anything queued (the order is exactly the heap's: (ts,
+        kind, feed)); events its callbacks schedule are queued and so are seen here. Returns how many."""
+        heap, core, m = self._heap, self.core, f.market
+        points, bar, idx = f.points, m.bar, f.idx
+        n = 0
+        while True:
+            if manual is not None and ts > manual.now_ms():
+                manual.set(ts)
+            if kind == _CLOSE:
+                core.close_candle(m, f.candles[f.closed])
+                f.closed += 1
+            else:
+                i = f.i
+                k, within = divmod(i, points)
+                bid, ask = f.bid[i], f.ask[i]
+                if self.shocks and m.key in self.shocks:
+                    bid, ask = self._shocked(m, bid, ask)
+                mid = (bid + ask) // 2
+                if within == 0:
+                    bar[0], bar[1], bar[2], bar[3] = f.candles[k].open_ms, mid, mid, mid
+                elif mid > bar[2]:
+                    bar[2] = mid
+                elif mid < bar[3]:
+                    bar[3] = mid
+                size = f.size[k]
+                core.update_book(m, bid, ask, size, size, ts)
+                core.record_trade(m, mid, f.vol[k], i % 2 == 0, ts)
+                if m.is_perp:
+                    core.update_mark(m, ts, Decimal(bid + ask) * m.tick / 2)
+                f.i = i + 1
+            n += 1
+            i = f.i  # the feed's next event: a candle close once its points are applied, else its next point
+            if i > 0 and i % points == 0 and f.closed < i // points:
+                ts, kind = f.candles[f.closed].close_ms, _CLOSE
+            elif i < len(f.ts):
+                ts, kind = f.ts[i], _BOOK
+            else:
+                return n
+            if ts > ts_ms or (heap and heap[0] < (ts, kind, idx)):
+                heapq.heappush(heap, (ts, kind, idx))
+                return n
 
     def run_all(self) -> int:
         """Replay everything as fast as possible."""

@@ -105,6 +105,8 @@ class TradingCore:
         self.ladder = EmergencyLadder(self.book_state, clock)
         self.strategies = list(strategies)
         self.by_name = {s.name: s for s in self.strategies}
+        # strategies that report hedge books (the base class reports none): snapshotted for gamma every minute
+        self._hedgers = [s for s in self.by_name.values() if type(s).hedge_snapshot is not Strategy.hedge_snapshot]
         self.ctx = CoreContext(self)
         self.books: dict[str, BookTicker] = {}
         self.funding: dict[str, FundingInfo] = {}
@@ -544,9 +546,10 @@ class TradingCore:
 
     def _snapshot_hedge_books(self) -> None:
         now = self.clock()
-        for _name, s in self.by_name.items():
+        update = self.signals.update_hedge_book
+        for s in self._hedgers:
             for book_id, snap in s.hedge_snapshot(self.ctx).items():
-                self.signals.update_hedge_book(book_id, snap.spot, snap.perp, snap.mark, now, snap.in_flight)
+                update(book_id, snap.spot, snap.perp, snap.mark, now, snap.in_flight)
 
     def _overrides(self) -> None:
         now = self.clock()
