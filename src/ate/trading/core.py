@@ -45,7 +45,7 @@ from ate.risk.verdict import Decision as RiskDecision
 from ate.risk.verdict import Reason, Verdict
 from ate.signals.base import ModuleOutput
 from ate.signals.engine import Decision, SignalEngine
-from ate.store.db import MARKS_KEY
+from ate.store.db import MARKS_KEY, SPOT_BASES_KEY
 from ate.strategies.base import FundingInfo, MarginInfo, Strategy
 from ate.trading.context import CoreContext
 from ate.trading.scoped_state import ScopedState
@@ -116,6 +116,10 @@ class TradingCore:
         if self.store is not None:
             replay(self.portfolio, self.store, shadow=self.shadow)
             self.rebuild_risk()
+            # for readers of the store (close-all, status, monitor) deriving positions without the instruments
+            bases = dict(self.state.get_state(SPOT_BASES_KEY) or {})  # markets no longer configured stay known
+            bases.update({m: i.base for m, i in self.portfolio.instruments.items() if i.kind is MarketKind.SPOT})
+            self.state.set_state(SPOT_BASES_KEY, bases, self.clock())
         for name, strategy in self.by_name.items():
             saved = self.book_state.get_state(f"strategy.{name}")
             self._saved[name] = json.dumps(saved, sort_keys=True, default=str)
