@@ -571,7 +571,8 @@ class TradingCore:
         """Inside the fill's unit: risk follows the position, the ledger gets the fill's entries."""
         inst = self.portfolio.instruments.get(f"{fill.venue}:{fill.symbol}")
         if inst is not None:
-            self.risk.on_fill(inst, fill.side, fill.qty)
+            self.risk.on_fill(inst, fill.side, fill.qty)  # releases what the fill took from the pending exposure
+            self.risk.set_position(inst, self.portfolio.position(inst.key).qty)  # net of a fee held in the coin
         self._flush_ledger()
         if order is None:  # an external fill: no strategy, no signal bookkeeping
             return
