@@ -214,6 +214,22 @@ class TradingCore:
                                      {"venue": venue, "asset": asset, "amount": str(amount), "ref": ref}))
         return True
 
+    def book_liquidation_cost(self, venue: str, asset: str, amount: Decimal, ts_ms: int, ref: str, why: str) -> bool:
+        """What a venue's liquidation took from a wallet beside its close-out trade (a clearance fee, or the
+        rest of a close-out whose trade was never seen), found by reconciliation: booked once by `ref` with a
+        critical `liquidation` alert. A loss, never a flow: the daily-loss baseline does not move with it."""
+        with self.unit():
+            price = self.portfolio.prices.get(asset)
+            booked = self.store is None or self.store.add_ledger(
+                ts_ms=ts_ms, kind="liquidation", amount=amount, asset=asset, venue=venue, ref=ref, shadow=self.shadow,
+                value_usd=None if price is None else amount * price, price_source="" if price is None else "mark")
+            if not booked:
+                return False
+            self.portfolio.balances[venue][asset] += amount
+            self._record(EngineEvent(ts_ms, "liquidation", f"{venue} {asset} {amount:+f}: {why}", Severity.CRITICAL,
+                                     {"venue": venue, "asset": asset, "amount": str(amount), "ref": ref}))
+        return True
+
     def book_missed_funding(self, market: str, amount: Decimal, ts_ms: int) -> bool:
         """A settlement from the venue's history, at the venue's amount: booked once under the ref the live
         path uses, so a settlement seen both ways is booked by whichever comes first. When the live path
