@@ -202,9 +202,9 @@ async def reconcile_accounts(core, client, now_ms: int, *, hypothetical: bool) -
         diff = balances.get(asset, ZERO) - ledger.get(asset, ZERO)
         if not diff:
             continue
-        if asset in liquidated:
-            if core.book_liquidation_cost(venue, asset, diff, now_ms, f"liquidation:{now_ms}:{asset}",
-                                          liquidated[asset]):
+        why, either_sign = liquidated.get(asset, ("", False))
+        if why and (diff < 0 or either_sign):
+            if core.book_liquidation_cost(venue, asset, diff, now_ms, f"liquidation:{now_ms}:{asset}", why):
                 booked.append(f"{asset} {diff:+f} (liquidation)")
             continue
         why = "opening balance" if opening else ("deposit" if diff > 0 else "withdrawal") + " (reconciliation)"
@@ -217,21 +217,25 @@ async def reconcile_accounts(core, client, now_ms: int, *, hypothetical: bool) -
     return booked
 
 
-def _liquidated_assets(core, venue: str, since_ms: int | None) -> dict[str, str]:
-    """The margin assets of this venue's perps that a liquidation touched since the last account comparison
-    (the venue's own close-out order, or a position difference whose trade was never seen), with why. Without
-    a previous comparison nothing is attributed: every difference is then a transfer, as before."""
+def _liquidated_assets(core, venue: str, since_ms: int | None) -> dict[str, tuple[str, bool]]:
+    """The margin assets of this venue's perps that a liquidation touched since the last account comparison,
+    with why, and whether a difference of either sign is the liquidation's. A close-out whose trade was booked
+    only takes beside it (a fee): a gain there is a deposit. A position difference whose trade was never seen
+    was booked at an assumed price: the rest of its P&L, either way, is in the difference. Without a previous
+    comparison nothing is attributed: every difference is then a transfer."""
     if since_ms is None or core.store is None:
         return {}
-    out: dict[str, str] = {}
+    out: dict[str, tuple[str, bool]] = {}
     for f in core.store.fills(since_ms=since_ms, strategy="external", shadow=False):
         inst = core.portfolio.instruments.get(f"{f.venue}:{f.symbol}")
         if f.venue != venue or inst is None or inst.kind is not MarketKind.PERP:
             continue
-        if f.client_order_id.startswith(CLOSE_OUT_IDS):
-            out[inst.quote] = f"taken beside the venue's close-out {f.client_order_id} of {f.symbol} (liquidation)"
-        elif f.trade_id.startswith(POSITION_DIFF):
-            out[inst.quote] = f"the rest of the {f.symbol} position closed without a trade seen (liquidation)"
+        if f.trade_id.startswith(POSITION_DIFF):
+            out[inst.quote] = (f"the rest of the {f.symbol} position closed without a trade seen (liquidation)",
+                               True)
+        elif f.client_order_id.startswith(CLOSE_OUT_IDS) and not out.get(inst.quote, ("", False))[1]:
+            out[inst.quote] = (f"taken beside the venue's close-out {f.client_order_id} of {f.symbol} "
+                               "(liquidation)", False)
     return out
 
 
