@@ -48,7 +48,7 @@ pytestmark = [pytest.mark.skipif(not data_present(), reason="simulator data file
 
 D = Decimal
 CARRY_START = 1749600000000  # 2025-06-11 00:00: the rate is positive, the eager carry enters at once
-DIRECTIONAL_START = 1749603450000  # 00:57:30: the 01:00 decision bar says ENTER long (real 1m data)
+DIRECTIONAL_START = 1749603390000  # 00:56:30: the 01:00 decision bar says ENTER long (real 1m data)
 # no BTC before the engine trades: what the venue holds afterwards is the strategies' own
 BALANCES = {"binance-spot": {"USDT": "5000"}, "binance-usdm": {"USDT": "2000"},
             "backpack": {"USDC": "5000", "BTC": "0.05"}}

@@ -196,7 +196,7 @@ async def reconcile_accounts(core, client, now_ms: int, *, hypothetical: bool) -
     else:
         ledger = core.portfolio.balances[venue]
     compared_key = f"accounts_compared:{venue}"
-    liquidated = set() if hypothetical else _liquidated_assets(core, venue, core.store.get_state(compared_key)
+    liquidated = {} if hypothetical else _liquidated_assets(core, venue, core.store.get_state(compared_key)
                                                                if core.store is not None else None)
     for asset in sorted(set(balances) | {a for a, v in ledger.items() if v}):
         diff = balances.get(asset, ZERO) - ledger.get(asset, ZERO)
