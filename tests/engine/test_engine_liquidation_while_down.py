@@ -78,3 +78,43 @@ async def test_a_liquidation_while_down_is_one_liquidation_not_a_withdrawal(tmp_
             assert engine_wallet(c, "binance_usdm") == venue_wallet(sim, "binance-usdm")
         finally:
             await stop(c, clock, drive)
+
+
+async def test_a_liquidation_whose_trade_is_never_seen_is_still_no_withdrawal(tmp_path, monkeypatch):
+    """The venue's trade history no longer holds the close-out when the engine comes back (Binance keeps
+    USD-M trades for a limited time): the position difference is an external fill at an assumed price, and
+    the rest of the liquidation's P&L — whichever sign — is booked with it, not as a transfer."""
+    cfg = sim_config(start_ms=START_2025, spot_data=SPOT_2025, perp_data=PERP_2025, backpack_data=PERP_2025)
+    sections = {**SECTIONS, "shutdown": {"cancel_orders": False}}
+    async with world(tmp_path, monkeypatch, mode="canary", sim_cfg=cfg, engine_sections=sections,
+                     start_engine=False) as (sim, _, drive, raw):
+        clock = drive.clock
+        a = await start(raw, clock, drive)
+        await drive.run(60_000, 15_000)
+        order = ioc(a, "binance_usdm:BTCUSDT", Side.BUY, "0.003")
+        assert await settle(lambda: a.store.get_order(order.client_order_id).status is OrderStatus.FILLED,
+                            rounds=3000)
+        await stop(a, clock, drive)
+        await drive.run(20 * 60_000, 60_000)  # the market moves on while the engine is down
+        close_out = sim.inject("liquidate", account=ACCOUNT, venue="binance-usdm", symbol="BTCUSDT",
+                               clearance_fee=str(FEE))
+        (trade,) = [f for f in sim.core.trades_for(ACCOUNT, "binance-usdm", "BTCUSDT")
+                    if f.client_order_id == close_out.client_order_id]
+        a.store.set_state("cursor:binance_usdm:BTCUSDT", trade.trade_id)  # the history starts after it
+
+        restarted = clock.now_ms()
+        b = await start(raw, clock, drive)
+        try:
+            ext = [f for f in b.store.fills() if f.strategy == "external"]
+            assert [(f.trade_id.startswith("reconcile:"), f.side, f.qty) for f in ext] == [(True, Side.SELL,
+                                                                                             D("0.003"))]
+            assert not b.store.events(kind="external_transfer")
+            assert [e["venue"] for e in b.store.ledger(kind="transfer") if e["ts_ms"] >= restarted] == []
+            (entry,) = b.store.ledger(kind="liquidation")
+            assert entry["venue"] == "binance_usdm" and entry["asset"] == "USDT" and entry["amount"] != 0
+            assert len(b.store.events(kind="liquidation")) == 1
+            # the fill at the assumed price and the rest together are what the venue's wallet lost
+            assert engine_wallet(b, "binance_usdm") == venue_wallet(sim, "binance-usdm")
+            assert b.core.portfolio.position("binance_usdm:BTCUSDT").qty == 0
+        finally:
+            await stop(b, clock, drive)
