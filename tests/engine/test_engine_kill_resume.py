@@ -182,19 +182,27 @@ async def test_carry_pair_survives_kill_9(tmp_path, monkeypatch, kill_at):
             await engine.stop()
 
 
-async def test_directional_long_keeps_its_stop_across_kill_9(tmp_path, monkeypatch):
+@pytest.mark.parametrize("kill_at", ["decided", "filled"])
+async def test_directional_long_keeps_its_stop_across_kill_9(tmp_path, monkeypatch, kill_at):
     async with Session(tmp_path, DIRECTIONAL_START, DIRECTIONAL) as s:
         proc = await s.process()
-        # right after the entry's fill reached the venue: the process may or may not have booked it
-        await until(lambda: venue_btc(s.sim) > 0, 90, "the directional enters at the 01:00 decision")
+        if kill_at == "decided":  # the entry's write-ahead and the strategy's "entering" committed together
+            await until(lambda: s.orders("directional"), 90, "the directional decides at the 01:00 bar")
+        else:  # right after the entry's fill reached the venue: the process may or may not have booked it
+            await until(lambda: venue_btc(s.sim) > 0, 90, "the directional enters at the 01:00 decision")
         proc.send_signal(signal.SIGKILL)
         await proc.wait()
-        (entry,) = sim_orders(s.sim)
-        assert entry.side is Side.BUY
 
         engine = await s.restart(monkeypatch)
         try:
             d = engine.core.by_name["directional"]
+            await until(lambda: d.phase in ("open", "flat") and not d.pending, 30, "the entry settles")
+            if not sim_orders(s.sim):  # the kill beat the send: closed as never sent, the strategy flat again
+                assert kill_at == "decided" and d.phase == "flat" and d.trade is None
+                assert [o.status for o in s.orders("directional")] == [OrderStatus.REJECTED]
+                return
+            (entry,) = sim_orders(s.sim)
+            assert entry.side is Side.BUY
             await until(lambda: d.phase == "open", 30, "the long is known after the restart")
             held = venue_btc(s.sim)
             assert d.trade.long and d.trade.qty == held
