@@ -10,9 +10,9 @@ import pytest
 from engine_support import ACCOUNT, PERP_2025, SPOT_2025, data_present, settle, sim_config, world
 from test_engine_ledger_findings import ioc
 
+from ate.commands import risk as commands
 from ate.config import parse_config
 from ate.model import OrderStatus, Side
-from ate.risk import commands
 
 pytestmark = [pytest.mark.skipif(not data_present(), reason="simulator data files absent"),
               pytest.mark.timeout(90)]
