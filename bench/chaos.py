@@ -1,6 +1,7 @@
 """Chaos: the engine in canary against the simulator, with arbitrage, funding carry and directional all
 enabled, SIGKILLed at random instants (uniform over each life, start-up and reconciliation included); a
-withdrawal, a deposit and a perp liquidation are injected mid-run. Then, with everything stopped, the store
+withdrawal, a deposit and a perp liquidation (with a clearance fee taken beside its trade) are injected
+mid-run, each while the engine is down. Then, with everything stopped, the store
 is compared with what the venues report through their own APIs (the venue clients over the simulator's REST,
 signed like the engine's; never the simulator's objects) and the figures printed (all should be 0):
 
@@ -13,10 +14,12 @@ and `ate close-all`'s dry-run plan against the venues' holdings (every perp posi
 opening balance) and open orders.
 
 The arbitrage and the carry trade within these minutes of replay (eager settings below); the directional's
-signals give no entry in that time. The fills per strategy are printed.
+real signals decide ENTER long on the 01:00 bar of 2025-06-11 (the replay starts four minutes before), and
+its long stays open (a 2 ATR stop) through the kills that follow. The fills per strategy are printed.
 
-Usage: python bench/chaos.py [KILLS=100] [MAX_LIFE_S=4]. The first life is killed after it got ready, so the
-opening balances precede the injected transfers. The suite runs a short version
+Usage: python bench/chaos.py [KILLS=100] [MAX_LIFE_S=4]. The first life is killed once it got ready and the
+directional's entry is in its store (or a minute later), so the opening balances precede the injected
+transfers and every later life has a directional position to resume. The suite runs a short version
 (tests/engine/test_engine_chaos.py). Needs the simulator data files of the repo's data/ directory.
 """
 
@@ -31,6 +34,7 @@ import signal
 import sys
 import time
 from collections import Counter
+from collections.abc import Callable
 from decimal import Decimal
 from pathlib import Path
 
@@ -64,7 +68,7 @@ from ate.venues.factory import build_clients  # noqa: E402
 from ate.venues.rest import Request  # noqa: E402
 
 DRIVER = ROOT / "tests" / "engine" / "engine_driver.py"
-START_2025 = 1749600000000  # 2025-06-10: nine days of history for the signals to warm up on
+START_2025 = 1749603360000  # 2025-06-11 00:56: ten days of history for the signals to warm up on
 SPEED = 10.0
 # Eager settings so every strategy trades within minutes of replay: the arbitrage on any spread (the Backpack
 # stand-in replays a USDT series, so its fixed rate of 1 is the truth), the carry on the first positive rate.
@@ -89,34 +93,50 @@ def spawn(cfg_path: Path, start_ms: int, t0: float) -> tuple[asyncio.Future, int
 
 
 async def life(cfg_path: Path, start_ms: int, t0: float, seconds: float, *, kill: bool,
-               after_ready: bool = False) -> bool:
-    """One engine process: SIGKILL after `seconds` (from the start, or from ready with `after_ready`), or
-    SIGTERM once ready (`kill=False`); True if it said ready."""
+               after: Callable[[], bool] | None = None) -> bool:
+    """One engine process: SIGKILL after `seconds` (from the start, or with `after` from the moment it is
+    ready and `after()` holds, waiting at most 90 s for that), or SIGTERM once ready (`kill=False`); True if it
+    said ready."""
     coro, read_fd, write_fd, out = spawn(cfg_path, start_ms, t0)
     proc = await coro
     os.close(write_fd)
     out.close()
     os.set_blocking(read_fd, False)
-    ready = False
-    deadline = time.monotonic() + (seconds if kill else 60)
-    if after_ready:
-        deadline = time.monotonic() + 60
+    ready, waiting = False, after is not None
+    deadline = time.monotonic() + (90 if waiting or not kill else seconds)
     while time.monotonic() < deadline and proc.returncode is None:
         try:
             if not ready and os.read(read_fd, 16).startswith(b"ready"):
                 ready = True
-                if after_ready:
-                    deadline = time.monotonic() + seconds
         except BlockingIOError:
             pass
         if ready and not kill:
             break
+        if ready and waiting and after():
+            waiting, deadline = False, time.monotonic() + seconds
         await asyncio.sleep(0.01)
     os.close(read_fd)
     if proc.returncode is None:
         proc.send_signal(signal.SIGKILL if kill else signal.SIGTERM)
     await asyncio.wait_for(proc.wait(), 60)
     return ready
+
+
+class DirectionalWatch:
+    """Whether the directional's entry fill is in the store, read while the engine writes it (the store is
+    opened once the engine has created it)."""
+
+    def __init__(self, url: str) -> None:
+        self.url, self.store = url, None
+
+    def __call__(self) -> bool:
+        if self.store is None:
+            self.store = Store(self.url)
+        return bool(self.store.fills(strategy="directional"))
+
+    def close(self) -> None:
+        if self.store is not None:
+            self.store.close()
 
 
 async def venue_orders(client) -> list[Order]:
@@ -266,6 +286,8 @@ def figures(view: dict[str, dict], store: Store, opening: dict, plan: tuple, inj
         "transfers booked after the opening balance": unexplained,
         "unexplained transfers (beyond the injected ones)": max(0, len(unexplained) - injected),
         "external fills": by_strategy.get("external", 0),
+        "liquidation costs booked": [f"{e['venue']}:{e['asset']} {e['amount'].normalize():+f}"
+                                     for e in store.ledger(kind="liquidation")],
     }
 
 
@@ -285,8 +307,9 @@ async def chaos(workdir: Path, kills: int, max_life_s: float, seed: int = 202612
         cfg_path.write_text(json.dumps(raw))
         injections = {kills // 3: ("withdraw", {"venue": "binance-spot", "asset": "USDT", "amount": "100"}),
                       kills // 2: ("deposit", {"venue": "binance-usdm", "asset": "USDT", "amount": "250"}),
-                      2 * kills // 3: ("liquidate", {"venue": "binance-usdm", "symbol": "BTCUSDT"})}
+                      2 * kills // 3: ("liquidate", {"venue": "binance-usdm", "symbol": "BTCUSDT", "clearance_fee": "0.005"})}
         injected, readies = 0, 0
+        entered = DirectionalWatch(raw["store"]["url"])
         for k in range(kills):
             if k in injections:
                 kind, params = injections[k]
@@ -300,9 +323,13 @@ async def chaos(workdir: Path, kills: int, max_life_s: float, seed: int = 202612
                     injected += kind != "liquidate"
                 except Exception as exc:  # e.g. no perp position to liquidate at that moment
                     print(f"inject {kind}: {type(exc).__name__}: {exc}")
-            # the first life reaches ready (the opening balances are booked before any transfer happens)
-            readies += await life(cfg_path, START_2025, t0, rng.uniform(0, max_life_s), kill=True,
-                                  after_ready=k == 0)
+            # The first life reaches ready (the opening balances are booked before any transfer happens) and
+            # the directional's entry. A life after an injection is killed only once ready (its account
+            # comparison done): a deposit and a liquidation's fee in one wallet between two comparisons are
+            # one difference the venue's balances cannot tell apart.
+            after = entered if k == 0 else (lambda: True) if k in injections else None
+            readies += await life(cfg_path, START_2025, t0, rng.uniform(0, max_life_s), kill=True, after=after)
+            entered.close()
         assert await life(cfg_path, START_2025, t0, 0, kill=False), (workdir / "engine.log").read_text()[-3000:]
         plan = await close_all_plan(cfg_path)
         env = {**os.environ, **ENV}

@@ -65,12 +65,13 @@ async def test_ioc_rest_reply_before_the_trade_books_the_partial_fill_once(tmp_p
         assert D(0) < filled < D("0.004")
         assert stored(order.client_order_id).filled_qty == filled
         assert sorted(f.trade_id for f in engine.store.fills()) == sorted(f.trade_id for f in venue)
-        assert engine.core.portfolio.position("binance:BTCUSDT").qty == filled == engine.core.risk.position(
+        held = filled - sum((f.fee for f in venue if f.fee_asset == "BTC"), D(0))  # the buy's fee is taken in BTC
+        assert engine.core.portfolio.position("binance:BTCUSDT").qty == held == engine.core.risk.position(
             "binance:BTCUSDT")
         # the user stream survived: a second order's fill still arrives over it
         second = ioc(engine, "binance:BTCUSDT", Side.SELL, "0.002")
         assert await settle(lambda: stored(second.client_order_id).status is OrderStatus.FILLED, rounds=3000)
-        assert engine.core.portfolio.position("binance:BTCUSDT").qty == filled - D("0.002")
+        assert engine.core.portfolio.position("binance:BTCUSDT").qty == held - D("0.002")
 
 
 async def test_a_liquidation_is_an_external_fill_with_an_alert(tmp_path, monkeypatch):
@@ -146,4 +147,6 @@ async def test_a_handler_that_raises_never_ends_the_user_stream(tmp_path, monkey
         assert await settle(lambda: stored(second.client_order_id).status is OrderStatus.FILLED, rounds=3000)
         venue = sim.core.trades_for(ACCOUNT, "binance-spot", "BTCUSDT")
         assert sorted(f.trade_id for f in engine.store.fills()) == sorted(f.trade_id for f in venue)
-        assert engine.core.portfolio.position("binance:BTCUSDT").qty == 0
+        # bought 0.002, of which the venue kept its fee in BTC, then sold 0.002
+        assert engine.core.portfolio.position("binance:BTCUSDT").qty == -sum(f.fee for f in venue
+                                                                             if f.fee_asset == "BTC")

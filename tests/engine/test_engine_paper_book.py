@@ -89,9 +89,12 @@ async def test_paper_fills_never_become_a_later_canarys_book(tmp_path, monkeypat
             assert [o.client_order_id for o in sim_orders(sim)] == [order.client_order_id]
             filled = stored(order.client_order_id).filled_qty
             assert filled == order.qty > 0  # as the canary's risk sized it
-            assert canary.core.portfolio.position("binance:BTCUSDT").qty == filled
-            assert canary.core.risk.position("binance:BTCUSDT") == filled
-            assert await close_all_plan(canary) == {("binance", "BTCUSDT"): filled}
+            # held: what the buy left after the venue took its fee in BTC
+            held = filled - sum(f.fee for f in canary.store.fills(shadow=False) if f.fee_asset == "BTC")
+            assert canary.core.portfolio.position("binance:BTCUSDT").qty == held
+            assert canary.core.risk.position("binance:BTCUSDT") == held
+            sellable = canary.core.portfolio.instruments["binance:BTCUSDT"].round_qty(held)
+            assert await close_all_plan(canary) == {("binance", "BTCUSDT"): sellable}
         finally:
             drive.engine = None
             await canary.stop()

@@ -19,7 +19,6 @@ import logging
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from decimal import Decimal
 from pathlib import Path
 
 import typer
@@ -302,12 +301,10 @@ async def close_all(cfg, venues: set[str], yes: bool, *, clock=None, timeout_s: 
     from ate.risk.capital import limits_from_config
     from ate.risk.closeall import VenueResult, execute_venue, plan_venue, record_close_all
 
-    store, engine_spot, coids, fees = None, None, {}, {}
+    store, engine_spot, coids = None, None, {}
     try:
         store = _open_store(cfg)
         engine_spot = {(p.venue, p.symbol): p.qty for p in store.positions() if p.qty > 0}
-        for f in store.fills(shadow=False):
-            fees[(f.venue, f.symbol, f.fee_asset)] = fees.get((f.venue, f.symbol, f.fee_asset), Decimal(0)) + f.fee
         coids = {(o.venue, o.venue_order_id): o.client_order_id for o in store.orders(open_only=True)
                  if o.venue_order_id}
     except Exception as exc:
@@ -330,7 +327,7 @@ async def close_all(cfg, venues: set[str], yes: bool, *, clock=None, timeout_s: 
         try:
             spot = None if engine_spot is None else {s: q for (vn, s), q in engine_spot.items() if vn == name}
             plan = await plan_venue(v.client, spot, {vo: c for (vn, vo), c in coids.items() if vn == name},
-                                    limits, _now_ms, {(s, a): q for (vn, s, a), q in fees.items() if vn == name})
+                                    limits, _now_ms)
             return v, plan, (await execute_venue(plan, v.client, store, cfg.run_id, _now_ms) if yes else None)
         except Exception as exc:
             v.error = _failure(exc)

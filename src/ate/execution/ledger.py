@@ -1,7 +1,7 @@
 """The engine's money state as a projection of the ledger in the store.
 
 `replay` rebuilds balances and positions from the store alone: every transfer (deposits, withdrawals and
-opening balances found by reconciliation) and funding entry moves its wallet; every fill, in booking
+opening balances found by reconciliation), funding entry and liquidation cost moves its wallet; every fill, in booking
 order, moves positions and balances exactly as it did live (fees included). Nothing else is kept: there
 is no snapshot of positions or balances to drift from the facts.
 """
@@ -14,14 +14,16 @@ from decimal import Decimal
 from ate.execution.portfolio import Portfolio
 
 ZERO = Decimal(0)
-FLOW_KINDS = ("transfer", "funding")
+# Entries that move a wallet beside the fills: transfers are flows; funding and what a venue's liquidation
+# took beside its close-out trade are P&L.
+WALLET_KINDS = ("transfer", "funding", "liquidation")
 
 
 def replay(portfolio: Portfolio, store, *, shadow: bool = False) -> int:
     """Apply the store's ledger to an empty portfolio; returns the number of fills replayed. Fills of markets
     no longer configured move nothing (their instrument, hence their assets, is unknown)."""
     for e in store.ledger(shadow=shadow):
-        if e["kind"] not in FLOW_KINDS:
+        if e["kind"] not in WALLET_KINDS:
             continue
         portfolio.balances[e["venue"]][e["asset"]] += e["amount"]
         if e["kind"] == "funding" and e["symbol"]:

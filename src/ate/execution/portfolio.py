@@ -13,7 +13,7 @@ from collections import defaultdict
 from dataclasses import dataclass
 from decimal import Decimal
 
-from ate.model import Balance, Fill, Instrument, MarketKind, Position
+from ate.model import Balance, Fill, Instrument, MarketKind, Position, held_fee
 
 ZERO = Decimal(0)
 STABLES = {"USDT": Decimal(1), "USDC": Decimal(1), "USD": Decimal(1)}
@@ -79,9 +79,11 @@ class Portfolio:
         pos = self.position(market)
         wallet = self.balances[fill.venue]
         sign = fill.side.sign
-        realized = pos.apply_fill(fill.side, fill.qty, fill.price)
+        spot = inst.kind is MarketKind.SPOT
+        realized = pos.apply_fill(fill.side, fill.qty, fill.price,
+                                  held_fee=held_fee(fill.fee, fill.fee_asset, inst.base if spot else None))
         trade_ref = f"{market}:{fill.trade_id}"  # trade ids are unique per venue and symbol only
-        if inst.kind is MarketKind.SPOT:
+        if spot:
             wallet[inst.base] += sign * fill.qty
             wallet[inst.quote] -= sign * fill.qty * fill.price
         else:

@@ -17,7 +17,10 @@ booked once as funding (the live path's ref), in one unit with its cursor, befor
 Accounts (`reconcile_accounts`, at start): the venue's balances and perp positions are compared with the
 ledger's; a balance difference becomes a transfer (deposit, withdrawal, or the first start's opening
 balance), a perp position difference an external fill — each with an alert, booked once, never strategy
-P&L. Balances and positions are never overwritten from the venue.
+P&L. A liquidation since the last comparison (the venue's close-out, or a position difference whose trade
+was never seen) owns the difference in its margin asset: what the venue took beside the trade is a
+liquidation loss, never a withdrawal that would move the daily-loss baseline. Balances and positions are
+never overwritten from the venue.
 """
 
 from __future__ import annotations
@@ -32,6 +35,9 @@ from ate.venues.errors import VenueUnknown
 
 log = logging.getLogger(__name__)
 ZERO = Decimal(0)
+# Client ids of the orders Binance USD-M makes itself to close a position: a liquidation, an auto-deleverage.
+CLOSE_OUT_IDS = ("autoclose-", "adl_autoclose")
+POSITION_DIFF = "reconcile:"  # trade id prefix of an external fill booked from a position difference
 
 
 @dataclass
@@ -181,7 +187,7 @@ async def reconcile_accounts(core, client, now_ms: int, *, hypothetical: bool) -
             if diff:
                 price = (held.entry_price or held.mark_price) if held is not None else (
                     core.portfolio.position(market).mark_price or core.portfolio.position(market).entry_price)
-                fill = Fill(venue, inst.symbol, f"reconcile:{now_ms}", "", "", Side.BUY if diff > 0 else Side.SELL,
+                fill = Fill(venue, inst.symbol, f"{POSITION_DIFF}{now_ms}", "", "", Side.BUY if diff > 0 else Side.SELL,
                             abs(diff), price, ZERO, inst.quote, False, now_ms)
                 if core.book_external_fill(fill, "position differs from the ledger (liquidation or manual trade)"):
                     booked.append(f"{inst.symbol} {diff:+f}")
@@ -189,15 +195,48 @@ async def reconcile_accounts(core, client, now_ms: int, *, hypothetical: bool) -
         ledger = external_flows(core.store, shadow=core.shadow)[venue] if core.store is not None else {}
     else:
         ledger = core.portfolio.balances[venue]
+    compared_key = f"accounts_compared:{venue}"
+    liquidated = {} if hypothetical else _liquidated_assets(core, venue, core.store.get_state(compared_key)
+                                                               if core.store is not None else None)
     for asset in sorted(set(balances) | {a for a, v in ledger.items() if v}):
         diff = balances.get(asset, ZERO) - ledger.get(asset, ZERO)
-        if diff:
-            why = "opening balance" if opening else ("deposit" if diff > 0 else "withdrawal") + " (reconciliation)"
-            if core.book_transfer(venue, asset, diff, now_ms, f"reconcile:{now_ms}:{asset}", why, opening=opening):
-                booked.append(f"{asset} {diff:+f}")
+        if not diff:
+            continue
+        why, either_sign = liquidated.get(asset, ("", False))
+        if why and (diff < 0 or either_sign):
+            if core.book_liquidation_cost(venue, asset, diff, now_ms, f"liquidation:{now_ms}:{asset}", why):
+                booked.append(f"{asset} {diff:+f} (liquidation)")
+            continue
+        why = "opening balance" if opening else ("deposit" if diff > 0 else "withdrawal") + " (reconciliation)"
+        if core.book_transfer(venue, asset, diff, now_ms, f"reconcile:{now_ms}:{asset}", why, opening=opening):
+            booked.append(f"{asset} {diff:+f}")
+    if core.store is not None and not hypothetical:
+        core.store.set_state(compared_key, now_ms, now_ms)
     if booked:
         core.rebuild_risk()
     return booked
+
+
+def _liquidated_assets(core, venue: str, since_ms: int | None) -> dict[str, tuple[str, bool]]:
+    """The margin assets of this venue's perps that a liquidation touched since the last account comparison,
+    with why, and whether a difference of either sign is the liquidation's. A close-out whose trade was booked
+    only takes beside it (a fee): a gain there is a deposit. A position difference whose trade was never seen
+    was booked at an assumed price: the rest of its P&L, either way, is in the difference. Without a previous
+    comparison nothing is attributed: every difference is then a transfer."""
+    if since_ms is None or core.store is None:
+        return {}
+    out: dict[str, tuple[str, bool]] = {}
+    for f in core.store.fills(since_ms=since_ms, strategy="external", shadow=False):
+        inst = core.portfolio.instruments.get(f"{f.venue}:{f.symbol}")
+        if f.venue != venue or inst is None or inst.kind is not MarketKind.PERP:
+            continue
+        if f.trade_id.startswith(POSITION_DIFF):
+            out[inst.quote] = (f"the rest of the {f.symbol} position closed without a trade seen (liquidation)",
+                               True)
+        elif f.client_order_id.startswith(CLOSE_OUT_IDS) and not out.get(inst.quote, ("", False))[1]:
+            out[inst.quote] = (f"taken beside the venue's close-out {f.client_order_id} of {f.symbol} "
+                               "(liquidation)", False)
+    return out
 
 
 async def _settled_account(core, client, now_ms: int, attempts: int = 3):

@@ -12,7 +12,7 @@ from ate.model.order import (
     backpack_client_id,
     client_order_id,
 )
-from ate.model.position import Balance, Position
+from ate.model.position import Balance, Position, held_fee
 
 __all__ = [
     "Balance",
@@ -36,5 +36,6 @@ __all__ = [
     "backpack_client_id",
     "client_order_id",
     "fmt",
+    "held_fee",
     "to_decimal",
 ]

@@ -21,6 +21,13 @@ class Balance:
         return self.free + self.locked
 
 
+def held_fee(fee: Decimal, fee_asset: str, spot_base: str | None) -> Decimal:
+    """The part of a fill's fee taken from the coin a position holds: a spot fill's fee charged in its base
+    coin (Binance takes a buy's fee from the BTC bought). `spot_base` is None for a perp, whose fees are
+    never in its position. The one rule every projection of positions from fills applies."""
+    return fee if spot_base is not None and fee_asset == spot_base else ZERO
+
+
 @dataclass(slots=True)
 class Position:
     """Signed position (long > 0) on one venue market, spot inventory or perp contract."""
@@ -44,8 +51,11 @@ class Position:
     def notional(self) -> Decimal:
         return abs(self.qty) * self.mark_price
 
-    def apply_fill(self, side: Side, qty: Decimal, price: Decimal, fee_quote: Decimal = ZERO) -> Decimal:
-        """Apply a fill; return the realized P&L it closed (before fees)."""
+    def apply_fill(self, side: Side, qty: Decimal, price: Decimal, fee_quote: Decimal = ZERO, *,
+                   held_fee: Decimal = ZERO) -> Decimal:
+        """Apply a fill; return the realized P&L it closed (before fees). `held_fee` is the part of the fee the
+        venue took from the coin this position holds (`held_fee()`): the position holds that much less than the
+        fill's quantity, at the same entry price (the fee's value is in `fee_quote`)."""
         signed = qty * side.sign
         realized = ZERO
         self.fees += fee_quote
@@ -63,6 +73,10 @@ class Position:
             elif remainder > 0:  # flipped through zero: the rest opens at the fill price
                 self.entry_price = price
         self.realized_pnl += realized
+        if held_fee:
+            self.qty -= held_fee
+            if self.qty == 0:
+                self.entry_price = ZERO
         return realized
 
     def funding_payment(self, rate: Decimal, mark: Decimal) -> Decimal:

@@ -119,14 +119,13 @@ async def cancel_all_orders(clients: Mapping[str, CloseAllClient]) -> int:
 
 
 async def plan_venue(client: CloseAllClient, engine_spot: Mapping[str, Decimal] | None, coids: Mapping[str, str],
-                     limits: Limits, clock: Callable[[], int],
-                     fees: Mapping[tuple[str, str], Decimal] | None = None) -> VenuePlan:
+                     limits: Limits, clock: Callable[[], int]) -> VenuePlan:
     """What to cancel and close on one venue, from the venue's own holdings: its open orders, its perp
     positions, and for spot the engine's recorded position capped by the venue's free balance (pre-funded
     inventory the engine never bought is not sold). ``engine_spot`` None: the store is unreadable, so spot
     holdings cannot be told apart and are reported, not sold. ``coids`` maps venue order ids to the engine's
-    client order ids (Backpack only reports a derived uint32 id). ``fees``: the engine's fees by (symbol, asset);
-    a spot buy's fee taken in the base coin leaves the engine holding less than it bought."""
+    client order ids (Backpack only reports a derived uint32 id). The engine's spot positions are net of the fees
+    taken in the base coin (``Store.positions``)."""
     plan = VenuePlan(client.venue)
     checker = PreTradeChecker(limits, clock, TradingState.HALTED)
     instruments = {i.symbol: i for i in await client.instruments()}
@@ -143,8 +142,7 @@ async def plan_venue(client: CloseAllClient, engine_spot: Mapping[str, Decimal] 
         for symbol, qty in engine_spot.items():
             inst = instruments.get(symbol)
             if inst is not None and inst.kind is MarketKind.SPOT:
-                held = qty - (fees or {}).get((symbol, inst.base), Decimal(0))
-                holdings.append((symbol, min(held, balances.get(inst.base, Balance(inst.base)).free)))
+                holdings.append((symbol, min(qty, balances.get(inst.base, Balance(inst.base)).free)))
     for symbol, qty in holdings:
         inst = instruments.get(symbol)
         if inst is None:

@@ -976,20 +976,24 @@ class MatchingCore:
         if equity < maint:
             self._liquidate(acct, m, pos, ts)
 
-    def liquidate(self, account_id: str, venue: str, symbol: str) -> SimOrder:
+    def liquidate(self, account_id: str, venue: str, symbol: str, clearance_fee: Decimal = ZERO) -> SimOrder:
         """Liquidate the account's position on a perp now, whatever its margin (fault injection).
+        ``clearance_fee``: the fraction of the closed notional the venue keeps as its liquidation clearance
+        fee (Binance: income ``INSURANCE_CLEAR``), taken from the wallet and not part of the trade.
         Returns the close-out order; raises INVALID_PARAMETER when there is no position."""
         m = self.market(venue, symbol)
         acct = self.account(account_id)
         pos = acct.positions.get((venue, symbol))
         if not m.is_perp or pos is None or pos.qty == 0:
             raise OrderRejected(RejectReason.INVALID_PARAMETER, f"{account_id} has no position on {venue}:{symbol}")
-        return self._liquidate(acct, m, pos, self.now())
+        return self._liquidate(acct, m, pos, self.now(), clearance_fee)
 
-    def _liquidate(self, acct: Account, m: Market, pos: Position, ts: int) -> SimOrder:
+    def _liquidate(self, acct: Account, m: Market, pos: Position, ts: int,
+                   clearance_fee: Decimal = ZERO) -> SimOrder:
         """As the venue does: cancel the wallet's open orders, then close the position with its own
         order (client id ``autoclose-…``, origin LIQUIDATION) filled at the mark. The fill is a fill
-        like any other (trade id, order events, position and balance updates); no fee is charged."""
+        like any other (trade id, order events, position and balance updates) without a trading fee; a
+        clearance fee is charged to the wallet beside it."""
         for o in [o for o in self.open_orders(acct.id, m.venue)]:
             self._close(acct, self.markets[(o.venue, o.symbol)], o, OrderStatus.CANCELED, "CANCELED", ts)
         side = Side.SELL if pos.qty > 0 else Side.BUY
@@ -1004,7 +1008,7 @@ class MatchingCore:
         self._emit(ORDER, OrderEvent(acct.id, o, "NEW", None, ts))
         realized = pos.apply_fill(side, qty, price).quantize(MARGIN_QUANTUM)
         b = acct.balance(m.venue, m.instrument.quote)
-        b.free += realized
+        b.free += realized - (qty * price * clearance_fee).quantize(MARGIN_QUANTUM)
         o.apply_fill(qty, price, ts)
         trade_no = next(m.trade_seq)
         f = SimFill(venue=m.venue, symbol=m.symbol, trade_id=str(trade_no), client_order_id=o.client_order_id,

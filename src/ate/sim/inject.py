@@ -3,7 +3,7 @@
 Kinds that change the simulated world act at once through the matching core or the replay:
 
     deposit / withdraw   account, venue, asset, amount        core.transfer (one balance notification)
-    liquidate            account, venue, symbol               the venue closes the position (autoclose-…)
+    liquidate            account, venue, symbol[, clearance_fee]  the venue closes the position (autoclose-…)
     halt                 venue, symbol[, duration_ms]         status BREAK until resume (or the duration)
     resume               venue, symbol
     spike / drop         venue[, symbol, factor, ticks]       the next ``ticks`` book updates × factor
@@ -97,8 +97,11 @@ class Injector:
         self._count("deposit" if amount > 0 else "withdraw", venue, None)
         return self.core.transfer(account, venue, asset, amount)
 
-    def _liquidate(self, account: str, venue: str, symbol: str) -> object:
-        order = self.core.liquidate(account, venue, symbol)
+    def _liquidate(self, account: str, venue: str, symbol: str, clearance_fee: object = 0) -> object:
+        fee = Decimal(str(clearance_fee))
+        if not 0 <= fee < 1:
+            raise ValueError("liquidate: clearance_fee is a fraction of the notional in [0, 1)")
+        order = self.core.liquidate(account, venue, symbol, fee)
         self._count("liquidate", venue, symbol)
         return order
 

@@ -37,11 +37,14 @@ from ate.model import (
     Severity,
     Side,
     TimeInForce,
+    held_fee,
 )
 from ate.store import schema as t
 
 MIGRATIONS = Path(__file__).with_name("migrations")
 MARKS_KEY = "engine.marks"  # the running engine's latest marks, for readers of the store (monitor, status)
+# The engine's spot markets and their base coins (written at start): a fee taken in the base coin is not held.
+SPOT_BASES_KEY = "engine.spot_bases"
 OPEN_STATUSES = [s.value for s in OrderStatus if not s.is_terminal]
 # The write-ahead of every order sits on the order path: build its statements once, bind values per call.
 _ORDER_UPDATE = update(t.orders).where(t.orders.c.client_order_id == bindparam("key_coid"))
@@ -331,15 +334,17 @@ class Store:
     # -- positions: derived from the fills, never stored apart from them --
 
     def positions(self, *, shadow: bool = False) -> list[Position]:
-        """Every market's position replayed from its fills (quantity, entry, realised P&L), marked at the
-        engine's last recorded marks (`MARKS_KEY`), else at the last fill price. Positions are a projection
+        """Every market's position replayed from its fills (quantity net of fees taken in a spot market's base
+        coin, `SPOT_BASES_KEY`; entry; realised P&L), marked at the engine's last recorded marks (`MARKS_KEY`),
+        else at the last fill price. Positions are a projection
         of the ledger, never a snapshot of a process."""
         out: dict[tuple[str, str], Position] = {}
+        bases = self.get_state(SPOT_BASES_KEY) or {}
         for f in self.fills(shadow=shadow):
             pos = out.get((f.venue, f.symbol))
             if pos is None:
                 pos = out[(f.venue, f.symbol)] = Position(f.venue, f.symbol)
-            pos.apply_fill(f.side, f.qty, f.price)
+            pos.apply_fill(f.side, f.qty, f.price, held_fee=held_fee(f.fee, f.fee_asset, bases.get(f"{f.venue}:{f.symbol}")))
             pos.mark_price = f.price
         marks = self.get_state(MARKS_KEY) or {}
         for (venue, symbol), pos in out.items():

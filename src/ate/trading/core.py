@@ -45,7 +45,7 @@ from ate.risk.verdict import Decision as RiskDecision
 from ate.risk.verdict import Reason, Verdict
 from ate.signals.base import ModuleOutput
 from ate.signals.engine import Decision, SignalEngine, signal_markets
-from ate.store.db import MARKS_KEY
+from ate.store.db import MARKS_KEY, SPOT_BASES_KEY
 from ate.strategies.base import FundingInfo, MarginInfo, Strategy
 from ate.trading.context import CoreContext
 from ate.trading.scoped_state import ScopedState
@@ -135,6 +135,10 @@ class TradingCore:
         if self.store is not None:
             replay(self.portfolio, self.store, shadow=self.shadow)
             self.rebuild_risk()
+            # for readers of the store (close-all, status, monitor) deriving positions without the instruments
+            bases = dict(self.state.get_state(SPOT_BASES_KEY) or {})  # markets no longer configured stay known
+            bases.update({m: i.base for m, i in self.portfolio.instruments.items() if i.kind is MarketKind.SPOT})
+            self.state.set_state(SPOT_BASES_KEY, bases, self.clock())
         for name, strategy in self.by_name.items():
             saved = self.book_state.get_state(f"strategy.{name}")
             self._saved[name] = json.dumps(saved, sort_keys=True, default=str)
@@ -230,6 +234,22 @@ class TradingCore:
             kind = "opening_balance" if opening else "external_transfer"
             self._record(EngineEvent(ts_ms, kind, f"{venue} {asset} {amount:+f}: {why}",
                                      Severity.INFO if opening else Severity.CRITICAL,
+                                     {"venue": venue, "asset": asset, "amount": str(amount), "ref": ref}))
+        return True
+
+    def book_liquidation_cost(self, venue: str, asset: str, amount: Decimal, ts_ms: int, ref: str, why: str) -> bool:
+        """What a venue's liquidation took from a wallet beside its close-out trade (a clearance fee, or the
+        rest of a close-out whose trade was never seen), found by reconciliation: booked once by `ref` with a
+        critical `liquidation` alert. A loss, never a flow: the daily-loss baseline does not move with it."""
+        with self.unit():
+            price = self.portfolio.prices.get(asset)
+            booked = self.store is None or self.store.add_ledger(
+                ts_ms=ts_ms, kind="liquidation", amount=amount, asset=asset, venue=venue, ref=ref, shadow=self.shadow,
+                value_usd=None if price is None else amount * price, price_source="" if price is None else "mark")
+            if not booked:
+                return False
+            self.portfolio.balances[venue][asset] += amount
+            self._record(EngineEvent(ts_ms, "liquidation", f"{venue} {asset} {amount:+f}: {why}", Severity.CRITICAL,
                                      {"venue": venue, "asset": asset, "amount": str(amount), "ref": ref}))
         return True
 
@@ -623,7 +643,8 @@ class TradingCore:
         """Inside the fill's unit: risk follows the position, the ledger gets the fill's entries."""
         inst = self.portfolio.instruments.get(f"{fill.venue}:{fill.symbol}")
         if inst is not None:
-            self.risk.on_fill(inst, fill.side, fill.qty)
+            self.risk.on_fill(inst, fill.side, fill.qty)  # releases what the fill took from the pending exposure
+            self.risk.set_position(inst, self.portfolio.position(inst.key).qty)  # net of a fee held in the coin
         self._flush_ledger()
         if order is None:  # an external fill: no strategy, no signal bookkeeping
             return
