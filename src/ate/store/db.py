@@ -16,15 +16,13 @@ import fcntl
 import threading
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import asdict
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 from alembic import command
 from alembic.config import Config as AlembicConfig
-from sqlalchemy import bindparam, create_engine, event, func, insert, select, text, update
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy import bindparam, create_engine, event, func, insert, select, text
 from sqlalchemy.engine import Connection, Engine
 
 from ate.model import (
@@ -39,23 +37,12 @@ from ate.model import (
     TimeInForce,
 )
 from ate.store import schema as t
+from ate.store.rows import CoreRows, SqliteRows
 
 MIGRATIONS = Path(__file__).with_name("migrations")
 MARKS_KEY = "engine.marks"  # the running engine's latest marks, for readers of the store (monitor, status)
 OPEN_STATUSES = [s.value for s in OrderStatus if not s.is_terminal]
-# The write-ahead of every order sits on the order path: build its statements once, bind values per call.
-_ORDER_UPDATE = update(t.orders).where(t.orders.c.client_order_id == bindparam("key_coid"))
-_ORDER_INSERT = insert(t.orders)
-_STATE_UPDATE = update(t.engine_state).where(t.engine_state.c.key == bindparam("key_key"))
-_STATE_INSERT = insert(t.engine_state)
 _STATE_SELECT = select(t.engine_state.c.value).where(t.engine_state.c.key == bindparam("key_key"))
-# insert-once statements per (dialect, table): built once, values bound per call (they sit on every fill)
-_INSERT_ONCE = {
-    (dialect.__name__.rpartition(".")[2], table.name): dialect.insert(table).on_conflict_do_nothing(
-        index_elements=keys).returning(table.c.id)
-    for dialect in (sqlite, postgresql)
-    for table, keys in ((t.fills, ["venue", "symbol", "trade_id"]), (t.ledger, ["kind", "venue", "ref", "shadow"]))
-}
 
 
 def _now_ms() -> int:
@@ -112,22 +99,6 @@ def upgrade(engine: Engine) -> None:
         command.upgrade(cfg, "head")
 
 
-def _insert_new(conn: Connection, table, values: dict) -> bool:
-    """INSERT unless a row with the same unique key exists; True if inserted. Never aborts the transaction."""
-    stmt = _INSERT_ONCE[("postgresql" if conn.dialect.name == "postgresql" else "sqlite", table.name)]
-    return conn.execute(stmt, values).first() is not None
-
-
-def _order_row(o: Order, shadow: bool) -> dict:
-    return {
-        "client_order_id": o.client_order_id, "venue": o.venue, "symbol": o.symbol, "side": o.side.value,
-        "type": o.type.value, "tif": o.tif.value, "qty": o.qty, "price": o.price, "reduce_only": o.reduce_only,
-        "strategy": o.strategy, "status": o.status.value, "venue_order_id": o.venue_order_id,
-        "filled_qty": o.filled_qty, "filled_quote": o.filled_quote, "created_ms": o.created_ms,
-        "updated_ms": o.updated_ms, "reason": o.reason, "shadow": shadow, "meta": o.meta,
-    }
-
-
 def _order_from(r: Any) -> Order:
     return Order(
         client_order_id=r.client_order_id, venue=r.venue, symbol=r.symbol, side=Side(r.side),
@@ -160,6 +131,7 @@ class Store:
         self.url = url
         self.engine = make_engine(url)
         upgrade(self.engine)
+        self._rows = SqliteRows() if self.engine.dialect.name == "sqlite" else CoreRows()
         self._local = threading.local()
 
     def close(self) -> None:
@@ -264,8 +236,7 @@ class Store:
     def set_state(self, key: str, value: Any, ts_ms: int | None = None) -> None:
         ts = ts_ms or _now_ms()
         with self._write() as c:
-            if not c.execute(_STATE_UPDATE, {"key_key": key, "value": value, "updated_ms": ts}).rowcount:
-                c.execute(_STATE_INSERT, {"key": key, "value": value, "updated_ms": ts})
+            self._rows.state(c, key, value, ts)
 
     def all_state(self) -> dict[str, Any]:
         with self._read() as c:
@@ -276,10 +247,8 @@ class Store:
     def save_order(self, order: Order, *, shadow: bool = False, new: bool = False) -> None:
         """Insert or update by client order id; durable when this returns. `new`: a fresh id (write-ahead of
         a new order), so one INSERT suffices — and a reused id fails loudly instead of overwriting."""
-        row = _order_row(order, shadow)
         with self._write() as c:
-            if new or not c.execute(_ORDER_UPDATE, {**row, "key_coid": order.client_order_id}).rowcount:
-                c.execute(_ORDER_INSERT, row)
+            self._rows.order(c, order, shadow, new)
 
     def get_order(self, client_order_id: str) -> Order | None:
         with self._read() as c:
@@ -312,7 +281,7 @@ class Store:
     def add_fill(self, fill: Fill, *, shadow: bool = False) -> bool:
         """Record a fill; False if it was already recorded (replayed stream or reconciliation)."""
         with self._write() as c:
-            return _insert_new(c, t.fills, {"shadow": shadow, **asdict(fill)})
+            return self._rows.fill(c, fill, shadow)
 
     def fills(self, *, since_ms: int | None = None, strategy: str | None = None,
               shadow: bool | None = None, limit: int | None = None) -> list[Fill]:
@@ -374,7 +343,7 @@ class Store:
         """Book an entry once (by kind + venue + ref); False if it was already booked. `value_usd` and
         `price_source`: the entry's value when booked and where its price came from (fees in any asset)."""
         with self._write() as c:
-            return _insert_new(c, t.ledger, {
+            return self._rows.ledger(c, {
                 "ts_ms": ts_ms, "kind": kind, "amount": amount, "asset": asset, "venue": venue, "symbol": symbol,
                 "strategy": strategy, "ref": ref, "shadow": shadow, "value_usd": value_usd,
                 "price_source": price_source})
@@ -414,8 +383,7 @@ class Store:
 
     def add_event(self, ev: EngineEvent) -> None:
         with self._write() as c:
-            c.execute(insert(t.events).values(ts_ms=ev.ts_ms, kind=ev.kind, severity=ev.severity.value,
-                                              message=ev.message, data=ev.data))
+            self._rows.event(c, ev)
 
     def events(self, *, limit: int = 100, kind: str | None = None, since_ms: int | None = None) -> list[EngineEvent]:
         q = select(t.events).order_by(t.events.c.ts_ms.desc(), t.events.c.id.desc()).limit(limit)
