@@ -133,9 +133,15 @@ class Store:
         upgrade(self.engine)
         self._rows = SqliteRows() if self.engine.dialect.name == "sqlite" else CoreRows()
         self._local = threading.local()
+        self._conns: list[Connection] = []  # every thread's unit connection, closed with the store
+        self._conns_lock = threading.Lock()
 
     def close(self) -> None:
         self.release_engine()
+        with self._conns_lock:
+            conns, self._conns = self._conns, []
+        for conn in conns:
+            conn.close()
         self.engine.dispose()
 
     def claim_engine(self) -> None:
@@ -180,8 +186,8 @@ class Store:
         if getattr(self._local, "unit", None) is not None:
             yield False
             return
-        with self.engine.begin() as conn:
-            unit = self._local.unit = _Unit(conn)
+        with self._unit_connection().begin():
+            unit = self._local.unit = _Unit(self._local.conn)
             try:
                 yield True
                 while unit.before:
@@ -190,6 +196,15 @@ class Store:
                 self._local.unit = None
         for fn in unit.after:
             fn()
+
+    def _unit_connection(self) -> Connection:
+        """The thread's connection for units, kept open: a pool checkout per unit cost more than its writes."""
+        conn = getattr(self._local, "conn", None)
+        if conn is None or conn.closed:
+            conn = self._local.conn = self.engine.connect()
+            with self._conns_lock:
+                self._conns.append(conn)
+        return conn
 
     def before_commit(self, fn: Callable[[], None]) -> None:
         """Run `fn` as the last writes of the current unit (at once when no unit is open)."""
