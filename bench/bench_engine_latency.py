@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import sqlite3
 import statistics
 import sys
 import tempfile
@@ -104,6 +105,7 @@ def build(store_url: str, write_ahead: bool = True) -> tuple[Engine, Clock, Time
     clock = Clock()
     engine = Engine(cfg, clock=clock, monitor=False)
     engine.recorder = MetricsRecorder(clock=clock.now_ms)
+    engine.store.claim_engine()  # as Engine.start does: the engine's store (its WAL checkpoints on a thread)
     instruments = [dataclasses.replace(KNOWN["binance-spot", "BTCUSDT"], venue="binance"),
                    dataclasses.replace(KNOWN["binance-usdm", "BTCUSDT"], venue="binance_usdm"),
                    dataclasses.replace(KNOWN["backpack", "BTC_USDC"], venue="backpack", max_qty=Decimal(1000)),
@@ -158,8 +160,28 @@ def run(label: str, store_url: str, write_ahead: bool = True) -> None:
               f"max {max(xs) * 1e6:8.1f} µs   ({len(xs)} triggers)")
 
 
+def fsync_floor(path: Path) -> None:
+    """What one SQLite commit at synchronous=FULL costs on this disk right now (a shared disk varies by 10×
+    within minutes): the floor under the durable figures, printed beside them."""
+    db = sqlite3.connect(path)
+    db.execute("PRAGMA journal_mode=WAL")
+    db.execute("PRAGMA synchronous=FULL")
+    db.execute("CREATE TABLE t (a INTEGER)")
+    xs = []
+    for i in range(500):
+        t0 = time.perf_counter()
+        db.execute("INSERT INTO t VALUES (?)", (i,))
+        db.commit()
+        xs.append(time.perf_counter() - t0)
+    db.close()
+    q = statistics.quantiles(xs, n=100)
+    print(f"{'raw sqlite3 commit (FULL)':<28} {'floor':<9}: p50 {q[49] * 1e6:8.1f} µs   p99 {q[98] * 1e6:8.1f} µs   "
+          f"max {max(xs) * 1e6:8.1f} µs   ({len(xs)} commits)")
+
+
 def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
+        fsync_floor(Path(tmp) / "floor.db")
         run("store on disk (fsync)", f"sqlite:///{Path(tmp) / 'bench.db'}")
     run("store in memory", "sqlite:///:memory:")
     # Not a valid configuration (no write-ahead, no ledger): what the path costs without the store.

@@ -11,12 +11,14 @@ SQLAlchemy reads them back alike (Decimals as `DecimalText` formats them, JSON a
 from __future__ import annotations
 
 import json
+import sqlite3
 from dataclasses import asdict
 from typing import Any
 
 from sqlalchemy import bindparam, insert, update
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.engine import Connection
+from sqlalchemy.exc import DBAPIError
 
 from ate.model import EngineEvent, Fill, Order
 from ate.store import schema as t
@@ -71,8 +73,12 @@ class SqliteRows:
 
     @staticmethod
     def run(c: Connection, sql: str, values: tuple) -> int:
-        """Execute one write; the number of rows it changed."""
-        return c.connection.driver_connection.execute(sql, values).rowcount
+        """Execute one write; the number of rows it changed. A failure is raised as SQLAlchemy raises it (e.g.
+        `sqlalchemy.exc.IntegrityError`), so callers see one kind of store error whatever the path."""
+        try:
+            return c.connection.driver_connection.execute(sql, values).rowcount
+        except sqlite3.Error as exc:
+            raise DBAPIError.instance(sql, values, exc, sqlite3.Error) from exc
 
     def order(self, c: Connection, o: Order, shadow: bool, new: bool) -> None:
         values = _order_values(o, shadow)
