@@ -112,3 +112,39 @@ def test_the_engines_store_checkpoints_its_wal_on_a_thread_not_in_a_commit(tmp_p
     reopened = Store(f"sqlite:///{path}")
     assert reopened.get_state("k299") == blob
     reopened.close()
+
+
+def fill_at(trade_id: str, side: Side, qty: str, price: str, ts: int, symbol: str = "BTCUSDT") -> Fill:
+    return Fill("binance", symbol, trade_id, "c", "v", side, D(qty), D(price), D(0), "USDT", False, ts)
+
+
+def replayed(store: Store) -> list:
+    fresh = Store(store.url)  # nothing kept: the whole history replayed
+    try:
+        return fresh.positions()
+    finally:
+        fresh.close()
+
+
+def test_positions_kept_between_calls_equal_a_full_replay_whatever_order_fills_arrive_in(store):
+    store.add_fill(fill_at("1", Side.BUY, "0.3", "60000", 1_000))
+    store.add_fill(fill_at("2", Side.BUY, "0.1", "61000", 2_000, symbol="ETHUSDT"))
+    assert store.positions() == replayed(store)
+    store.add_fill(fill_at("3", Side.SELL, "0.1", "62000", 3_000))  # after the kept replay: applied on top
+    assert store.positions() == replayed(store)
+    # reconciliation books a fill older than the last one applied: the order of application changes the
+    # entry price and realised P&L, so everything is replayed again
+    store.add_fill(fill_at("4", Side.BUY, "0.2", "50000", 1_500))
+    positions = store.positions()
+    assert positions == replayed(store)
+    btc = next(p for p in positions if p.symbol == "BTCUSDT")
+    assert (btc.qty, btc.entry_price) == (D("0.4"), D("56000"))  # (0.3·60000 + 0.2·50000)/0.5, then a sell
+    with pytest.raises(RuntimeError), store.unit():
+        store.add_fill(fill_at("5", Side.SELL, "0.4", "70000", 4_000))
+        assert next(p for p in store.positions() if p.symbol == "BTCUSDT").qty == 0  # the unit's own fill
+        raise RuntimeError("rolled back")
+    assert store.positions() == replayed(store) == positions  # the rolled-back fill left nothing kept
+    other = Store(store.url)  # another writer's fill (another process reading the same store)
+    other.add_fill(fill_at("6", Side.SELL, "0.1", "65000", 5_000))
+    other.close()
+    assert store.positions() == replayed(store) != positions

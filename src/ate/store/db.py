@@ -16,6 +16,7 @@ import fcntl
 import threading
 import time
 from collections.abc import Callable, Iterator
+from dataclasses import replace
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -118,6 +119,26 @@ def _fill_from(r: Any) -> Fill:
     )
 
 
+def _fill_row(r: Any) -> tuple[int, Fill]:
+    return r.id, _fill_from(r)
+
+
+class _Projection:
+    """Positions replayed from the fills up to `last_id` (`count` fills, the latest at `last_ts`)."""
+
+    __slots__ = ("positions", "count", "last_id", "last_ts")
+
+    def __init__(self) -> None:
+        self.positions: dict[tuple[str, str], Position] = {}
+        self.count = self.last_id = self.last_ts = 0
+
+    def copy(self) -> _Projection:
+        other = _Projection()
+        other.positions = {k: replace(p) for k, p in self.positions.items()}
+        other.count, other.last_id, other.last_ts = self.count, self.last_id, self.last_ts
+        return other
+
+
 class _Unit:
     __slots__ = ("conn", "before", "after")
 
@@ -137,6 +158,7 @@ class Store:
         self._conns: list[Connection] = []  # every thread's unit connection, closed with the store
         self._conns_lock = threading.Lock()
         self._checkpointer: Checkpointer | None = None  # while this store is the engine's (`claim_engine`)
+        self._projections: dict[bool, _Projection] = {}  # positions replayed so far, per book
 
     def close(self) -> None:
         self.release_engine()
@@ -334,19 +356,49 @@ class Store:
     def positions(self, *, shadow: bool = False) -> list[Position]:
         """Every market's position replayed from its fills (quantity, entry, realised P&L), marked at the
         engine's last recorded marks (`MARKS_KEY`), else at the last fill price. Positions are a projection
-        of the ledger, never a snapshot of a process."""
-        out: dict[tuple[str, str], Position] = {}
-        for f in self.fills(shadow=shadow):
-            pos = out.get((f.venue, f.symbol))
-            if pos is None:
-                pos = out[(f.venue, f.symbol)] = Position(f.venue, f.symbol)
-            pos.apply_fill(f.side, f.qty, f.price)
-            pos.mark_price = f.price
+        of the ledger, never a snapshot of a process: the replay is kept between calls and only the fills
+        booked since are applied (a reader polling positions no longer replays the whole history)."""
+        out = {k: replace(p) for k, p in self._replay_fills(shadow).items()}
         marks = self.get_state(MARKS_KEY) or {}
         for (venue, symbol), pos in out.items():
             if f"{venue}:{symbol}" in marks:
                 pos.mark_price = Decimal(marks[f"{venue}:{symbol}"])
         return [out[k] for k in sorted(out)]
+
+    def _replay_fills(self, shadow: bool) -> dict[tuple[str, str], Position]:
+        """The fills applied in (time, id) order, as `fills()` lists them. Fills are only ever added, so the
+        kept replay stays valid while the new ones come after it: a fill booked with an earlier time
+        (reconciliation) or a gap in the ids (a transaction that committed late) replays everything again.
+        Inside a unit the uncommitted fills are applied to a copy, never kept (the unit may roll back)."""
+        c_ = t.fills.c
+        kept = self._projections.get(shadow)
+        if kept is None:
+            kept = _Projection()
+        with self._read() as c:
+            count, last_id = c.execute(select(func.count(), func.max(c_.id)).where(c_.shadow == shadow)).one()
+            new = [] if last_id is None or last_id <= kept.last_id else [_fill_row(r) for r in c.execute(
+                select(t.fills).where((c_.shadow == shadow) & (c_.id > kept.last_id)).order_by(c_.ts_ms, c_.id))]
+        if kept.count + len(new) != count or (new and new[0][1].ts_ms < kept.last_ts):
+            kept, new = _Projection(), [_fill_row(r) for r in self._fill_rows(shadow)]
+        in_unit = getattr(self._local, "unit", None) is not None
+        if in_unit and new:
+            kept = kept.copy()
+        for fill_id, f in new:
+            pos = kept.positions.get((f.venue, f.symbol))
+            if pos is None:
+                pos = kept.positions[(f.venue, f.symbol)] = Position(f.venue, f.symbol)
+            pos.apply_fill(f.side, f.qty, f.price)
+            pos.mark_price = f.price
+            kept.last_id, kept.last_ts = max(kept.last_id, fill_id), max(kept.last_ts, f.ts_ms)
+        kept.count += len(new)
+        if not in_unit:
+            self._projections[shadow] = kept
+        return kept.positions
+
+    def _fill_rows(self, shadow: bool) -> list[Any]:
+        q = select(t.fills).where(t.fills.c.shadow == shadow).order_by(t.fills.c.ts_ms, t.fills.c.id)
+        with self._read() as c:
+            return list(c.execute(q))
 
     # -- balances --
 
