@@ -159,6 +159,7 @@ class Store:
         self._conns_lock = threading.Lock()
         self._checkpointer: Checkpointer | None = None  # while this store is the engine's (`claim_engine`)
         self._projections: dict[bool, _Projection] = {}  # positions replayed so far, per book
+        self._projection_lock = threading.Lock()
 
     def close(self) -> None:
         self.release_engine()
@@ -358,7 +359,8 @@ class Store:
         engine's last recorded marks (`MARKS_KEY`), else at the last fill price. Positions are a projection
         of the ledger, never a snapshot of a process: the replay is kept between calls and only the fills
         booked since are applied (a reader polling positions no longer replays the whole history)."""
-        out = {k: replace(p) for k, p in self._replay_fills(shadow).items()}
+        with self._projection_lock:  # readers on several threads (the monitor's) share the kept replay
+            out = {k: replace(p) for k, p in self._replay_fills(shadow).items()}
         marks = self.get_state(MARKS_KEY) or {}
         for (venue, symbol), pos in out.items():
             if f"{venue}:{symbol}" in marks:
