@@ -231,6 +231,8 @@ class Store:
     def _unit_connection(self) -> Connection:
         """The thread's connection for units, kept open: a pool checkout per unit cost more than its writes."""
         conn = getattr(self._local, "conn", None)
+        if conn is not None and conn.invalidated:  # its database connection failed (a disk error): a new one
+            conn.close()
         if conn is None or conn.closed:
             conn = self._local.conn = self.engine.connect()
             if self._checkpointer is not None:
