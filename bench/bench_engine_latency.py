@@ -105,7 +105,7 @@ def build(store_url: str, write_ahead: bool = True) -> tuple[Engine, Clock, Time
     clock = Clock()
     engine = Engine(cfg, clock=clock, monitor=False)
     engine.recorder = MetricsRecorder(clock=clock.now_ms)
-    engine.store.claim_engine()  # as Engine.start does: the engine's store (its WAL checkpoints on a thread)
+    engine.store.claim_engine()  # as Engine.start does
     instruments = [dataclasses.replace(KNOWN["binance-spot", "BTCUSDT"], venue="binance"),
                    dataclasses.replace(KNOWN["binance-usdm", "BTCUSDT"], venue="binance_usdm"),
                    dataclasses.replace(KNOWN["backpack", "BTC_USDC"], venue="backpack", max_qty=Decimal(1000)),

@@ -1,5 +1,5 @@
 """The SQLite fast path under the Store interface: the hot writes are prepared sqlite3 statements on the
-unit's connection, read back by SQLAlchemy; the engine's store checkpoints its WAL on a thread.
+unit's connection, read back by SQLAlchemy; positions kept between calls.
 
 What it must not change: exact Decimals, JSON, booleans and enums as SQLAlchemy stores them, writes joining
 the unit's one transaction (a rolled-back unit leaves nothing, a committed one is seen by another
@@ -7,8 +7,6 @@ connection), and idempotent fills and ledger entries."""
 
 from __future__ import annotations
 
-import os
-import time
 from decimal import Decimal
 
 import pytest
@@ -90,28 +88,6 @@ def test_a_reused_client_order_id_fails_loudly_instead_of_overwriting(store):
     store.save_order(an_order(), new=True)
     with pytest.raises(IntegrityError):  # SQLAlchemy's error, as on PostgreSQL and before the fast path
         store.save_order(an_order(), new=True)
-
-
-def test_the_engines_store_checkpoints_its_wal_on_a_thread_not_in_a_commit(tmp_path):
-    path = tmp_path / "ate.db"
-    store = Store(f"sqlite:///{path}")
-    store.claim_engine()
-    with store.unit():
-        store.set_state("warm", 1)
-    unit_conn = store._local.conn.connection.driver_connection
-    assert unit_conn.execute("PRAGMA wal_autocheckpoint").fetchone() == (0,)  # commits never checkpoint
-    blob = "x" * 4000
-    for i in range(300):  # ~1.2 MB through the WAL: past SQLite's inline checkpoint threshold (1000 pages)
-        with store.unit():
-            store.set_state(f"k{i}", blob, i)
-    deadline = time.monotonic() + 30
-    while os.path.getsize(path) < 1_000_000 and time.monotonic() < deadline:
-        time.sleep(0.05)  # polling a real thread's effect, with a deadline
-    assert os.path.getsize(path) >= 1_000_000  # the checkpointer moved the pages into the database file
-    store.close()
-    reopened = Store(f"sqlite:///{path}")
-    assert reopened.get_state("k299") == blob
-    reopened.close()
 
 
 def fill_at(trade_id: str, side: Side, qty: str, price: str, ts: int, symbol: str = "BTCUSDT") -> Fill:

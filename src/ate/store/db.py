@@ -38,7 +38,6 @@ from ate.model import (
     TimeInForce,
 )
 from ate.store import schema as t
-from ate.store.checkpoint import Checkpointer
 from ate.store.rows import CoreRows, SqliteRows
 
 MIGRATIONS = Path(__file__).with_name("migrations")
@@ -157,7 +156,6 @@ class Store:
         self._local = threading.local()
         self._conns: list[Connection] = []  # every thread's unit connection, closed with the store
         self._conns_lock = threading.Lock()
-        self._checkpointer: Checkpointer | None = None  # while this store is the engine's (`claim_engine`)
         self._projections: dict[bool, _Projection] = {}  # positions replayed so far, per book
         self._projection_lock = threading.Lock()
 
@@ -189,14 +187,8 @@ class Store:
                 f.close()
                 raise StoreBusy(f"another ate engine is running on {database}") from None
             self._claim = f
-            self._checkpointer = Checkpointer(database)
-            self._set_autocheckpoint(0)
 
     def release_engine(self) -> None:
-        checkpointer, self._checkpointer = self._checkpointer, None
-        if checkpointer is not None:
-            checkpointer.stop()
-            self._set_autocheckpoint(1000)  # SQLite's default: nobody else checkpoints for this store now
         claim, self._claim = getattr(self, "_claim", None), None
         if claim is None:
             return
@@ -235,18 +227,9 @@ class Store:
             conn.close()
         if conn is None or conn.closed:
             conn = self._local.conn = self.engine.connect()
-            if self._checkpointer is not None:
-                conn.connection.driver_connection.execute("PRAGMA wal_autocheckpoint=0")
             with self._conns_lock:
                 self._conns.append(conn)
         return conn
-
-    def _set_autocheckpoint(self, pages: int) -> None:
-        """The engine's unit connections leave checkpoints to the `Checkpointer` (0) or do them inline."""
-        with self._conns_lock:
-            for conn in self._conns:
-                if not conn.closed:
-                    conn.connection.driver_connection.execute(f"PRAGMA wal_autocheckpoint={pages}")
 
     def before_commit(self, fn: Callable[[], None]) -> None:
         """Run `fn` as the last writes of the current unit (at once when no unit is open)."""
