@@ -112,13 +112,13 @@ def dashboard_cmd(config: Path = typer.Option(..., "--config", help="Config JSON
 
 
 # data download (issue 17): candles and funding through the venue clients, into backtest files
-from ate.venues.download import download_cmd  # noqa: E402
+from ate.commands.download import download_cmd  # noqa: E402
 
 data_app.command("download")(download_cmd)
 
 
 # risk layer (issue 6): kill switch, resume, capital stage promotion
-from ate.risk.commands import close_all_cmd, kill_cmd, promote_cmd, resume_cmd  # noqa: E402
+from ate.commands.risk import close_all_cmd, kill_cmd, promote_cmd, resume_cmd  # noqa: E402
 
 app.command("kill")(kill_cmd)
 app.command("resume")(resume_cmd)
@@ -202,7 +202,7 @@ app.command("simulate")(simulate_cmd)
 
 
 # check / ticker (issue 4): venue connectivity and live top of book
-from ate.venues.check import check_cmd, ticker_cmd  # noqa: E402
+from ate.commands.venues import check_cmd, ticker_cmd  # noqa: E402
 
 app.command("check")(check_cmd)
 app.command("ticker")(ticker_cmd)

@@ -10,9 +10,9 @@ import pytest
 from engine_support import ACCOUNT, PERP_2025, SPOT_2025, data_present, settle, sim_config, sim_orders, world
 from test_engine_close_all import ROOMY, START_2025, leg
 
+from ate.commands import risk as commands
 from ate.config import parse_config
 from ate.model import Side, TradingState
-from ate.risk import commands
 from ate.risk.events import CLOSE_ALL
 
 pytestmark = [pytest.mark.skipif(not data_present(), reason="simulator data files absent"),

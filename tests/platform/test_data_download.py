@@ -11,13 +11,14 @@ import pytest
 from typer.testing import CliRunner
 
 from ate.cli import app
+from ate.commands.download import _download
 from ate.config import parse_config
 from ate.config.sim import SimConfig
 from ate.data.candles import Candle
 from ate.data.loaders import iter_candles, load_funding
 from ate.sim.clock import ManualClock
 from ate.sim.runner import run_simulator
-from ate.venues.download import _download, download_candles
+from ate.venues.download import download_candles
 from ate.venues.factory import build_clients
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -9,8 +9,8 @@ from decimal import Decimal
 import pytest
 from test_risk_e2e_sim import SimTime, place, shut, world
 
+from ate.commands import risk as commands
 from ate.model import Side
-from ate.risk import commands
 from ate.store import Store
 
 pytestmark = [pytest.mark.timeout(120)]

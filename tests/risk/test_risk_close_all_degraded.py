@@ -14,9 +14,9 @@ from decimal import Decimal
 import pytest
 from test_risk_e2e_sim import ENV, SimTime, place, rest_far_orders, shut, world
 
+from ate.commands import risk as commands
 from ate.config import load_config
 from ate.model import Side
-from ate.risk import commands
 from ate.risk.events import CLOSE_ALL
 from ate.risk.state import read_state
 from ate.store import Store

@@ -15,11 +15,12 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.serialization import Encoding, NoEncryption, PrivateFormat
 
+from ate.commands import risk as commands
 from ate.config import load_config
 from ate.config.risk import KillSwitchConfig
 from ate.config.sim import SimConfig
 from ate.model import Fill, Order, OrderType, Side, TimeInForce, TradingState, client_order_id
-from ate.risk import KillSwitch, TradingStateKeeper, commands
+from ate.risk import KillSwitch, TradingStateKeeper
 from ate.risk.closeall import cancel_all_orders
 from ate.risk.events import CLOSE_ALL, KILL_SWITCH
 from ate.risk.state import read_state

@@ -9,11 +9,12 @@ from pathlib import Path
 
 import pytest
 
+from ate.commands.venues import run_checks
 from ate.config.models import EngineConfig
 from ate.config.sim import SimConfig
 from ate.sim.clock import ManualClock
 from ate.sim.runner import run_simulator
-from ate.venues.check import FAIL, OK, WARN, run_checks
+from ate.venues.check import FAIL, OK, WARN
 
 REPO = Path(__file__).resolve().parents[2]
 SPOT = "data/binance_spot_BTCUSDT_1m_2025-06-01_2025-07-01.csv.gz"

@@ -306,8 +306,9 @@ async def test_user_stream_reports_own_order_and_fill(sim, venue):
 
 
 async def test_check_reports_every_venue_against_simulator(sim):
+    from ate.commands.venues import run_checks
     from ate.config.models import EngineConfig
-    from ate.venues.check import FAIL, OK, WARN, run_checks
+    from ate.venues.check import FAIL, OK, WARN
 
     spot, usdm = sim.url("binance-spot", "rest"), sim.url("binance-usdm", "rest")
     cfg = EngineConfig.model_validate({"mode": "paper", "venues": {
@@ -332,8 +333,8 @@ async def test_check_reports_every_venue_against_simulator(sim):
 
 async def test_ticker_prints_top_of_book_from_simulator(sim, capsys, monkeypatch):
     monkeypatch.setenv("COLUMNS", "200")
+    from ate.commands.venues import _ticker
     from ate.config.models import EngineConfig
-    from ate.venues.check import _ticker
 
     cfg = EngineConfig.model_validate({"mode": "paper", "venues": {
         "binance": {"spot_rest_url": sim.url("binance-spot", "rest")}}})
@@ -418,8 +419,9 @@ async def test_dvol_poller_feeds_the_manager_from_simulator(sim):
 
 
 async def test_check_starts_the_simulator_for_simulated_venues():
+    from ate.commands.venues import run_checks
     from ate.config import load_config
-    from ate.venues.check import FAIL, run_checks
+    from ate.venues.check import FAIL
 
     demo = REPO / "configs" / "demo.json"
     if not demo.exists():

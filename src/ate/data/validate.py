@@ -28,6 +28,15 @@ def _jumped(new: Decimal | float, last: Decimal | float) -> bool:
     return new > last * MAX_JUMP or new * MAX_JUMP < last
 
 
+def _follows(ts: int, value: Decimal | float, last_ts: int, last_value: Decimal | float) -> str | None:
+    """A value after the last accepted one of its series: not earlier, and not 10x away."""
+    if ts < last_ts:
+        return "out_of_order"
+    if _jumped(value, last_value):
+        return "jump"
+    return None
+
+
 def check_book(b: BookTicker, last: BookTicker | None, *, jump: bool = True) -> str | None:
     """``jump=False`` when a :class:`ate.data.price_guard.PriceGuard` judges the price level instead."""
     # Hot path: ordering comparisons on a Decimal NaN raise InvalidOperation, which stands in for four
@@ -62,12 +71,7 @@ def check_candle(c: Candle, last: Candle | None) -> str | None:
         return "inconsistent_ohlc"
     if c.open_ms % c.interval_ms:
         return "misaligned"
-    if last is not None:
-        if c.open_ms < last.open_ms:
-            return "out_of_order"
-        if _jumped(c.close, last.close):
-            return "jump"
-    return None
+    return None if last is None else _follows(c.open_ms, c.close, last.open_ms, last.close)
 
 
 def check_mark(m: MarkPrice, last: MarkPrice | None) -> str | None:
@@ -78,12 +82,7 @@ def check_mark(m: MarkPrice, last: MarkPrice | None) -> str | None:
         return "nan"
     if m.index is not None and (not m.index.is_finite() or m.index <= 0):
         return "non_positive" if m.index.is_finite() else "nan"
-    if last is not None:
-        if m.ts_ms < last.ts_ms:
-            return "out_of_order"
-        if _jumped(m.mark, last.mark):
-            return "jump"
-    return None
+    return None if last is None else _follows(m.ts_ms, m.mark, last.ts_ms, last.mark)
 
 
 def check_trade(t: Trade, last: Trade | None) -> str | None:
@@ -98,9 +97,4 @@ def check_trade(t: Trade, last: Trade | None) -> str | None:
 def check_dvol(c: Candle, last: Candle | None) -> str | None:
     if not math.isfinite(c.close) or c.close <= 0:
         return "nan" if not math.isfinite(c.close) else "non_positive"
-    if last is not None:
-        if c.open_ms < last.open_ms:
-            return "out_of_order"
-        if _jumped(c.close, last.close):
-            return "jump"
-    return None
+    return None if last is None else _follows(c.open_ms, c.close, last.open_ms, last.close)

@@ -9,7 +9,6 @@ engine was down. Polling runs on the wall clock, never on a replay clock.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections import Counter
 
@@ -17,6 +16,7 @@ from sqlalchemy import func, select
 
 from ate.model import EngineEvent, Severity
 from ate.monitor.alerts import Notifier
+from ate.monitor.background import Background
 from ate.store import Store
 from ate.store import schema as t
 
@@ -34,7 +34,7 @@ class AlertFeed:
         self.cursor: int | None = None
         self._persisted: int | None = None
         self.seen_by_kind: Counter[str] = Counter()  # every event read, alerting or not (metrics)
-        self._task: asyncio.Task | None = None
+        self._poller = Background("ate-alert-feed", self.run)
 
     def prime(self) -> None:
         """Start from the persisted cursor; on a store that never had one, from its newest event (history
@@ -93,16 +93,11 @@ class AlertFeed:
             await asyncio.sleep(self.poll_s)
 
     def start(self) -> None:
-        if self._task is None:
-            self._task = asyncio.create_task(self.run(), name="ate-alert-feed")
+        self._poller.start()
 
     async def stop(self) -> None:
         """Hand over what was written up to now, then stop."""
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        await self._poller.stop()
         try:
             self.poll_once()
         except Exception:

@@ -10,7 +10,6 @@ per kind for the metrics.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import logging
 import time
@@ -23,6 +22,8 @@ import aiohttp
 
 from ate.config.models import AlertsConfig
 from ate.model import EngineEvent, Severity
+from ate.monitor.background import Background
+from ate.monitor.bot_api import BotApi
 from ate.risk.events import (
     API_VIOLATION,
     CLOSE_ALL,
@@ -60,15 +61,15 @@ class Alert:
 
 class TelegramSink:
     def __init__(self, base_url: str, bot_token: str, chat_id: str) -> None:
-        self._url = f"{base_url.rstrip('/')}/bot{bot_token}/sendMessage"
+        self._bot = BotApi(base_url, bot_token)
         self.chat_id = chat_id
 
-    def __repr__(self) -> str:  # the URL carries the bot token
+    def __repr__(self) -> str:  # the bot's URL carries the bot token
         return "TelegramSink(<redacted>)"
 
     def request(self, alert: Alert) -> tuple[str, dict]:
         text = f"[ate] {alert.severity.value.upper()} {alert.kind}: {alert.text}"
-        return self._url, {"chat_id": self.chat_id, "text": text}
+        return self._bot.url("sendMessage"), {"chat_id": self.chat_id, "text": text}
 
 
 class WebhookSink:
@@ -121,8 +122,7 @@ class Notifier:
         self._idle.set()
         self._last_sent: dict[tuple[str, str], float] = {}
         self._recent: dict[str, deque[float]] = {}
-        self._task: asyncio.Task | None = None
-        self._session: aiohttp.ClientSession | None = None
+        self._delivery = Background("ate-alerts", self._deliver, http=True, timeout_s=timeout_s)
         self.sent_by_kind: Counter[str] = Counter()
         self.failed_by_kind: Counter[str] = Counter()
         self.dropped = self.suppressed = 0
@@ -193,24 +193,16 @@ class Notifier:
         return self._idle.is_set()
 
     def start(self) -> None:
-        if self._task is None and self.sinks:
-            self._session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=self.timeout_s))
-            self._task = asyncio.create_task(self._deliver(), name="ate-alerts")
+        if self.sinks:
+            self._delivery.start()
 
     async def drain(self) -> None:
         """Wait until every queued alert has been attempted (tests, orderly shutdown)."""
-        if self._task is not None:
+        if self._delivery.running:
             await self._idle.wait()
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
-        if self._session is not None:
-            await self._session.close()
-            self._session = None
+        await self._delivery.stop()
 
     def _next(self) -> Alert | None:
         if not self._queue:
@@ -221,7 +213,6 @@ class Notifier:
         return alert
 
     async def _deliver(self) -> None:
-        assert self._session is not None
         while True:
             alert = self._next()
             if alert is None:
@@ -233,11 +224,10 @@ class Notifier:
                 await self._send(sink, alert)
 
     async def _send(self, sink, alert: Alert) -> None:
-        assert self._session is not None
         attempts = CRITICAL_RETRIES if alert.severity is Severity.CRITICAL else 1
         for attempt in range(1, attempts + 1):
             try:
-                await post(self._session, sink, alert)
+                await post(self._delivery.session, sink, alert)
             except (aiohttp.ClientError, TimeoutError, DeliveryError) as exc:
                 log.warning("alert delivery failed", extra={"sink": type(sink).__name__, "kind": alert.kind,
                                                             "attempt": attempt, "error": type(exc).__name__})

@@ -20,12 +20,11 @@ import os
 from collections.abc import Callable, Mapping
 from typing import Any
 
-import aiohttp
-
 from ate.config import EngineConfig
 from ate.model import EngineEvent, Severity
 from ate.monitor.alert_feed import AlertFeed
 from ate.monitor.alerts import EXTERNAL_KINDS, Notifier
+from ate.monitor.background import Background
 from ate.monitor.deadman import DeadMan, Health, halted
 from ate.monitor.heartbeat import Heartbeat
 from ate.monitor.pauses import PauseBook
@@ -46,7 +45,7 @@ class EngineObserver:
         self.pauses = PauseBook(store, event_ms)
         self.deadman: DeadMan | None = None
         self.clients: dict[str, Any] = {}
-        self._heartbeat: tuple[aiohttp.ClientSession, asyncio.Task] | None = None
+        self._heartbeat = Background("ate-heartbeat", self._beat, http=True, timeout_s=self.cfg.heartbeat_timeout_s)
         self._modules: dict[str, str] = {}
 
     async def start_alerts(self) -> None:
@@ -56,9 +55,11 @@ class EngineObserver:
         self.notifier.start()
         self.feed.start()
         if self.cfg.heartbeat_url:
-            session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=self.cfg.heartbeat_timeout_s))
-            beat = Heartbeat(session, self.health, url=self.cfg.heartbeat_url, interval_s=self.cfg.heartbeat_interval_s)
-            self._heartbeat = (session, asyncio.create_task(beat.run(), name="ate-heartbeat"))
+            self._heartbeat.start()
+
+    async def _beat(self) -> None:
+        await Heartbeat(self._heartbeat.session, self.health, url=self.cfg.heartbeat_url,
+                        interval_s=self.cfg.heartbeat_interval_s).run()
 
     def attach_venues(self, clients: dict[str, Any]) -> None:
         self.clients = clients
@@ -119,12 +120,7 @@ class EngineObserver:
     async def stop_watching(self) -> None:
         """Heartbeat and dead-man off: first thing in a graceful stop, whose closing streams and slow steps are
         no outage."""
-        if self._heartbeat is not None:
-            session, task = self._heartbeat
-            self._heartbeat = None
-            task.cancel()
-            await asyncio.gather(task, return_exceptions=True)
-            await session.close()
+        await self._heartbeat.stop()
         if self.deadman is not None:
             await self.deadman.stop()
             self.deadman = None

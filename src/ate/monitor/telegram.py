@@ -15,7 +15,6 @@ the request URL; it is never logged, stored or repeated in an event.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 from collections.abc import Callable, Mapping
@@ -25,6 +24,8 @@ import aiohttp
 
 from ate.config.models import TelegramControlConfig
 from ate.model import EngineEvent, Severity
+from ate.monitor.background import Background
+from ate.monitor.bot_api import BotApi, BotApiError
 from ate.monitor.controls import RiskControls
 from ate.monitor.view import EngineView
 
@@ -45,44 +46,19 @@ HELP = """ate commands:
 /help – this list"""
 
 
-class BotApiError(Exception):
-    pass
-
-
-class BotApi:
-    def __init__(self, session: aiohttp.ClientSession, base_url: str, token: str) -> None:
-        self._session = session
-        self._base = f"{base_url.rstrip('/')}/bot{token}"
-
-    def __repr__(self) -> str:  # the URL carries the bot token
-        return "BotApi(<redacted>)"
-
-    async def call(self, method: str, body: dict, timeout_s: float) -> Any:
-        async with self._session.post(f"{self._base}/{method}", json=body,
-                                      timeout=aiohttp.ClientTimeout(total=timeout_s)) as resp:
-            try:
-                doc = await resp.json(content_type=None)
-            except ValueError:
-                raise BotApiError(f"{method}: HTTP {resp.status}, body is not JSON") from None
-        if resp.status >= 300 or not isinstance(doc, dict) or doc.get("ok") is not True:
-            desc = doc.get("description", "") if isinstance(doc, dict) else ""
-            raise BotApiError(f"{method}: HTTP {resp.status} {str(desc)[:200]}")
-        return doc.get("result")
-
-
 class TelegramControl:
     def __init__(self, cfg: TelegramControlConfig, token: str, *, view: EngineView, controls: RiskControls,
                  status: Callable[[], dict], store: Any, wall_s: Callable[[], float] = time.time) -> None:
         self.cfg = cfg
-        self._token = token
         self.view = view
         self.controls = controls
         self.status = status
         self.store = store
         self.wall_s = wall_s
         self.allowed = frozenset(cfg.chat_ids)
-        self._session: aiohttp.ClientSession | None = None
-        self._task: asyncio.Task | None = None
+        self._bot = BotApi(cfg.api_base, token)
+        # No session-wide timeout: the long poll and each reply carry their own.
+        self._poller = Background("ate-telegram", self._run, http=True)
         self.polls = self.poll_failures = self.commands = self.refused = self.send_failures = 0
         self._handlers = {"status": self._status, "balance": self._balance, "positions": self._positions,
                           "daily": self._daily, "pnl": self._daily, "stop": self._stop, "kill": self._kill,
@@ -105,32 +81,22 @@ class TelegramControl:
         return cls(cfg, token, **kw)
 
     def start(self) -> None:
-        if self._task is None:
-            self._session = aiohttp.ClientSession()
-            self._task = asyncio.create_task(self._run(), name="ate-telegram")
+        self._poller.start()
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
-        if self._session is not None:
-            await self._session.close()
-            self._session = None
+        await self._poller.stop()
 
     # ---- polling -------------------------------------------------------------------------------------
 
     async def _run(self) -> None:
-        assert self._session is not None
-        api = BotApi(self._session, self.cfg.api_base, self._token)
         offset = await asyncio.to_thread(self.store.get_state, OFFSET_KEY)
         while True:
             body: dict[str, Any] = {"timeout": self.cfg.long_poll_s, "allowed_updates": ["message"]}
             if isinstance(offset, int):
                 body["offset"] = offset
             try:
-                updates = await api.call("getUpdates", body, self.cfg.long_poll_s + self.cfg.timeout_s)
+                updates = await self._bot.call(self._poller.session, "getUpdates", body,
+                                               self.cfg.long_poll_s + self.cfg.timeout_s)
                 if not isinstance(updates, list):
                     raise BotApiError("getUpdates: result is not a list")
                 self.polls += 1
@@ -147,11 +113,11 @@ class TelegramControl:
                 offset = uid + 1
                 await asyncio.to_thread(self.store.set_state, OFFSET_KEY, offset)  # before acting: at most once
                 try:
-                    await self._handle(update.get("message"), api)
+                    await self._handle(update.get("message"))
                 except Exception:  # one bad command must not end the poller
                     log.exception("telegram command failed")
 
-    async def _handle(self, msg: Any, api: BotApi) -> None:
+    async def _handle(self, msg: Any) -> None:
         if not isinstance(msg, dict) or not isinstance(msg.get("chat"), dict):
             return
         text = msg.get("text")
@@ -168,32 +134,33 @@ class TelegramControl:
         date = msg.get("date")
         if not isinstance(date, int | float) or self.wall_s() - date > self.cfg.max_age_s:
             await self._audit(command, "refused: too old", who, Severity.WARNING)
-            await self._reply(api, chat, f"/{command} was sent too long ago and was not run; send it again.")
+            await self._reply(chat, f"/{command} was sent too long ago and was not run; send it again.")
             return
         handler = self._handlers.get(command)
         if handler is None:
             await self._audit(command, "refused: unknown command", who, Severity.INFO)
-            await self._reply(api, chat, f"unknown command /{command}\n\n{HELP}")
+            await self._reply(chat, f"unknown command /{command}\n\n{HELP}")
             return
         if command in CONFIRMED and (not args or args[0].lower() != "confirm"):
             await self._audit(command, "refused: not confirmed", who, Severity.INFO)
-            await self._reply(api, chat, f"/{command} needs a confirmation: send /{command} confirm")
+            await self._reply(chat, f"/{command} needs a confirmation: send /{command} confirm")
             return
         reason = " ".join(args[1:] if command in CONFIRMED else args)[:200]
         self.commands += 1
         outcome, answer = await handler(reason, who)
         changes = command in ("stop", *CONFIRMED)
         await self._audit(command, outcome, who, Severity.WARNING if changes else Severity.INFO, reason)
-        await self._reply(api, chat, answer)
+        await self._reply(chat, answer)
 
     async def _audit(self, command: str, outcome: str, who: str, severity: Severity, reason: str = "") -> None:
         await self.view.record_event(EngineEvent(
             self.view.clock(), "audit", f"telegram /{command} {outcome} ({who})", severity,
             {"action": command, "outcome": outcome, "who": who, "reason": reason, "via": "telegram"}))
 
-    async def _reply(self, api: BotApi, chat: str, text: str) -> None:
+    async def _reply(self, chat: str, text: str) -> None:
         try:
-            await api.call("sendMessage", {"chat_id": chat, "text": text[:MAX_TEXT]}, self.cfg.timeout_s)
+            await self._bot.call(self._poller.session, "sendMessage", {"chat_id": chat, "text": text[:MAX_TEXT]},
+                                 self.cfg.timeout_s)
         except (aiohttp.ClientError, TimeoutError, BotApiError) as exc:
             self.send_failures += 1
             log.warning("telegram sendMessage failed", extra={"error": type(exc).__name__})

@@ -1,4 +1,4 @@
-"""The risk layer's CLI commands: ``ate kill``, ``ate resume``, ``ate promote`` and ``ate close-all``.
+"""The risk commands: ``ate kill``, ``ate resume``, ``ate promote`` and ``ate close-all``.
 
 They are the operator's last line of defence, so each does every step it can and reports each one: a venue
 down, a key refused, a damaged store or a clock off by minutes costs that step, never the others. ``ate kill``
@@ -6,8 +6,8 @@ writes the kill file first (a running engine halts on it alone), then persists H
 halts the same way, so an engine that is running (or restarts) does not re-open what was just closed.
 kill and resume act on one engine's files: its config (``--config`` or ``ATE_CONFIG``) is required.
 
-CLI glue: unlike the rest of ``ate.risk`` (model and config only), these open the store and, for
-close-all, venue clients, because they must work when no engine process is running.
+They open the store and, for close-all, venue clients themselves, because they must work when no engine
+process is running; the risk decisions stay in ``ate.risk`` (kill switch, state, promotion, close-all plans).
 """
 
 from __future__ import annotations
@@ -186,7 +186,7 @@ def promote_cmd(config: Path = typer.Option(..., "--config", "-c", help="Engine 
                       for g in report.gates],
             "reasons": [] if report.eligible else report.reasons, "advice": report.advice}, indent=2))
         if not report.eligible:
-            raise typer.Exit(1)
+            raise typer.Exit(ExitCode.INCOMPLETE)
         return
     table = Table(title=f"promotion {report.current} → {report.target or '(none)'}")
     for col in ("gate", "measured", "required", "result"):
@@ -198,11 +198,9 @@ def promote_cmd(config: Path = typer.Option(..., "--config", "-c", help="Engine 
     if not report.eligible:
         console.print("not eligible: " + "; ".join(report.reasons) if check else
                       "refused: " + "; ".join(report.reasons))
-        raise typer.Exit(1)
+        raise typer.Exit(ExitCode.INCOMPLETE)
     console.print(f"eligible for {report.target}" if check else
                   f"promoted to {report.target}; run the engine with mode live to trade it")
-
-
 
 
 TRADING_VENUES = ("binance", "binance_usdm", "backpack")
