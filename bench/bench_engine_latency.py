@@ -8,7 +8,8 @@ the store) to the executor's `submit` — the moment the order request leaves fo
 Each of N triggers refreshes the Binance book (and the USDT/USDC conversion market's), then times a Backpack frame whose bid crosses Binance's ask
 (or the reverse, alternating so positions net out). The legs are then filled at the touch (outside the
 timed region) so the next attempt may start. Run with the store on disk (SQLite WAL, synchronous=FULL: one
-fsync per decision unit, both legs' write-ahead in it; the floor of one such commit on this disk is printed first), with an in-memory SQLite store, and — for reference only — with no store at all.
+fsync per decision unit, both legs' write-ahead in it; the floor of one such commit on this disk is printed
+first), with an in-memory SQLite store, and — for reference only — with no store at all.
 """
 
 from __future__ import annotations
