@@ -5,16 +5,18 @@ market data manager, the engine's feed, the TradingCore (signal engine bookkeepi
 the arbitrage strategy, the pre-trade risk check and the order manager (deterministic id, write-ahead to
 the store) to the executor's `submit` — the moment the order request leaves for the venue client.
 
-Each of N triggers refreshes the Binance book, then times a Backpack frame whose bid crosses Binance's ask
+Each of N triggers refreshes the Binance book (and the USDT/USDC conversion market's), then times a Backpack frame whose bid crosses Binance's ask
 (or the reverse, alternating so positions net out). The legs are then filled at the touch (outside the
 timed region) so the next attempt may start. Run with the store on disk (SQLite WAL, synchronous=FULL: one
-fsync per write-ahead), with an in-memory SQLite store, and — for reference only — with no store at all.
+fsync per decision unit, both legs' write-ahead in it; the floor of one such commit on this disk is printed
+first), with an in-memory SQLite store, and — for reference only — with no store at all.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import json
+import sqlite3
 import statistics
 import sys
 import tempfile
@@ -26,7 +28,7 @@ from ate.config import parse_config
 from ate.data.candles import MINUTE_MS
 from ate.engine import Engine
 from ate.execution.executors import ShadowExecutor
-from ate.model import Balance
+from ate.model import Balance, Instrument, MarketKind
 from ate.monitor.recorder import MetricsRecorder
 from ate.sim.instruments import KNOWN
 from ate.strategies.factory import build_strategies
@@ -52,15 +54,23 @@ class Clock:
 
 
 class TimedExecutor:
-    """The executor's `submit` is where the order leaves; the time is taken first, then the touch fills it."""
+    """The executor's `submit` is where the order leaves: the time is taken there. The touch fills it later,
+    outside the timed region, as a venue's reply arrives after the send (a live executor's `submit` only
+    starts the request): filling inline would book the first leg's fill before the second leg leaves."""
 
     def __init__(self, inner: ShadowExecutor) -> None:
         self.inner = inner
         self.sent: list[float] = []
+        self.pending: list[tuple] = []
 
     def submit(self, order, instrument) -> None:
         self.sent.append(time.perf_counter())
-        self.inner.submit(order, instrument)
+        self.pending.append((order, instrument))
+
+    def fill(self) -> None:
+        pending, self.pending = self.pending, []
+        for order, instrument in pending:
+            self.inner.submit(order, instrument)
 
     def cancel(self, order) -> None:
         self.inner.cancel(order)
@@ -69,6 +79,11 @@ class TimedExecutor:
 def binance_frame(i: int, bid: float, ask: float) -> bytes:
     return json.dumps({"stream": "btcusdt@bookTicker", "data": {
         "u": 1000 + i, "s": "BTCUSDT", "b": f"{bid:.2f}", "B": "2.00000", "a": f"{ask:.2f}", "A": "2.00000"}}).encode()
+
+
+def basis_frame(i: int) -> bytes:
+    return json.dumps({"stream": "usdcusdt@bookTicker", "data": {
+        "u": 1000 + i, "s": "USDCUSDT", "b": "0.9999", "B": "900000", "a": "1.0000", "A": "900000"}}).encode()
 
 
 def backpack_frame(i: int, ts_ms: int, bid: float, ask: float) -> bytes:
@@ -83,19 +98,24 @@ def build(store_url: str, write_ahead: bool = True) -> tuple[Engine, Clock, Time
         "risk_limits": {"capital_usd": 10_000_000, "max_position_size_usd": 1_000_000,
                         "max_orders_per_second": 100},
         "markets": {"primary": "binance:BTCUSDT", "binance": [{"symbol": "BTCUSDT", "kind": "spot"},
-                                                                             {"symbol": "BTCUSDT", "kind": "perp"}],
+                                                              {"symbol": "BTCUSDT", "kind": "perp"},
+                                                              {"symbol": "USDCUSDT", "kind": "spot"}],
                     "backpack": [{"symbol": "BTC_USDC", "kind": "spot"}]},
         "strategies": {"arbitrage": {"min_attempt_interval_ms": 0, "max_notional": 700}},
     })
     clock = Clock()
     engine = Engine(cfg, clock=clock, monitor=False)
     engine.recorder = MetricsRecorder(clock=clock.now_ms)
+    engine.store.claim_engine()  # as Engine.start does
     instruments = [dataclasses.replace(KNOWN["binance-spot", "BTCUSDT"], venue="binance"),
                    dataclasses.replace(KNOWN["binance-usdm", "BTCUSDT"], venue="binance_usdm"),
-                   dataclasses.replace(KNOWN["backpack", "BTC_USDC"], venue="backpack", max_qty=Decimal(1000))]
+                   dataclasses.replace(KNOWN["backpack", "BTC_USDC"], venue="backpack", max_qty=Decimal(1000)),
+                   # the arbitrage's USDT/USDC basis (its conversion market), on Binance's spot filters
+                   Instrument("binance", "USDCUSDT", "USDC", "USDT", MarketKind.SPOT, Decimal("0.0001"),
+                              Decimal(1), Decimal(1), Decimal(9_000_000), Decimal(5), Decimal(10_000_000))]
     engine.instruments = {i.key: i for i in instruments}
     for i in instruments:  # what Engine.start does from each venue's REST ticker
-        engine.guard.set_reference((i.venue, i.symbol), Decimal(MID), 0, "bench")
+        engine.guard.set_reference((i.venue, i.symbol), Decimal(1 if i.base == "USDC" else MID), 0, "bench")
     engine.core = core = TradingCore(cfg, instruments=instruments, strategies=build_strategies(cfg),
                                      clock=clock.now_ms, state=engine.store,
                                      store=engine.store if write_ahead else None)
@@ -117,14 +137,16 @@ def run(label: str, store_url: str, write_ahead: bool = True) -> None:
     both: list[float] = []
     for i in range(N + 200):  # the first 200 warm up caches and the allocator
         clock.now += 1000
-        dispatch(bn.decode(binance_frame(2 * i, MID - 0.01, MID + 0.01)), data, gaps)
+        dispatch(bn.decode(basis_frame(3 * i)), data, gaps)
+        dispatch(bn.decode(binance_frame(3 * i + 1, MID - 0.01, MID + 0.01)), data, gaps)
         # direction alternates: Backpack bid 60 bps above Binance's ask, or its ask 60 bps below Binance's bid
-        frame = (backpack_frame(2 * i + 1, clock.now, MID * 1.006, MID * 1.006 + 0.1) if i % 2 == 0 else
-                 backpack_frame(2 * i + 1, clock.now, MID * 0.994 - 0.1, MID * 0.994))
+        frame = (backpack_frame(3 * i + 2, clock.now, MID * 1.006, MID * 1.006 + 0.1) if i % 2 == 0 else
+                 backpack_frame(3 * i + 2, clock.now, MID * 0.994 - 0.1, MID * 0.994))
         n0 = len(timed.sent)
         t0 = time.perf_counter()
         dispatch(bp.decode(frame), data, gaps)
         sent = timed.sent[n0:]
+        timed.fill()
         if len(sent) != 2:
             raise SystemExit(f"trigger {i}: {len(sent)} orders left instead of 2 "
                              f"({engine.core.by_name['arbitrage'].metrics()['skipped']}, "
@@ -139,8 +161,28 @@ def run(label: str, store_url: str, write_ahead: bool = True) -> None:
               f"max {max(xs) * 1e6:8.1f} µs   ({len(xs)} triggers)")
 
 
+def fsync_floor(path: Path) -> None:
+    """What one SQLite commit at synchronous=FULL costs on this disk right now (a shared disk varies by 10×
+    within minutes): the floor under the durable figures, printed beside them."""
+    db = sqlite3.connect(path)
+    db.execute("PRAGMA journal_mode=WAL")
+    db.execute("PRAGMA synchronous=FULL")
+    db.execute("CREATE TABLE t (a INTEGER)")
+    xs = []
+    for i in range(500):
+        t0 = time.perf_counter()
+        db.execute("INSERT INTO t VALUES (?)", (i,))
+        db.commit()
+        xs.append(time.perf_counter() - t0)
+    db.close()
+    q = statistics.quantiles(xs, n=100)
+    print(f"{'raw sqlite3 commit (FULL)':<28} {'floor':<9}: p50 {q[49] * 1e6:8.1f} µs   p99 {q[98] * 1e6:8.1f} µs   "
+          f"max {max(xs) * 1e6:8.1f} µs   ({len(xs)} commits)")
+
+
 def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
+        fsync_floor(Path(tmp) / "floor.db")
         run("store on disk (fsync)", f"sqlite:///{Path(tmp) / 'bench.db'}")
     run("store in memory", "sqlite:///:memory:")
     # Not a valid configuration (no write-ahead, no ledger): what the path costs without the store.

@@ -12,8 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from ate.model import Fill, Order, OrderStatus, OrderType, Side, client_order_id
+from ate.model import EngineEvent, Fill, Order, OrderStatus, OrderType, Severity, Side, client_order_id
 from ate.store import Store
+from ate.store.rows import JsonText
 
 
 def _pg_bin(name: str) -> str | None:
@@ -79,6 +80,15 @@ def test_store_round_trips_on_postgresql(pg_url):
     assert store.fills() == [f]
     store.set_state("risk.trading_state", {"state": "HALTED"})
     assert store.get_state("risk.trading_state") == {"state": "HALTED"}
+    store.set_state("risk.trading_state", JsonText('{"state": "ACTIVE"}'))  # an upsert, already encoded
+    assert store.get_state("risk.trading_state") == {"state": "ACTIVE"}
+    entry = {"ts_ms": 7, "kind": "fee", "amount": Decimal("-3.690006"), "asset": "USDT", "venue": "binance_usdm",
+             "ref": "fee:9", "value_usd": Decimal("-3.690006"), "price_source": "quote"}
+    assert store.add_ledger(**entry) and not store.add_ledger(**entry)
+    assert store.ledger()[0]["amount"] == Decimal("-3.690006")
+    ev = EngineEvent(8, "external_fill", "a fill", Severity.CRITICAL, {"qty": "0.1"})
+    store.add_event(ev)
+    assert store.events() == [ev]
     store.close()
     assert Store(pg_url).get_order(o.client_order_id).status is OrderStatus.FILLED  # migrations re-run as no-ops
 

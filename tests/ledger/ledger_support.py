@@ -142,16 +142,31 @@ def limit_order(coid: str, qty: str = "0.04", side: Side = Side.BUY, inst: Instr
     return Order(coid, inst.venue, inst.symbol, side, OrderType.LIMIT, D(qty), D("70000"), TimeInForce.IOC)
 
 
+def before_statements(store: Store, fn: Callable[[str], None]) -> None:
+    """Call `fn(sql)` before every statement the store executes: SQLAlchemy's, and the prepared sqlite3 writes
+    of the hot path (orders, fills, ledger, state, events), which bypass SQLAlchemy's events."""
+    event.listen(store.engine, "before_cursor_execute", lambda conn, cursor, statement, *_: fn(statement))
+    rows = store._rows
+    if hasattr(rows, "run"):
+        run = rows.run
+
+        def hooked(c, sql: str, values: tuple) -> int:
+            fn(sql)
+            return run(c, sql, values)
+
+        rows.run = hooked
+
+
 class WriteFault:
-    """Raises at the n-th data-changing statement on a store's engine: a kill at that instruction (SQLite
-    rolls back the open transaction exactly as after a kill -9). `n=None` only counts."""
+    """Raises at the n-th data-changing statement on a store: a kill at that instruction (SQLite rolls back
+    the open transaction exactly as after a kill -9). `n=None` only counts."""
 
     def __init__(self, store: Store, n: int | None) -> None:
         self.n = n
         self.count = 0
-        event.listen(store.engine, "before_cursor_execute", self._before)
+        before_statements(store, self._before)
 
-    def _before(self, conn, cursor, statement, parameters, context, executemany) -> None:
+    def _before(self, statement: str) -> None:
         if statement.lstrip().split(" ", 1)[0].upper() not in ("INSERT", "UPDATE", "DELETE"):
             return
         self.count += 1

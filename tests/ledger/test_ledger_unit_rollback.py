@@ -6,8 +6,7 @@ it (adversarial review: the trade id used to stay marked as seen, so the fill wa
 from decimal import Decimal
 
 import pytest
-from ledger_support import SPOT, Clock, ScriptVenue, make_core, open_pair, trade, view
-from sqlalchemy import event
+from ledger_support import SPOT, Clock, ScriptVenue, before_statements, make_core, open_pair, trade, view
 
 from ate.model import OrderStatus
 from ate.store import Store
@@ -20,9 +19,9 @@ class LockedOnce:
 
     def __init__(self, store: Store) -> None:
         self.fired = False
-        event.listen(store.engine, "before_cursor_execute", self._before)
+        before_statements(store, self._before)
 
-    def _before(self, conn, cursor, statement, parameters, context, executemany) -> None:
+    def _before(self, statement: str) -> None:
         if not self.fired and statement.lstrip().upper().startswith("INSERT INTO FILLS"):
             self.fired = True
             raise RuntimeError("database is locked")

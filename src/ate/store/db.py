@@ -16,15 +16,14 @@ import fcntl
 import threading
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import asdict
+from dataclasses import replace
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 from alembic import command
 from alembic.config import Config as AlembicConfig
-from sqlalchemy import bindparam, create_engine, event, func, insert, select, text, update
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy import bindparam, create_engine, event, func, insert, select, text
 from sqlalchemy.engine import Connection, Engine
 
 from ate.model import (
@@ -40,25 +39,14 @@ from ate.model import (
     held_fee,
 )
 from ate.store import schema as t
+from ate.store.rows import CoreRows, SqliteRows
 
 MIGRATIONS = Path(__file__).with_name("migrations")
 MARKS_KEY = "engine.marks"  # the running engine's latest marks, for readers of the store (monitor, status)
 # The engine's spot markets and their base coins (written at start): a fee taken in the base coin is not held.
 SPOT_BASES_KEY = "engine.spot_bases"
 OPEN_STATUSES = [s.value for s in OrderStatus if not s.is_terminal]
-# The write-ahead of every order sits on the order path: build its statements once, bind values per call.
-_ORDER_UPDATE = update(t.orders).where(t.orders.c.client_order_id == bindparam("key_coid"))
-_ORDER_INSERT = insert(t.orders)
-_STATE_UPDATE = update(t.engine_state).where(t.engine_state.c.key == bindparam("key_key"))
-_STATE_INSERT = insert(t.engine_state)
 _STATE_SELECT = select(t.engine_state.c.value).where(t.engine_state.c.key == bindparam("key_key"))
-# insert-once statements per (dialect, table): built once, values bound per call (they sit on every fill)
-_INSERT_ONCE = {
-    (dialect.__name__.rpartition(".")[2], table.name): dialect.insert(table).on_conflict_do_nothing(
-        index_elements=keys).returning(table.c.id)
-    for dialect in (sqlite, postgresql)
-    for table, keys in ((t.fills, ["venue", "symbol", "trade_id"]), (t.ledger, ["kind", "venue", "ref", "shadow"]))
-}
 
 
 def _now_ms() -> int:
@@ -115,22 +103,6 @@ def upgrade(engine: Engine) -> None:
         command.upgrade(cfg, "head")
 
 
-def _insert_new(conn: Connection, table, values: dict) -> bool:
-    """INSERT unless a row with the same unique key exists; True if inserted. Never aborts the transaction."""
-    stmt = _INSERT_ONCE[("postgresql" if conn.dialect.name == "postgresql" else "sqlite", table.name)]
-    return conn.execute(stmt, values).first() is not None
-
-
-def _order_row(o: Order, shadow: bool) -> dict:
-    return {
-        "client_order_id": o.client_order_id, "venue": o.venue, "symbol": o.symbol, "side": o.side.value,
-        "type": o.type.value, "tif": o.tif.value, "qty": o.qty, "price": o.price, "reduce_only": o.reduce_only,
-        "strategy": o.strategy, "status": o.status.value, "venue_order_id": o.venue_order_id,
-        "filled_qty": o.filled_qty, "filled_quote": o.filled_quote, "created_ms": o.created_ms,
-        "updated_ms": o.updated_ms, "reason": o.reason, "shadow": shadow, "meta": o.meta,
-    }
-
-
 def _order_from(r: Any) -> Order:
     return Order(
         client_order_id=r.client_order_id, venue=r.venue, symbol=r.symbol, side=Side(r.side),
@@ -149,6 +121,28 @@ def _fill_from(r: Any) -> Fill:
     )
 
 
+def _fill_row(r: Any) -> tuple[int, Fill]:
+    return r.id, _fill_from(r)
+
+
+class _Projection:
+    """Positions replayed from the fills up to `last_id` (`count` fills, the latest at `last_ts`), with the
+    spot markets' base coins (`SPOT_BASES_KEY`) the held fees were judged by."""
+
+    __slots__ = ("positions", "count", "last_id", "last_ts", "bases")
+
+    def __init__(self, bases: dict[str, str] | None = None) -> None:
+        self.positions: dict[tuple[str, str], Position] = {}
+        self.count = self.last_id = self.last_ts = 0
+        self.bases: dict[str, str] = bases or {}
+
+    def copy(self) -> _Projection:
+        other = _Projection(self.bases)
+        other.positions = {k: replace(p) for k, p in self.positions.items()}
+        other.count, other.last_id, other.last_ts = self.count, self.last_id, self.last_ts
+        return other
+
+
 class _Unit:
     __slots__ = ("conn", "before", "after")
 
@@ -163,10 +157,19 @@ class Store:
         self.url = url
         self.engine = make_engine(url)
         upgrade(self.engine)
+        self._rows = SqliteRows() if self.engine.dialect.name == "sqlite" else CoreRows()
         self._local = threading.local()
+        self._conns: list[Connection] = []  # every thread's unit connection, closed with the store
+        self._conns_lock = threading.Lock()
+        self._projections: dict[bool, _Projection] = {}  # positions replayed so far, per book
+        self._projection_lock = threading.Lock()
 
     def close(self) -> None:
         self.release_engine()
+        with self._conns_lock:
+            conns, self._conns = self._conns, []
+        for conn in conns:
+            conn.close()
         self.engine.dispose()
 
     def claim_engine(self) -> None:
@@ -211,8 +214,8 @@ class Store:
         if getattr(self._local, "unit", None) is not None:
             yield False
             return
-        with self.engine.begin() as conn:
-            unit = self._local.unit = _Unit(conn)
+        with self._unit_connection().begin():
+            unit = self._local.unit = _Unit(self._local.conn)
             try:
                 yield True
                 while unit.before:
@@ -221,6 +224,17 @@ class Store:
                 self._local.unit = None
         for fn in unit.after:
             fn()
+
+    def _unit_connection(self) -> Connection:
+        """The thread's connection for units, kept open: a pool checkout per unit cost more than its writes."""
+        conn = getattr(self._local, "conn", None)
+        if conn is not None and conn.invalidated:  # its database connection failed (a disk error): a new one
+            conn.close()
+        if conn is None or conn.closed:
+            conn = self._local.conn = self.engine.connect()
+            with self._conns_lock:
+                self._conns.append(conn)
+        return conn
 
     def before_commit(self, fn: Callable[[], None]) -> None:
         """Run `fn` as the last writes of the current unit (at once when no unit is open)."""
@@ -267,8 +281,7 @@ class Store:
     def set_state(self, key: str, value: Any, ts_ms: int | None = None) -> None:
         ts = ts_ms or _now_ms()
         with self._write() as c:
-            if not c.execute(_STATE_UPDATE, {"key_key": key, "value": value, "updated_ms": ts}).rowcount:
-                c.execute(_STATE_INSERT, {"key": key, "value": value, "updated_ms": ts})
+            self._rows.state(c, key, value, ts)
 
     def all_state(self) -> dict[str, Any]:
         with self._read() as c:
@@ -279,10 +292,8 @@ class Store:
     def save_order(self, order: Order, *, shadow: bool = False, new: bool = False) -> None:
         """Insert or update by client order id; durable when this returns. `new`: a fresh id (write-ahead of
         a new order), so one INSERT suffices — and a reused id fails loudly instead of overwriting."""
-        row = _order_row(order, shadow)
         with self._write() as c:
-            if new or not c.execute(_ORDER_UPDATE, {**row, "key_coid": order.client_order_id}).rowcount:
-                c.execute(_ORDER_INSERT, row)
+            self._rows.order(c, order, shadow, new)
 
     def get_order(self, client_order_id: str) -> Order | None:
         with self._read() as c:
@@ -315,7 +326,7 @@ class Store:
     def add_fill(self, fill: Fill, *, shadow: bool = False) -> bool:
         """Record a fill; False if it was already recorded (replayed stream or reconciliation)."""
         with self._write() as c:
-            return _insert_new(c, t.fills, {"shadow": shadow, **asdict(fill)})
+            return self._rows.fill(c, fill, shadow)
 
     def fills(self, *, since_ms: int | None = None, strategy: str | None = None,
               shadow: bool | None = None, limit: int | None = None) -> list[Fill]:
@@ -336,21 +347,53 @@ class Store:
     def positions(self, *, shadow: bool = False) -> list[Position]:
         """Every market's position replayed from its fills (quantity net of fees taken in a spot market's base
         coin, `SPOT_BASES_KEY`; entry; realised P&L), marked at the engine's last recorded marks (`MARKS_KEY`),
-        else at the last fill price. Positions are a projection
-        of the ledger, never a snapshot of a process."""
-        out: dict[tuple[str, str], Position] = {}
-        bases = self.get_state(SPOT_BASES_KEY) or {}
-        for f in self.fills(shadow=shadow):
-            pos = out.get((f.venue, f.symbol))
-            if pos is None:
-                pos = out[(f.venue, f.symbol)] = Position(f.venue, f.symbol)
-            pos.apply_fill(f.side, f.qty, f.price, held_fee=held_fee(f.fee, f.fee_asset, bases.get(f"{f.venue}:{f.symbol}")))
-            pos.mark_price = f.price
+        else at the last fill price. Positions are a projection of the ledger, never a snapshot of a process:
+        the replay is kept between calls and only the fills booked since are applied (a reader polling
+        positions no longer replays the whole history)."""
+        with self._projection_lock:  # readers on several threads (the monitor's) share the kept replay
+            out = {k: replace(p) for k, p in self._replay_fills(shadow).items()}
         marks = self.get_state(MARKS_KEY) or {}
         for (venue, symbol), pos in out.items():
             if f"{venue}:{symbol}" in marks:
                 pos.mark_price = Decimal(marks[f"{venue}:{symbol}"])
         return [out[k] for k in sorted(out)]
+
+    def _replay_fills(self, shadow: bool) -> dict[tuple[str, str], Position]:
+        """The fills applied in (time, id) order, as `fills()` lists them. Fills are only ever added, so the
+        kept replay stays valid while the new ones come after it: a fill booked with an earlier time
+        (reconciliation) or a gap in the ids (a transaction that committed late) replays everything again.
+        Inside a unit the uncommitted fills are applied to a copy, never kept (the unit may roll back)."""
+        c_ = t.fills.c
+        bases = self.get_state(SPOT_BASES_KEY) or {}
+        kept = self._projections.get(shadow)
+        if kept is None or kept.bases != bases:  # the held-fee rule changed: every fill is judged again
+            kept = _Projection(bases)
+        with self._read() as c:
+            count, last_id = c.execute(select(func.count(), func.max(c_.id)).where(c_.shadow == shadow)).one()
+            new = [] if last_id is None or last_id <= kept.last_id else [_fill_row(r) for r in c.execute(
+                select(t.fills).where((c_.shadow == shadow) & (c_.id > kept.last_id)).order_by(c_.ts_ms, c_.id))]
+        if kept.count + len(new) != count or (new and new[0][1].ts_ms < kept.last_ts):
+            kept, new = _Projection(bases), [_fill_row(r) for r in self._fill_rows(shadow)]
+        in_unit = getattr(self._local, "unit", None) is not None
+        if in_unit and new:
+            kept = kept.copy()
+        for fill_id, f in new:
+            pos = kept.positions.get((f.venue, f.symbol))
+            if pos is None:
+                pos = kept.positions[(f.venue, f.symbol)] = Position(f.venue, f.symbol)
+            pos.apply_fill(f.side, f.qty, f.price,
+                           held_fee=held_fee(f.fee, f.fee_asset, bases.get(f"{f.venue}:{f.symbol}")))
+            pos.mark_price = f.price
+            kept.last_id, kept.last_ts = max(kept.last_id, fill_id), max(kept.last_ts, f.ts_ms)
+        kept.count += len(new)
+        if not in_unit:
+            self._projections[shadow] = kept
+        return kept.positions
+
+    def _fill_rows(self, shadow: bool) -> list[Any]:
+        q = select(t.fills).where(t.fills.c.shadow == shadow).order_by(t.fills.c.ts_ms, t.fills.c.id)
+        with self._read() as c:
+            return list(c.execute(q))
 
     # -- balances --
 
@@ -379,7 +422,7 @@ class Store:
         """Book an entry once (by kind + venue + ref); False if it was already booked. `value_usd` and
         `price_source`: the entry's value when booked and where its price came from (fees in any asset)."""
         with self._write() as c:
-            return _insert_new(c, t.ledger, {
+            return self._rows.ledger(c, {
                 "ts_ms": ts_ms, "kind": kind, "amount": amount, "asset": asset, "venue": venue, "symbol": symbol,
                 "strategy": strategy, "ref": ref, "shadow": shadow, "value_usd": value_usd,
                 "price_source": price_source})
@@ -419,8 +462,7 @@ class Store:
 
     def add_event(self, ev: EngineEvent) -> None:
         with self._write() as c:
-            c.execute(insert(t.events).values(ts_ms=ev.ts_ms, kind=ev.kind, severity=ev.severity.value,
-                                              message=ev.message, data=ev.data))
+            self._rows.event(c, ev)
 
     def events(self, *, limit: int = 100, kind: str | None = None, since_ms: int | None = None) -> list[EngineEvent]:
         q = select(t.events).order_by(t.events.c.ts_ms.desc(), t.events.c.id.desc()).limit(limit)

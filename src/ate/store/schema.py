@@ -20,12 +20,17 @@ from sqlalchemy import (
 )
 
 
+def decimal_text(value) -> str:
+    """How a Decimal is stored: plain notation, every digit kept."""
+    return format(Decimal(value), "f")
+
+
 class DecimalText(TypeDecorator):
     impl = String(64)
     cache_ok = True
 
     def process_bind_param(self, value, dialect):
-        return None if value is None else format(Decimal(value), "f")
+        return None if value is None else decimal_text(value)
 
     def process_result_value(self, value, dialect):
         return None if value is None else Decimal(value)

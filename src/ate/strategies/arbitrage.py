@@ -22,7 +22,7 @@ converted at the basis live when the attempt opened.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
@@ -108,9 +108,10 @@ class Attempt:
         return sum((leg.filled * leg.side.sign for leg in self.legs.values()), ZERO)
 
     def to_dict(self) -> dict[str, Any]:
-        d = asdict(self)
-        for leg in d["legs"].values():
-            leg["side"] = leg["side"].value
+        # field by field, not dataclasses.asdict: it deep-copies every Decimal and sat on every order's unit
+        d = {name: getattr(self, name) for name in _ATTEMPT_FIELDS}
+        d["legs"] = {k: {**{name: getattr(leg, name) for name in _LEG_FIELDS}, "side": leg.side.value}
+                     for k, leg in self.legs.items()}
         return _strs(d)
 
     @classmethod
@@ -123,6 +124,10 @@ class Attempt:
                    {k: dec(v) for k, v in d["conv"].items()}, float(d["expected_net_bps"]), int(d["opened_ms"]),
                    d["phase"], legs, int(d.get("retries", 0)),
                    None if d.get("retry_at_ms") is None else int(d["retry_at_ms"]))
+
+
+_LEG_FIELDS = tuple(f.name for f in fields(Leg))
+_ATTEMPT_FIELDS = tuple(f.name for f in fields(Attempt))
 
 
 def _strs(x: Any) -> Any:

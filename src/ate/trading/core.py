@@ -46,6 +46,7 @@ from ate.risk.verdict import Reason, Verdict
 from ate.signals.base import ModuleOutput
 from ate.signals.engine import Decision, SignalEngine, signal_markets
 from ate.store.db import MARKS_KEY, SPOT_BASES_KEY
+from ate.store.rows import JsonText
 from ate.strategies.base import FundingInfo, MarginInfo, Strategy
 from ate.trading.context import CoreContext
 from ate.trading.scoped_state import ScopedState
@@ -208,7 +209,7 @@ class TradingCore:
             state = self.by_name[name].state()
             text = json.dumps(state, sort_keys=True, default=str)  # a copy: strategies may return live lists
             if text != self._saved.get(name):  # most fills change a strategy's state; acks often do not
-                self.book_state.set_state(f"strategy.{name}", state, now)
+                self.book_state.set_state(f"strategy.{name}", JsonText(text), now)  # stored as encoded here
                 self._saved[name] = text
         self._touched.clear()
 
