@@ -56,3 +56,43 @@ async def test_a_deposit_beside_an_unseen_liquidation_is_a_transfer_not_pnl(tmp_
             assert deposits, "no transfer booked for the 1000 USDT deposit"
         finally:
             await stop(b, clock, drive)
+
+
+@pytest.mark.xfail(strict=True, reason="review2: the position-difference fill is dated at the comparison's own "
+                   "time and the next start reads fills with ts >= that time, so it still 'owns' the margin "
+                   "asset's difference one restart later: a withdrawal becomes a liquidation loss")
+async def test_a_withdrawal_one_restart_after_an_unseen_liquidation_is_a_transfer(tmp_path, monkeypatch):
+    cfg = sim_config(start_ms=START_2025, spot_data=SPOT_2025, perp_data=PERP_2025, backpack_data=PERP_2025)
+    sections = {**SECTIONS, "shutdown": {"cancel_orders": False}}
+    async with world(tmp_path, monkeypatch, mode="canary", sim_cfg=cfg, engine_sections=sections,
+                     start_engine=False) as (sim, _, drive, raw):
+        clock = drive.clock
+        a = await start(raw, clock, drive)
+        await drive.run(60_000, 15_000)
+        order = ioc(a, "binance_usdm:BTCUSDT", Side.BUY, "0.003")
+        assert await settle(lambda: a.store.get_order(order.client_order_id).status is OrderStatus.FILLED,
+                            rounds=3000)
+        await stop(a, clock, drive)
+        await drive.run(20 * 60_000, 60_000)
+        close_out = sim.inject("liquidate", account=ACCOUNT, venue="binance-usdm", symbol="BTCUSDT",
+                               clearance_fee="0.01")
+        (trade,) = [f for f in sim.core.trades_for(ACCOUNT, "binance-usdm", "BTCUSDT")
+                    if f.client_order_id == close_out.client_order_id]
+        a.store.set_state("cursor:binance_usdm:BTCUSDT", trade.trade_id)  # the close-out trade is never seen
+        b = await start(raw, clock, drive)
+        await stop(b, clock, drive)
+        assert len(b.store.ledger(kind="liquidation")) == 1
+
+        await drive.run(60_000, 15_000)
+        # while down again: the weekly profit withdrawal
+        sim.inject("withdraw", account=ACCOUNT, venue="binance-usdm", asset="USDT", amount="100")
+        restarted = clock.now_ms()
+        c = await start(raw, clock, drive)
+        try:
+            assert engine_wallet(c, "binance_usdm") == venue_wallet(sim, "binance-usdm")
+            assert len(c.store.ledger(kind="liquidation")) == 1, [
+                (e["ref"], e["amount"]) for e in c.store.ledger(kind="liquidation")]
+            assert [e["amount"] for e in c.store.ledger(kind="transfer")
+                    if e["venue"] == "binance_usdm" and e["ts_ms"] >= restarted] == [D("-100")]
+        finally:
+            await stop(c, clock, drive)
