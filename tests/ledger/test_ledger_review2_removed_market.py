@@ -19,11 +19,11 @@ from ate.trading.core import TradingCore
 D = Decimal
 
 
-def start(store: Store, clock: Clock, markets) -> TradingCore:
+def start(store: Store, clock: Clock, markets, venue: ScriptVenue | None = None) -> TradingCore:
     slots = PerMarket("slots", {i.key: Entry(i) for i in markets})
     core = TradingCore(parse_config(CFG, env={}), instruments=(*INSTRUMENTS, ETH), strategies=[slots], clock=clock,
                        state=store, store=store)
-    core.attach(ScriptVenue())
+    core.attach(venue or ScriptVenue())
     return core
 
 
