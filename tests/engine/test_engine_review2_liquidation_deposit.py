@@ -96,3 +96,39 @@ async def test_a_withdrawal_one_restart_after_an_unseen_liquidation_is_a_transfe
                     if e["venue"] == "binance_usdm" and e["ts_ms"] >= restarted] == [D("-100")]
         finally:
             await stop(c, clock, drive)
+
+
+@pytest.mark.xfail(strict=True, reason="review2: the position difference booked for an unseen close-out has its own "
+                   "trade id; when the venue's trade shows up later (its history lagged) it is booked again, and "
+                   "only the next start's account comparison corrects the phantom position")
+async def test_a_close_out_seen_after_its_position_difference_is_not_booked_twice(tmp_path, monkeypatch):
+    cfg = sim_config(start_ms=START_2025, spot_data=SPOT_2025, perp_data=PERP_2025, backpack_data=PERP_2025)
+    sections = {**SECTIONS, "shutdown": {"cancel_orders": False}}
+    async with world(tmp_path, monkeypatch, mode="canary", sim_cfg=cfg, engine_sections=sections,
+                     start_engine=False) as (sim, _, drive, raw):
+        clock = drive.clock
+        a = await start(raw, clock, drive)
+        await drive.run(60_000, 15_000)
+        order = ioc(a, "binance_usdm:BTCUSDT", Side.BUY, "0.003")
+        assert await settle(lambda: a.store.get_order(order.client_order_id).status is OrderStatus.FILLED,
+                            rounds=3000)
+        await stop(a, clock, drive)
+        await drive.run(20 * 60_000, 60_000)
+        close_out = sim.inject("liquidate", account=ACCOUNT, venue="binance-usdm", symbol="BTCUSDT",
+                               clearance_fee="0.01")
+        (trade,) = [f for f in sim.core.trades_for(ACCOUNT, "binance-usdm", "BTCUSDT")
+                    if f.client_order_id == close_out.client_order_id]
+        key = "cursor:binance_usdm:BTCUSDT"
+        (bought,) = a.store.fills()
+        a.store.set_state(key, trade.trade_id)  # the venue's trade history lags: the close-out is not in it yet
+        b = await start(raw, clock, drive)
+        try:
+            perp = "binance_usdm:BTCUSDT"
+            assert b.core.portfolio.position(perp).qty == 0
+            b.store.set_state(key, bought.trade_id)  # ...and then it is (the cursor: the last trade seen)
+            b.reconcile_soon("binance_usdm")  # what a user-stream reconnect runs: it fetches the trade
+            assert await settle(lambda: any(f.trade_id == trade.trade_id for f in b.store.fills()), rounds=3000)
+            assert b.core.portfolio.position(perp).qty == 0, "a phantom position: the close-out booked twice"
+            assert b.core.risk.position(perp) == 0
+        finally:
+            await stop(b, clock, drive)
