@@ -5,8 +5,6 @@ counted a second time as realised P&L (the ledger's `realized` entries)."""
 
 from decimal import Decimal as D
 
-import pytest
-
 from ate.model import Position, Side
 
 P = D("60000")
@@ -14,8 +12,6 @@ Q = D("0.01")
 FEE = D("0.00001")  # BTC, taken from the BTC bought
 
 
-@pytest.mark.xfail(strict=True, reason="review2: Position.apply_fill resets entry_price to 0 when the fill closes "
-                   "to exactly zero, then subtracts the held fee: a short of -fee at entry 0")
 def test_a_buy_closing_a_short_with_a_base_fee_leaves_dust_at_the_fill_price():
     pos = Position("binance", "BTCUSDT")
     pos.apply_fill(Side.SELL, Q, P)  # arbitrage sells inventory on this venue

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-import pytest
 from ledger_support import CFG, INSTRUMENTS, SPOT, START_MS, Clock, ScriptVenue
 from test_ledger_per_market_kill import ETH, Entry
 
@@ -27,8 +26,6 @@ def start(store: Store, clock: Clock, markets, venue: ScriptVenue | None = None)
     return core
 
 
-@pytest.mark.xfail(strict=True, reason="review2: PerMarket.state() lists only configured slots; the first "
-                   "persist after a start without the market overwrites its saved open position")
 def test_a_market_configured_again_resumes_its_open_slot(tmp_path):
     url = f"sqlite:///{tmp_path}/ate.db"
     store = Store(url)

@@ -29,9 +29,6 @@ class BusyOnce:
             raise OperationalError(statement, (), sqlite3.OperationalError("database is locked"))
 
 
-@pytest.mark.xfail(strict=True, reason="review2: _reload_from_store restores only saved state (`if saved:`) and "
-                   "PerMarket.restore only slots with saved state, so after a rolled-back decision a slot without "
-                   "saved state stays 'entering' forever")
 @pytest.mark.parametrize("history", ["market_added", "fresh_store"])
 def test_a_rolled_back_decision_of_a_slot_without_saved_state_leaves_it_flat(tmp_path, history):
     url = f"sqlite:///{tmp_path}/ate.db"

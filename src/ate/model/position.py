@@ -55,7 +55,8 @@ class Position:
                    held_fee: Decimal = ZERO) -> Decimal:
         """Apply a fill; return the realized P&L it closed (before fees). `held_fee` is the part of the fee the
         venue took from the coin this position holds (`held_fee()`): the position holds that much less than the
-        fill's quantity, at the same entry price (the fee's value is in `fee_quote`)."""
+        fill's quantity, at the same entry price, the fill's when the fill closed the position (the fee's value is
+        in `fee_quote`: trading the dust at that price realises nothing)."""
         signed = qty * side.sign
         realized = ZERO
         self.fees += fee_quote
@@ -74,6 +75,8 @@ class Position:
                 self.entry_price = price
         self.realized_pnl += realized
         if held_fee:
+            if self.qty == 0:  # the fill closed the position: the fee's dust opens at the fill's price
+                self.entry_price = price
             self.qty -= held_fee
             if self.qty == 0:
                 self.entry_price = ZERO

@@ -8,6 +8,7 @@ of intents (usually empty) and must not raise on ordinary market conditions.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -384,3 +385,9 @@ def to_dec(x: float | Decimal) -> Decimal:
 def dec(x: Any) -> Decimal:
     """Decimal from persisted state (strings) or numbers."""
     return x if isinstance(x, Decimal) else Decimal(str(x))
+
+
+def fresh_state(strategy: Strategy) -> dict[str, Any]:
+    """A just-built strategy's state as the store would return it (a JSON copy: `state()` may return live
+    lists): restoring it resets the strategy to a fresh one, for a rollback's reload when nothing was saved."""
+    return json.loads(json.dumps(strategy.state(), default=str))

@@ -16,7 +16,15 @@ from typing import Any
 from ate.data.candles import Candle
 from ate.model import EngineEvent, Fill, Order, OrderIntent, Severity
 from ate.signals.gamma import HedgeBook
-from ate.strategies.base import NO_INTENTS, BookSnapshot, ClosedTrade, Exposure, Strategy, StrategyContext
+from ate.strategies.base import (
+    NO_INTENTS,
+    BookSnapshot,
+    ClosedTrade,
+    Exposure,
+    Strategy,
+    StrategyContext,
+    fresh_state,
+)
 
 _SUMMED = ("wins", "losses", "round_trips", "realised_pnl_usd", "hypothetical_trades", "funding_captured_usd",
            "funding_payments", "pairs_closed", "dust")
@@ -32,6 +40,8 @@ class PerMarket(Strategy):
         self.name = name
         self.slots = slots
         self._owner = {m: s for s in slots.values() for m in s.traded}  # type: ignore[attr-defined]
+        self._fresh = {key: fresh_state(s) for key, s in slots.items()}
+        self._removed: dict[str, Any] = {}  # saved state of markets no longer configured, carried forward
 
     def _all(self, call: Any) -> Sequence[OrderIntent]:
         out: list[OrderIntent] = []
@@ -101,21 +111,24 @@ class PerMarket(Strategy):
         return out
 
     def state(self) -> dict[str, Any]:
-        return {"markets": {key: s.state() for key, s in self.slots.items()}}
+        return {"markets": {**self._removed, **{key: s.state() for key, s in self.slots.items()}}}
 
     def restore(self, state: dict[str, Any]) -> None:
-        """Each market's saved state; a market added since starts flat. A state saved before lists of markets
-        (one market's, at the top level) is the first market's."""
+        """Each market's saved state; a market without one (added since) is as a fresh slot. A state saved
+        before lists of markets (one market's, at the top level) is the first market's. A market no longer
+        configured keeps its saved state, so configuring it again resumes its slot; it is alerted once per
+        start (a rolled-back unit's reload restores it again)."""
         saved = state.get("markets")
         if saved is None:
             saved = {next(iter(self.slots)): state}
         for key, s in self.slots.items():
-            if saved.get(key):
-                s.restore(saved[key])
-        for key in saved.keys() - self.slots.keys():
+            s.restore(saved.get(key) or self._fresh[key])
+        removed = {key: saved[key] for key in sorted(saved.keys() - self.slots.keys())}
+        for key in removed.keys() - self._removed.keys():
             self._event(0, "market_removed", f"{key} is no longer configured: its saved state (position "
                         f"included) is not traded; close it by hand or configure it again", Severity.CRITICAL,
                         market=key, state=saved[key])
+        self._removed = removed
 
     @property
     def has_reports(self) -> bool:

@@ -47,7 +47,7 @@ from ate.signals.base import ModuleOutput
 from ate.signals.engine import Decision, SignalEngine, signal_markets
 from ate.store.db import MARKS_KEY, SPOT_BASES_KEY
 from ate.store.rows import JsonText
-from ate.strategies.base import FundingInfo, MarginInfo, Strategy
+from ate.strategies.base import FundingInfo, MarginInfo, Strategy, fresh_state
 from ate.trading.context import CoreContext
 from ate.trading.scoped_state import ScopedState
 from ate.trading.valuation import Valuation
@@ -122,6 +122,7 @@ class TradingCore:
         self._ledger_written = 0
         self._touched: set[str] = set()  # strategies whose state may have changed in the current unit
         self._saved: dict[str, str] = {}  # each strategy's state as last written (JSON)
+        self._fresh: dict[str, dict[str, Any]] = {}  # each strategy's state as built, before any restore
         self._pending_flows: list[tuple[str, Decimal]] = []  # transfers not yet in the daily-loss baseline
         self._snapshot_flows = ZERO  # transfers (USD) since the last equity snapshot
         self._group_approved: dict[int, OrderIntent] = {}  # legs approved with their group, until submitted
@@ -141,6 +142,7 @@ class TradingCore:
             bases.update({m: i.base for m, i in self.portfolio.instruments.items() if i.kind is MarketKind.SPOT})
             self.state.set_state(SPOT_BASES_KEY, bases, self.clock())
         for name, strategy in self.by_name.items():
+            self._fresh[name] = fresh_state(strategy)
             saved = self.book_state.get_state(f"strategy.{name}")
             self._saved[name] = json.dumps(saved, sort_keys=True, default=str)
             if saved:
@@ -193,8 +195,7 @@ class TradingCore:
         for name, strategy in self.by_name.items():
             saved = self.book_state.get_state(f"strategy.{name}")
             self._saved[name] = json.dumps(saved, sort_keys=True, default=str)
-            if saved:
-                strategy.restore(saved)
+            strategy.restore(saved or self._fresh[name])  # never saved: the unit may have moved it from fresh
 
     def _signals_key(self, market: str) -> str:
         return "signals" if market == self.primary else f"signals.{market}"
