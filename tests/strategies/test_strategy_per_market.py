@@ -77,3 +77,7 @@ def test_a_market_dropped_from_the_config_with_saved_state_is_a_critical_alert()
     (alert,) = only_btc.drain_events()
     assert alert.kind == "directional.market_removed" and alert.severity is Severity.CRITICAL
     assert alert.data["market"] == ETH and alert.data["state"]["phase"] == "open"
+    # its state is carried forward (configuring it again resumes it); a rollback's reload does not alert again
+    assert only_btc.state()["markets"][ETH] == saved["markets"][ETH]
+    only_btc.restore(json.loads(json.dumps(only_btc.state())))
+    assert only_btc.drain_events() == []
