@@ -19,9 +19,6 @@ D = Decimal
 DEPOSIT = D("1000")
 
 
-@pytest.mark.xfail(strict=True, reason="review2: reconcile_accounts books the whole USDT difference after a "
-                   "position-difference fill as a liquidation (either sign), so a deposit in the same window "
-                   "becomes +1000 P&L instead of a transfer")
 async def test_a_deposit_beside_an_unseen_liquidation_is_a_transfer_not_pnl(tmp_path, monkeypatch):
     cfg = sim_config(start_ms=START_2025, spot_data=SPOT_2025, perp_data=PERP_2025, backpack_data=PERP_2025)
     sections = {**SECTIONS, "shutdown": {"cancel_orders": False}}
@@ -58,9 +55,6 @@ async def test_a_deposit_beside_an_unseen_liquidation_is_a_transfer_not_pnl(tmp_
             await stop(b, clock, drive)
 
 
-@pytest.mark.xfail(strict=True, reason="review2: the position-difference fill is dated at the comparison's own "
-                   "time and the next start reads fills with ts >= that time, so it still 'owns' the margin "
-                   "asset's difference one restart later: a withdrawal becomes a liquidation loss")
 async def test_a_withdrawal_one_restart_after_an_unseen_liquidation_is_a_transfer(tmp_path, monkeypatch):
     cfg = sim_config(start_ms=START_2025, spot_data=SPOT_2025, perp_data=PERP_2025, backpack_data=PERP_2025)
     sections = {**SECTIONS, "shutdown": {"cancel_orders": False}}
@@ -98,9 +92,6 @@ async def test_a_withdrawal_one_restart_after_an_unseen_liquidation_is_a_transfe
             await stop(c, clock, drive)
 
 
-@pytest.mark.xfail(strict=True, reason="review2: the position difference booked for an unseen close-out has its own "
-                   "trade id; when the venue's trade shows up later (its history lagged) it is booked again, and "
-                   "only the next start's account comparison corrects the phantom position")
 async def test_a_close_out_seen_after_its_position_difference_is_not_booked_twice(tmp_path, monkeypatch):
     cfg = sim_config(start_ms=START_2025, spot_data=SPOT_2025, perp_data=PERP_2025, backpack_data=PERP_2025)
     sections = {**SECTIONS, "shutdown": {"cancel_orders": False}}
