@@ -19,6 +19,10 @@ D = Decimal
 DEPOSIT = D("1000")
 
 
+@pytest.mark.xfail(strict=True, reason="review2: after a position difference whose trade was never seen, the "
+                   "liquidation owns the whole margin-asset difference (either sign), so a deposit in the same "
+                   "window becomes P&L; telling them apart needs the venue's income history (INSURANCE_CLEAR, "
+                   "TRANSFER), which the simulator does not serve yet")
 async def test_a_deposit_beside_an_unseen_liquidation_is_a_transfer_not_pnl(tmp_path, monkeypatch):
     cfg = sim_config(start_ms=START_2025, spot_data=SPOT_2025, perp_data=PERP_2025, backpack_data=PERP_2025)
     sections = {**SECTIONS, "shutdown": {"cancel_orders": False}}
