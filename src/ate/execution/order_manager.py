@@ -10,7 +10,8 @@ Venue updates (stream, REST, reconciliation) are applied idempotently, each in o
 are facts: booked once by (venue, symbol, trade id) whatever the order's status, never raising. An
 order's status follows from its fills and the venue's final word; a final word that reports more filled
 than booked (a REST EXPIRED ahead of the stream's trade) waits for those fills. A fill of an order this
-engine never sent (a liquidation, a manual trade) is booked as an external fill with an alert.
+engine never sent (a liquidation, a manual trade) is booked as an external fill with an alert; one dated
+before an account comparison that booked its market's position difference takes that difference back.
 """
 
 from __future__ import annotations

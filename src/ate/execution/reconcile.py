@@ -19,7 +19,8 @@ ledger's; a balance difference becomes a transfer (deposit, withdrawal, or the f
 balance), a perp position difference an external fill — each with an alert, booked once, never strategy
 P&L. A liquidation since the last comparison (the venue's close-out, or a position difference whose trade
 was never seen) owns the difference in its margin asset: what the venue took beside the trade is a
-liquidation loss, never a withdrawal that would move the daily-loss baseline. Balances and positions are
+liquidation loss, never a withdrawal that would move the daily-loss baseline. The window starts after the
+last comparison's own time, which judged the position difference it dated then. Balances and positions are
 never overwritten from the venue.
 """
 
