@@ -147,7 +147,7 @@ async def test_carry_pair_survives_kill_9(tmp_path, monkeypatch, kill_at):
 
         engine = await s.restart(monkeypatch)
         try:
-            carry = engine.core.by_name["funding_carry"]
+            carry = next(iter(engine.core.by_name["funding_carry"].slots.values()))  # the one pair
             await until(lambda: not carry.pending and carry.phase in ("open", "flat"), 30, "the pair settles")
             if kill_at == "decided" and sent < 2:
                 # the kill beat the sends: what never reached the venue is closed as never sent, a lone leg is
@@ -195,7 +195,7 @@ async def test_directional_long_keeps_its_stop_across_kill_9(tmp_path, monkeypat
 
         engine = await s.restart(monkeypatch)
         try:
-            d = engine.core.by_name["directional"]
+            d = next(iter(engine.core.by_name["directional"].slots.values()))  # the one market
             await until(lambda: d.phase in ("open", "flat") and not d.pending, 30, "the entry settles")
             if not sim_orders(s.sim):  # the kill beat the send: closed as never sent, the strategy flat again
                 assert kill_at == "decided" and d.phase == "flat" and d.trade is None
