@@ -10,7 +10,8 @@ Venue updates (stream, REST, reconciliation) are applied idempotently, each in o
 are facts: booked once by (venue, symbol, trade id) whatever the order's status, never raising. An
 order's status follows from its fills and the venue's final word; a final word that reports more filled
 than booked (a REST EXPIRED ahead of the stream's trade) waits for those fills. A fill of an order this
-engine never sent (a liquidation, a manual trade) is booked as an external fill with an alert.
+engine never sent (a liquidation, a manual trade) is booked as an external fill with an alert; one dated
+before an account comparison that booked its market's position difference takes that difference back.
 """
 
 from __future__ import annotations
@@ -36,6 +37,8 @@ from ate.model import (
 from ate.store import Store
 
 EXTERNAL = "external"  # the strategy of fills this engine did not cause
+POSITION_DIFF = "reconcile:"  # trade id prefix of an external fill booked from a position difference
+COMPARED = "compared:"  # trade id prefix of the fill taking back the position difference a late trade was in
 EPOCH_KEY = "orders.epoch"
 _PROGRESS = {
     OrderStatus.NEW: 0, OrderStatus.SUBMITTED: 1, OrderStatus.PARTIALLY_FILLED: 2, OrderStatus.FILLED: 3,
@@ -204,6 +207,7 @@ class OrderManager:
         if not self._record_fill(fill):
             return False
         self.stats.external_fills += 1
+        self._take_back_position_difference(fill)
         self._event("external_fill", f"{fill.venue}:{fill.symbol} {fill.side.value} {fill.qty} @ {fill.price}: {why}",
                     Severity.CRITICAL, {"venue": fill.venue, "symbol": fill.symbol, "trade_id": fill.trade_id,
                                         "client_order_id": fill.client_order_id, "qty": str(fill.qty),
@@ -213,6 +217,27 @@ class OrderManager:
         if self.on_fill is not None:
             self.on_fill(None, fill)
         return True
+
+    def _take_back_position_difference(self, fill: Fill) -> None:
+        """A trade dated before an account comparison that booked its market's position difference (its
+        history lagged: a close-out seen after the comparison) was already in that comparison, position and
+        wallet. The difference is taken back by the trade's quantity, at the trade's price and fee, so the
+        trade moves neither the position nor the P&L again."""
+        if self.store is None or fill.trade_id.startswith((POSITION_DIFF, COMPARED)):
+            return
+        market = (fill.venue, fill.symbol)
+        later = [f for f in self.store.fills(since_ms=fill.ts_ms, strategy=EXTERNAL, shadow=self.shadow)
+                 if (f.venue, f.symbol) == market and f.trade_id.startswith((POSITION_DIFF, COMPARED))]
+        open_diff = sum((f.side.sign * f.qty for f in later), Decimal(0))
+        if not later or open_diff * fill.side.sign <= 0:
+            return
+        qty = min(fill.qty, abs(open_diff))
+        back = replace(fill, trade_id=f"{COMPARED}{fill.trade_id}", client_order_id="", venue_order_id="",
+                       side=fill.side.opposite, qty=qty, fee=-fill.fee * qty / fill.qty, ts_ms=later[-1].ts_ms)
+        if self._record_fill(back):
+            self.portfolio.apply_fill(back)
+            if self.on_fill is not None:
+                self.on_fill(None, back)
 
     def _record_fill(self, fill: Fill) -> bool:
         key = (fill.venue, fill.symbol, fill.trade_id)

@@ -19,7 +19,8 @@ ledger's; a balance difference becomes a transfer (deposit, withdrawal, or the f
 balance), a perp position difference an external fill — each with an alert, booked once, never strategy
 P&L. A liquidation since the last comparison (the venue's close-out, or a position difference whose trade
 was never seen) owns the difference in its margin asset: what the venue took beside the trade is a
-liquidation loss, never a withdrawal that would move the daily-loss baseline. Balances and positions are
+liquidation loss, never a withdrawal that would move the daily-loss baseline. The window starts after the
+last comparison's own time, which judged the position difference it dated then. Balances and positions are
 never overwritten from the venue.
 """
 
@@ -30,6 +31,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 
 from ate.execution.ledger import external_flows
+from ate.execution.order_manager import POSITION_DIFF
 from ate.model import EngineEvent, Fill, MarketKind, OrderStatus, Severity, Side
 from ate.venues.errors import VenueUnknown
 
@@ -37,7 +39,6 @@ log = logging.getLogger(__name__)
 ZERO = Decimal(0)
 # Client ids of the orders Binance USD-M makes itself to close a position: a liquidation, an auto-deleverage.
 CLOSE_OUT_IDS = ("autoclose-", "adl_autoclose")
-POSITION_DIFF = "reconcile:"  # trade id prefix of an external fill booked from a position difference
 
 
 @dataclass
@@ -226,7 +227,8 @@ def _liquidated_assets(core, venue: str, since_ms: int | None) -> dict[str, tupl
     if since_ms is None or core.store is None:
         return {}
     out: dict[str, tuple[str, bool]] = {}
-    for f in core.store.fills(since_ms=since_ms, strategy="external", shadow=False):
+    # after the comparison's own time: the position difference it booked (dated then) was judged by it
+    for f in core.store.fills(since_ms=since_ms + 1, strategy="external", shadow=False):
         inst = core.portfolio.instruments.get(f"{f.venue}:{f.symbol}")
         if f.venue != venue or inst is None or inst.kind is not MarketKind.PERP:
             continue
