@@ -224,19 +224,12 @@ class TradingCore:
         """An external movement of funds found by reconciliation (deposit > 0, withdrawal < 0, or a trade or
         liquidation the venue made without us): booked once by `ref`, with an alert; it is a flow, never
         strategy P&L, and it moves the daily-loss baseline with it."""
+        event = "opening_balance" if opening else "external_transfer"
         with self.unit():
-            price = self.portfolio.prices.get(asset)
-            booked = self.store is None or self.store.add_ledger(
-                ts_ms=ts_ms, kind="transfer", amount=amount, asset=asset, venue=venue, ref=ref, shadow=self.shadow,
-                value_usd=None if price is None else amount * price, price_source="" if price is None else "mark")
-            if not booked:
+            if not self._book_external("transfer", event, Severity.INFO if opening else Severity.CRITICAL,
+                                       venue, asset, amount, ts_ms, ref, why):
                 return False
-            self.portfolio.balances[venue][asset] += amount
             self._pending_flows.append((asset, amount))
-            kind = "opening_balance" if opening else "external_transfer"
-            self._record(EngineEvent(ts_ms, kind, f"{venue} {asset} {amount:+f}: {why}",
-                                     Severity.INFO if opening else Severity.CRITICAL,
-                                     {"venue": venue, "asset": asset, "amount": str(amount), "ref": ref}))
         return True
 
     def book_liquidation_cost(self, venue: str, asset: str, amount: Decimal, ts_ms: int, ref: str, why: str) -> bool:
@@ -244,15 +237,22 @@ class TradingCore:
         rest of a close-out whose trade was never seen), found by reconciliation: booked once by `ref` with a
         critical `liquidation` alert. A loss, never a flow: the daily-loss baseline does not move with it."""
         with self.unit():
-            price = self.portfolio.prices.get(asset)
-            booked = self.store is None or self.store.add_ledger(
-                ts_ms=ts_ms, kind="liquidation", amount=amount, asset=asset, venue=venue, ref=ref, shadow=self.shadow,
-                value_usd=None if price is None else amount * price, price_source="" if price is None else "mark")
-            if not booked:
-                return False
-            self.portfolio.balances[venue][asset] += amount
-            self._record(EngineEvent(ts_ms, "liquidation", f"{venue} {asset} {amount:+f}: {why}", Severity.CRITICAL,
-                                     {"venue": venue, "asset": asset, "amount": str(amount), "ref": ref}))
+            return self._book_external("liquidation", "liquidation", Severity.CRITICAL, venue, asset, amount, ts_ms,
+                                       ref, why)
+
+    def _book_external(self, kind: str, event: str, severity: Severity, venue: str, asset: str, amount: Decimal,
+                       ts_ms: int, ref: str, why: str) -> bool:
+        """One ledger entry of an external wallet movement, booked once by `ref`, into the wallet and alerted;
+        False when `ref` was booked before. Runs inside the caller's unit."""
+        price = self.portfolio.prices.get(asset)
+        booked = self.store is None or self.store.add_ledger(
+            ts_ms=ts_ms, kind=kind, amount=amount, asset=asset, venue=venue, ref=ref, shadow=self.shadow,
+            value_usd=None if price is None else amount * price, price_source="" if price is None else "mark")
+        if not booked:
+            return False
+        self.portfolio.balances[venue][asset] += amount
+        self._record(EngineEvent(ts_ms, event, f"{venue} {asset} {amount:+f}: {why}", severity,
+                                 {"venue": venue, "asset": asset, "amount": str(amount), "ref": ref}))
         return True
 
     def book_missed_funding(self, market: str, amount: Decimal, ts_ms: int) -> bool:
