@@ -5,6 +5,7 @@ would move the daily-loss baseline and hide that loss from the daily limit."""
 
 from __future__ import annotations
 
+from contextlib import asynccontextmanager
 from decimal import Decimal
 
 import pytest
@@ -21,19 +22,28 @@ D = Decimal
 FEE = D("0.01")  # of the closed notional
 
 
-async def test_a_liquidation_while_down_is_one_liquidation_not_a_withdrawal(tmp_path, monkeypatch):
+@asynccontextmanager
+async def long_perp_then_down(tmp_path, monkeypatch, *, after_fill_ms: int = 0):
+    """A canary engine buys 0.003 BTC perp (IOC, filled) and stops with its orders left alone: the test then
+    moves the venue on while the engine is down. Yields (sim, drive, raw, the stopped engine)."""
     cfg = sim_config(start_ms=START_2025, spot_data=SPOT_2025, perp_data=PERP_2025, backpack_data=PERP_2025)
     sections = {**SECTIONS, "shutdown": {"cancel_orders": False}}
     async with world(tmp_path, monkeypatch, mode="canary", sim_cfg=cfg, engine_sections=sections,
                      start_engine=False) as (sim, _, drive, raw):
-        clock = drive.clock
-        a = await start(raw, clock, drive)
+        a = await start(raw, drive.clock, drive)
         await drive.run(60_000, 15_000)
         order = ioc(a, "binance_usdm:BTCUSDT", Side.BUY, "0.003")
         assert await settle(lambda: a.store.get_order(order.client_order_id).status is OrderStatus.FILLED,
                             rounds=3000)
-        await drive.run(30_000, 15_000)
-        await stop(a, clock, drive)
+        if after_fill_ms:
+            await drive.run(after_fill_ms, 15_000)
+        await stop(a, drive.clock, drive)
+        yield sim, drive, raw, a
+
+
+async def test_a_liquidation_while_down_is_one_liquidation_not_a_withdrawal(tmp_path, monkeypatch):
+    async with long_perp_then_down(tmp_path, monkeypatch, after_fill_ms=30_000) as (sim, drive, raw, a):
+        clock = drive.clock
 
         await drive.run(120_000, 15_000)  # while the engine is down the venue liquidates the long
         wallet_before = sim.core.balances(ACCOUNT, "binance-usdm")["USDT"].total
@@ -84,17 +94,8 @@ async def test_a_liquidation_whose_trade_is_never_seen_is_still_no_withdrawal(tm
     """The venue's trade history no longer holds the close-out when the engine comes back (Binance keeps
     USD-M trades for a limited time): the position difference is an external fill at an assumed price, and
     the rest of the liquidation's P&L — whichever sign — is booked with it, not as a transfer."""
-    cfg = sim_config(start_ms=START_2025, spot_data=SPOT_2025, perp_data=PERP_2025, backpack_data=PERP_2025)
-    sections = {**SECTIONS, "shutdown": {"cancel_orders": False}}
-    async with world(tmp_path, monkeypatch, mode="canary", sim_cfg=cfg, engine_sections=sections,
-                     start_engine=False) as (sim, _, drive, raw):
+    async with long_perp_then_down(tmp_path, monkeypatch) as (sim, drive, raw, a):
         clock = drive.clock
-        a = await start(raw, clock, drive)
-        await drive.run(60_000, 15_000)
-        order = ioc(a, "binance_usdm:BTCUSDT", Side.BUY, "0.003")
-        assert await settle(lambda: a.store.get_order(order.client_order_id).status is OrderStatus.FILLED,
-                            rounds=3000)
-        await stop(a, clock, drive)
         await drive.run(20 * 60_000, 60_000)  # the market moves on while the engine is down
         close_out = sim.inject("liquidate", account=ACCOUNT, venue="binance-usdm", symbol="BTCUSDT",
                                clearance_fee=str(FEE))

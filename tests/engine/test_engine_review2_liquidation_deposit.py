@@ -6,11 +6,11 @@ from __future__ import annotations
 from decimal import Decimal
 
 import pytest
-from engine_support import ACCOUNT, PERP_2025, SPOT_2025, data_present, settle, sim_config, world
-from test_engine_ledger_findings import SECTIONS, START_2025, ioc
+from engine_support import ACCOUNT, data_present, settle
+from test_engine_liquidation_while_down import long_perp_then_down
 from test_engine_resume import engine_wallet, start, stop, venue_wallet
 
-from ate.model import OrderStatus, OrderType, Side, TimeInForce
+from ate.model import OrderType, Side, TimeInForce
 
 pytestmark = [pytest.mark.skipif(not data_present(), reason="simulator data files absent"),
               pytest.mark.timeout(90)]
@@ -24,17 +24,8 @@ DEPOSIT = D("1000")
                    "window becomes P&L; telling them apart needs the venue's income history (INSURANCE_CLEAR, "
                    "TRANSFER), which the simulator does not serve yet")
 async def test_a_deposit_beside_an_unseen_liquidation_is_a_transfer_not_pnl(tmp_path, monkeypatch):
-    cfg = sim_config(start_ms=START_2025, spot_data=SPOT_2025, perp_data=PERP_2025, backpack_data=PERP_2025)
-    sections = {**SECTIONS, "shutdown": {"cancel_orders": False}}
-    async with world(tmp_path, monkeypatch, mode="canary", sim_cfg=cfg, engine_sections=sections,
-                     start_engine=False) as (sim, _, drive, raw):
+    async with long_perp_then_down(tmp_path, monkeypatch) as (sim, drive, raw, a):
         clock = drive.clock
-        a = await start(raw, clock, drive)
-        await drive.run(60_000, 15_000)
-        order = ioc(a, "binance_usdm:BTCUSDT", Side.BUY, "0.003")
-        assert await settle(lambda: a.store.get_order(order.client_order_id).status is OrderStatus.FILLED,
-                            rounds=3000)
-        await stop(a, clock, drive)
         await drive.run(20 * 60_000, 60_000)
         # while down: the user deposits 1000 USDT, then the venue liquidates the long
         sim.inject("deposit", account=ACCOUNT, venue="binance-usdm", asset="USDT", amount=str(DEPOSIT))
@@ -60,17 +51,8 @@ async def test_a_deposit_beside_an_unseen_liquidation_is_a_transfer_not_pnl(tmp_
 
 
 async def test_a_withdrawal_one_restart_after_an_unseen_liquidation_is_a_transfer(tmp_path, monkeypatch):
-    cfg = sim_config(start_ms=START_2025, spot_data=SPOT_2025, perp_data=PERP_2025, backpack_data=PERP_2025)
-    sections = {**SECTIONS, "shutdown": {"cancel_orders": False}}
-    async with world(tmp_path, monkeypatch, mode="canary", sim_cfg=cfg, engine_sections=sections,
-                     start_engine=False) as (sim, _, drive, raw):
+    async with long_perp_then_down(tmp_path, monkeypatch) as (sim, drive, raw, a):
         clock = drive.clock
-        a = await start(raw, clock, drive)
-        await drive.run(60_000, 15_000)
-        order = ioc(a, "binance_usdm:BTCUSDT", Side.BUY, "0.003")
-        assert await settle(lambda: a.store.get_order(order.client_order_id).status is OrderStatus.FILLED,
-                            rounds=3000)
-        await stop(a, clock, drive)
         await drive.run(20 * 60_000, 60_000)
         close_out = sim.inject("liquidate", account=ACCOUNT, venue="binance-usdm", symbol="BTCUSDT",
                                clearance_fee="0.01")
@@ -97,17 +79,8 @@ async def test_a_withdrawal_one_restart_after_an_unseen_liquidation_is_a_transfe
 
 
 async def test_a_close_out_seen_after_its_position_difference_is_not_booked_twice(tmp_path, monkeypatch):
-    cfg = sim_config(start_ms=START_2025, spot_data=SPOT_2025, perp_data=PERP_2025, backpack_data=PERP_2025)
-    sections = {**SECTIONS, "shutdown": {"cancel_orders": False}}
-    async with world(tmp_path, monkeypatch, mode="canary", sim_cfg=cfg, engine_sections=sections,
-                     start_engine=False) as (sim, _, drive, raw):
+    async with long_perp_then_down(tmp_path, monkeypatch) as (sim, drive, raw, a):
         clock = drive.clock
-        a = await start(raw, clock, drive)
-        await drive.run(60_000, 15_000)
-        order = ioc(a, "binance_usdm:BTCUSDT", Side.BUY, "0.003")
-        assert await settle(lambda: a.store.get_order(order.client_order_id).status is OrderStatus.FILLED,
-                            rounds=3000)
-        await stop(a, clock, drive)
         await drive.run(20 * 60_000, 60_000)
         close_out = sim.inject("liquidate", account=ACCOUNT, venue="binance-usdm", symbol="BTCUSDT",
                                clearance_fee="0.01")
@@ -135,17 +108,8 @@ async def test_a_close_out_seen_after_its_position_difference_is_not_booked_twic
 async def test_a_manual_trade_after_the_comparison_is_not_taken_for_the_unseen_close_out(tmp_path, monkeypatch):
     """The take-back is only for trades the comparison already counted (dated before it): a trade made after
     it in the same direction as the position difference is a new position."""
-    cfg = sim_config(start_ms=START_2025, spot_data=SPOT_2025, perp_data=PERP_2025, backpack_data=PERP_2025)
-    sections = {**SECTIONS, "shutdown": {"cancel_orders": False}}
-    async with world(tmp_path, monkeypatch, mode="canary", sim_cfg=cfg, engine_sections=sections,
-                     start_engine=False) as (sim, _, drive, raw):
+    async with long_perp_then_down(tmp_path, monkeypatch) as (sim, drive, raw, a):
         clock = drive.clock
-        a = await start(raw, clock, drive)
-        await drive.run(60_000, 15_000)
-        order = ioc(a, "binance_usdm:BTCUSDT", Side.BUY, "0.003")
-        assert await settle(lambda: a.store.get_order(order.client_order_id).status is OrderStatus.FILLED,
-                            rounds=3000)
-        await stop(a, clock, drive)
         await drive.run(20 * 60_000, 60_000)
         close_out = sim.inject("liquidate", account=ACCOUNT, venue="binance-usdm", symbol="BTCUSDT",
                                clearance_fee="0.01")
