@@ -22,6 +22,15 @@ D = Decimal
 FEE = D("0.01")  # of the closed notional
 
 
+def liquidate(sim):
+    """The venue liquidates the BTC perp long with a clearance fee of `FEE`; returns its close-out trade."""
+    close_out = sim.inject("liquidate", account=ACCOUNT, venue="binance-usdm", symbol="BTCUSDT",
+                           clearance_fee=str(FEE))
+    (trade,) = [f for f in sim.core.trades_for(ACCOUNT, "binance-usdm", "BTCUSDT")
+                if f.client_order_id == close_out.client_order_id]
+    return trade
+
+
 @asynccontextmanager
 async def long_perp_then_down(tmp_path, monkeypatch, *, after_fill_ms: int = 0):
     """A canary engine buys 0.003 BTC perp (IOC, filled) and stops with its orders left alone: the test then
@@ -47,10 +56,7 @@ async def test_a_liquidation_while_down_is_one_liquidation_not_a_withdrawal(tmp_
 
         await drive.run(120_000, 15_000)  # while the engine is down the venue liquidates the long
         wallet_before = sim.core.balances(ACCOUNT, "binance-usdm")["USDT"].total
-        close_out = sim.inject("liquidate", account=ACCOUNT, venue="binance-usdm", symbol="BTCUSDT",
-                               clearance_fee=str(FEE))
-        (trade,) = [f for f in sim.core.trades_for(ACCOUNT, "binance-usdm", "BTCUSDT")
-                    if f.client_order_id == close_out.client_order_id]
+        trade = liquidate(sim)
         fee = (trade.qty * trade.price * FEE).quantize(D("0.00000001"))
         assert sim.core.balances(ACCOUNT, "binance-usdm")["USDT"].total == wallet_before + trade.realized_pnl - fee
 
@@ -97,10 +103,7 @@ async def test_a_liquidation_whose_trade_is_never_seen_is_still_no_withdrawal(tm
     async with long_perp_then_down(tmp_path, monkeypatch) as (sim, drive, raw, a):
         clock = drive.clock
         await drive.run(20 * 60_000, 60_000)  # the market moves on while the engine is down
-        close_out = sim.inject("liquidate", account=ACCOUNT, venue="binance-usdm", symbol="BTCUSDT",
-                               clearance_fee=str(FEE))
-        (trade,) = [f for f in sim.core.trades_for(ACCOUNT, "binance-usdm", "BTCUSDT")
-                    if f.client_order_id == close_out.client_order_id]
+        trade = liquidate(sim)
         a.store.set_state("cursor:binance_usdm:BTCUSDT", trade.trade_id)  # the history starts after it
 
         restarted = clock.now_ms()

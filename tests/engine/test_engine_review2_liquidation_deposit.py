@@ -7,7 +7,7 @@ from decimal import Decimal
 
 import pytest
 from engine_support import ACCOUNT, data_present, settle
-from test_engine_liquidation_while_down import long_perp_then_down
+from test_engine_liquidation_while_down import liquidate, long_perp_then_down
 from test_engine_resume import engine_wallet, start, stop, venue_wallet
 
 from ate.model import OrderType, Side, TimeInForce
@@ -30,10 +30,7 @@ async def test_a_deposit_beside_an_unseen_liquidation_is_a_transfer_not_pnl(tmp_
         # while down: the user deposits 1000 USDT, then the venue liquidates the long
         sim.inject("deposit", account=ACCOUNT, venue="binance-usdm", asset="USDT", amount=str(DEPOSIT))
         await drive.run(60_000, 15_000)
-        close_out = sim.inject("liquidate", account=ACCOUNT, venue="binance-usdm", symbol="BTCUSDT",
-                               clearance_fee="0.01")
-        (trade,) = [f for f in sim.core.trades_for(ACCOUNT, "binance-usdm", "BTCUSDT")
-                    if f.client_order_id == close_out.client_order_id]
+        trade = liquidate(sim)
         a.store.set_state("cursor:binance_usdm:BTCUSDT", trade.trade_id)  # the close-out trade is never seen
 
         restarted = clock.now_ms()
@@ -54,10 +51,7 @@ async def test_a_withdrawal_one_restart_after_an_unseen_liquidation_is_a_transfe
     async with long_perp_then_down(tmp_path, monkeypatch) as (sim, drive, raw, a):
         clock = drive.clock
         await drive.run(20 * 60_000, 60_000)
-        close_out = sim.inject("liquidate", account=ACCOUNT, venue="binance-usdm", symbol="BTCUSDT",
-                               clearance_fee="0.01")
-        (trade,) = [f for f in sim.core.trades_for(ACCOUNT, "binance-usdm", "BTCUSDT")
-                    if f.client_order_id == close_out.client_order_id]
+        trade = liquidate(sim)
         a.store.set_state("cursor:binance_usdm:BTCUSDT", trade.trade_id)  # the close-out trade is never seen
         b = await start(raw, clock, drive)
         await stop(b, clock, drive)
@@ -82,10 +76,7 @@ async def test_a_close_out_seen_after_its_position_difference_is_not_booked_twic
     async with long_perp_then_down(tmp_path, monkeypatch) as (sim, drive, raw, a):
         clock = drive.clock
         await drive.run(20 * 60_000, 60_000)
-        close_out = sim.inject("liquidate", account=ACCOUNT, venue="binance-usdm", symbol="BTCUSDT",
-                               clearance_fee="0.01")
-        (trade,) = [f for f in sim.core.trades_for(ACCOUNT, "binance-usdm", "BTCUSDT")
-                    if f.client_order_id == close_out.client_order_id]
+        trade = liquidate(sim)
         key = "cursor:binance_usdm:BTCUSDT"
         (bought,) = a.store.fills()
         a.store.set_state(key, trade.trade_id)  # the venue's trade history lags: the close-out is not in it yet
@@ -111,10 +102,7 @@ async def test_a_manual_trade_after_the_comparison_is_not_taken_for_the_unseen_c
     async with long_perp_then_down(tmp_path, monkeypatch) as (sim, drive, raw, a):
         clock = drive.clock
         await drive.run(20 * 60_000, 60_000)
-        close_out = sim.inject("liquidate", account=ACCOUNT, venue="binance-usdm", symbol="BTCUSDT",
-                               clearance_fee="0.01")
-        (trade,) = [f for f in sim.core.trades_for(ACCOUNT, "binance-usdm", "BTCUSDT")
-                    if f.client_order_id == close_out.client_order_id]
+        trade = liquidate(sim)
         a.store.set_state("cursor:binance_usdm:BTCUSDT", trade.trade_id)  # the close-out trade is never seen
         b = await start(raw, clock, drive)
         try:
