@@ -24,17 +24,23 @@ def leg(market: str, side: Side, price: Decimal, name: str) -> OrderIntent:
                        OrderType.LIMIT, TimeInForce.IOC, meta={"leg": name})
 
 
+async def open_carry_pair(core, drive):
+    """The carry's pair opened by hand (spot bought, perp sold, 0.002 each, IOC through the book); the carry."""
+    await drive.run(60_000, 15_000)
+    spot, perp = core.books["binance:BTCUSDT"], core.books["binance_usdm:BTCUSDT"]
+    assert core.orders.submit(leg("binance:BTCUSDT", Side.BUY, spot.ask * Decimal("1.002"), "spot"))
+    assert core.orders.submit(leg("binance_usdm:BTCUSDT", Side.SELL, perp.bid * Decimal("0.998"), "perp"))
+    carry = next(iter(core.by_name["funding_carry"].slots.values()))  # the one pair
+    assert await settle(lambda: carry.spot_qty > 0 and carry.perp_qty < 0)
+    return carry
+
+
 async def test_close_all_halts_and_flattens_the_carry_pair(tmp_path, monkeypatch):
     cfg = sim_config(start_ms=START_2025, spot_data=SPOT_2025, perp_data=PERP_2025, backpack_data=PERP_2025)
     async with world(tmp_path, monkeypatch, mode="live", sim_cfg=cfg, engine_sections=ROOMY) as (
             sim, engine, drive, _):
         core = engine.core
-        await drive.run(60_000, 15_000)
-        spot, perp = core.books["binance:BTCUSDT"], core.books["binance_usdm:BTCUSDT"]
-        assert core.orders.submit(leg("binance:BTCUSDT", Side.BUY, spot.ask * Decimal("1.002"), "spot"))
-        assert core.orders.submit(leg("binance_usdm:BTCUSDT", Side.SELL, perp.bid * Decimal("0.998"), "perp"))
-        carry = next(iter(core.by_name["funding_carry"].slots.values()))  # the one pair
-        assert await settle(lambda: carry.spot_qty > 0 and carry.perp_qty < 0)
+        carry = await open_carry_pair(core, drive)
         assert sim.core.positions(ACCOUNT, "binance-usdm")["BTCUSDT"].qty == Decimal("-0.002")
 
         await engine._close_all_cmd("operator@test")

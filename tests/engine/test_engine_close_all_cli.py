@@ -4,15 +4,13 @@ engine, halted, opens nothing again."""
 
 from __future__ import annotations
 
-from decimal import Decimal
-
 import pytest
 from engine_support import ACCOUNT, PERP_2025, SPOT_2025, data_present, settle, sim_config, sim_orders, world
-from test_engine_close_all import ROOMY, START_2025, leg
+from test_engine_close_all import ROOMY, START_2025, open_carry_pair
 
 from ate.commands import risk as commands
 from ate.config import parse_config
-from ate.model import Side, TradingState
+from ate.model import TradingState
 from ate.risk.events import CLOSE_ALL
 
 pytestmark = [pytest.mark.skipif(not data_present(), reason="simulator data files absent"),
@@ -24,12 +22,7 @@ async def test_cli_close_all_while_the_engine_runs(tmp_path, monkeypatch, capsys
     async with world(tmp_path, monkeypatch, mode="live", sim_cfg=cfg, engine_sections=ROOMY) as (
             sim, engine, drive, raw):
         core = engine.core
-        await drive.run(60_000, 15_000)
-        spot, perp = core.books["binance:BTCUSDT"], core.books["binance_usdm:BTCUSDT"]
-        assert core.orders.submit(leg("binance:BTCUSDT", Side.BUY, spot.ask * Decimal("1.002"), "spot"))
-        assert core.orders.submit(leg("binance_usdm:BTCUSDT", Side.SELL, perp.bid * Decimal("0.998"), "perp"))
-        carry = next(iter(core.by_name["funding_carry"].slots.values()))  # the one pair
-        assert await settle(lambda: carry.spot_qty > 0 and carry.perp_qty < 0)
+        await open_carry_pair(core, drive)
         await drive.run(60_000, 15_000)  # the engine records its positions in the store with its equity
 
         capsys.readouterr()

@@ -18,13 +18,11 @@ from engine_support import (
     PERP_2025,
     ROOT,
     SPOT_2025,
-    ReplayClock,
-    settle,
     stop_engine,
     world,
 )
+from test_engine_resume import start
 
-from ate.config import parse_config
 from ate.config.sim import SimConfig
 from ate.engine import Engine
 
@@ -71,16 +69,6 @@ def sim_cfg() -> SimConfig:
 
 def slots(engine: Engine) -> dict[str, dict]:
     return engine.core.by_name["directional"].state()["markets"]
-
-
-async def start(raw: dict, clock: ReplayClock, drive) -> Engine:
-    clock.free_running = False
-    engine = Engine(parse_config(raw), clock=clock)
-    await engine.start()
-    drive.engine = engine
-    await drive.quiet()
-    await settle(rounds=50)
-    return engine
 
 
 async def run_until(drive, done, hours: float) -> bool:
