@@ -28,13 +28,10 @@ def replay(portfolio: Portfolio, store, *, shadow: bool = False) -> int:
         portfolio.balances[e["venue"]][e["asset"]] += e["amount"]
         if e["kind"] == "funding" and e["symbol"]:
             portfolio.position(f"{e['venue']}:{e['symbol']}").funding += e["amount"]
-    n = 0
     for f in store.fills(shadow=shadow):
         if f"{f.venue}:{f.symbol}" in portfolio.instruments:
             portfolio.apply_fill(f)
-            n += 1
     portfolio.entries.clear()  # already in the store
-    return n
 
 
 def external_flows(store, *, shadow: bool) -> dict[str, dict[str, Decimal]]:

@@ -72,7 +72,6 @@ FillSink = Callable[[Order | None, Fill], None]
 class OrderStats:
     submitted: int = 0
     rejected_by_risk: dict[str, int] = field(default_factory=dict)
-    external_fills: int = 0
 
 
 class OrderManager:
@@ -206,7 +205,6 @@ class OrderManager:
         fill = replace(fill, strategy=EXTERNAL)
         if not self._record_fill(fill):
             return False
-        self.stats.external_fills += 1
         self._take_back_position_difference(fill)
         self._event("external_fill", f"{fill.venue}:{fill.symbol} {fill.side.value} {fill.qty} @ {fill.price}: {why}",
                     Severity.CRITICAL, {"venue": fill.venue, "symbol": fill.symbol, "trade_id": fill.trade_id,

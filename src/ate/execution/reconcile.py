@@ -31,7 +31,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 
 from ate.execution.ledger import external_flows
-from ate.execution.order_manager import POSITION_DIFF
+from ate.execution.order_manager import EXTERNAL, POSITION_DIFF
 from ate.model import EngineEvent, Fill, MarketKind, OrderStatus, Severity, Side
 from ate.venues.errors import VenueUnknown
 
@@ -70,7 +70,7 @@ async def reconcile(core, client, store, now_ms: int, *, unknown_orders: str = "
     if learn is not None:
         for coid in ours:
             learn(coid)
-    symbols = sorted({k.partition(":")[2] for k in core.portfolio.instruments if k.startswith(venue + ":")})
+    symbols = _venue_symbols(core, venue)
 
     for view in await client.open_orders():
         if view.client_order_id in ours or store.get_order(view.client_order_id) is not None:
@@ -228,7 +228,7 @@ def _liquidated_assets(core, venue: str, since_ms: int | None) -> dict[str, tupl
         return {}
     out: dict[str, tuple[str, bool]] = {}
     # after the comparison's own time: the position difference it booked (dated then) was judged by it
-    for f in core.store.fills(since_ms=since_ms + 1, strategy="external", shadow=False):
+    for f in core.store.fills(since_ms=since_ms + 1, strategy=EXTERNAL, shadow=False):
         inst = core.portfolio.instruments.get(f"{f.venue}:{f.symbol}")
         if f.venue != venue or inst is None or inst.kind is not MarketKind.PERP:
             continue
@@ -241,13 +241,17 @@ def _liquidated_assets(core, venue: str, since_ms: int | None) -> dict[str, tupl
     return out
 
 
+def _venue_symbols(core, venue: str) -> list[str]:
+    return sorted({k.partition(":")[2] for k in core.portfolio.instruments if k.startswith(venue + ":")})
+
+
 async def _settled_account(core, client, now_ms: int, attempts: int = 3):
     """The venue's perp positions and balances read on both sides of a fetch of the fills since the cursor,
     until the two reads agree. A fill between the start-up fill fetch and a single balance read would be in
     the balance but not in the ledger, be booked as a transfer, and then again as a fill when its trade
     arrives; when nothing moved across the fetch, the ledger holds every fill the read reflects."""
     venue = client.venue
-    symbols = sorted({k.partition(":")[2] for k in core.portfolio.instruments if k.startswith(venue + ":")})
+    symbols = _venue_symbols(core, venue)
     before = await _account(client)
     for _ in range(attempts):
         report = ReconcileReport(venue)

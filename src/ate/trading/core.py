@@ -58,6 +58,11 @@ ZERO = Decimal(0)
 EQUITY_EVERY_MS = 60_000
 
 
+def _encode(state: Any) -> str:
+    """A strategy state as stored and compared: canonical JSON."""
+    return json.dumps(state, sort_keys=True, default=str)
+
+
 class TradingCore:
     def __init__(self, cfg: EngineConfig, *, instruments: Iterable[Instrument], strategies: Sequence[Strategy],
                  clock: Callable[[], int], state: StateStore, store=None, shadow: bool = False,
@@ -143,8 +148,7 @@ class TradingCore:
             self.state.set_state(SPOT_BASES_KEY, bases, self.clock())
         for name, strategy in self.by_name.items():
             self._fresh[name] = fresh_state(strategy)
-            saved = self.book_state.get_state(f"strategy.{name}")
-            self._saved[name] = json.dumps(saved, sort_keys=True, default=str)
+            saved = self._load_saved(name)
             if saved:
                 strategy.restore(saved)
             for book_id, book in strategy.hedge_books(self.ctx).items():
@@ -193,9 +197,13 @@ class TradingCore:
         self.rebuild_risk()
         self.orders.reload()
         for name, strategy in self.by_name.items():
-            saved = self.book_state.get_state(f"strategy.{name}")
-            self._saved[name] = json.dumps(saved, sort_keys=True, default=str)
-            strategy.restore(saved or self._fresh[name])  # never saved: the unit may have moved it from fresh
+            strategy.restore(self._load_saved(name) or self._fresh[name])  # never saved: the unit may have moved it from fresh
+
+    def _load_saved(self, name: str) -> Any:
+        """A strategy's saved state, remembered encoded as `_save_touched` compares it."""
+        saved = self.book_state.get_state(f"strategy.{name}")
+        self._saved[name] = _encode(saved)
+        return saved
 
     def _signals_key(self, market: str) -> str:
         return "signals" if market == self.primary else f"signals.{market}"
@@ -208,7 +216,7 @@ class TradingCore:
         now = self.clock()
         for name in sorted(self._touched):
             state = self.by_name[name].state()
-            text = json.dumps(state, sort_keys=True, default=str)  # a copy: strategies may return live lists
+            text = _encode(state)  # a copy: strategies may return live lists
             if text != self._saved.get(name):  # most fills change a strategy's state; acks often do not
                 self.book_state.set_state(f"strategy.{name}", JsonText(text), now)  # stored as encoded here
                 self._saved[name] = text
@@ -643,14 +651,14 @@ class TradingCore:
 
     def _on_fill(self, order: Order | None, fill: Fill) -> None:
         """Inside the fill's unit: risk follows the position, the ledger gets the fill's entries."""
-        inst = self.portfolio.instruments.get(f"{fill.venue}:{fill.symbol}")
+        market = f"{fill.venue}:{fill.symbol}"
+        inst = self.portfolio.instruments.get(market)
         if inst is not None:
             self.risk.on_fill(inst, fill.side, fill.qty)  # releases what the fill took from the pending exposure
-            self.risk.set_position(inst, self.portfolio.position(inst.key).qty)  # net of a fee held in the coin
+            self.risk.set_position(inst, self.portfolio.position(market).qty)  # net of a fee held in the coin
         self._flush_ledger()
         if order is None:  # an external fill: no strategy, no signal bookkeeping
             return
-        market = f"{fill.venue}:{fill.symbol}"
         if market in self.engines and order.strategy == "directional":
             self.engines[market].set_position(float(self.portfolio.position(market).qty))
         book_id = order.meta.get("hedge_book")
