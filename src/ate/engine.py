@@ -611,8 +611,6 @@ class Engine:
         self.monitor = await start_monitor(self.view, self.cfg.monitor, notifier=self.observer.notifier)
 
     def _start_telegram(self) -> None:
-        import os
-
         from ate.monitor.telegram import TelegramControl
 
         self.telegram = TelegramControl.from_config(self.cfg.monitor.telegram, os.environ, view=self.view,

@@ -72,8 +72,7 @@ class PauseBook:
 
     def in_force(self) -> dict[str, str]:
         """venue -> why, for every limiter paused now."""
-        return {v: f"{lim.pause_reason}, {lim.pause_left_s():.0f} s left" for v, lim in self.limiters.items()
-                if lim.paused}
+        return {v: f"{reason}, {left:.0f} s left" for v, (_, reason, left) in self.waits().items()}
 
     def waits(self) -> dict[str, tuple[int, str, float]]:
         """venue -> (until ms, reason, seconds left), for every limiter paused now."""
