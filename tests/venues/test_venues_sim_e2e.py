@@ -130,8 +130,16 @@ async def test_binance_order_lifecycle_matches_simulator(sim, kind):
         assert [(p.symbol, p.amount, p.ts_ms) for p in paid] == [("BTCUSDT", Decimal("-0.03"), now + 1),
                                                                  ("BTCUSDT", Decimal("0.06"), now + 2)]
         assert cursor == now + 2 and await c.funding_since(cursor) == ([], cursor)
+        # deposits and withdrawals of the futures wallet: income TRANSFER, kept apart from the funding
+        sim.core.transfer("alice", venue, "USDT", Decimal("250"))
+        sim.core.transfer("alice", venue, "USDT", Decimal("-40.5"))
+        moved = await c.transfers_since(now - 1)  # made at the venue's now
+        assert [(t.asset, t.amount) for t in moved] == [("USDT", Decimal("250")), ("USDT", Decimal("-40.5"))]
+        assert len({t.ref for t in moved}) == 2 and await c.transfers_since(moved[-1].ts_ms) == []
+        assert (await c.funding_since(now))[0] == paid
     else:
         assert await c.funding_since(0) == ([], 0)  # spot pays no funding
+        assert await c.transfers_since(0) is None  # the spot deposit history is not read
     await c.close()
 
 

@@ -18,7 +18,8 @@ Accounts (`reconcile_accounts`, at start): the venue's balances and perp positio
 ledger's; a balance difference becomes a transfer (deposit, withdrawal, or the first start's opening
 balance), a perp position difference an external fill — each with an alert, booked once, never strategy
 P&L. A liquidation since the last comparison (the venue's close-out, or a position difference whose trade
-was never seen) owns the difference in its margin asset: what the venue took beside the trade is a
+was never seen) owns the difference in its margin asset, less the deposits and withdrawals the venue's
+transfer history lists in the window (booked as transfers): what the venue took beside the trade is a
 liquidation loss, never a withdrawal that would move the daily-loss baseline. The window starts after the
 last comparison's own time, which judged the position difference it dated then. Balances and positions are
 never overwritten from the venue.
@@ -197,13 +198,22 @@ async def reconcile_accounts(core, client, now_ms: int, *, hypothetical: bool) -
     else:
         ledger = core.portfolio.balances[venue]
     compared_key = f"accounts_compared:{venue}"
-    liquidated = {} if hypothetical else _liquidated_assets(core, venue, core.store.get_state(compared_key)
-                                                               if core.store is not None else None)
+    since = core.store.get_state(compared_key) if core.store is not None else None
+    liquidated = {} if hypothetical else _liquidated_assets(core, venue, since)
     for asset in sorted(set(balances) | {a for a, v in ledger.items() if v}):
         diff = balances.get(asset, ZERO) - ledger.get(asset, ZERO)
         if not diff:
             continue
         why, either_sign = liquidated.get(asset, ("", False))
+        if why:  # the venue's own transfer history tells the user's deposits from what the liquidation did
+            for t in await _transfers(client, since, asset):
+                # booked once by the venue's id: one booked by an interrupted start is already in the ledger
+                if core.book_transfer(venue, asset, t.amount, now_ms, f"transfer:{venue}:{t.ref}",
+                                      ("deposit" if t.amount > 0 else "withdrawal") + " (the venue's history)"):
+                    booked.append(f"{asset} {t.amount:+f}")
+                    diff -= t.amount
+            if not diff:
+                continue
         if why and (diff < 0 or either_sign):
             if core.book_liquidation_cost(venue, asset, diff, now_ms, f"liquidation:{now_ms}:{asset}", why):
                 booked.append(f"{asset} {diff:+f} (liquidation)")
@@ -239,6 +249,11 @@ def _liquidated_assets(core, venue: str, since_ms: int | None) -> dict[str, tupl
             out[inst.quote] = (f"taken beside the venue's close-out {f.client_order_id} of {f.symbol} "
                                "(liquidation)", False)
     return out
+
+
+async def _transfers(client, since_ms: int, asset: str) -> list:
+    """The venue's deposits and withdrawals of ``asset`` after ``since_ms`` (none when it cannot list them)."""
+    return [t for t in await client.transfers_since(since_ms) or () if t.asset == asset]
 
 
 def _venue_symbols(core, venue: str) -> list[str]:

@@ -14,7 +14,15 @@ from ate.data.candles import INTERVAL_MS, Candle
 from ate.model import Balance, Fill, Instrument, MarketKind, Order, OrderType, Position, TimeInForce, fmt
 from ate.model import to_decimal as D
 from ate.model.market import BookTicker, DepthUpdate, MarkPrice
-from ate.venues.base import CommandResult, FundingPayment, MarginReport, MarketSink, Outcome, UserSink
+from ate.venues.base import (
+    CommandResult,
+    FundingPayment,
+    MarginReport,
+    MarketSink,
+    Outcome,
+    TransferRecord,
+    UserSink,
+)
 from ate.venues.binance import parse
 from ate.venues.binance.signing import encode_params, sign_params, ws_api_signature
 from ate.venues.binance.streams import BinanceMarketStream, BinanceUserStream
@@ -337,24 +345,37 @@ class BinanceClient(ClockSyncedClient):
         return d.get("clientOrderId", "")
 
     async def funding_since(self, cursor: int) -> tuple[list[FundingPayment], int]:
-        """FUNDING_FEE income after ``cursor`` (ms), paged by time; payments sharing the last page's time are
-        read again on the next page and kept once by their transaction id."""
+        """FUNDING_FEE income after ``cursor`` (ms), oldest first, with the new cursor."""
         if self.kind is MarketKind.SPOT:
             return [], cursor
-        seen: dict[str, FundingPayment] = {}
-        start = cursor + 1
+        payments = [FundingPayment(r["symbol"], D(r["income"]), int(r["time"]))
+                    for r in await self._income("FUNDING_FEE", cursor)]
+        payments.sort(key=lambda p: (p.ts_ms, p.symbol))
+        return payments, (payments[-1].ts_ms if payments else cursor)
+
+    async def transfers_since(self, since_ms: int) -> list[TransferRecord] | None:
+        """USD-M wallet transfers (income TRANSFER) after ``since_ms``; the spot wallet's deposit history is
+        not read (None)."""
+        if self.kind is MarketKind.SPOT:
+            return None
+        return [TransferRecord(r["asset"], D(r["income"]), int(r["time"]), str(r["tranId"]))
+                for r in await self._income("TRANSFER", since_ms)]
+
+    async def _income(self, kind: str, after_ms: int) -> list[dict]:
+        """Income rows of ``kind`` after ``after_ms``, oldest first, paged by time; rows sharing the last
+        page's time are read again on the next page and kept once by their transaction id."""
+        seen: dict[str, dict] = {}
+        start = after_ms + 1
         while True:
-            rows = await self._get(f"{self.api.prefix}/income", [("incomeType", "FUNDING_FEE"),
-                                                                 ("startTime", start), ("limit", 1000)],
-                                   weight=30, signed=True)
+            rows = await self._get(f"{self.api.prefix}/income", [("incomeType", kind), ("startTime", start),
+                                                                 ("limit", 1000)], weight=30, signed=True)
             fresh = [r for r in rows if str(r["tranId"]) not in seen]
             for r in fresh:
-                seen[str(r["tranId"])] = FundingPayment(r["symbol"], D(r["income"]), int(r["time"]))
+                seen[str(r["tranId"])] = r
             if len(rows) < 1000 or not fresh:
                 break
             start = max(int(r["time"]) for r in rows)
-        payments = sorted(seen.values(), key=lambda p: (p.ts_ms, p.symbol))
-        return payments, (payments[-1].ts_ms if payments else cursor)
+        return sorted(seen.values(), key=lambda r: int(r["time"]))
 
     async def balances(self) -> dict[str, Balance]:
         if self.kind is MarketKind.SPOT:
