@@ -1,0 +1,167 @@
+"""Review 3 (docs/ledger.md "Start = resume" step 3): the venue's transfer history beside a liquidation. A
+deposit or withdrawal is a flow booked once by the venue's id, and only the rest of the margin asset's
+difference is the liquidation's — whatever the deposit's timing against the comparison's reads."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+import pytest
+from engine_support import ACCOUNT, data_present
+from test_engine_liquidation_while_down import FEE, liquidate, long_perp_then_down
+from test_engine_resume import engine_wallet, start, stop, venue_wallet
+
+from ate.venues.binance.client import BinanceClient
+
+pytestmark = [pytest.mark.skipif(not data_present(), reason="simulator data files absent"),
+              pytest.mark.timeout(90)]
+
+D = Decimal
+DEPOSIT = D("1000")
+USDM = "binance_usdm"
+
+
+def _clearance_fee(trade) -> Decimal:
+    return (trade.qty * trade.price * FEE).quantize(D("0.00000001"))
+
+
+def _flows(engine, since_ms: int) -> Decimal:
+    return sum((e["amount"] for e in engine.store.ledger(kind="transfer")
+                if e["venue"] == USDM and e["ts_ms"] >= since_ms), D(0))
+
+
+def _liquidations(engine) -> list[Decimal]:
+    return [e["amount"] for e in engine.store.ledger(kind="liquidation")]
+
+
+def _deposit(sim, amount: Decimal = DEPOSIT) -> None:
+    sim.inject("deposit", account=ACCOUNT, venue="binance-usdm", asset="USDT", amount=str(amount))
+
+
+@pytest.mark.xfail(strict=True, reason="review3: a zero margin-asset difference is skipped before the transfer history is read: the deposit and the liquidation's loss are both left unbooked")
+async def test_a_deposit_that_nets_the_liquidation_to_nothing_still_books_both(tmp_path, monkeypatch):
+    """The deposit equals what the venue took beside its close-out: the margin asset shows no difference, yet
+    the venue lists a deposit and a loss happened. Skipping a zero difference books neither: the daily loss
+    never sees the fee."""
+    async with long_perp_then_down(tmp_path, monkeypatch) as (sim, drive, raw, a):
+        clock = drive.clock
+        await drive.run(20 * 60_000, 60_000)
+        fee = _clearance_fee(liquidate(sim))
+        _deposit(sim, fee)
+        restarted = clock.now_ms()
+        b = await start(raw, clock, drive)
+        try:
+            assert _flows(b, restarted) == fee
+            assert _liquidations(b) == [-fee]
+            assert engine_wallet(b, USDM) == venue_wallet(sim, "binance-usdm")
+            assert b.core.daily.loss >= fee
+        finally:
+            await stop(b, clock, drive)
+
+
+@pytest.mark.xfail(strict=True, reason="review3: the transfer history is read after the balances and outside the settled read: a deposit between them is taken out of the difference it is not in, as a liquidation loss")
+async def test_a_deposit_landing_between_the_balance_read_and_the_history_read_is_not_the_liquidations(
+        tmp_path, monkeypatch):
+    """The history is read after the balances: a deposit landing between the two reads is listed but not in
+    the balances compared, so taking it out of the difference books it as the liquidation's loss."""
+    async with long_perp_then_down(tmp_path, monkeypatch) as (sim, drive, raw, a):
+        clock = drive.clock
+        await drive.run(20 * 60_000, 60_000)
+        fee = _clearance_fee(liquidate(sim))
+        original = BinanceClient.transfers_since
+        landed = []
+
+        async def deposit_lands_first(self, since_ms):
+            if self.venue == USDM and not landed:
+                landed.append(_deposit(sim))
+            return await original(self, since_ms)
+
+        restarted = clock.now_ms()
+        monkeypatch.setattr(BinanceClient, "transfers_since", deposit_lands_first)
+        b = await start(raw, clock, drive)
+        try:
+            assert landed
+            assert _liquidations(b) == [-fee]
+            assert _flows(b, restarted) == DEPOSIT
+            assert engine_wallet(b, USDM) == venue_wallet(sim, "binance-usdm")
+        finally:
+            await stop(b, clock, drive)
+
+
+@pytest.mark.xfail(strict=True, reason="review3: the previous comparison booked the deposit as a difference (ref reconcile:), the next window lists it again by its tranId: booked twice, the copy a liquidation loss")
+async def test_a_deposit_inside_the_previous_comparison_is_not_booked_again_beside_a_liquidation(
+        tmp_path, monkeypatch):
+    """A start's comparison is dated when it begins, its balances read a moment later: a deposit in between is
+    in those balances (booked then, as a difference) and listed after the comparison's time. The next start's
+    window, after a liquidation, lists it again: booked twice, with the second copy taken out of the
+    liquidation as a loss of the same amount."""
+    async with long_perp_then_down(tmp_path, monkeypatch) as (sim, drive, raw, a):
+        clock = drive.clock
+        await drive.run(20 * 60_000, 60_000)
+        original = BinanceClient.balances
+        landed = []
+
+        async def deposit_during_the_start(self):
+            if self.venue == USDM and not landed:  # the first read of the comparison, a ms after its time
+                clock.manual.advance(1)
+                landed.append(_deposit(sim))
+            return await original(self)
+
+        first = clock.now_ms()
+        with monkeypatch.context() as m:
+            m.setattr(BinanceClient, "balances", deposit_during_the_start)
+            b = await start(raw, clock, drive)
+            await stop(b, clock, drive)
+        assert landed and _flows(b, first) == DEPOSIT and not _liquidations(b)
+
+        await drive.run(20 * 60_000, 60_000)
+        fee = _clearance_fee(liquidate(sim))
+        c = await start(raw, clock, drive)
+        try:
+            assert _liquidations(c) == [-fee]
+            assert _flows(c, first) == DEPOSIT, "the deposit booked twice"
+            assert engine_wallet(c, USDM) == venue_wallet(sim, "binance-usdm")
+        finally:
+            await stop(c, clock, drive)
+
+
+async def test_the_income_history_failing_at_start_leaves_the_comparison_for_the_next_start(tmp_path, monkeypatch):
+    """The transfer history answers 503 on every attempt: the start goes on (a venue error never crashes it),
+    books neither the deposit nor the liquidation from a difference it cannot tell apart, and does not mark the
+    window compared — the next start, with the history back, books each once."""
+    async with long_perp_then_down(tmp_path, monkeypatch) as (sim, drive, raw, a):
+        clock = drive.clock
+        await drive.run(20 * 60_000, 60_000)
+        _deposit(sim)
+        fee = _clearance_fee(liquidate(sim))
+        original = BinanceClient.transfers_since
+
+        async def history_down(self, since_ms):
+            if self.venue == USDM:
+                sim.inject("http_5xx", venue="binance-usdm", count=self.rest.max_attempts)
+                clock.free_running = True  # the client's back-off waits pass on the replay clock
+            try:
+                return await original(self, since_ms)
+            finally:
+                clock.free_running = False
+
+        compared = a.store.get_state(f"accounts_compared:{USDM}")
+        restarted = clock.now_ms()
+        with monkeypatch.context() as m:
+            m.setattr(BinanceClient, "transfers_since", history_down)
+            b = await start(raw, clock, drive)
+            try:
+                (failed,) = b.store.events(kind="account_read_failed")
+                assert failed.message.startswith(f"{USDM}: VenueUnknown")
+                assert _flows(b, restarted) == 0 and not _liquidations(b)
+                assert b.store.get_state(f"accounts_compared:{USDM}") == compared
+            finally:
+                await stop(b, clock, drive)
+
+        c = await start(raw, clock, drive)
+        try:
+            assert _flows(c, restarted) == DEPOSIT
+            assert _liquidations(c) == [-fee]
+            assert engine_wallet(c, USDM) == venue_wallet(sim, "binance-usdm")
+        finally:
+            await stop(c, clock, drive)
