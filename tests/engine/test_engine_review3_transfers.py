@@ -162,3 +162,68 @@ async def test_the_income_history_failing_at_start_leaves_the_comparison_for_the
             assert engine_wallet(c, USDM) == venue_wallet(sim, "binance-usdm")
         finally:
             await stop(c, clock, drive)
+
+
+async def test_deposits_while_the_account_kept_moving_are_booked_once_by_the_next_start(tmp_path, monkeypatch):
+    """A deposit lands before every read of a start's comparison: it gives up ("kept moving") and books nothing.
+    The next start, after a liquidation, lists those deposits in its window (the failed start marked nothing
+    compared) and books each once, the fee as the liquidation's."""
+    async with long_perp_then_down(tmp_path, monkeypatch) as (sim, drive, raw, a):
+        clock = drive.clock
+        await drive.run(20 * 60_000, 60_000)
+        original = BinanceClient.positions
+        landed = []
+
+        async def deposit_before_each_read(self):
+            if self.venue == USDM and len(landed) < 4:  # the first read and the three after each fill fetch
+                landed.append(_deposit(sim, D(10 + len(landed))))
+            return await original(self)
+
+        restarted = clock.now_ms()
+        with monkeypatch.context() as m:
+            m.setattr(BinanceClient, "positions", deposit_before_each_read)
+            b = await start(raw, clock, drive)
+            await stop(b, clock, drive)
+        assert len(landed) == 4
+        assert [e for e in b.store.events(kind="reconciliation") if "kept moving" in e.message]
+        assert _flows(b, restarted) == 0 and not _liquidations(b)
+
+        await drive.run(20 * 60_000, 60_000)
+        fee = _clearance_fee(liquidate(sim))
+        c = await start(raw, clock, drive)
+        try:
+            assert sorted(e["amount"] for e in c.store.ledger(kind="transfer") if e["ts_ms"] >= restarted) == [
+                D(10), D(11), D(12), D(13)]
+            assert _liquidations(c) == [-fee]
+            assert engine_wallet(c, USDM) == venue_wallet(sim, "binance-usdm")
+        finally:
+            await stop(c, clock, drive)
+
+
+async def test_a_withdrawal_and_another_assets_deposit_beside_an_unseen_liquidation_are_flows(tmp_path, monkeypatch):
+    """Whichever sign, and in an asset that is not the perp's margin: each listed transfer is a flow, the rest of
+    the margin asset's difference the liquidation's (its close-out trade is never seen)."""
+    async with long_perp_then_down(tmp_path, monkeypatch) as (sim, drive, raw, a):
+        clock = drive.clock
+        await drive.run(20 * 60_000, 60_000)
+        sim.inject("withdraw", account=ACCOUNT, venue="binance-usdm", asset="USDT", amount="100")
+        sim.inject("deposit", account=ACCOUNT, venue="binance-usdm", asset="BNB", amount="2.5")
+        await drive.run(60_000, 15_000)
+        wallet = venue_wallet(sim, "binance-usdm")["USDT"]
+        trade = liquidate(sim)
+        lost = venue_wallet(sim, "binance-usdm")["USDT"] - wallet
+        a.store.set_state("cursor:binance_usdm:BTCUSDT", trade.trade_id)  # the close-out trade is never seen
+
+        restarted = clock.now_ms()
+        b = await start(raw, clock, drive)
+        try:
+            moved = sorted((e["asset"], e["amount"], e["ref"].startswith("transfer:")) for e in
+                           b.store.ledger(kind="transfer") if e["ts_ms"] >= restarted)
+            assert moved == [("BNB", D("2.5"), True), ("USDT", D(-100), True)]
+            # the position difference's fill at an assumed price and the liquidation's rest: what the venue took
+            closed = [f for f in b.store.fills() if f.trade_id.startswith("reconcile:")]
+            assert len(closed) == 1 and len(_liquidations(b)) == 1
+            assert engine_wallet(b, USDM) == venue_wallet(sim, "binance-usdm")
+            assert engine_wallet(b, USDM)["USDT"] - engine_wallet(a, USDM)["USDT"] == lost - 100
+        finally:
+            await stop(b, clock, drive)
