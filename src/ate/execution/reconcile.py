@@ -15,12 +15,12 @@ Funding: every payment in the venue's income history since the stored cursor tha
 booked once as funding (the live path's ref), in one unit with its cursor, before the accounts are compared.
 
 Accounts (`reconcile_accounts`, at start): the venue's balances and perp positions are compared with the
-ledger's; a balance difference becomes a transfer (deposit, withdrawal, or the first start's opening
-balance), a perp position difference an external fill — each with an alert, booked once, never strategy
-P&L. A liquidation since the last comparison (the venue's close-out, or a position difference whose trade
-was never seen) owns the difference in its margin asset, less the deposits and withdrawals the venue's
-transfer history lists in the window (booked as transfers): what the venue took beside the trade is a
-liquidation loss, never a withdrawal that would move the daily-loss baseline. The window starts after the
+ledger's; each deposit and withdrawal the venue's transfer history lists since the last comparison is a
+transfer booked once by its id, then the rest of a balance difference becomes a transfer (deposit,
+withdrawal, or the first start's opening balance), a perp position difference an external fill — each with
+an alert, booked once, never strategy P&L. A liquidation since the last comparison (the venue's close-out,
+or a position difference whose trade was never seen) owns that rest in its margin asset: what the venue
+took beside the trade is a liquidation loss, never a withdrawal that would move the daily-loss baseline. The window starts after the
 last comparison's own time, which judged the position difference it dated then. Balances and positions are
 never overwritten from the venue.
 """
