@@ -227,3 +227,27 @@ async def test_a_withdrawal_and_another_assets_deposit_beside_an_unseen_liquidat
             assert engine_wallet(b, USDM)["USDT"] - engine_wallet(a, USDM)["USDT"] == lost - 100
         finally:
             await stop(b, clock, drive)
+
+
+async def test_a_transfer_history_of_many_pages_with_times_shared_across_a_page_boundary_is_booked_once_each(
+        tmp_path, monkeypatch):
+    """1100 deposits (450 in one ms, 600 in the next, 50 in the one after): the history is paged by time in
+    pages of 1000, the second page starting again at the first page's last time; each deposit is booked once
+    and the liquidation keeps only its fee."""
+    async with long_perp_then_down(tmp_path, monkeypatch) as (sim, drive, raw, a):
+        clock = drive.clock
+        await drive.run(20 * 60_000, 60_000)
+        for n in (450, 600, 50):
+            for _ in range(n):
+                _deposit(sim, D(1))
+            clock.manual.advance(1)
+        fee = _clearance_fee(liquidate(sim))
+        restarted = clock.now_ms()
+        b = await start(raw, clock, drive)
+        try:
+            refs = [e["ref"] for e in b.store.ledger(kind="transfer") if e["ts_ms"] >= restarted]
+            assert len(refs) == len(set(refs)) == 1100 and _flows(b, restarted) == 1100
+            assert _liquidations(b) == [-fee]
+            assert engine_wallet(b, USDM) == venue_wallet(sim, "binance-usdm")
+        finally:
+            await stop(b, clock, drive)
