@@ -86,12 +86,13 @@ async def test_a_deposit_landing_between_the_balance_read_and_the_history_read_i
             await stop(b, clock, drive)
 
 
+@pytest.mark.parametrize("gap_ms", [0, 1], ids=["at-the-comparisons-ms", "a-ms-after"])
 async def test_a_deposit_inside_the_previous_comparison_is_not_booked_again_beside_a_liquidation(
-        tmp_path, monkeypatch):
+        tmp_path, monkeypatch, gap_ms):
     """A start's comparison is dated when it begins, its balances read a moment later: a deposit in between is
-    in those balances (booked then, as a difference) and listed after the comparison's time. The next start's
-    window, after a liquidation, lists it again: booked twice, with the second copy taken out of the
-    liquidation as a loss of the same amount."""
+    in those balances and listed after the comparison's time (or at it). The next start's window, after a
+    liquidation, lists it again: booked twice (once as the difference, once by its id), the second copy taken
+    out of the liquidation as a loss of the same amount."""
     async with long_perp_then_down(tmp_path, monkeypatch) as (sim, drive, raw, a):
         clock = drive.clock
         await drive.run(20 * 60_000, 60_000)
@@ -100,7 +101,7 @@ async def test_a_deposit_inside_the_previous_comparison_is_not_booked_again_besi
 
         async def deposit_during_the_start(self):
             if self.venue == USDM and not landed:  # the first read of the comparison, a ms after its time
-                clock.manual.advance(1)
+                clock.manual.advance(gap_ms)
                 landed.append(_deposit(sim))
             return await original(self)
 
