@@ -438,3 +438,23 @@ async def test_check_starts_the_simulator_for_simulated_venues():
     assert [r for r in rows if r.status == FAIL] == []
     assert {r.venue for r in rows if r.check == "keys" and r.status == "ok"} == {"binance", "binance_usdm",
                                                                                 "backpack"}
+
+
+async def test_binance_fills_since_pages_past_a_thousand_trades(sim):
+    """A long downtime leaves more trades than one history page: every one is read before the balances are
+    compared (a trade left for later would be in the balance and booked again as a fill)."""
+    c = binance(sim, MarketKind.SPOT)
+    await c.sync_clock()
+    sim.core.place_order("alice", "binance-spot", "BTCUSDT", Side.BUY, OrderType.MARKET, Decimal("0.001"),
+                         tif=TimeInForce.IOC, client_order_id="seen-0")
+    (seen,), _ = await c.fills_since("BTCUSDT", None)
+    for n in range(1, 1051):
+        sim.core.place_order("alice", "binance-spot", "BTCUSDT", Side.SELL if n % 2 else Side.BUY, OrderType.MARKET,
+                             Decimal("0.001"), tif=TimeInForce.IOC, client_order_id=f"down-{n}")
+    fills, cursor = await c.fills_since("BTCUSDT", seen.trade_id)
+    venue = [t for t in sim.core.trades_for("alice", "binance-spot", "BTCUSDT") if t.trade_no > int(seen.trade_id)]
+    assert len(venue) == 1050
+    assert [f.trade_id for f in fills] == [str(t.trade_no) for t in venue]
+    assert [f.client_order_id for f in fills[:2]] == ["down-1", "down-2"] and fills[-1].client_order_id == "down-1050"
+    assert cursor == str(venue[-1].trade_no) and await c.fills_since("BTCUSDT", cursor) == ([], cursor)
+    await c.close()

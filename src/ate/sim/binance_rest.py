@@ -467,9 +467,10 @@ class BinanceRest:
         m = self._market(r.params)
         trades = self.core.trades_for(r.account, self.venue, m.symbol, _int(r.params, "orderId"))
         from_id = _int(r.params, "fromId")
-        if from_id is not None:
-            trades = [t for t in trades if t.trade_no >= from_id]
         rows = _window(trades, lambda t: t.ts_ms, r.params, 500, 1000)
+        if from_id is not None:  # the oldest trades from that id on, as a time range would give
+            limit = min(_int(r.params, "limit", 500) or 500, 1000)
+            rows = [t for t in trades if t.trade_no >= from_id][:limit]
         return [wire.spot_trade(t) if self.spot else wire.usdm_trade(t) for t in rows]
 
     # ------------------------------------------------------------------ accounts

@@ -35,6 +35,7 @@ from ate.venues.rest import Prepared, Request, RestTransport
 
 log = logging.getLogger("ate.venues.binance")
 
+TRADES_PAGE = 1000  # the most a trade history request returns
 UNKNOWN_CODES = {-1007, -1006}  # "execution status unknown" / unexpected response
 
 
@@ -322,11 +323,20 @@ class BinanceClient(ClockSyncedClient):
     async def fills_since(self, symbol: str, cursor: str | None) -> tuple[list[Fill], str | None]:
         """Fills with trade id above ``cursor`` (a trade id), oldest first; returns the new cursor.
 
-        Client order ids are filled in from the venue's order records (one query per order seen)."""
-        params: list[tuple[str, Any]] = [("symbol", symbol), ("limit", 1000)]
-        if cursor is not None:
-            params.append(("fromId", int(cursor) + 1))
-        rows = await self._get(self.api.my_trades, params, weight=self.api.my_trades_weight, signed=True)
+        Paged by trade id: a long downtime can leave more than a page of trades, and a fill left unread while
+        the balances are compared would be booked twice (as a transfer, then as the fill). Without a cursor
+        only the newest page is read. Client order ids are filled in from the venue's order records (one
+        query per order seen)."""
+        rows: list[dict] = []
+        while True:
+            params: list[tuple[str, Any]] = [("symbol", symbol), ("limit", TRADES_PAGE)]
+            if cursor is not None:
+                params.append(("fromId", int(cursor) + 1))
+            page = await self._get(self.api.my_trades, params, weight=self.api.my_trades_weight, signed=True)
+            rows += page
+            if cursor is None or len(page) < TRADES_PAGE:
+                break
+            cursor = str(max(int(r["id"]) for r in page))
         coids: dict[str, str] = {}
         fills = []
         for r in sorted(rows, key=lambda r: int(r["id"])):
