@@ -49,6 +49,8 @@ from ate.strategies.basis import BasisGuard, spec_for
 
 ONE = Decimal(1)
 CENT = Decimal("0.01")
+# read once: an enum member read through its class costs ~100 ns on Python 3.11, on the entry's hot path
+_BUY, _SELL, _ENTRY, _ACTIVE = Side.BUY, Side.SELL, Purpose.ENTRY, TradingState.ACTIVE
 RETRY_FIRST_MS = 1_000  # an unwind refused or left unfilled is retried after this, doubling ...
 RETRY_MAX_MS = 60_000  # ... up to this
 DAY_MS = 86_400_000
@@ -315,7 +317,7 @@ class ArbitrageStrategy(Strategy):
             return self._skip("in_flight")
         if self.last_attempt_ms is not None and now - self.last_attempt_ms < self.cfg.min_attempt_interval_ms:
             return self._skip("interval")
-        if ctx.trading_state is not TradingState.ACTIVE:
+        if ctx.trading_state is not _ACTIVE:
             return self._skip("state")
         if self.stuck is not None or blocked(ctx, self._scopes) is not None:
             return self._skip("veto")
@@ -333,7 +335,7 @@ class ArbitrageStrategy(Strategy):
             ctx.balance(self._venue[sell_m], is_.base).free,
         ]
         # both legs within the risk headroom of their own market: risk sends the pair at one size or not at all
-        room = [h for h in (ctx.headroom_usd(self.name, buy_m, Side.BUY), ctx.headroom_usd(self.name, sell_m, Side.SELL))
+        room = [h for h in (ctx.headroom_usd(self.name, buy_m, _BUY), ctx.headroom_usd(self.name, sell_m, _SELL))
                 if h is not None]
         headroom = min(room) if room else None
         m = ctx.size_multiplier("lxvx")
@@ -343,8 +345,8 @@ class ArbitrageStrategy(Strategy):
             q = headroom / ask_conv  # ... and the risk headroom bounds the result
         q = is_.round_qty(ib.round_qty(q))
         try:
-            q_b, p_b = ib.prepare(Side.BUY, q, bb.ask)
-            q_s, p_s = is_.prepare(Side.SELL, q, bs.bid)
+            q_b, p_b = ib.prepare(_BUY, q, bb.ask)
+            q_s, p_s = is_.prepare(_SELL, q, bs.bid)
         except FilterError as exc:
             if capped:
                 return self._headroom_short(headroom, exc, now)
@@ -355,15 +357,15 @@ class ArbitrageStrategy(Strategy):
         self.seq += 1
         aid = f"arb-{now}-{self.seq}"
         att = Attempt(aid, buy_m, sell_m, bb.ask, bs.bid, conv, net, now)
-        att.legs["buy"] = Leg(buy_m, Side.BUY, p_b, q_b)
-        att.legs["sell"] = Leg(sell_m, Side.SELL, p_s, q_s)
+        att.legs["buy"] = Leg(buy_m, _BUY, p_b, q_b)
+        att.legs["sell"] = Leg(sell_m, _SELL, p_s, q_s)
         self.attempt = att
         self.attempts += 1
         self.last_attempt_ms = now
         expected = q * ask_conv * to_dec(net) * BP
         meta = {"attempt": aid, "expected_net_bps": net, "expected_profit": str(expected.quantize(CENT))}
-        return [self._intent(buy_m, Side.BUY, q_b, p_b, Purpose.ENTRY, {**meta, "leg": "buy"}, group=aid),
-                self._intent(sell_m, Side.SELL, q_s, p_s, Purpose.ENTRY, {**meta, "leg": "sell"}, group=aid)]
+        return [self._intent(buy_m, _BUY, q_b, p_b, _ENTRY, {**meta, "leg": "buy"}, group=aid),
+                self._intent(sell_m, _SELL, q_s, p_s, _ENTRY, {**meta, "leg": "sell"}, group=aid)]
 
     def _headroom_short(self, headroom: Decimal, exc: FilterError, now: int) -> Sequence[OrderIntent]:
         """The risk headroom (e.g. the canary position cap) is below a venue's minimum: no pair is sent, and
