@@ -335,9 +335,8 @@ class ArbitrageStrategy(Strategy):
             ctx.balance(self._venue[sell_m], is_.base).free,
         ]
         # both legs within the risk headroom of their own market: risk sends the pair at one size or not at all
-        room = [h for h in (ctx.headroom_usd(self.name, buy_m, _BUY), ctx.headroom_usd(self.name, sell_m, _SELL))
-                if h is not None]
-        headroom = min(room) if room else None
+        h_buy, h_sell = ctx.headroom_usd(self.name, buy_m, _BUY), ctx.headroom_usd(self.name, sell_m, _SELL)
+        headroom = h_sell if h_buy is None else h_buy if h_sell is None else min(h_buy, h_sell)
         m = ctx.size_multiplier("lxvx")
         q = min(caps) * (to_dec(m) if m is not None else ONE)  # lxvx scales what the strategy wants ...
         capped = headroom is not None and headroom / ask_conv < q
