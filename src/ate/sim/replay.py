@@ -88,19 +88,32 @@ def book_path(m: Market, candles: Sequence[Candle], spread_bps: float, size_frac
 
 
 class _Feed:
-    __slots__ = ("idx", "market", "candles", "ts", "bid", "ask", "size", "vol", "i", "closed", "funding", "fi",
-                 "points")
+    __slots__ = ("idx", "market", "candles", "close_ms", "ordered", "ts", "bid", "ask", "size", "vol", "i", "closed",
+                 "funding", "fi", "points")
 
     def __init__(self, idx: int, market: Market) -> None:
         self.idx = idx
         self.market = market
         self.closed = 0
         self.candles: list[Candle] = []
+        self.close_ms = array("q")
+        self.ordered = False  # its own events in (time, kind) order: a run of them can be skimmed
         self.ts = self.bid = self.ask = self.size = self.vol = array("q")
         self.i = 0
         self.funding: list[FundingRate] = []
         self.fi = 0
         self.points = POINTS
+
+
+def _in_order(ts: array, close_ms: array, points: int) -> bool:
+    """True when a feed's own events — each candle's points, then its close — are in (time, kind) order:
+    points never go back, and each close falls after its candle's last point and by the next one's first."""
+    t = np.frombuffer(ts, dtype=np.int64) if len(ts) else np.zeros(0, dtype=np.int64)
+    c = np.frombuffer(close_ms, dtype=np.int64) if len(close_ms) else np.zeros(0, dtype=np.int64)
+    if len(t) != len(c) * points:
+        return False
+    return bool(np.all(t[1:] >= t[:-1]) and np.all(t[points - 1::points] < c)
+                and np.all(c[:-1] <= t[points::points]))
 
 
 class Replayer:
@@ -151,6 +164,8 @@ class Replayer:
         f.candles = list(candles)
         f.points = points_per_candle(f.candles[0].interval_ms, step_ms) if f.candles and step_ms else POINTS
         f.ts, f.bid, f.ask, f.size, f.vol = book_path(m, f.candles, spread_bps, size_fraction, min_size, f.points)
+        f.close_ms = array("q", [c.close_ms for c in f.candles])
+        f.ordered = _in_order(f.ts, f.close_ms, f.points)
         f.i = f.closed = 0
         self._push(f)
 
@@ -176,7 +191,7 @@ class Replayer:
         """The feed's next path event (a book point or a candle close), or None at the end of its data."""
         i = f.i
         if i > 0 and i % f.points == 0 and f.closed < i // f.points:
-            return f.candles[f.closed].close_ms, _CLOSE, f.idx
+            return f.close_ms[f.closed], _CLOSE, f.idx
         if i < len(f.ts):
             return f.ts[i], _BOOK, f.idx
         return None
@@ -235,6 +250,8 @@ class Replayer:
         its next event is due by ``ts_ms`` and before anything queued (the order is exactly the heap's: (ts,
         kind, feed)); events its callbacks schedule are queued and so are seen here. Returns how many."""
         heap, core, m = self._heap, self.core, f.market
+        if f.ordered and core.quiet(m) and not (self.shocks and m.key in self.shocks):
+            return self._skim(f, ts_ms, manual)
         points, bar, idx = f.points, m.bar, f.idx
         n = 0
         while True:
@@ -265,7 +282,7 @@ class Replayer:
             n += 1
             i = f.i  # the feed's next event: a candle close once its points are applied, else its next point
             if i > 0 and i % points == 0 and f.closed < i // points:
-                ts, kind = f.candles[f.closed].close_ms, _CLOSE
+                ts, kind = f.close_ms[f.closed], _CLOSE
             elif i < len(f.ts):
                 ts, kind = f.ts[i], _BOOK
             else:
@@ -273,6 +290,72 @@ class Replayer:
             if ts > ts_ms or (heap and heap[0] < (ts, kind, idx)):
                 heapq.heappush(heap, (ts, kind, idx))
                 return n
+
+    def _skim(self, f: _Feed, ts_ms: int, manual: ManualClock | SteppingClock | None) -> int:
+        """``_run_feed`` for a quiet market (``MatchingCore.quiet``) whose events are in order: the same run
+        of events (those before anything queued and due by ``ts_ms``, a prefix of the feed's), applied as
+        their net effect: the closed candles, then the last book point (``jump_book``) with the replayed
+        candle's bar so far and, on a perp, its mark. Nothing can observe the points in between."""
+        heap, points, ts = self._heap, f.points, f.ts
+        point_lim = close_lim = ts_ms
+        if heap and heap[0][0] <= ts_ms:  # something queued is due first: stop before it, ties by (kind, feed)
+            lim_ts, kind, idx = heap[0]
+            point_lim = lim_ts if (_BOOK, f.idx) < (kind, idx) else lim_ts - 1
+            close_lim = lim_ts if (_CLOSE, f.idx) < (kind, idx) else lim_ts - 1
+        i = f.i
+        n = len(ts)
+        j = i + points  # usually one candle's points are due: check that guess before scanning
+        if j <= n and ts[j - 1] <= point_lim and (j == n or ts[j] > point_lim):
+            pass
+        else:
+            j = i
+            while j < n and ts[j] <= point_lim:
+                j += 1
+        c0, c1 = f.closed, j // points
+        if c1 > c0 and j % points == 0 and f.close_ms[c1 - 1] > close_lim:
+            c1 -= 1
+        core, m = self.core, f.market
+        last = 0
+        if c1 > c0:
+            for k in range(c0, c1):
+                core.close_candle(m, f.candles[k])
+            last = f.close_ms[c1 - 1]
+        if j > i:
+            p = j - 1
+            k, within = divmod(p, points)
+            bid, ask = f.bid[p], f.ask[p]
+            bids, asks, bar = f.bid, f.ask, m.bar
+            first = p - within  # the candle's first point: in this run, it opens a new bar
+            if first >= i:
+                hi = lo = bar[1] = (bids[first] + asks[first]) // 2
+                bar[0] = f.candles[k].open_ms
+                q = first + 1
+            else:
+                hi, lo, q = bar[2], bar[3], i
+            while q <= p:
+                x = (bids[q] + asks[q]) // 2
+                if x > hi:
+                    hi = x
+                elif x < lo:
+                    lo = x
+                q += 1
+            bar[2], bar[3] = hi, lo
+            mid = (bid + ask) // 2
+            size = f.size[k]
+            t = ts[p]
+            core.jump_book(m, bid, ask, size, size, t, j - i, mid)
+            if m.is_perp:
+                core.update_mark(m, t, Decimal(bid + ask) * m.tick / 2)
+            if t > last:
+                last = t
+        if manual is not None and last > manual.now_ms():
+            manual.set(last)
+        f.i, f.closed = j, c1
+        if j > 0 and j % points == 0 and c1 < j // points:
+            heapq.heappush(heap, (f.close_ms[c1], _CLOSE, f.idx))
+        elif j < n:
+            heapq.heappush(heap, (ts[j], _BOOK, f.idx))
+        return j - i + c1 - c0
 
     def run_all(self) -> int:
         """Replay everything as fast as possible."""
