@@ -51,8 +51,7 @@ Path = tuple[array, array, array, array, array]
 
 
 _CHUNK = 1 << 15  # candles per numpy pass: bounds the temporaries (a year at once would peak ~180 MB higher)
-_FIELDS = ("open_ms", "open", "high", "low", "close", "volume", "interval_ms")
-_ROW = attrgetter(*_FIELDS)  # one C call per candle for all its fields
+_FIELDS = tuple(map(attrgetter, ("open_ms", "open", "high", "low", "close", "volume", "interval_ms")))
 
 
 def book_path(m: Market, candles: Sequence[Candle], spread_bps: float, size_fraction: float,
@@ -68,14 +67,14 @@ def book_path(m: Market, candles: Sequence[Candle], spread_bps: float, size_frac
     for k in range(0, len(candles), _CHUNK):
         part = candles[k:k + _CHUNK]
         n = len(part)
-        arr = np.array(list(map(_ROW, part)), dtype=np.float64).reshape(n, len(_FIELDS))
-        o, h, lo, c, v = arr[:, 1], arr[:, 2], arr[:, 3], arr[:, 4], arr[:, 5]
+        # one column per field, straight from the candles (no row tuples in between)
+        open_ms, o, h, lo, c, v, interval = (np.fromiter(map(get, part), np.float64, n) for get in _FIELDS)
         high_first = (h - o) <= (o - lo)
         first = np.where(high_first, h, lo)
         second = np.where(high_first, lo, h)
         anchors = np.stack([o, first, second, c, c], axis=1)  # the last quarter holds the close
         px = (anchors[:, seg] + (anchors[:, seg + 1] - anchors[:, seg]) * frac).reshape(-1)
-        ts = (arr[:, 0:1] + arr[:, 6:7] * np.arange(points) / points).reshape(-1).astype(np.int64)
+        ts = (open_ms[:, None] + interval[:, None] * np.arange(points) / points).reshape(-1).astype(np.int64)
         mid_t = np.rint(px / m.tick_f).astype(np.int64)
         spread_t = np.maximum(1, np.rint(px * spread_bps / 1e4 / m.tick_f)).astype(np.int64)
         bid_t = mid_t - spread_t // 2
