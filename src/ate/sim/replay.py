@@ -14,9 +14,10 @@ Faults hook in here too: ``shock(m, factor, ticks)`` multiplies the next ``ticks
 updates of a market (a spike or a drop that resting orders fill against), and ``schedule(ts, fn)``
 runs ``fn()`` when the replay reaches ``ts``, in order with the data (scenario files).
 
-The path is precomputed with numpy into typed int64 arrays (``array('q')``): indexing one gives a plain
-Python int, so the per-update cost is one core call, and a year of 1m paths takes 8 bytes per value instead
-of a boxed int per value (a list of ints costs ~36 bytes each).
+The path is precomputed with numpy into typed integer arrays (``array``): indexing one gives a plain Python
+int, and a year of 1m paths takes 8 bytes a time and 4 a price or size (int32 while the values fit) instead
+of a boxed int per value (a list of ints costs ~36 bytes each). A market nothing observes
+(``MatchingCore.quiet``) has each run of its events applied as their net effect, its last book point.
 """
 
 from __future__ import annotations
@@ -50,6 +51,8 @@ _BOOK, _CLOSE, _FUNDING, _EVENT = 1, 0, 2, 3  # close a candle before the next o
 Path = tuple[array, array, array, array, array]
 
 
+_I32 = next(code for code in "ilh" if array(code).itemsize == 4)  # the 4-byte C int
+_I32_MIN, _I32_MAX = -(1 << 31), (1 << 31) - 1
 _CHUNK = 1 << 15  # candles per numpy pass: bounds the temporaries (a year at once would peak ~180 MB higher)
 _FIELDS = tuple(map(attrgetter, ("open_ms", "open", "high", "low", "close", "volume", "interval_ms")))
 
@@ -58,8 +61,9 @@ def book_path(m: Market, candles: Sequence[Candle], spread_bps: float, size_frac
               min_size: float, points: int = POINTS) -> Path:
     """(ts, bid ticks, ask ticks) for every path point, ``points`` per candle (a multiple of the four
     anchors), and (top-of-book size steps, trade print steps) per candle (every point of a candle has the
-    same), as int64 arrays."""
-    out: Path = (array("q"), array("q"), array("q"), array("q"), array("q"))
+    same), as integer arrays: times in int64, the rest in int32 while their values fit (half the memory of
+    a year's path), else int64."""
+    out = [array("q"), array(_I32), array(_I32), array(_I32), array(_I32)]
     min_steps = max(1, int(np.ceil(min_size / m.step_f)))
     u = np.arange(points) * POINTS / points
     seg = u.astype(np.int64)
@@ -81,9 +85,12 @@ def book_path(m: Market, candles: Sequence[Candle], spread_bps: float, size_frac
         ask_t = bid_t + spread_t
         size = np.maximum(min_steps, np.floor(v * size_fraction / m.step_f)).astype(np.int64)
         vol = np.floor(v / points / m.step_f).astype(np.int64)
-        for dest, values in zip(out, (ts, bid_t, ask_t, size, vol), strict=True):
-            dest.frombytes(np.ascontiguousarray(values, dtype=np.int64).tobytes())
-    return out
+        for col, values in enumerate((ts, bid_t, ask_t, size, vol)):
+            if out[col].typecode == _I32 and len(values) and (values.min() < _I32_MIN or values.max() > _I32_MAX):
+                out[col] = array("q", out[col])  # widen: a value of this chunk needs 64 bits
+            width = np.int32 if out[col].typecode == _I32 else np.int64
+            out[col].frombytes(np.ascontiguousarray(values, dtype=width).tobytes())
+    return out[0], out[1], out[2], out[3], out[4]
 
 
 class _Feed:
