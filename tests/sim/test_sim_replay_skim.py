@@ -9,8 +9,11 @@ every 8 h, events on and between path points, advanced in uneven chunks as the b
 
 from __future__ import annotations
 
+from dataclasses import replace
 from decimal import Decimal as D
 from pathlib import Path
+
+import pytest
 
 from ate.data.candles import Candle
 from ate.data.loaders import FundingRate, load_candles
@@ -32,8 +35,10 @@ def _state(core: MatchingCore, clock: ManualClock) -> tuple:
          len(m.candles), m.candles[-1] if m.candles else None) for m in core.markets.values())
 
 
-def _replay(observed: bool, hourly: bool = False) -> tuple[list, list, int]:
+def _replay(observed: bool, hourly: bool = False, seam: bool = False) -> tuple[list, list, int]:
     spot_c = load_candles(SPOT)[:900]
+    if seam:  # a copy of the data spliced on 11 minutes before the original ends (overlapping candles)
+        spot_c = spot_c[:450] + [replace(c, open_ms=c.open_ms + 439 * 60_000) for c in spot_c[:450]]
     perp_c = [c for c in load_candles(PERP) if c.open_ms >= spot_c[0].open_ms + 7 * 60_000][:700]
     if hourly:  # the perp as hourly candles, replayed every 15 s of data (as `ate simulate` does)
         perp_c = [Candle(c.open_ms - c.open_ms % HOUR, c.open, c.high, c.low, c.close, c.volume, HOUR)
@@ -57,6 +62,7 @@ def _replay(observed: bool, hourly: bool = False) -> tuple[list, list, int]:
     core.update_book = counted  # type: ignore[method-assign]
     rep = Replayer(core, clock)
     rep.add_candles(spot, spot_c, min_size=0.01)
+    assert seam == any(a.close_ms > b.open_ms for a, b in zip(spot_c, spot_c[1:], strict=False))
     rep.add_candles(perp, perp_c, min_size=0.01, step_ms=STEP_MS if hourly else None)
     first = perp_c[0].open_ms
     last = max(spot_c[-1].close_ms, perp_c[-1].close_ms)
@@ -74,7 +80,8 @@ def _replay(observed: bool, hourly: bool = False) -> tuple[list, list, int]:
     rep.schedule(spot_c[700].open_ms, lambda: buy(perp, "BTCUSDT", -0.001))  # crosses: a position
     states = []
     steps = sorted({c.close_ms for c in spot_c + perp_c} | set(fund_ts))
-    for t in steps[::7] + [steps[-1]]:
+    # with the seam, one step ends just before the close of the last candle before it: later points are due
+    for t in sorted({*steps[::7], steps[-1], *([spot_c[449].close_ms - 1] if seam else [])}):
         rep.advance_to(t)
         states.append(_state(core, clock))
     fills = [(f.symbol, f.venue, f.ts_ms, f.price, f.qty) for f in core.account("a").fills]
@@ -97,5 +104,14 @@ def test_an_hourly_perp_replayed_every_15_s_skims_to_the_same_marks_and_bars():
     states, seen, updates = _replay(observed=False, hourly=True)
     every_states, every_seen, every_updates = _replay(observed=True, hourly=True)
     assert updates < every_updates
+    assert seen == every_seen
+    assert states == every_states
+
+
+@pytest.mark.parametrize("hourly", [False, True])  # hourly: no perp close ties the spot's at the seam
+def test_candles_out_of_order_are_applied_one_event_at_a_time_and_the_rest_skimmed(hourly):
+    states, seen, updates = _replay(observed=False, hourly=hourly, seam=True)
+    every_states, every_seen, every_updates = _replay(observed=True, hourly=hourly, seam=True)
+    assert updates < every_updates // 2
     assert seen == every_seen
     assert states == every_states

@@ -94,8 +94,8 @@ def book_path(m: Market, candles: Sequence[Candle], spread_bps: float, size_frac
 
 
 class _Feed:
-    __slots__ = ("idx", "market", "candles", "close_ms", "ordered", "ts", "bid", "ask", "size", "vol", "i", "closed",
-                 "funding", "fi", "points")
+    __slots__ = ("idx", "market", "candles", "close_ms", "unordered", "ui", "ts", "bid", "ask", "size", "vol", "i",
+                 "closed", "funding", "fi", "points")
 
     def __init__(self, idx: int, market: Market) -> None:
         self.idx = idx
@@ -103,7 +103,8 @@ class _Feed:
         self.closed = 0
         self.candles: list[Candle] = []
         self.close_ms = array("q")
-        self.ordered = False  # its own events in (time, kind) order: a run of them can be skimmed
+        self.unordered = array("q")  # candles whose events are out of (time, kind) order: never skimmed
+        self.ui = 0  # the first of them not yet closed
         self.ts = self.bid = self.ask = self.size = self.vol = array("q")
         self.i = 0
         self.funding: list[FundingRate] = []
@@ -111,15 +112,14 @@ class _Feed:
         self.points = POINTS
 
 
-def _in_order(ts: array, close_ms: array, points: int) -> bool:
-    """True when a feed's own events — each candle's points, then its close — are in (time, kind) order:
-    points never go back, and each close falls after its candle's last point and by the next one's first."""
-    t = np.frombuffer(ts, dtype=np.int64) if len(ts) else np.zeros(0, dtype=np.int64)
-    c = np.frombuffer(close_ms, dtype=np.int64) if len(close_ms) else np.zeros(0, dtype=np.int64)
-    if len(t) != len(c) * points:
-        return False
-    return bool(np.all(t[1:] >= t[:-1]) and np.all(t[points - 1::points] < c)
-                and np.all(c[:-1] <= t[points::points]))
+def _unordered(ts: array, close_ms: array, points: int) -> array:
+    """Indices of the candles whose events are not in (time, kind) order: its points going back, its close
+    not after its last point, or the next candle's first point before it (overlapping data)."""
+    t = np.frombuffer(ts, dtype=np.int64).reshape(-1, points) if len(ts) else np.zeros((0, points), np.int64)
+    c = np.frombuffer(close_ms, dtype=np.int64) if len(close_ms) else np.zeros(0, np.int64)
+    ok = np.all(t[:, 1:] >= t[:, :-1], axis=1) & (t[:, -1] < c)
+    ok[:-1] &= c[:-1] <= t[1:, 0]
+    return array("q", np.flatnonzero(~ok).astype(np.int64).tobytes())
 
 
 class Replayer:
@@ -171,8 +171,8 @@ class Replayer:
         f.points = points_per_candle(f.candles[0].interval_ms, step_ms) if f.candles and step_ms else POINTS
         f.ts, f.bid, f.ask, f.size, f.vol = book_path(m, f.candles, spread_bps, size_fraction, min_size, f.points)
         f.close_ms = array("q", [c.close_ms for c in f.candles])
-        f.ordered = _in_order(f.ts, f.close_ms, f.points)
-        f.i = f.closed = 0
+        f.unordered = _unordered(f.ts, f.close_ms, f.points)
+        f.i = f.closed = f.ui = 0
         self._push(f)
 
     def add_funding(self, m: Market, rates: Sequence[FundingRate], start_ms: int | None = None) -> None:
@@ -255,9 +255,18 @@ class Replayer:
         """Apply the feed's book points and candle closes from (ts, kind) on, without the heap, for as long as
         its next event is due by ``ts_ms`` and before anything queued (the order is exactly the heap's: (ts,
         kind, feed)); events its callbacks schedule are queued and so are seen here. Returns how many."""
+        m = f.market
+        if self.core.quiet(m) and not (self.shocks and m.key in self.shocks):
+            bad = f.unordered
+            while f.ui < len(bad) and bad[f.ui] < f.closed:
+                f.ui += 1
+            if f.ui == len(bad) or bad[f.ui] > f.closed:  # the run starts in a candle in order
+                return self._skim(f, ts_ms, manual, bad[f.ui] if f.ui < len(bad) else len(f.close_ms))
+        return self._each(f, ts, kind, ts_ms, manual)
+
+    def _each(self, f: _Feed, ts: int, kind: int, ts_ms: int, manual: ManualClock | SteppingClock | None) -> int:
+        """``_run_feed`` applying each event in turn."""
         heap, core, m = self._heap, self.core, f.market
-        if f.ordered and core.quiet(m) and not (self.shocks and m.key in self.shocks):
-            return self._skim(f, ts_ms, manual)
         points, bar, idx = f.points, m.bar, f.idx
         n = 0
         while True:
@@ -297,11 +306,12 @@ class Replayer:
                 heapq.heappush(heap, (ts, kind, idx))
                 return n
 
-    def _skim(self, f: _Feed, ts_ms: int, manual: ManualClock | SteppingClock | None) -> int:
-        """``_run_feed`` for a quiet market (``MatchingCore.quiet``) whose events are in order: the same run
-        of events (those before anything queued and due by ``ts_ms``, a prefix of the feed's), applied as
-        their net effect: the closed candles, then the last book point (``jump_book``) with the replayed
-        candle's bar so far and, on a perp, its mark. Nothing can observe the points in between."""
+    def _skim(self, f: _Feed, ts_ms: int, manual: ManualClock | SteppingClock | None, stop: int) -> int:
+        """``_run_feed`` for a quiet market (``MatchingCore.quiet``) up to candle ``stop``, the first whose
+        events are out of order (then ``_each`` takes over): the same run of events (those before anything
+        queued and due by ``ts_ms``, a prefix of the feed's as they are in order), applied as their net
+        effect: the closed candles, then the last book point (``jump_book``) with the replayed candle's bar
+        so far and, on a perp, its mark. Nothing can observe the points in between."""
         heap, points, ts = self._heap, f.points, f.ts
         point_lim = close_lim = ts_ms
         if heap and heap[0][0] <= ts_ms:  # something queued is due first: stop before it, ties by (kind, feed)
@@ -309,7 +319,7 @@ class Replayer:
             point_lim = lim_ts if (_BOOK, f.idx) < (kind, idx) else lim_ts - 1
             close_lim = lim_ts if (_CLOSE, f.idx) < (kind, idx) else lim_ts - 1
         i = f.i
-        n = len(ts)
+        n = min(len(ts), stop * points)
         j = i + points  # usually one candle's points are due: check that guess before scanning
         if j <= n and ts[j - 1] <= point_lim and (j == n or ts[j] > point_lim):
             pass
@@ -357,11 +367,16 @@ class Replayer:
         if manual is not None and last > manual.now_ms():
             manual.set(last)
         f.i, f.closed = j, c1
+        applied = j - i + c1 - c0
         if j > 0 and j % points == 0 and c1 < j // points:
             heapq.heappush(heap, (f.close_ms[c1], _CLOSE, f.idx))
         elif j < n:
             heapq.heappush(heap, (ts[j], _BOOK, f.idx))
-        return j - i + c1 - c0
+        elif j < len(ts):  # at the candle out of order: apply it (and on) one event at a time, if due now
+            if ts[j] <= point_lim:
+                return applied + self._each(f, ts[j], _BOOK, ts_ms, manual)
+            heapq.heappush(heap, (ts[j], _BOOK, f.idx))
+        return applied
 
     def run_all(self) -> int:
         """Replay everything as fast as possible."""
