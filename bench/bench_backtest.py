@@ -15,6 +15,7 @@ Figures are per CPU second of this process (the machine may be shared) and the p
 from __future__ import annotations
 
 import argparse
+import gc
 import resource
 import sys
 import time
@@ -51,6 +52,7 @@ def year_of_minutes(months: int) -> tuple[list, str]:
 def run(label: str, cfg, candles, note: str, strategies=None, dvol=(), driver_factory=None) -> float:
     key = "binance:BTCUSDT"
     data = BacktestData(key, {key: MarketData(key, instrument_for(key), candles)}, list(dvol), note=note)
+    gc.collect()  # the previous run's cyclic garbage, so each run's peak RSS is its own
     t0 = time.process_time()
     res = run_backtest(cfg, data, settings=ReplaySettings(), strategies=strategies, capital=Decimal(10_000),
                        driver_factory=driver_factory)

@@ -165,9 +165,10 @@ class Replayer:
     def add_candles(self, m: Market, candles: Sequence[Candle], *, spread_bps: float = 1.0,
                     size_fraction: float = 0.1, min_size: float = 0.0, step_ms: int | None = None) -> None:
         """``step_ms``: the path's longest step in the candles' time (the simulator passes STEP_MS, shrunk
-        in the wall mode); None keeps the four anchors only (backtests: one update a quarter candle)."""
+        in the wall mode); None keeps the four anchors only (backtests: one update a quarter candle). A list
+        is replayed as it is, not copied (a year of 1m candles is 4 MB of references): leave it unchanged."""
         f = self._feed(m)
-        f.candles = list(candles)
+        f.candles = candles if isinstance(candles, list) else list(candles)
         f.points = points_per_candle(f.candles[0].interval_ms, step_ms) if f.candles and step_ms else POINTS
         f.ts, f.bid, f.ask, f.size, f.vol = book_path(m, f.candles, spread_bps, size_fraction, min_size, f.points)
         f.close_ms = array("q", [c.close_ms for c in f.candles])
