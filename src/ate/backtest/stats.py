@@ -184,18 +184,22 @@ def daily_returns(points: Sequence[EquityPoint]) -> list[float]:
     midnight = -(-points[0].ts_ms // DAY_MS) * DAY_MS
     marks: list[tuple[float, float]] = []  # (equity at a midnight, flows since the previous midnight)
     flows = 0.0
-    prev: EquityPoint | None = None
-    for p in points:
-        while p.ts_ms > midnight:
+    if isinstance(points, EquityCurve):  # the columns themselves: no point objects for a long curve
+        rows: Iterable[tuple[int, float, float]] = zip(points.ts, points.equity, points.flow, strict=True)
+    else:
+        rows = ((p.ts_ms, p.equity, p.flow) for p in points)
+    prev: tuple[int, float, float] | None = None
+    for row in rows:
+        while row[0] > midnight:
             if prev is not None:
-                marks.append((prev.equity, flows))
+                marks.append((prev[1], flows))
                 flows = 0.0
             midnight += DAY_MS
         if prev is not None:
-            flows += p.flow
-        prev = p
-    if prev is not None and prev.ts_ms == midnight:
-        marks.append((prev.equity, flows))
+            flows += row[2]
+        prev = row
+    if prev is not None and prev[0] == midnight:
+        marks.append((prev[1], flows))
     out = []
     for (e0, _), (e1, f1) in zip(marks, marks[1:], strict=False):
         out.append((e1 - f1) / e0 - 1.0 if e0 > 0 else math.nan)
