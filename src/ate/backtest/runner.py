@@ -396,7 +396,8 @@ def run_backtest(cfg: EngineConfig, data: BacktestData, *, settings: ReplaySetti
     sample_equity = world.equity_sampler(driver.stable_prices)
     end = data.start_ms
     # the per-step calls, looked up once: a year of 1m steps is half a million iterations
-    advance, book, last_close, add_point = world.replayer.advance_to, world.book, world.last_close, equity.add
+    advance, book, last_close = world.replayer.advance_to, world.book, world.last_close
+    add_ts, add_equity, add_flow = equity.ts.append, equity.equity.append, equity.flow.append
     on_books, on_candle, on_timer = driver.on_books, driver.on_candle, driver.on_timer
     next_settlement = settlements[0][0] if settlements else None
     for i, (t, group) in enumerate(_close_schedule(data)):
@@ -425,7 +426,9 @@ def run_backtest(cfg: EngineConfig, data: BacktestData, *, settings: ReplaySetti
         if executor is not None:
             executor.flush()
         if t >= next_sample:
-            add_point(t, sample_equity())
+            add_ts(t)
+            add_equity(sample_equity())
+            add_flow(0.0)
             if every:
                 next_sample = t - t % every + every
         if progress is not None and (i % 5000 == 0 or i == total - 1):

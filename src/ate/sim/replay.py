@@ -25,6 +25,7 @@ from __future__ import annotations
 import asyncio
 import heapq
 from array import array
+from bisect import bisect_left
 from collections.abc import Callable, Sequence
 from decimal import Decimal
 from operator import attrgetter
@@ -94,7 +95,7 @@ def book_path(m: Market, candles: Sequence[Candle], spread_bps: float, size_frac
 
 
 class _Feed:
-    __slots__ = ("idx", "market", "candles", "close_ms", "unordered", "ui", "ts", "bid", "ask", "size", "vol", "i",
+    __slots__ = ("idx", "market", "candles", "close_ms", "unordered", "stop", "ts", "bid", "ask", "size", "vol", "i",
                  "closed", "funding", "fi", "points")
 
     def __init__(self, idx: int, market: Market) -> None:
@@ -104,7 +105,7 @@ class _Feed:
         self.candles: list[Candle] = []
         self.close_ms = array("q")
         self.unordered = array("q")  # candles whose events are out of (time, kind) order: never skimmed
-        self.ui = 0  # the first of them not yet closed
+        self.stop = 0  # the first of them not yet closed (the number of candles if none)
         self.ts = self.bid = self.ask = self.size = self.vol = array("q")
         self.i = 0
         self.funding: list[FundingRate] = []
@@ -173,7 +174,8 @@ class Replayer:
         f.ts, f.bid, f.ask, f.size, f.vol = book_path(m, f.candles, spread_bps, size_fraction, min_size, f.points)
         f.close_ms = array("q", [c.close_ms for c in f.candles])
         f.unordered = _unordered(f.ts, f.close_ms, f.points)
-        f.i = f.closed = f.ui = 0
+        f.stop = f.unordered[0] if f.unordered else len(f.close_ms)
+        f.i = f.closed = 0
         self._push(f)
 
     def add_funding(self, m: Market, rates: Sequence[FundingRate], start_ms: int | None = None) -> None:
@@ -258,11 +260,11 @@ class Replayer:
         kind, feed)); events its callbacks schedule are queued and so are seen here. Returns how many."""
         m = f.market
         if self.core.quiet(m) and not (self.shocks and m.key in self.shocks):
-            bad = f.unordered
-            while f.ui < len(bad) and bad[f.ui] < f.closed:
-                f.ui += 1
-            if f.ui == len(bad) or bad[f.ui] > f.closed:  # the run starts in a candle in order
-                return self._skim(f, ts_ms, manual, bad[f.ui] if f.ui < len(bad) else len(f.close_ms))
+            if f.stop < f.closed:
+                k = bisect_left(f.unordered, f.closed)
+                f.stop = f.unordered[k] if k < len(f.unordered) else len(f.close_ms)
+            if f.stop > f.closed:  # the run starts in a candle in order
+                return self._skim(f, ts_ms, manual, f.stop)
         return self._each(f, ts, kind, ts_ms, manual)
 
     def _each(self, f: _Feed, ts: int, kind: int, ts_ms: int, manual: ManualClock | SteppingClock | None) -> int:
