@@ -15,9 +15,10 @@ updates of a market (a spike or a drop that resting orders fill against), and ``
 runs ``fn()`` when the replay reaches ``ts``, in order with the data (scenario files).
 
 The path is precomputed with numpy into typed integer arrays (``array``): indexing one gives a plain Python
-int, and a year of 1m paths takes 8 bytes a time and 4 a price or size (int32 while the values fit) instead
-of a boxed int per value (a list of ints costs ~36 bytes each). A market nothing observes
-(``MatchingCore.quiet``) has each run of its events applied as their net effect, its last book point.
+int, and a year of 1m paths takes 4 bytes a price or size (int32 while the values fit) instead of a boxed
+int per value (a list of ints costs ~36 bytes each); a point's time is computed from its candle's open and
+close. A market nothing observes (``MatchingCore.quiet``) has each run of its events applied as their net
+effect, its last book point.
 """
 
 from __future__ import annotations
@@ -79,7 +80,7 @@ def book_path(m: Market, candles: Sequence[Candle], spread_bps: float, size_frac
         second = np.where(high_first, lo, h)
         anchors = np.stack([o, first, second, c, c], axis=1)  # the last quarter holds the close
         px = (anchors[:, seg] + (anchors[:, seg + 1] - anchors[:, seg]) * frac).reshape(-1)
-        ts = (open_ms[:, None] + interval[:, None] * np.arange(points) / points).reshape(-1).astype(np.int64)
+        ts = _point_times(open_ms.astype(np.int64), interval.astype(np.int64), points)
         mid_t = np.rint(px / m.tick_f).astype(np.int64)
         spread_t = np.maximum(1, np.rint(px * spread_bps / 1e4 / m.tick_f)).astype(np.int64)
         bid_t = mid_t - spread_t // 2
@@ -94,23 +95,37 @@ def book_path(m: Market, candles: Sequence[Candle], spread_bps: float, size_frac
     return out[0], out[1], out[2], out[3], out[4]
 
 
+def _point_times(open_ms: np.ndarray, interval_ms: np.ndarray, points: int) -> np.ndarray:
+    """The time of each path point: its candle's open plus its share of the interval, whole ms (``_point_ms``)."""
+    return (open_ms[:, None] + interval_ms[:, None] * np.arange(points) // points).reshape(-1)
+
+
 class _Feed:
-    __slots__ = ("idx", "market", "candles", "close_ms", "unordered", "stop", "ts", "bid", "ask", "size", "vol", "i",
-                 "closed", "funding", "fi", "points")
+    __slots__ = ("idx", "market", "candles", "open_ms", "close_ms", "unordered", "stop", "bid", "ask", "size", "vol",
+                 "i", "closed", "funding", "fi", "points")
 
     def __init__(self, idx: int, market: Market) -> None:
         self.idx = idx
         self.market = market
         self.closed = 0
         self.candles: list[Candle] = []
+        self.open_ms = array("q")  # per candle: the points' times are computed from these (``_point_ms``)
         self.close_ms = array("q")
         self.unordered = array("q")  # candles whose events are out of (time, kind) order: never skimmed
         self.stop = 0  # the first of them not yet closed (the number of candles if none)
-        self.ts = self.bid = self.ask = self.size = self.vol = array("q")
+        self.bid = self.ask = self.size = self.vol = array("q")
         self.i = 0
         self.funding: list[FundingRate] = []
         self.fi = 0
         self.points = POINTS
+
+
+def _point_ms(f: _Feed, p: int) -> int:
+    """The time of the feed's path point ``p``, as ``book_path`` computes it (a year of 1m points held as times
+    would cost 16 MB)."""
+    k, w = divmod(p, f.points)
+    start = f.open_ms[k]
+    return start + (f.close_ms[k] - start) * w // f.points
 
 
 def _unordered(ts: array, close_ms: array, points: int) -> array:
@@ -171,9 +186,10 @@ class Replayer:
         f = self._feed(m)
         f.candles = candles if isinstance(candles, list) else list(candles)
         f.points = points_per_candle(f.candles[0].interval_ms, step_ms) if f.candles and step_ms else POINTS
-        f.ts, f.bid, f.ask, f.size, f.vol = book_path(m, f.candles, spread_bps, size_fraction, min_size, f.points)
+        ts, f.bid, f.ask, f.size, f.vol = book_path(m, f.candles, spread_bps, size_fraction, min_size, f.points)
+        f.open_ms = array("q", [c.open_ms for c in f.candles])
         f.close_ms = array("q", [c.close_ms for c in f.candles])
-        f.unordered = _unordered(f.ts, f.close_ms, f.points)
+        f.unordered = _unordered(ts, f.close_ms, f.points)
         f.stop = f.unordered[0] if f.unordered else len(f.close_ms)
         f.i = f.closed = 0
         self._push(f)
@@ -182,7 +198,7 @@ class Replayer:
         """Settle the rates at their times from ``start_ms`` (default: the market's first path point);
         earlier rows stay available as history (``funding_history``)."""
         f = self._feed(m)
-        start = start_ms if start_ms is not None else (f.ts[0] if f.ts else None)
+        start = start_ms if start_ms is not None else (f.open_ms[0] if f.open_ms else None)
         self.funding_all[m.key] = sorted(rates, key=lambda r: r.ts_ms)
         f.funding = [r for r in self.funding_all[m.key] if start is None or r.ts_ms >= start]
         f.fi = 0
@@ -201,8 +217,8 @@ class Replayer:
         i = f.i
         if i > 0 and i % f.points == 0 and f.closed < i // f.points:
             return f.close_ms[f.closed], _CLOSE, f.idx
-        if i < len(f.ts):
-            return f.ts[i], _BOOK, f.idx
+        if i < len(f.open_ms) * f.points:
+            return _point_ms(f, i), _BOOK, f.idx
         return None
 
     @property
@@ -286,7 +302,7 @@ class Replayer:
                     bid, ask = self._shocked(m, bid, ask)
                 mid = (bid + ask) // 2
                 if within == 0:
-                    bar[0], bar[1], bar[2], bar[3] = f.candles[k].open_ms, mid, mid, mid
+                    bar[0], bar[1], bar[2], bar[3] = f.open_ms[k], mid, mid, mid
                 elif mid > bar[2]:
                     bar[2] = mid
                 elif mid < bar[3]:
@@ -301,8 +317,8 @@ class Replayer:
             i = f.i  # the feed's next event: a candle close once its points are applied, else its next point
             if i > 0 and i % points == 0 and f.closed < i // points:
                 ts, kind = f.close_ms[f.closed], _CLOSE
-            elif i < len(f.ts):
-                ts, kind = f.ts[i], _BOOK
+            elif i < len(f.open_ms) * points:
+                ts, kind = _point_ms(f, i), _BOOK
             else:
                 return n
             if ts > ts_ms or (heap and heap[0] < (ts, kind, idx)):
@@ -315,21 +331,21 @@ class Replayer:
         queued and due by ``ts_ms``, a prefix of the feed's as they are in order), applied as their net
         effect: the closed candles, then the last book point (``jump_book``) with the replayed candle's bar
         so far and, on a perp, its mark. Nothing can observe the points in between."""
-        heap, points, ts = self._heap, f.points, f.ts
+        heap, points = self._heap, f.points
         point_lim = close_lim = ts_ms
         if heap and heap[0][0] <= ts_ms:  # something queued is due first: stop before it, ties by (kind, feed)
             lim_ts, kind, idx = heap[0]
             point_lim = lim_ts if (_BOOK, f.idx) < (kind, idx) else lim_ts - 1
             close_lim = lim_ts if (_CLOSE, f.idx) < (kind, idx) else lim_ts - 1
         i = f.i
-        n = min(len(ts), stop * points)
+        n = min(len(f.open_ms), stop) * points
         j = i + points  # usually one candle's points are due: check that guess before scanning
-        if j <= n and ts[j - 1] <= point_lim and (j == n or ts[j] > point_lim):
-            pass
-        else:
+        t = _point_ms(f, j - 1) if j <= n else point_lim + 1
+        if not (t <= point_lim and (j == n or _point_ms(f, j) > point_lim)):
             j = i
-            while j < n and ts[j] <= point_lim:
+            while j < n and _point_ms(f, j) <= point_lim:
                 j += 1
+            t = _point_ms(f, j - 1) if j > i else 0
         c0, c1 = f.closed, j // points
         if c1 > c0 and j % points == 0 and f.close_ms[c1 - 1] > close_lim:
             c1 -= 1
@@ -347,7 +363,7 @@ class Replayer:
             first = p - within  # the candle's first point: in this run, it opens a new bar
             if first >= i:
                 hi = lo = bar[1] = (bids[first] + asks[first]) // 2
-                bar[0] = f.candles[k].open_ms
+                bar[0] = f.open_ms[k]
                 q = first + 1
             else:
                 hi, lo, q = bar[2], bar[3], i
@@ -361,7 +377,6 @@ class Replayer:
             bar[2], bar[3] = hi, lo
             mid = (bid + ask) // 2
             size = f.size[k]
-            t = ts[p]
             core.jump_book(m, bid, ask, size, size, t, j - i, mid)
             if m.is_perp:
                 core.update_mark(m, t, Decimal(bid + ask) * m.tick / 2)
@@ -374,11 +389,12 @@ class Replayer:
         if j > 0 and j % points == 0 and c1 < j // points:
             heapq.heappush(heap, (f.close_ms[c1], _CLOSE, f.idx))
         elif j < n:
-            heapq.heappush(heap, (ts[j], _BOOK, f.idx))
-        elif j < len(ts):  # at the candle out of order: apply it (and on) one event at a time, if due now
-            if ts[j] <= point_lim:
-                return applied + self._each(f, ts[j], _BOOK, ts_ms, manual)
-            heapq.heappush(heap, (ts[j], _BOOK, f.idx))
+            heapq.heappush(heap, (_point_ms(f, j), _BOOK, f.idx))
+        elif j < len(f.open_ms) * points:  # at the candle out of order: apply it (and on) one by one, if due now
+            t = _point_ms(f, j)
+            if t <= point_lim:
+                return applied + self._each(f, t, _BOOK, ts_ms, manual)
+            heapq.heappush(heap, (t, _BOOK, f.idx))
         return applied
 
     def run_all(self) -> int:
