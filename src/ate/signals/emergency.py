@@ -186,9 +186,9 @@ class Emergency(SafeModule):
         `_evaluate` reads the state, which every change bumps `_version` for, and the clock only through the
         limits it records: no flash veto starts or ends before `_out_until`, the veto does not lift while
         `now − calm < veto_lift_s`, no market goes stale while `now − stale floor ≤ stale_s`, no venue request
-        leaves the window while `now − window < the oldest one`. An evaluation that changed the state itself
-        (a veto lifted, a one-shot REDUCE issued, a request expired), that reports a stale market (its reason
-        counts the seconds) or that failed is not kept.
+        leaves the window while `now − window < the oldest one`. An evaluation that changed the ladder state
+        (a veto lifted, a one-shot REDUCE issued), that reports a stale market (its reason counts the seconds)
+        or that failed is not kept. (Expired requests and venue flags it settles are already in its output.)
         """
         out = self._out
         if out is not None and self._out_version == self._version and self._out_from <= now_ms < self._out_until \
@@ -216,15 +216,13 @@ class Emergency(SafeModule):
             while h.requests and h.requests[0][0] <= horizon:
                 _, ok = h.requests.popleft()
                 h.errors -= not ok
-                self._version += 1
             n = len(h.requests)
             rate = h.errors / n if n else 0.0
+            # (after this, evaluating again changes no flag: venue_recover_rate <= venue_error_rate)
             if not h.unhealthy and n >= cfg.venue_min_requests and rate > cfg.venue_error_rate:
                 h.unhealthy = True
-                self._version += 1
             elif h.unhealthy and rate <= cfg.venue_recover_rate:
                 h.unhealthy = False
-                self._version += 1
             if h.unhealthy:
                 out.append(Veto(f"venue:{venue}", f"error rate {rate:.1%} over {n} requests"))
             if h.requests and (oldest is None or h.requests[0][0] < oldest):
@@ -248,9 +246,7 @@ class Emergency(SafeModule):
         if self.halted:  # state, not an event: every evaluation while halted says flatten (reduce-only)
             vetoes.append(Veto("all", "HALTED by the emergency ladder (operator resume required)"))
             actions.append(Action("FLATTEN_AND_HALT"))
-            if self.acted_level != 5:
-                self.acted_level = 5
-                self._version += 1
+            self.acted_level = 5
         elif self.veto_active:
             vetoes.append(Veto("all", f"emergency level {self.level}"))
         if 2 <= self.level <= 4 and not self.halted:
