@@ -11,7 +11,7 @@ from bisect import bisect_right
 from collections import deque
 from typing import Any
 
-import msgspec
+from msgspec.structs import replace
 
 from ate.config.modules import EmergencyConfig
 from ate.data.candles import Candle
@@ -190,21 +190,21 @@ class Emergency(SafeModule):
         (a veto lifted, a one-shot REDUCE issued), that reports a stale market (its reason counts the seconds)
         or that failed is not kept. (Expired requests and venue flags it settles are already in its output.)
         """
-        out = self._out
-        if out is not None and self._out_version == self._version and self._out_from <= now_ms < self._out_until \
-                and (self._out_calm is None or now_ms - self._out_calm < self.cfg.veto_lift_s * 1000) \
+        if self._out_version == self._version and self._out_from <= now_ms < self._out_until \
                 and (self._out_stale_floor is None or now_ms - self._out_stale_floor <= self.cfg.stale_s * 1000) \
+                and (self._out_calm is None or now_ms - self._out_calm < self.cfg.veto_lift_s * 1000) \
                 and (self._out_oldest is None or now_ms - int(self.cfg.venue_window_s * 1000) < self._out_oldest):
             self.consecutive_errors = 0
-            if out.ts != self.last_ts:
-                out = self._out = msgspec.structs.replace(out, ts=self.last_ts)
-            return out
+            out = self._out
+            if out.ts != self.last_ts:  # type: ignore[union-attr]  (kept: `_out_version` is -1 without one)
+                out = self._out = replace(out, ts=self.last_ts)  # type: ignore[arg-type]
+            return out  # type: ignore[return-value]
         version = self._version
         self._out_keep, self._out_from, self._out_until = True, now_ms, math.inf
         self._out_calm = self._out_stale_floor = self._out_oldest = None
         out = super().evaluate(now_ms)
         keep = self._out_keep and self._version == version and out.status is not Status.ERROR
-        self._out, self._out_version = (out if keep else None), self._version
+        self._out, self._out_version = (out, version) if keep else (None, -1)
         return out
 
     def _venue_vetoes(self, now_ms: int) -> list[Veto]:

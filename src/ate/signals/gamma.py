@@ -6,7 +6,7 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
-import msgspec
+from msgspec.structs import replace
 
 from ate.config.modules import GammaConfig
 from ate.signals.base import Action, ModuleOutput, SafeModule, Status, Veto
@@ -124,19 +124,19 @@ class Gamma(SafeModule):
         It then holds while the books are unchanged (`_version`), the clock has not gone back (a stale book
         stays stale) and the fresh books are within max_snapshot_age_s of the oldest snapshot it judged.
         """
-        out = self._out
-        if out is not None and self._out_version == self._version and self._out_from <= now_ms and (
+        if self._out_version == self._version and self._out_from <= now_ms and (
                 self._out_snapshot is None or now_ms - self._out_snapshot <= self.cfg.max_snapshot_age_s * 1000):
             self.consecutive_errors = 0
-            if out.ts != self.last_ts:
-                out = self._out = msgspec.structs.replace(out, ts=self.last_ts)
-            return out
+            out = self._out
+            if out.ts != self.last_ts:  # type: ignore[union-attr]  (kept: `_out_version` is -1 without one)
+                out = self._out = replace(out, ts=self.last_ts)  # type: ignore[arg-type]
+            return out  # type: ignore[return-value]
         version = self._version
         self._out_keep, self._out_from, self._out_snapshot = True, now_ms, None
         self._out_stale = set()
         out = super().evaluate(now_ms)
         keep = self._out_keep and self._version == version and out.status is not Status.ERROR
-        self._out, self._out_version = (out if keep else None), self._version
+        self._out, self._out_version = (out, version) if keep else (None, -1)
         return out
 
     def _evaluate(self, now_ms: int) -> ModuleOutput:
