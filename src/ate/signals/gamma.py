@@ -98,9 +98,9 @@ class Gamma(SafeModule):
                     in_flight: bool = False) -> None:
         """Account snapshot of a book: spot coins over all venues, signed perp coins, mark price."""
         b = self.books[book_id]
-        # The same coins again, no later than before, of a book the last output found fresh: nothing that
-        # output says changes (a kept output's fresh books are inside their soft band, a verdict that reads
-        # neither the mark nor the clock); the book just stays fresh longer than the output assumes.
+        # The same coins again, in a snapshot no older than the last, of a book the last output found fresh:
+        # nothing that output says changes (a kept output's fresh books are inside their soft band, a verdict
+        # that reads neither the mark nor the clock); the book just stays fresh longer than the output assumes.
         if b.last_hedge_ms is None or book_id in self._out_stale or b.snapshot_ms is None \
                 or not (spot == b.spot and perp == b.perp and in_flight == b.in_flight
                         and snapshot_ms >= b.snapshot_ms):
