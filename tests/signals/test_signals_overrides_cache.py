@@ -37,6 +37,9 @@ class FullEmergency(Emergency):
         self._equity_args = None
         super().update_equity(equity, now_ms, gross_exposure, flow)
 
+    def _current_values(self):
+        return self._ladder_values()
+
 
 class FullGamma(Gamma):
     __slots__ = ()
@@ -214,3 +217,20 @@ def test_unchanged_inputs_give_back_the_same_output_object():
     # an input that matters ends it: the equity falls 10 % (level 2: veto and REDUCE)
     e.update_equity(9_000.0, T0 + 2 * MIN, 0.0)
     assert e.evaluate(T0 + 2 * MIN).veto.scope == "all"
+
+
+def test_a_day_of_bars_with_moving_marks_evaluates_once():
+    """The backtest's common case for hours on end: books every minute, equity moving by cents (dust valued at
+    the mark), the hedged book flat. Nothing the overrides say can change, so neither evaluates again; the
+    outputs still carry each minute's time and equity."""
+    e, g = CountingEmergency(EmergencyConfig()), CountingGamma(GammaConfig())
+    g.register_book("carry", HedgeBook("BTC", "binance", "BTCUSDT-PERP", 1.0, 0.001))
+    for i in range(1440):
+        t = T0 + i * MIN
+        e.on_market_update(MARKETS[0], t)
+        e.update_equity(10_000.0 + 0.01 * (i % 7), t, 0.0)
+        g.update_book("carry", 0.0, 0.0, 60_000.0 + i, t)
+        out_e, out_g = e.evaluate(t), g.evaluate(t)
+        assert out_e.ts == out_g.ts == t and out_e.values["equity"] == 10_000.0 + 0.01 * (i % 7)
+        assert out_e.vetoes == out_g.vetoes == () and out_g.values["carry"]["reason"] == "inside band"
+    assert (e.evaluations, g.evaluations) == (1, 1)

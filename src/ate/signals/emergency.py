@@ -35,8 +35,8 @@ class Emergency(SafeModule):
     __slots__ = ("cfg", "peak", "e_day0", "day", "equity", "level", "halted", "x_ref", "exposure",
                  "acted_level", "calm_since_ms", "veto_active", "_prev_close", "_flash_until",
                  "_last_update", "_venues", "_values", "_values_version", "_version", "_flash_latest",
-                 "_dd_steps", "_dl_steps", "_equity_args", "_out", "_out_version", "_out_keep", "_out_from",
-                 "_out_until", "_out_calm", "_out_stale_floor", "_out_oldest")
+                 "_dd_steps", "_dl_steps", "_equity_args", "_marks", "_out", "_out_version", "_out_marks", "_out_keep",
+                 "_out_from", "_out_until", "_out_calm", "_out_stale_floor", "_out_oldest")
 
     def __init__(self, cfg: EmergencyConfig) -> None:
         super().__init__()
@@ -57,11 +57,12 @@ class Emergency(SafeModule):
         self._flash_latest = 0  # the latest of `_flash_until`: no flash veto from then on
         self._last_update: dict[str, int] = {}
         self._venues: dict[str, _VenueHealth] = {}
-        # bumped by every change that can change the output (ladder state, detector inputs); keys the cached
-        # `values` and the cached output
+        # bumped by every change that can change the output (ladder state, detector inputs) but a move of the
+        # marks alone (equity, peak, E_day0), which bumps `_marks`: that changes the output's `values` only
         self._version = 0
+        self._marks = 0
         self._values: dict[str, Any] = {}
-        self._values_version = -1
+        self._values_version: tuple[int, int] | None = None  # (`_version`, `_marks`) of `_values`
         # a level counts the thresholds at or below the ratio: on these ascending lists, bisect_right counts them
         self._dd_steps = [t - _EPS for t in cfg.drawdown_levels]
         self._dl_steps = [t - _EPS for t in cfg.daily_loss_levels]
@@ -71,6 +72,7 @@ class Emergency(SafeModule):
         # rarer time limits (the veto-lift clock, the stale floor, the oldest venue request) where not None.
         self._out: ModuleOutput | None = None
         self._out_version = -1
+        self._out_marks = 0  # `_marks` of its values
         self._out_keep = False
         self._out_from = 0
         self._out_until: int | float = math.inf
@@ -99,6 +101,7 @@ class Emergency(SafeModule):
             if now_ms > self.last_ts:
                 self.last_ts = now_ms
             return
+        before = self._read_by_evaluate()
         if self.peak is None:
             self.peak = self.e_day0 = equity
             self.day = day
@@ -124,8 +127,17 @@ class Emergency(SafeModule):
         if self.level >= 5:
             self.halted = True
         self.last_ts = max(self.last_ts, now_ms)
-        self._version += 1
+        if before == self._read_by_evaluate():
+            self._marks += 1  # vetoes, actions, status and reason read none of what moved (see `_evaluate`)
+        else:
+            self._version += 1
         self._equity_args = (equity, gross_exposure, day, self._version)
+
+    def _read_by_evaluate(self) -> tuple[Any, ...]:
+        """The ladder state `_evaluate` and `_output` read besides `values` (the exposure only where a REDUCE
+        can be due)."""
+        return (self.level, self.halted, self.x_ref, self.exposure if 2 <= self.level <= 4 else None,
+                self.veto_active, self.calm_since_ms, self.peak is None)
 
     def ladder_level(self, equity: float) -> int:
         assert self.peak is not None and self.e_day0 is not None
@@ -191,12 +203,16 @@ class Emergency(SafeModule):
         or that failed is not kept. (Expired requests and venue flags it settles are already in its output.)
         """
         if self._out_version == self._version and self._out_from <= now_ms < self._out_until \
-                and (self._out_stale_floor is None or now_ms - self._out_stale_floor <= self.cfg.stale_s * 1000) \
+                and (self._out_stale_floor is None or now_ms - self._out_stale_floor <= self.cfg.stale_s * 1000
+                     or self._fresh_since(now_ms)) \
                 and (self._out_calm is None or now_ms - self._out_calm < self.cfg.veto_lift_s * 1000) \
                 and (self._out_oldest is None or now_ms - int(self.cfg.venue_window_s * 1000) < self._out_oldest):
             self.consecutive_errors = 0
             out = self._out
-            if out.ts != self.last_ts:  # type: ignore[union-attr]  (kept: `_out_version` is -1 without one)
+            if self._out_marks != self._marks:  # the marks moved: new values, the rest holds
+                self._out_marks = self._marks
+                out = self._out = replace(out, ts=self.last_ts, values=self._current_values())  # type: ignore[arg-type]
+            elif out.ts != self.last_ts:  # type: ignore[union-attr]  (kept: `_out_version` is -1 without one)
                 out = self._out = replace(out, ts=self.last_ts)  # type: ignore[arg-type]
             return out  # type: ignore[return-value]
         version = self._version
@@ -204,8 +220,17 @@ class Emergency(SafeModule):
         self._out_calm = self._out_stale_floor = self._out_oldest = None
         out = super().evaluate(now_ms)
         keep = self._out_keep and self._version == version and out.status is not Status.ERROR
-        self._out, self._out_version = (out, version) if keep else (None, -1)
+        self._out, self._out_version, self._out_marks = (out, version, self._marks) if keep else (None, -1, 0)
         return out
+
+    def _fresh_since(self, now_ms: int) -> bool:
+        """No market stale at `now_ms` by the updates seen since the kept output's stale floor was taken (they
+        only move the floor later: an earlier one bumps `_version`); the new floor is kept."""
+        floor = min(self._last_update.values())
+        if now_ms - floor <= self.cfg.stale_s * 1000:
+            self._out_stale_floor = floor
+            return True
+        return False
 
     def _venue_vetoes(self, now_ms: int) -> list[Veto]:
         cfg = self.cfg
@@ -281,11 +306,15 @@ class Emergency(SafeModule):
             vetoes.extend(self._venue_vetoes(now_ms))
         return self._output(tuple(vetoes), tuple(actions))
 
-    def _output(self, vetoes: tuple[Veto, ...], actions: tuple[Action, ...]) -> ModuleOutput:
-        if self._values_version != self._version:
-            self._values_version = self._version
+    def _current_values(self) -> dict[str, Any]:
+        key = (self._version, self._marks)
+        if self._values_version != key:
+            self._values_version = key
             self._values = self._ladder_values()
-        values = self._values
+        return self._values
+
+    def _output(self, vetoes: tuple[Veto, ...], actions: tuple[Action, ...]) -> ModuleOutput:
+        values = self._current_values()
         status = Status.OK if self.peak is not None else Status.WARMUP
         return ModuleOutput(self.name, self.last_ts, status, None, None, f"level{self.level}", vetoes, actions,
                             values, "" if self.peak is not None else "no equity input yet")

@@ -125,7 +125,8 @@ class Gamma(SafeModule):
         stays stale) and the fresh books are within max_snapshot_age_s of the oldest snapshot it judged.
         """
         if self._out_version == self._version and self._out_from <= now_ms and (
-                self._out_snapshot is None or now_ms - self._out_snapshot <= self.cfg.max_snapshot_age_s * 1000):
+                self._out_snapshot is None or now_ms - self._out_snapshot <= self.cfg.max_snapshot_age_s * 1000
+                or self._fresh_since(now_ms)):
             self.consecutive_errors = 0
             out = self._out
             if out.ts != self.last_ts:  # type: ignore[union-attr]  (kept: `_out_version` is -1 without one)
@@ -138,6 +139,16 @@ class Gamma(SafeModule):
         keep = self._out_keep and self._version == version and out.status is not Status.ERROR
         self._out, self._out_version = (out, version) if keep else (None, -1)
         return out
+
+    def _fresh_since(self, now_ms: int) -> bool:
+        """The books the kept output found fresh are still fresh at `now_ms` by their snapshots since (same
+        coins, never older: anything else bumps `_version`); the new oldest one is kept."""
+        oldest = min(b.snapshot_ms for book_id, b in self.books.items()  # type: ignore[type-var]
+                     if book_id not in self._out_stale)
+        if now_ms - oldest <= self.cfg.max_snapshot_age_s * 1000:
+            self._out_snapshot = oldest
+            return True
+        return False
 
     def _evaluate(self, now_ms: int) -> ModuleOutput:
         if not self.books:
