@@ -155,9 +155,8 @@ class ArbitrageStrategy(Strategy):
         self.cfg = cfg = cfg or ArbitrageConfig()
         self.a, self.b = cfg.market_a, cfg.market_b
         self.venue_a, self.venue_b = split_market(self.a)[0], split_market(self.b)[0]
-        self._fee = {self.a: cfg.fee_a_bps, self.b: cfg.fee_b_bps}
         # the config is frozen: its Decimals are made once, not on every attempt
-        self._fee_rate = {m: to_dec(bps) * BP for m, bps in self._fee.items()}
+        self._fee_rate = {self.a: to_dec(cfg.fee_a_bps) * BP, self.b: to_dec(cfg.fee_b_bps) * BP}
         self._venue = {self.a: self.venue_a, self.b: self.venue_b}
         self._split = {self.a: split_market(self.a), self.b: split_market(self.b)}
         self._max_notional = to_dec(cfg.max_notional)
