@@ -46,7 +46,6 @@ def store(tmp_path):
     s.close()
 
 
-@pytest.mark.xfail(strict=True, reason="review4: msgspec sorted encoder refuses int-keyed dicts json wrote")
 def test_a_plugin_memory_keyed_by_ints_is_saved_with_its_order_and_read_back_as_json_would(store):
     clock, venue = Clock(), ScriptVenue()
     core = make_core(store, clock, venue, strategies=[Guarded(Rungs())])
@@ -58,7 +57,6 @@ def test_a_plugin_memory_keyed_by_ints_is_saved_with_its_order_and_read_back_as_
     assert restarted.strategies[0].inner.memory == saved["memory"]
 
 
-@pytest.mark.xfail(strict=True, reason="review4: msgspec sorted encoder refuses int-keyed dicts json wrote")
 def test_state_encoding_keeps_json_s_text_for_int_keys():
     state = {"b": {2: 1.5, 10: "x"}, "a": [1, {3: None}]}
     assert json.loads(_encode(state)) == json.loads(json.dumps(state, sort_keys=True, default=str))
