@@ -7,8 +7,6 @@ new day's daily-loss level: the REDUCE it stands for came late (at the next loss
 
 from __future__ import annotations
 
-import pytest
-
 from ate.config.modules import EmergencyConfig
 from ate.signals.emergency import DAY_MS, Emergency
 
@@ -16,7 +14,6 @@ MIDNIGHT = 1_750_032_000_000 - 1_750_032_000_000 % DAY_MS + DAY_MS
 MIN = 60_000
 
 
-@pytest.mark.xfail(strict=True, reason="review4: emergency re-anchors E_day0 on any other UTC day")
 def test_a_clock_step_back_over_midnight_keeps_the_new_days_daily_loss_level():
     e = Emergency(EmergencyConfig())
     e.update_equity(10_000.0, MIDNIGHT + MIN, gross_exposure=5_000.0)
