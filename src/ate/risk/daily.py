@@ -74,8 +74,8 @@ class DailyLossTracker:
             self.peak, dirty = equity, True
         self.equity = equity
         loss = self.loss
-        if loss >= self.limit and self.breached_day != day:
-            self.breached_day, dirty = day, True
+        if loss >= self.limit and self.breached_day != self.day_ms:  # the tracked day (a clock may step back)
+            self.breached_day, dirty = self.day_ms, True
             self.store.add_event(EngineEvent(now, RISK_BREACH, f"daily loss {loss} reached limit {self.limit}",
                                              Severity.CRITICAL,
                                              {"what": "daily_loss", "value": str(loss), "limit": str(self.limit)}))
