@@ -65,6 +65,7 @@ class DailyLossTracker:
             self.day_ms, self.e_day0, dirty = day, equity - flow, True
         elif day > self.day_ms:
             self.day_ms, self.e_day0, dirty = day, (self.equity if self.equity is not None else equity - flow), True
+        day = self.day_ms  # the tracked day from here on (a clock stepping back over midnight stays in it)
         if flow:
             self.e_day0 += flow
             if self.peak is not None:
@@ -74,8 +75,8 @@ class DailyLossTracker:
             self.peak, dirty = equity, True
         self.equity = equity
         loss = self.loss
-        if loss >= self.limit and self.breached_day != self.day_ms:  # the tracked day (a clock may step back)
-            self.breached_day, dirty = self.day_ms, True
+        if loss >= self.limit and self.breached_day != day:
+            self.breached_day, dirty = day, True
             self.store.add_event(EngineEvent(now, RISK_BREACH, f"daily loss {loss} reached limit {self.limit}",
                                              Severity.CRITICAL,
                                              {"what": "daily_loss", "value": str(loss), "limit": str(self.limit)}))
