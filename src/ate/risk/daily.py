@@ -65,6 +65,7 @@ class DailyLossTracker:
             self.day_ms, self.e_day0, dirty = day, equity - flow, True
         elif day > self.day_ms:
             self.day_ms, self.e_day0, dirty = day, (self.equity if self.equity is not None else equity - flow), True
+        day = self.day_ms  # the tracked day from here on (a clock stepping back over midnight stays in it)
         if flow:
             self.e_day0 += flow
             if self.peak is not None:

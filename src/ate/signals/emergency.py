@@ -108,7 +108,9 @@ class Emergency(SafeModule):
         else:
             self.peak += flow
             self.e_day0 += flow  # type: ignore[operator]
-            if day != self.day:  # first equity of a new UTC day stands as E_day0; the level may fall again
+            # first equity of a new UTC day stands as E_day0; the level may fall again. Only a later day: a clock
+            # stepping back over midnight (and forward again) must not re-anchor the day it already anchored.
+            if self.day is None or day > self.day:
                 self.day, self.e_day0 = day, equity
                 if not self.halted:
                     self.level = 0

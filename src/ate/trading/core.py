@@ -10,6 +10,7 @@ except through the store it is given, and it never raises into its caller on bad
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
@@ -66,8 +67,12 @@ def _encode(state: Any) -> str:
     """A strategy state as stored and compared: canonical JSON (keys sorted; Decimals and anything else JSON has
     no type for as their `str`). msgspec, not `json`: this runs in every decision's unit, and `json` spent
     ~12 µs on an arbitrage attempt's state. A non-finite float becomes null (a state holding one is a bug that
-    PostgreSQL's JSON would refuse anyway)."""
-    return _STATE_JSON.encode(state).decode()
+    PostgreSQL's JSON would refuse anyway). A dict keyed by ints, which the sorted encoder refuses, is written by
+    `json` as before (keys as text), so such a state neither fails its unit nor reads back differently."""
+    try:
+        return _STATE_JSON.encode(state).decode()
+    except TypeError:
+        return json.dumps(state, sort_keys=True, default=str, separators=(",", ":"), ensure_ascii=False)
 
 
 class TradingCore:
