@@ -87,6 +87,10 @@ WORKLOADS = ("full", "simple", "floor", "signals")
 def measure(workload: str, months: int) -> float:
     """One workload over the bench year, in this process; prints its line and returns its rate."""
     candles, note = year_of_minutes(months)
+    if workload in ("full", "signals"):
+        # GARCH refits import `arch` (pandas, scipy) at the first refit: about 1 s once per process, which
+        # is start-up, not throughput. The runs in one process (before each had its own) paid it once too.
+        import arch.univariate.volatility  # noqa: F401
     if workload == "full":
         return run("full engine (8 modules + strategies + risk + matching)", parse_config({"mode": "backtest"}, env={}),
                    candles, note, dvol=load_dvol(DVOL) if DVOL.exists() else ())
