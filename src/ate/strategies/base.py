@@ -190,6 +190,13 @@ class SimpleContext:
         self.balances[(venue, asset)] = Balance(asset, Decimal(free))
 
 
+def reacts(strategy: Strategy, hook: str, market: str) -> bool:
+    """Whether `strategy`'s `hook` (`on_book` or `on_candle`) can do anything with `market`'s data (see
+    `Strategy.reads` and `Strategy.implements`)."""
+    markets = strategy.reads()
+    return strategy.implements(hook) and (markets is None or market in markets)
+
+
 def blocked(ctx: StrategyContext, scopes: Iterable[str], active: Collection[str] | None = None) -> str | None:
     """The first active veto among `scopes` (or `all`), None if entries are allowed; `active` defaults to
     `ctx.vetoes`."""
@@ -303,6 +310,17 @@ class Strategy:
         return NO_INTENTS
 
     # ---- market data -------------------------------------------------------------------------------
+    def reads(self) -> Collection[str] | None:
+        """The markets whose books and candles `on_book` and `on_candle` act on: for any other market they
+        return no intents and change nothing, so the core does not call them. None: every market (the
+        default, for a strategy that does not say)."""
+        return None
+
+    def implements(self, hook: str) -> bool:
+        """Whether `hook` is this strategy's own: the base class's hooks return no intents and change
+        nothing, so the core does not call a strategy that keeps them."""
+        return getattr(type(self), hook) is not getattr(Strategy, hook)
+
     def subscriptions(self) -> tuple[str, ...]:
         """Markets (`venue:SYMBOL`) the strategy reads besides the configured ones (e.g. a conversion
         market): the engine subscribes to them like any other market."""
@@ -343,12 +361,14 @@ class Strategy:
 
     def drain_events(self) -> list[EngineEvent]:
         """Alerts and notable decisions since the last call (for the operator and the store)."""
-        out, self._events = self._events, []
+        out = self._events[:]
+        self._events.clear()  # emptied in place: a `PerMarket`'s slots report into their parent's list
         return out
 
     def drain_trades(self) -> list[ClosedTrade]:
         """Round trips closed since the last call (feed kelly with the directional ones)."""
-        out, self._trades = self._trades, []
+        out = self._trades[:]
+        self._trades.clear()
         return out
 
     def _event(self, ts_ms: int, kind: str, message: str, severity: Severity = Severity.INFO,

@@ -135,6 +135,9 @@ class FundingCarryStrategy(Strategy):
             self.mark = mark
         return self.evaluate(ctx)
 
+    def reads(self) -> tuple[str, ...]:
+        return self.traded  # `on_candle` ignores every other market
+
     def on_candle(self, market: str, candle: Candle, ctx: StrategyContext) -> Sequence[OrderIntent]:
         if market != self.spot and market != self.perp:
             return NO_INTENTS

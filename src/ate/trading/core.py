@@ -47,7 +47,7 @@ from ate.signals.base import ModuleOutput
 from ate.signals.engine import Decision, SignalEngine, signal_markets
 from ate.store.db import MARKS_KEY, SPOT_BASES_KEY
 from ate.store.rows import JsonText
-from ate.strategies.base import FundingInfo, MarginInfo, Strategy, fresh_state
+from ate.strategies.base import FundingInfo, MarginInfo, Strategy, fresh_state, reacts
 from ate.trading.context import CoreContext
 from ate.trading.scoped_state import ScopedState
 from ate.trading.valuation import Valuation
@@ -114,6 +114,8 @@ class TradingCore:
         # strategies that report hedge books (the base class reports none): snapshotted for gamma every minute
         self._hedgers = [s for s in self.by_name.values() if type(s).hedge_snapshot is not Strategy.hedge_snapshot]
         self.ctx = CoreContext(self)
+        # per market, the strategies whose on_book / on_candle can act on it (`reacts`), found once
+        self._reacting: dict[str, dict[str, tuple[Strategy, ...]]] = {"on_book": {}, "on_candle": {}}
         self.books: dict[str, BookTicker] = {}
         self.funding: dict[str, FundingInfo] = {}
         self.margins: dict[str, MarginInfo] = {}
@@ -345,10 +347,17 @@ class TradingCore:
         self.portfolio.mark(market, price)
         self.risk.update_mark(market, price, self.clock())
 
+    def _strategies_reading(self, hook: str, market: str) -> tuple[Strategy, ...]:
+        table = self._reacting[hook]
+        found = table.get(market)
+        if found is None:
+            found = table[market] = tuple(s for s in self.strategies if reacts(s, hook, market))
+        return found
+
     def on_book(self, book: BookTicker) -> None:
         market = self._store_book(book)
         if market is not None:
-            for s in self.strategies:
+            for s in self._strategies_reading("on_book", market):
                 self._handle(s, s.on_book(market, self.ctx))
 
     def on_books(self, books: Sequence[BookTicker]) -> None:
@@ -356,7 +365,7 @@ class TradingCore:
         strategy reading several markets (a basis cross) never mixes this instant with the last."""
         markets = [m for m in map(self._store_book, books) if m is not None]
         for market in markets:
-            for s in self.strategies:
+            for s in self._strategies_reading("on_book", market):
                 self._handle(s, s.on_book(market, self.ctx))
 
     def _store_book(self, book: BookTicker) -> str | None:
@@ -393,7 +402,7 @@ class TradingCore:
             close = Decimal(repr(candle.close))
             self.portfolio.mark(market, close)
             self.risk.update_mark(market, close, self.clock())
-        for s in self.strategies:
+        for s in self._strategies_reading("on_candle", market):
             self._handle(s, s.on_candle(market, candle, self.ctx))
         return decision
 
