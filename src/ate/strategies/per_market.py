@@ -42,6 +42,7 @@ class PerMarket(Strategy):
         self.slots = slots
         self._owner = {m: s for s in slots.values() for m in s.traded}  # type: ignore[attr-defined]
         self._fresh = {key: fresh_state(s) for key, s in slots.items()}
+        self._only = next(iter(slots.values())) if len(slots) == 1 else None
         self._removed: dict[str, Any] = {}  # saved state of markets no longer configured, carried forward
         self._reacting: dict[str, dict[str, tuple[Strategy, ...]]] = {"on_book": {}, "on_candle": {}}
         for s in slots.values():  # one list each, so `has_reports` is a look at two lists, not a scan
@@ -110,9 +111,13 @@ class PerMarket(Strategy):
         return {k: v for s in self.slots.values() for k, v in s.hedge_books(ctx).items()}
 
     def hedge_snapshot(self, ctx: StrategyContext) -> dict[str, BookSnapshot]:
+        if self._only is not None:  # every minute: one market's (the common case) as it is
+            return self._only.hedge_snapshot(ctx)
         return {k: v for s in self.slots.values() for k, v in s.hedge_snapshot(ctx).items()}
 
     def exposures(self) -> list[Exposure]:
+        if self._only is not None:
+            return self._only.exposures()
         return [e for s in self.slots.values() for e in s.exposures()]
 
     # ---- reporting and persistence -----------------------------------------------------------------

@@ -36,7 +36,7 @@ from ate.model import (
 )
 from ate.model.market import BookTicker
 from ate.risk.capital import limits_from_config
-from ate.risk.daily import DailyLossTracker
+from ate.risk.daily import DAY_MS, DailyLossTracker
 from ate.risk.ladder import Book, EmergencyLadder, Holding, gross_exposure
 from ate.risk.pretrade import PreTradeChecker
 from ate.risk.state import TradingStateKeeper
@@ -112,7 +112,8 @@ class TradingCore:
         self.strategies = list(strategies)
         self.by_name = {s.name: s for s in self.strategies}
         # strategies that report hedge books (the base class reports none): snapshotted for gamma every minute
-        self._hedgers = [s for s in self.by_name.values() if type(s).hedge_snapshot is not Strategy.hedge_snapshot]
+        self._hedgers = [s for s in self.by_name.values() if s.implements("hedge_snapshot")]
+        self._exposers = [s for s in self.strategies if s.implements("exposures")]  # the others hold nothing
         self.ctx = CoreContext(self)
         # per market, the strategies whose on_book / on_candle can act on it (`reacts`), found once
         self._reacting: dict[str, dict[str, tuple[Strategy, ...]]] = {"on_book": {}, "on_candle": {}}
@@ -126,6 +127,8 @@ class TradingCore:
         self.quarantined = 0
         self.on_event: Callable[[EngineEvent], object] | None = None  # e.g. the monitor's alert notifier
         self._last_equity_ms = 0
+        self._equity_seen: tuple[Decimal, float, int] | None = None  # (equity, gross exposure, UTC day) last passed on
+        self._quoters = [s for s in self.strategies if s.implements("quote_rates")]
         self._ledger_written = 0
         self._touched: set[str] = set()  # strategies whose state may have changed in the current unit
         self._saved: dict[str, str] = {}  # each strategy's state as last written (JSON)
@@ -462,26 +465,40 @@ class TradingCore:
         """Periodic work (every second live; every candle in backtests): equity, daily loss, state."""
         now = self.clock()
         self._value_quotes()
-        zeroed = set(self.valuation.zeroed)  # assets valued at zero: their value enters as the valuation's flow
+        # assets valued at zero before this valuation: their value enters as the valuation's flow
+        zeroed = set(self.valuation.zeroed) if self._pending_flows else None
         valued = self.valuation.equity()
         if valued is not None:
-            equity, revalued = valued
-            flow = revalued + self._take_flows(zeroed)
-            self._snapshot_flows += flow
+            equity, flow = valued
+            if zeroed is not None:
+                flow += self._take_flows(zeroed)
+            if flow:
+                self._snapshot_flows += flow
             self._update_equity(now, equity, flow)
         if now - self._last_equity_ms >= EQUITY_EVERY_MS:
             self._persist(now, valued[0] if valued is not None else None)
 
     def _update_equity(self, now: int, equity: Decimal, flow: Decimal) -> None:
         """Daily loss, its limit for the risk layer, and the emergency module's equity."""
-        self.daily.update(equity, flow)
+        gross = float(gross_exposure(self.holdings()))
+        seen = (equity, gross, now - now % DAY_MS)
+        last = self._equity_seen
+        if seen == last and not flow and equity >= 0 and not equity.compare_total(last[0]):
+            # What the daily tracker, the risk layer's daily loss and the emergency ladder hold is a function
+            # of equity (to the digit: the tracker keeps it as text), exposure, flows and the UTC day: none
+            # moved, so updating them again changes nothing but the daily record's save time. A negative
+            # equity is an error the emergency module reports (failing closed) on every update: passed on.
+            return
+        self._equity_seen = seen
+        daily = self.daily
+        loss = daily.update(equity, flow)
         # Once the day's limit is reached, entries stay blocked for the rest of that day even if the
         # equity recovers (canary/live: "trading stops at the daily loss limit").
-        breached = self.daily.breached_day is not None and self.daily.breached_day == self.daily.day_ms
-        self.risk.set_daily_loss(max(self.daily.loss, self.daily.limit) if breached else self.daily.loss)
-        gross = float(gross_exposure(self.holdings()))
+        breached = daily.breached_day is not None and daily.breached_day == daily.day_ms
+        self.risk.set_daily_loss(max(loss, daily.limit) if breached else loss)
+        value, moved = float(equity), float(flow)
         for engine in self.engines.values():
-            engine.update_equity(float(equity), now, gross, float(flow))
+            engine.update_equity(value, now, gross, moved)
 
     def _persist(self, now: int, equity: Decimal | None) -> None:
         """Equity once it is valued (with the flows since the last snapshot), marks, signal state, and every
@@ -519,7 +536,7 @@ class TradingCore:
         """Quote assets at the live basis the strategies read (USDC at the USDT/USDC rate), so equity across
         quotes is in one unit; a quote whose reference has no price yet keeps its configured value."""
         prices = self.portfolio.prices
-        for s in self.strategies:
+        for s in self._quoters:
             for asset, (ref, rate) in s.quote_rates().items():
                 if ref in prices:
                     prices[asset] = rate * prices[ref]
@@ -541,6 +558,7 @@ class TradingCore:
             self.ladder.reset()
             for engine in self.engines.values():
                 engine.resume(float(equity), self.clock())
+            self._equity_seen = None  # the daily tracker and the emergency module were re-based
         self._state_seen = state
 
     # ---- internals ---------------------------------------------------------------------------------
@@ -554,7 +572,7 @@ class TradingCore:
     def holdings(self) -> list[Holding]:
         """What the emergency ladder may cut: strategy positions and pairs; arbitrage inventory is kept."""
         out = []
-        for s in self.strategies:
+        for s in self._exposers:
             for e in s.exposures():
                 inst = self.portfolio.instruments.get(e.market)
                 if inst is None:
