@@ -116,7 +116,8 @@ class TradingCore:
         self._exposers = [s for s in self.strategies if s.implements("exposures")]  # the others hold nothing
         self.ctx = CoreContext(self)
         # per market, the strategies whose on_book / on_candle can act on it (`reacts`), found once
-        self._reacting: dict[str, dict[str, tuple[Strategy, ...]]] = {"on_book": {}, "on_candle": {}}
+        self._reacting: dict[str, dict[str, tuple[tuple[Strategy, Callable[..., Sequence[OrderIntent]]], ...]]] = {
+            "on_book": {}, "on_candle": {}}
         self.books: dict[str, BookTicker] = {}
         self.funding: dict[str, FundingInfo] = {}
         self.margins: dict[str, MarginInfo] = {}
@@ -350,28 +351,32 @@ class TradingCore:
         self.portfolio.mark(market, price)
         self.risk.update_mark(market, price, self.clock())
 
-    def _strategies_reading(self, hook: str, market: str) -> tuple[Strategy, ...]:
-        table = self._reacting[hook]
-        found = table.get(market)
-        if found is None:
-            found = table[market] = tuple(s for s in self.strategies if reacts(s, hook, market))
-        return found
 
     def on_book(self, book: BookTicker) -> None:
-        market = self._store_book(book)
+        market = self._store_book(book, self.clock())
         if market is not None:
-            for s in self._strategies_reading("on_book", market):
-                self._handle(s, s.on_book(market, self.ctx))
+            self._to_strategies("on_book", market, (market, self.ctx))
 
     def on_books(self, books: Sequence[BookTicker]) -> None:
         """Books of one instant (a replay step): every one is in place before any strategy reacts, so a
         strategy reading several markets (a basis cross) never mixes this instant with the last."""
-        markets = [m for m in map(self._store_book, books) if m is not None]
+        now = self.clock()
+        markets = [m for b in books if (m := self._store_book(b, now)) is not None]
         for market in markets:
-            for s in self._strategies_reading("on_book", market):
-                self._handle(s, s.on_book(market, self.ctx))
+            self._to_strategies("on_book", market, (market, self.ctx))
 
-    def _store_book(self, book: BookTicker) -> str | None:
+    def _to_strategies(self, hook: str, market: str, args: tuple[Any, ...]) -> None:
+        """`hook(*args)` of every strategy reading `market`, each answer handled on its own."""
+        table = self._reacting[hook]
+        calls = table.get(market)
+        if calls is None:
+            calls = table[market] = tuple((s, getattr(s, hook)) for s in self.strategies if reacts(s, hook, market))
+        for s, call in calls:
+            intents = call(*args)
+            if intents or s.has_reports:  # `_handle` has nothing to do otherwise: the common case
+                self._handle(s, intents)
+
+    def _store_book(self, book: BookTicker, now: int) -> str | None:
         market = f"{book.venue}:{book.symbol}"
         # Live books were validated by the data manager; replays reach the core directly, so the same rule
         # guards here too (stateless part only: no second ordering check on the hot path).
@@ -380,7 +385,6 @@ class TradingCore:
             return None
         self.books[market] = book
         mid = (book.bid + book.ask) / TWO
-        now = self.clock()
         self.portfolio.mark(market, mid)
         self.risk.update_mark(market, mid, now)
         for engine in self.engines.values():
@@ -390,23 +394,23 @@ class TradingCore:
     def on_candle(self, market: str, candle: Candle) -> Decision | None:
         """A closed 1m candle of any market in use (the primary one also feeds the signal engine)."""
         decision = None
+        primary = market == self.primary
         for engine in self.engines.values():
             if engine.market != market:
                 engine.observe_candle(market, candle)
                 continue
-            if market == self.primary and candle.close_ms % self._decision_ms == 0:
-                self._snapshot_hedge_books()  # gamma at a decision sees the books as of now
+            if primary and candle.close_ms % self._decision_ms == 0:
+                self._snapshot_hedge_books(self.clock())  # gamma at a decision sees the books as of now
             decision = engine.on_candle(candle)
             if decision is not None:
                 self._on_decision(decision)
-            if market == self.primary:
+            if primary:
                 self._overrides()
         if market not in self.books:  # candle-only replays (backtests) still need marks for valuation
             close = Decimal(repr(candle.close))
             self.portfolio.mark(market, close)
             self.risk.update_mark(market, close, self.clock())
-        for s in self._strategies_reading("on_candle", market):
-            self._handle(s, s.on_candle(market, candle, self.ctx))
+        self._to_strategies("on_candle", market, (market, candle, self.ctx))
         return decision
 
     def on_funding(self, market: str, rate: Decimal, mark: Decimal | None, ts_ms: int) -> None:
@@ -467,7 +471,7 @@ class TradingCore:
         self._value_quotes()
         # assets valued at zero before this valuation: their value enters as the valuation's flow
         zeroed = set(self.valuation.zeroed) if self._pending_flows else None
-        valued = self.valuation.equity()
+        valued = self.valuation.equity(now)
         if valued is not None:
             equity, flow = valued
             if zeroed is not None:
@@ -480,7 +484,8 @@ class TradingCore:
 
     def _update_equity(self, now: int, equity: Decimal, flow: Decimal) -> None:
         """Daily loss, its limit for the risk layer, and the emergency module's equity."""
-        gross = float(gross_exposure(self.holdings()))
+        held = self.holdings()
+        gross = float(gross_exposure(held)) if held else 0.0
         seen = (equity, gross, now - now % DAY_MS)
         last = self._equity_seen
         if seen == last and not flow and equity >= 0 and not equity.compare_total(last[0]):
@@ -491,7 +496,7 @@ class TradingCore:
             return
         self._equity_seen = seen
         daily = self.daily
-        loss = daily.update(equity, flow)
+        loss = daily.update(equity, flow, now)
         # Once the day's limit is reached, entries stay blocked for the rest of that day even if the
         # equity recovers (canary/live: "trading stops at the daily loss limit").
         breached = daily.breached_day is not None and daily.breached_day == daily.day_ms
@@ -601,8 +606,7 @@ class TradingCore:
             out["market"] = decision.market
         return out
 
-    def _snapshot_hedge_books(self) -> None:
-        now = self.clock()
+    def _snapshot_hedge_books(self, now: int) -> None:
         update = self.signals.update_hedge_book
         for s in self._hedgers:
             for book_id, snap in s.hedge_snapshot(self.ctx).items():
@@ -610,7 +614,7 @@ class TradingCore:
 
     def _overrides(self) -> None:
         now = self.clock()
-        self._snapshot_hedge_books()
+        self._snapshot_hedge_books(now)
         emergency, gamma = self.signals.overrides(now)
         self.module_outputs["emergency"] = emergency
         self.module_outputs["gamma"] = gamma

@@ -37,10 +37,12 @@ class Valuation:
         return {i.base for i in self.portfolio.instruments.values()
                 if i.kind is MarketKind.SPOT and i.quote in prices}
 
-    def equity(self) -> tuple[Decimal, Decimal] | None:
-        """(equity, flow): ``flow`` is the value of assets priced for the first time since they were valued at
-        zero. None while a configured market's first mark is awaited within the grace period."""
-        now = self.clock()
+    def equity(self, now: int | None = None) -> tuple[Decimal, Decimal] | None:
+        """(equity, flow) at `now` (default: the clock's): ``flow`` is the value of assets priced for the first
+        time since they were valued at zero. None while a configured market's first mark is awaited within
+        the grace period."""
+        if now is None:
+            now = self.clock()
         if self.started_ms is None:
             self.started_ms = now
         if not self.zeroed:  # the common case: nothing to wait for, warn about or re-enter
