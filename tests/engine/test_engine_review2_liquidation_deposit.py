@@ -7,10 +7,11 @@ from decimal import Decimal
 
 import pytest
 from engine_support import ACCOUNT, data_present, settle
-from test_engine_liquidation_while_down import liquidate, long_perp_then_down
+from test_engine_liquidation_while_down import FEE, liquidate, long_perp_then_down
 from test_engine_resume import engine_wallet, start, stop, venue_wallet
 
 from ate.model import OrderType, Side, TimeInForce
+from ate.trading.core import TradingCore
 
 pytestmark = [pytest.mark.skipif(not data_present(), reason="simulator data files absent"),
               pytest.mark.timeout(90)]
@@ -19,10 +20,6 @@ D = Decimal
 DEPOSIT = D("1000")
 
 
-@pytest.mark.xfail(strict=True, reason="review2: after a position difference whose trade was never seen, the "
-                   "liquidation owns the whole margin-asset difference (either sign), so a deposit in the same "
-                   "window becomes P&L; telling them apart needs the venue's income history (INSURANCE_CLEAR, "
-                   "TRANSFER), which the simulator does not serve yet")
 async def test_a_deposit_beside_an_unseen_liquidation_is_a_transfer_not_pnl(tmp_path, monkeypatch):
     async with long_perp_then_down(tmp_path, monkeypatch) as (sim, drive, raw, a):
         clock = drive.clock
@@ -118,3 +115,57 @@ async def test_a_manual_trade_after_the_comparison_is_not_taken_for_the_unseen_c
             assert not [f for f in b.store.fills() if f.trade_id.startswith("compared:")]
         finally:
             await stop(b, clock, drive)
+
+
+def _window_transfers(engine, restarted: int) -> list[tuple[str, Decimal]]:
+    return [(e["ref"].rsplit(":", 1)[0], e["amount"]) for e in engine.store.ledger(kind="transfer")
+            if e["venue"] == "binance_usdm" and e["ts_ms"] >= restarted]
+
+
+async def test_a_deposit_beside_a_seen_close_out_is_a_transfer_and_the_fee_a_loss(tmp_path, monkeypatch):
+    """The close-out trade is seen, so only a loss beside it is the liquidation's: without the venue's transfer
+    history the deposit and the clearance fee net into one 'deposit' and the fee never reaches the daily loss."""
+    async with long_perp_then_down(tmp_path, monkeypatch) as (sim, drive, raw, a):
+        clock = drive.clock
+        await drive.run(20 * 60_000, 60_000)
+        sim.inject("deposit", account=ACCOUNT, venue="binance-usdm", asset="USDT", amount=str(DEPOSIT))
+        trade = liquidate(sim)
+        fee = (trade.qty * trade.price * FEE).quantize(D("0.00000001"))
+        restarted = clock.now_ms()
+        b = await start(raw, clock, drive)
+        try:
+            assert _window_transfers(b, restarted) == [("transfer:binance_usdm", DEPOSIT)]
+            assert [e["amount"] for e in b.store.ledger(kind="liquidation")] == [-fee]
+            assert engine_wallet(b, "binance_usdm") == venue_wallet(sim, "binance-usdm")
+        finally:
+            await stop(b, clock, drive)
+
+
+async def test_a_start_interrupted_after_booking_the_deposit_books_the_liquidation_once_after(tmp_path, monkeypatch):
+    """The transfers are booked one unit each before the liquidation's: a start that dies between them leaves the
+    deposit in the ledger, and the next start must not take it out of the difference a second time."""
+    async with long_perp_then_down(tmp_path, monkeypatch) as (sim, drive, raw, a):
+        clock = drive.clock
+        await drive.run(20 * 60_000, 60_000)
+        sim.inject("deposit", account=ACCOUNT, venue="binance-usdm", asset="USDT", amount=str(DEPOSIT))
+        trade = liquidate(sim)
+        fee = (trade.qty * trade.price * FEE).quantize(D("0.00000001"))
+
+        def dies(*_a, **_k):
+            raise RuntimeError("killed between the transfer's unit and the liquidation's")
+
+        restarted = clock.now_ms()
+        with monkeypatch.context() as m:
+            m.setattr(TradingCore, "book_liquidation_cost", dies)
+            b = await start(raw, clock, drive)
+            await stop(b, clock, drive)
+        assert _window_transfers(b, restarted) == [("transfer:binance_usdm", DEPOSIT)]
+        assert not b.store.ledger(kind="liquidation")
+
+        c = await start(raw, clock, drive)
+        try:
+            assert _window_transfers(c, restarted) == [("transfer:binance_usdm", DEPOSIT)]
+            assert [e["amount"] for e in c.store.ledger(kind="liquidation")] == [-fee]
+            assert engine_wallet(c, "binance_usdm") == venue_wallet(sim, "binance-usdm")
+        finally:
+            await stop(c, clock, drive)

@@ -91,6 +91,15 @@ def test_inline_keys_need_an_owner_only_file(tmp_path):
     assert load_config(path, env={}).venues.binance.api_key.get_secret_value() == "k"
 
 
+def test_inline_keys_for_a_simulator_on_any_loopback_address_need_no_private_file(tmp_path):
+    path = tmp_path / "c.json"
+    urls = {"spot_rest_url": "http://127.0.0.2:9", "spot_ws_url": "ws://127.0.0.2:9", "usdm_rest_url": "http://[::1]:9",
+            "usdm_ws_url": "ws://localhost:9", "spot_ws_api_url": "ws://127.0.0.3:9"}
+    path.write_text(json.dumps({"mode": "paper", "venues": {"binance": {"api_key": "k", "api_secret": "s", **urls}}}))
+    path.chmod(0o644)
+    assert load_config(path, env={}).venues.binance.api_key.get_secret_value() == "k"
+
+
 def test_cli_validate_ok_and_rejections(tmp_path):
     good = tmp_path / "good.json"
     good.write_text(json.dumps({"mode": "paper"}))

@@ -86,6 +86,8 @@ def test_non_finite_nested_values_are_refused():
     ({"venues": {"backpack": {"ws_url": "not a url"}}}, "venues.backpack.ws_url: 'not a url' is not a wss:// URL"),
     ({"monitor": {"alerts": {"webhook_url": "http://hooks.example.com/x"}}},
      "monitor.alerts.webhook_url: 'http://hooks.example.com/x': keys and orders would travel unencrypted"),
+    ({"monitor": {"telegram": {"api_base": "http://api.telegram.org"}}},
+     "monitor.telegram.api_base: 'http://api.telegram.org': keys and orders would travel unencrypted"),
     ({"monitor": {"host": "0.0.0.0"}},
      "monitor: host '0.0.0.0' exposes the operator API beyond this machine; set monitor.allow_remote true"),
     ({"store": {"url": "not a url"}}, "store.url: 'not a url' is not a database URL (e.g. sqlite:///state/ate.db)"),

@@ -20,6 +20,7 @@ from ate.model import Side
 from ate.risk.events import CLOSE_ALL
 from ate.risk.state import read_state
 from ate.store import Store
+from ate.venues.clock import ManualClock
 
 D = Decimal
 pytestmark = [pytest.mark.timeout(180)]
@@ -159,5 +160,39 @@ async def test_close_all_command_with_one_venue_down_in_its_own_process(tmp_path
         assert "binance: canceled 0, closed 0, errors 0, left open 0" in out
         assert "backpack: FAILED" in out and "NOT EVERYTHING IS CLOSED" in out
         assert await clients["binance_usdm"].positions() == []
+    finally:
+        await shut(sim_cm, clients)
+
+
+async def test_a_ban_an_engine_persisted_holds_for_close_all(tmp_path, monkeypatch, capsys):
+    """close-all runs when the engine may have earned a ban: sending inside a 418 would lengthen it. A 429
+    pause is waited out before the first request; a ban beyond the timeout fails its venue at once, with
+    nothing sent, and the other venues still close."""
+    sim_cm, sim, cfg_path, cfg, clients, instruments = await world(tmp_path, monkeypatch)
+    store = Store(cfg.store.url)
+    try:
+        await rest_far_orders(clients, instruments, store)
+        wall = ManualClock(1_800_000_000_000, auto_advance=True)  # bans count in wall time
+        start = wall.now_ms()
+        store.set_state("venues.pauses", {"binance_spot": {"until_ms": start + 600_000, "reason": "HTTP 418"},
+                                          "binance_usdm": {"until_ms": start + 30_000, "reason": "HTTP 429"}})
+        store.close()
+        capsys.readouterr()
+        ok = await commands.close_all(cfg, set(commands.TRADING_VENUES), True, clock=SimTime(sim), timeout_s=60,
+                                      wall=wall)
+        out = capsys.readouterr().out
+        assert not ok
+        assert ("binance: FAILED: HTTP 418: the venue bans requests until 2027-01-15 08:10:00 UTC (600 s left, "
+                "beyond the 60 s timeout); nothing was sent") in out
+        assert "note   waited out HTTP 429 (30 s) before the first request" in out
+        assert "binance_usdm: canceled 1, closed 0, errors 0, left open 0" in out
+        assert "backpack: canceled 2, closed 0, errors 0, left open 0" in out
+        assert wall.now_ms() >= start + 30_000  # the 429 was waited out, on the wall clock
+        after = await holdings(clients)
+        assert after["binance"][0] == 1 and after["binance_usdm"][0] == 0  # the banned venue was not touched
+        store = Store(cfg.store.url)
+        waits = [e.message for e in store.events(kind="venue_paused")]
+        assert any(m.startswith("close-all waits out binance_usdm's HTTP 429: 30 s left") for m in waits), waits
+        store.close()
     finally:
         await shut(sim_cm, clients)

@@ -130,8 +130,16 @@ async def test_binance_order_lifecycle_matches_simulator(sim, kind):
         assert [(p.symbol, p.amount, p.ts_ms) for p in paid] == [("BTCUSDT", Decimal("-0.03"), now + 1),
                                                                  ("BTCUSDT", Decimal("0.06"), now + 2)]
         assert cursor == now + 2 and await c.funding_since(cursor) == ([], cursor)
+        # deposits and withdrawals of the futures wallet: income TRANSFER, kept apart from the funding
+        sim.core.transfer("alice", venue, "USDT", Decimal("250"))
+        sim.core.transfer("alice", venue, "USDT", Decimal("-40.5"))
+        moved = await c.transfers_since(now - 1)  # made at the venue's now
+        assert [(t.asset, t.amount) for t in moved] == [("USDT", Decimal("250")), ("USDT", Decimal("-40.5"))]
+        assert len({t.ref for t in moved}) == 2 and await c.transfers_since(moved[-1].ts_ms) == []
+        assert (await c.funding_since(now))[0] == paid
     else:
         assert await c.funding_since(0) == ([], 0)  # spot pays no funding
+        assert await c.transfers_since(0) is None  # the spot deposit history is not read
     await c.close()
 
 
@@ -430,3 +438,23 @@ async def test_check_starts_the_simulator_for_simulated_venues():
     assert [r for r in rows if r.status == FAIL] == []
     assert {r.venue for r in rows if r.check == "keys" and r.status == "ok"} == {"binance", "binance_usdm",
                                                                                 "backpack"}
+
+
+async def test_binance_fills_since_pages_past_a_thousand_trades(sim):
+    """A long downtime leaves more trades than one history page: every one is read before the balances are
+    compared (a trade left for later would be in the balance and booked again as a fill)."""
+    c = binance(sim, MarketKind.SPOT)
+    await c.sync_clock()
+    sim.core.place_order("alice", "binance-spot", "BTCUSDT", Side.BUY, OrderType.MARKET, Decimal("0.001"),
+                         tif=TimeInForce.IOC, client_order_id="seen-0")
+    (seen,), _ = await c.fills_since("BTCUSDT", None)
+    for n in range(1, 1051):
+        sim.core.place_order("alice", "binance-spot", "BTCUSDT", Side.SELL if n % 2 else Side.BUY, OrderType.MARKET,
+                             Decimal("0.001"), tif=TimeInForce.IOC, client_order_id=f"down-{n}")
+    fills, cursor = await c.fills_since("BTCUSDT", seen.trade_id)
+    venue = [t for t in sim.core.trades_for("alice", "binance-spot", "BTCUSDT") if t.trade_no > int(seen.trade_id)]
+    assert len(venue) == 1050
+    assert [f.trade_id for f in fills] == [str(t.trade_no) for t in venue]
+    assert [f.client_order_id for f in fills[:2]] == ["down-1", "down-2"] and fills[-1].client_order_id == "down-1050"
+    assert cursor == str(venue[-1].trade_no) and await c.fills_since("BTCUSDT", cursor) == ([], cursor)
+    await c.close()

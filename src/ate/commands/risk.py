@@ -20,6 +20,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import typer
 from rich.console import Console
@@ -249,7 +250,7 @@ class _Venue:
     error: str | None = None  # why the venue could not be used at all
 
 
-def _build(cfg, name: str, clock):
+def _build(cfg, name: str, clock, pause_clock):
     """One venue's client; configuration problems (a missing key, a secret that is not base64) surface here."""
     from ate.venues.errors import MissingCredentials
     from ate.venues.factory import build_clients, credentials_for
@@ -262,27 +263,46 @@ def _build(cfg, name: str, clock):
     only = {k: {"enabled": k == _SECTION[name]} for k in ("binance", "backpack", "deribit")}
     venues = cfg.venues.model_copy(update={k: getattr(cfg.venues, k).model_copy(update=v) for k, v in only.items()})
     try:
-        return build_clients(venues, clock=clock)[name]
+        return build_clients(venues, clock=clock, pause_clock=pause_clock)[name]
     except (ValueError, TypeError) as exc:  # binascii.Error is a ValueError; never echo the secret itself
         raise MissingCredentials(f"venues.{_SECTION[name]}: the API secret is unusable ({type(exc).__name__}: "
                                  f"{str(exc)[:80]})") from None
 
 
-async def _connect(cfg, name: str, clock) -> _Venue:
+async def _connect(cfg, name: str, clock, pauses, timeout_s: float) -> _Venue:
+    """One venue's started client. A 429 pause or 418 ban an engine persisted holds here too: sending inside
+    it would lengthen the ban. One that outlasts the timeout fails the venue at once, with nothing sent."""
+    from ate.monitor.pauses import utc
     from ate.venues.clock import SystemClock
     from ate.venues.errors import ClockSkewError
 
     v = _Venue(name)
     base = clock or SystemClock()
+
+    def build(venue_clock):
+        client = _build(cfg, name, venue_clock, pauses.wall if pauses is not None else None)
+        if pauses is not None:
+            pauses.book.attach_clients([client])
+        return client
+
     try:
-        v.client = _build(cfg, name, base)
+        v.client = build(base)
+        for until_ms, reason, left in (pauses.book.waits().values() if pauses is not None else ()):
+            if left > timeout_s:
+                v.error = (f"{reason}: the venue bans requests until {utc(until_ms)} ({left:.0f} s left, beyond "
+                           f"the {timeout_s:.0f} s timeout); nothing was sent")
+            v.notes.append(f"waited out {reason} ({left:.0f} s) before the first request")
+        if v.error is not None:
+            await v.client.close()
+            v.client = None
+            return v
         await v.client.start()
         try:
             v.client.server_clock.stamp(v.client.recv_window_ms)
         except ClockSkewError:
             offset = v.client.server_clock.offset_ms or 0
             await v.client.close()
-            v.client = _build(cfg, name, _AlignedClock(base, offset))
+            v.client = build(_AlignedClock(base, offset))
             await v.client.start()
             v.notes.append(f"local clock is {offset:+d} ms off the venue's: signing with the venue's time")
     except Exception as exc:
@@ -294,8 +314,16 @@ async def _connect(cfg, name: str, clock) -> _Venue:
     return v
 
 
-async def close_all(cfg, venues: set[str], yes: bool, *, clock=None, timeout_s: float = 120.0) -> bool:
-    """The body of ``ate close-all``; ``clock`` (``ate.venues.clock.Clock``) is the venue clients' clock.
+@dataclass(slots=True)
+class _Pauses:
+    book: Any  # ate.monitor.pauses.PauseBook over the store, for one venue's client
+    wall: Any  # the clock bans are counted on
+
+
+async def close_all(cfg, venues: set[str], yes: bool, *, clock=None, timeout_s: float = 120.0,
+                    wall=None) -> bool:
+    """The body of ``ate close-all``; ``clock`` (``ate.venues.clock.Clock``) is the venue clients' clock,
+    ``wall`` the one venue bans are counted on (default: the system clock).
 
     Returns True when every venue was read (dry run) or nothing is left open (``yes``)."""
     from ate.risk.capital import limits_from_config
@@ -320,8 +348,17 @@ async def close_all(cfg, venues: set[str], yes: bool, *, clock=None, timeout_s: 
             _say(f"FAILED  {line}")
     limits = limits_from_config(cfg)
 
+    def pauses() -> _Pauses | None:
+        from ate.monitor.pauses import PauseBook
+        from ate.venues.clock import SystemClock
+
+        if store is None:
+            return None
+        wall_clock = wall or SystemClock()
+        return _Pauses(PauseBook(store, _now_ms, wall_clock.now_ms, who="close-all"), wall_clock)
+
     async def one(name: str) -> tuple[_Venue, object, VenueResult | None]:
-        v = await _connect(cfg, name, clock)
+        v = await _connect(cfg, name, clock, pauses(), timeout_s)
         if v.error is not None:
             return v, None, None
         try:

@@ -60,7 +60,7 @@ def _loopback_only(venue) -> bool:
     """Every URL of the venue is this machine (a separately started ``ate simulate``): its keys are
     the simulator's test keys, not secrets."""
     urls = [v for k, v in venue.model_dump().items() if k.endswith("_url")]
-    return bool(urls) and all(urlsplit(u).hostname in ("127.0.0.1", "localhost", "::1") for u in urls)
+    return bool(urls) and all(is_loopback(urlsplit(u).hostname or "") for u in urls)
 
 
 def _inline_key_problems(cfg: EngineConfig, path: Path | None) -> list[str]:

@@ -114,8 +114,8 @@ class TelegramControlConfig(_Section):
                                       "itself is never read from config, logged or stored)")
     chat_ids: list[str] = Field(default_factory=list, description="chats whose commands are obeyed; any other "
                                 "chat gets no answer and is recorded as an audit event")
-    # Telegram Bot API base URL; tests point it at a local server.
-    api_base: str = "https://api.telegram.org"
+    # Telegram Bot API base URL (it carries the bot token: TLS unless loopback); tests point it at a local server.
+    api_base: HttpsUrl = "https://api.telegram.org"
     long_poll_s: int = Field(25, ge=0, le=50, description="getUpdates long-polling timeout")
     retry_s: float = Field(5.0, gt=0, le=600, description="wait after a failed getUpdates before the next one")
     max_age_s: float = Field(300.0, gt=0, description="commands older than this (e.g. sent during an outage) are "

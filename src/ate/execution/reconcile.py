@@ -15,11 +15,12 @@ Funding: every payment in the venue's income history since the stored cursor tha
 booked once as funding (the live path's ref), in one unit with its cursor, before the accounts are compared.
 
 Accounts (`reconcile_accounts`, at start): the venue's balances and perp positions are compared with the
-ledger's; a balance difference becomes a transfer (deposit, withdrawal, or the first start's opening
-balance), a perp position difference an external fill — each with an alert, booked once, never strategy
-P&L. A liquidation since the last comparison (the venue's close-out, or a position difference whose trade
-was never seen) owns the difference in its margin asset: what the venue took beside the trade is a
-liquidation loss, never a withdrawal that would move the daily-loss baseline. The window starts after the
+ledger's; each deposit and withdrawal the venue's transfer history lists since the last comparison is a
+transfer booked once by its id, then the rest of a balance difference becomes a transfer (deposit,
+withdrawal, or the first start's opening balance), a perp position difference an external fill — each with
+an alert, booked once, never strategy P&L. A liquidation since the last comparison (the venue's close-out,
+or a position difference whose trade was never seen) owns that rest in its margin asset: what the venue
+took beside the trade is a liquidation loss, never a withdrawal that would move the daily-loss baseline. The window starts after the
 last comparison's own time, which judged the position difference it dated then. Balances and positions are
 never overwritten from the venue.
 """
@@ -168,16 +169,19 @@ async def reconcile_accounts(core, client, now_ms: int, *, hypothetical: bool) -
     venue = client.venue
     booked: list[str] = []
     opening = not any(core.portfolio.balances[venue].values())  # the first start on this venue: nothing booked
+    compared_key = f"accounts_compared:{venue}"
+    since = core.store.get_state(compared_key) if core.store is not None else None
     if hypothetical:
-        venue_pos, balances = {}, {a: b.total for a, b in (await client.balances()).items()}
+        venue_pos, balances, transfers = {}, {a: b.total for a, b in (await client.balances()).items()}, ()
     else:
-        settled = await _settled_account(core, client, now_ms)
+        # the first comparison's balances hold every transfer up to their read, which is after its time
+        settled = await _settled_account(core, client, now_ms, now_ms if since is None else since)
         if settled is None:
             core.store.add_event(EngineEvent(
                 now_ms, "reconciliation", f"{venue}: the account kept moving while it was read; its balances "
                 "are compared at the next start", Severity.WARNING, {"venue": venue}))
             return booked
-        venue_pos, balances = settled
+        venue_pos, balances, transfers = settled
     # positions first: an external perp fill books realised P&L into the wallet the balances then compare
     if not hypothetical:
         for market, inst in core.portfolio.instruments.items():
@@ -196,11 +200,18 @@ async def reconcile_accounts(core, client, now_ms: int, *, hypothetical: bool) -
         ledger = external_flows(core.store, shadow=core.shadow)[venue] if core.store is not None else {}
     else:
         ledger = core.portfolio.balances[venue]
-    compared_key = f"accounts_compared:{venue}"
-    liquidated = {} if hypothetical else _liquidated_assets(core, venue, core.store.get_state(compared_key)
-                                                               if core.store is not None else None)
-    for asset in sorted(set(balances) | {a for a, v in ledger.items() if v}):
+    liquidated = {} if hypothetical else _liquidated_assets(core, venue, since)
+    for asset in sorted(set(balances) | {a for a, v in ledger.items() if v} | {t.asset for t in transfers}):
         diff = balances.get(asset, ZERO) - ledger.get(asset, ZERO)
+        # Each deposit and withdrawal the venue lists is a flow booked once by its id, before any difference
+        # is judged (a deposit may hide a liquidation's loss exactly). The window starts at the previous
+        # comparison's time and its balances were read after it: a transfer listed again was booked by it.
+        for t in transfers:
+            if t.asset == asset and core.book_transfer(
+                    venue, asset, t.amount, now_ms, f"transfer:{venue}:{t.ref}",
+                    ("deposit" if t.amount > 0 else "withdrawal") + " (the venue's history)"):
+                booked.append(f"{asset} {t.amount:+f}")
+                diff -= t.amount
         if not diff:
             continue
         why, either_sign = liquidated.get(asset, ("", False))
@@ -245,30 +256,35 @@ def _venue_symbols(core, venue: str) -> list[str]:
     return sorted({k.partition(":")[2] for k in core.portfolio.instruments if k.startswith(venue + ":")})
 
 
-async def _settled_account(core, client, now_ms: int, attempts: int = 3):
-    """The venue's perp positions and balances read on both sides of a fetch of the fills since the cursor,
-    until the two reads agree. A fill between the start-up fill fetch and a single balance read would be in
-    the balance but not in the ledger, be booked as a transfer, and then again as a fill when its trade
-    arrives; when nothing moved across the fetch, the ledger holds every fill the read reflects."""
+async def _settled_account(core, client, now_ms: int, transfers_after_ms: int, attempts: int = 3):
+    """The venue's perp positions, balances and listed transfers (after ``transfers_after_ms``) read on both
+    sides of a fetch of the fills since the cursor, until the two reads agree. A fill between the start-up
+    fill fetch and a single balance read would be in the balance but not in the ledger, be booked as a
+    transfer, and then again as a fill when its trade arrives; a deposit between the balance read and the
+    history read would be listed but not in the balances. When nothing moved across the fetch, the ledger
+    holds every fill the read reflects and the listed transfers are the ones in the balances."""
     venue = client.venue
     symbols = _venue_symbols(core, venue)
-    before = await _account(client)
+    before = await _account(client, transfers_after_ms)
     for _ in range(attempts):
         report = ReconcileReport(venue)
         for symbol in symbols:
             await _missing_fills(core, client, core.store, symbol, now_ms, report)
-        after = await _account(client)
+        after = await _account(client, transfers_after_ms)
         if _qty_view(after) == _qty_view(before):
             return after
         before = after
     return None
 
 
-async def _account(client):
+async def _account(client, transfers_after_ms: int):
     positions = {p.symbol: p for p in await client.positions()}
-    return positions, {a: b.total for a, b in (await client.balances()).items()}
+    balances = {a: b.total for a, b in (await client.balances()).items()}
+    # none when the venue's history cannot be read here (Backpack, Binance spot): the difference decides alone
+    return positions, balances, tuple(await client.transfers_since(transfers_after_ms) or ())
 
 
 def _qty_view(account):
-    positions, balances = account  # marks move between reads; quantities move only with fills and transfers
-    return {s: p.qty for s, p in positions.items() if p.qty}, {a: v for a, v in balances.items() if v}
+    positions, balances, transfers = account  # marks move between reads; quantities only with fills and transfers
+    return ({s: p.qty for s, p in positions.items() if p.qty}, {a: v for a, v in balances.items() if v},
+            {t.ref for t in transfers})

@@ -67,12 +67,7 @@ class EngineObserver:
 
     def attach_venues(self, clients: dict[str, Any]) -> None:
         self.clients = clients
-        limiters = []
-        for client in clients.values():
-            for lim in (getattr(client, "limiter", None), getattr(client, "history_limiter", None)):
-                if lim is not None and lim not in limiters:
-                    limiters.append(lim)
-        self.pauses.attach(limiters)
+        self.pauses.attach_clients(clients.values())
 
     def start_deadman(self, venues: list[str]) -> None:
         self.deadman = DeadMan(self.store, self.notifier, venues, loop_stall_s=self.cfg.loop_stall_s,

@@ -11,6 +11,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
+from typing import Any
 
 from ate.model import EngineEvent, Severity
 from ate.monitor.recorder import wall_ms
@@ -34,13 +35,14 @@ def stored_pauses(store: Store, now_ms: int | None = None) -> dict[str, dict]:
 
 
 class PauseBook:
-    """`wall_ms`: the clock pauses are persisted on (the limiters' pause clock)."""
+    """`wall_ms`: the clock pauses are persisted on (the limiters' pause clock); `who` waits them out."""
 
     def __init__(self, store: Store, event_ms: Callable[[], int],
-                 wall_ms: Callable[[], int] = wall_ms) -> None:
+                 wall_ms: Callable[[], int] = wall_ms, who: str = "start-up") -> None:
         self.store = store
         self.event_ms = event_ms
         self.wall_ms = wall_ms
+        self.who = who
         self.limiters: dict[str, RateLimiter] = {}
 
     def attach(self, limiters: Iterable[RateLimiter]) -> None:
@@ -52,10 +54,19 @@ class PauseBook:
             if p is not None:
                 lim.restore(int(p["until_ms"]), str(p.get("reason", "")))
                 left = lim.pause_left_s()
-                self._event(PAUSED, f"start-up waits out {lim.venue}'s {p.get('reason', 'pause')}: {left:.0f} s "
+                self._event(PAUSED, f"{self.who} waits out {lim.venue}'s {p.get('reason', 'pause')}: {left:.0f} s "
                                     f"left (until {utc(lim.paused_until_ms)}); no request is sent before",
                             Severity.WARNING, lim.venue, lim.paused_until_ms, str(p.get("reason", "")))
             lim.on_pause = self.record
+
+    def attach_clients(self, clients: Iterable[Any]) -> None:
+        """`attach` the rate limiters of venue clients (a client may keep a second one for its history)."""
+        limiters: list[RateLimiter] = []
+        for client in clients:
+            for lim in (getattr(client, "limiter", None), getattr(client, "history_limiter", None)):
+                if lim is not None and lim not in limiters:
+                    limiters.append(lim)
+        self.attach(limiters)
 
     def record(self, venue: str, until_ms: int, reason: str) -> None:
         rec = dict(self.store.get_state(STATE_KEY) or {})

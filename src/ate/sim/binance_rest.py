@@ -30,7 +30,7 @@ from ate.sim.binance_auth import (
     verify_signature,
 )
 from ate.sim.binance_limits import RateLimiter
-from ate.sim.core import Market, OrderRejected, SimOrder
+from ate.sim.core import Market, OrderRejected, SimOrder, TransferEvent
 from ate.sim.faults import StreamGate, ordered_reply
 from ate.sim.instruments import BINANCE_SPOT, BINANCE_USDM
 from ate.sim.runner import SimContext
@@ -467,9 +467,10 @@ class BinanceRest:
         m = self._market(r.params)
         trades = self.core.trades_for(r.account, self.venue, m.symbol, _int(r.params, "orderId"))
         from_id = _int(r.params, "fromId")
-        if from_id is not None:
-            trades = [t for t in trades if t.trade_no >= from_id]
         rows = _window(trades, lambda t: t.ts_ms, r.params, 500, 1000)
+        if from_id is not None:  # the oldest trades from that id on, as a time range would give
+            limit = min(_int(r.params, "limit", 500) or 500, 1000)
+            rows = [t for t in trades if t.trade_no >= from_id][:limit]
         return [wire.spot_trade(t) if self.spot else wire.usdm_trade(t) for t in rows]
 
     # ------------------------------------------------------------------ accounts
@@ -587,12 +588,16 @@ class BinanceRest:
 
     def income(self, r: Req) -> list:
         m = self._market(r.params, required=False)
-        kind = r.params.get("incomeType")
-        if kind not in (None, "", "FUNDING_FEE"):
-            return []
-        events = self.core.funding_for(r.account, self.venue, m.symbol if m else None)
+        kind = r.params.get("incomeType") or None
+        events: list = []
+        if kind in (None, "FUNDING_FEE"):
+            events += self.core.funding_for(r.account, self.venue, m.symbol if m else None)
+        if kind in (None, "TRANSFER") and m is None:  # a transfer moves the wallet, not a symbol
+            events += self.core.transfers_for(r.account, self.venue)
+        events.sort(key=lambda e: (e.ts_ms, e.event_no))
         rows = _window(events, lambda e: e.ts_ms, r.params, 100, 1000)
-        return [wire.income_row(e, self.core.markets[(self.venue, e.symbol)].instrument.quote) for e in rows]
+        return [wire.income_row(e, e.asset if isinstance(e, TransferEvent) else
+                                self.core.markets[(self.venue, e.symbol)].instrument.quote) for e in rows]
 
     def leverage(self, r: Req) -> dict:
         m = self._market(r.params)

@@ -9,7 +9,16 @@ from ate.data.candles import Candle
 from ate.model import Balance, MarketKind, OrderStatus, OrderType, Position, TimeInForce, fmt
 from ate.sim import klines
 from ate.sim.binance_auth import ApiError
-from ate.sim.core import FundingEvent, Market, OrderRejected, PublicTrade, RejectReason, SimFill, SimOrder
+from ate.sim.core import (
+    FundingEvent,
+    Market,
+    OrderRejected,
+    PublicTrade,
+    RejectReason,
+    SimFill,
+    SimOrder,
+    TransferEvent,
+)
 
 EIGHT = Decimal("0.00000001")
 FAR_FUTURE_MS = 4133404800000
@@ -372,6 +381,8 @@ def account_update(reason: str, balances: list[Balance], positions: list[Positio
                   "P": [position_json(p) for p in positions]}}
 
 
-def income_row(e: FundingEvent, asset: str) -> dict:
-    return {"symbol": e.symbol, "incomeType": "FUNDING_FEE", "income": fmt(e.amount), "asset": asset,
-            "info": "FUNDING_FEE", "time": e.ts_ms, "tranId": e.event_no, "tradeId": ""}
+def income_row(e: FundingEvent | TransferEvent, asset: str) -> dict:
+    kind = "TRANSFER" if isinstance(e, TransferEvent) else "FUNDING_FEE"
+    symbol = "" if isinstance(e, TransferEvent) else e.symbol
+    return {"symbol": symbol, "incomeType": kind, "income": fmt(e.amount), "asset": asset,
+            "info": kind, "time": e.ts_ms, "tranId": e.event_no, "tradeId": ""}

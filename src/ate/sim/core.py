@@ -34,6 +34,7 @@ checks them with ``Instrument.check`` and rejects off-grid values rather than ro
     core.balances(account, venue) -> dict[str, Balance]
     core.positions(account, venue) -> dict[str, Position]      # perp markets only
     core.funding_for(account, venue, symbol=None) -> list[FundingEvent]
+    core.transfers_for(account, venue) -> list[TransferEvent]  # deposits and withdrawals, oldest first
     core.set_leverage(account, venue, symbol, leverage) / core.leverage(account, venue, symbol)
     core.available_margin(account, venue, asset) -> Decimal   # perp wallet: equity - initial - order margin
     core.settle_funding(venue, symbol, ts_ms, rate, mark=None) -> list[FundingEvent]
@@ -232,6 +233,16 @@ class FundingEvent:
     event_no: int
 
 
+@dataclass(frozen=True, slots=True)
+class TransferEvent:
+    account: str
+    venue: str
+    asset: str
+    amount: Decimal  # deposited (negative when withdrawn)
+    ts_ms: int
+    event_no: int  # shares the funding events' numbering: one income history, one id space
+
+
 class Market:
     """One (venue, symbol): its instrument, fees and the replayed top of book in integer ticks/steps."""
 
@@ -339,6 +350,7 @@ class Account:
     open_by_client: dict[tuple[str, str], SimOrder] = field(default_factory=dict)
     fills: list[SimFill] = field(default_factory=list)
     funding: list[FundingEvent] = field(default_factory=list)
+    transfers: list[TransferEvent] = field(default_factory=list)
 
     def wallet(self, venue: str) -> dict[str, Balance]:
         return self.wallets.setdefault(venue, {})
@@ -446,7 +458,10 @@ class MatchingCore:
             raise OrderRejected(RejectReason.INSUFFICIENT_BALANCE, f"withdrawal of {-amount} {asset} exceeds "
                                                                    f"the free {b.free}")
         b.free += amount
-        self._balances_changed(account_id, venue, (b,), "DEPOSIT" if amount > 0 else "WITHDRAW", self.now(), amount)
+        now = self.now()
+        self.account(account_id).transfers.append(TransferEvent(account_id, venue, asset, amount, now,
+                                                                next(self._funding_no)))
+        self._balances_changed(account_id, venue, (b,), "DEPOSIT" if amount > 0 else "WITHDRAW", now, amount)
         return b
 
     def _balances_changed(self, account_id: str, venue: str, balances: tuple[Balance, ...] | list[Balance],
@@ -522,6 +537,9 @@ class MatchingCore:
     def funding_for(self, account_id: str, venue: str, symbol: str | None = None) -> list[FundingEvent]:
         return [e for e in self.account(account_id).funding
                 if e.venue == venue and (symbol is None or e.symbol == symbol)]
+
+    def transfers_for(self, account_id: str, venue: str) -> list[TransferEvent]:
+        return [e for e in self.account(account_id).transfers if e.venue == venue]
 
     # ----------------------------------------------------------------- market data (hot path)
     def update_book(self, m: Market, bid_t: int, ask_t: int, bid_sz: int, ask_sz: int, ts_ms: int) -> None:

@@ -40,6 +40,15 @@ class FundingPayment:
 
 
 @dataclass(frozen=True, slots=True)
+class TransferRecord:
+    """A deposit (> 0) or withdrawal (< 0) of a wallet as the venue's history lists it."""
+    asset: str
+    amount: Decimal
+    ts_ms: int
+    ref: str  # the venue's transaction id
+
+
+@dataclass(frozen=True, slots=True)
 class MarginReport:
     """The venue's margin view of the account holding one perp (USD of the margin asset)."""
 
@@ -120,6 +129,10 @@ class VenueClient(Protocol):
     # Funding the account received or paid after ``cursor`` (a settlement time in ms), oldest first, with
     # the new cursor; spot-only clients return nothing.
     async def funding_since(self, cursor: int) -> tuple[list[FundingPayment], int]: ...
+
+    # Deposits and withdrawals after ``since_ms``, oldest first; None when this client cannot read the venue's
+    # transfer history (reconciliation then cannot tell a transfer from a liquidation in the same window).
+    async def transfers_since(self, since_ms: int) -> list[TransferRecord] | None: ...
 
     async def balances(self) -> dict[str, Balance]: ...
 

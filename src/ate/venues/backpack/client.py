@@ -29,7 +29,15 @@ from ate.model.market import BookTicker, DepthUpdate, MarkPrice
 from ate.venues.backpack import parse
 from ate.venues.backpack.signing import instruction_for, public_key_from_seed, sign, signing_string
 from ate.venues.backpack.streams import BackpackMarketStream, BackpackUserStream
-from ate.venues.base import CommandResult, FundingPayment, MarginReport, MarketSink, Outcome, UserSink
+from ate.venues.base import (
+    CommandResult,
+    FundingPayment,
+    MarginReport,
+    MarketSink,
+    Outcome,
+    TransferRecord,
+    UserSink,
+)
 from ate.venues.clock import Clock, ServerClock, SystemClock
 from ate.venues.credentials import Credentials
 from ate.venues.errors import NotFound, VenueError, VenueRejected, VenueUnknown
@@ -356,6 +364,9 @@ class BackpackClient(ClockSyncedClient):
                            for r in rows), key=lambda p: (p.ts_ms, p.symbol))
         payments = [p for p in payments if p.ts_ms > cursor]
         return payments, (payments[-1].ts_ms if payments else cursor)
+
+    async def transfers_since(self, since_ms: int) -> list[TransferRecord] | None:
+        return None  # the deposit and withdrawal histories are not read yet
 
     async def balances(self) -> dict[str, Balance]:
         d = await self._call("GET", "/api/v1/capital", signed=True)

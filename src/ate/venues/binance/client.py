@@ -14,7 +14,15 @@ from ate.data.candles import INTERVAL_MS, Candle
 from ate.model import Balance, Fill, Instrument, MarketKind, Order, OrderType, Position, TimeInForce, fmt
 from ate.model import to_decimal as D
 from ate.model.market import BookTicker, DepthUpdate, MarkPrice
-from ate.venues.base import CommandResult, FundingPayment, MarginReport, MarketSink, Outcome, UserSink
+from ate.venues.base import (
+    CommandResult,
+    FundingPayment,
+    MarginReport,
+    MarketSink,
+    Outcome,
+    TransferRecord,
+    UserSink,
+)
 from ate.venues.binance import parse
 from ate.venues.binance.signing import encode_params, sign_params, ws_api_signature
 from ate.venues.binance.streams import BinanceMarketStream, BinanceUserStream
@@ -27,6 +35,7 @@ from ate.venues.rest import Prepared, Request, RestTransport
 
 log = logging.getLogger("ate.venues.binance")
 
+TRADES_PAGE = 1000  # the most a trade history request returns
 UNKNOWN_CODES = {-1007, -1006}  # "execution status unknown" / unexpected response
 
 
@@ -314,11 +323,20 @@ class BinanceClient(ClockSyncedClient):
     async def fills_since(self, symbol: str, cursor: str | None) -> tuple[list[Fill], str | None]:
         """Fills with trade id above ``cursor`` (a trade id), oldest first; returns the new cursor.
 
-        Client order ids are filled in from the venue's order records (one query per order seen)."""
-        params: list[tuple[str, Any]] = [("symbol", symbol), ("limit", 1000)]
-        if cursor is not None:
-            params.append(("fromId", int(cursor) + 1))
-        rows = await self._get(self.api.my_trades, params, weight=self.api.my_trades_weight, signed=True)
+        Paged by trade id: a long downtime can leave more than a page of trades, and a fill left unread while
+        the balances are compared would be booked twice (as a transfer, then as the fill). Without a cursor
+        only the newest page is read. Client order ids are filled in from the venue's order records (one
+        query per order seen)."""
+        rows: list[dict] = []
+        while True:
+            params: list[tuple[str, Any]] = [("symbol", symbol), ("limit", TRADES_PAGE)]
+            if cursor is not None:
+                params.append(("fromId", int(cursor) + 1))
+            page = await self._get(self.api.my_trades, params, weight=self.api.my_trades_weight, signed=True)
+            rows += page
+            if cursor is None or len(page) < TRADES_PAGE:
+                break
+            cursor = str(max(int(r["id"]) for r in page))
         coids: dict[str, str] = {}
         fills = []
         for r in sorted(rows, key=lambda r: int(r["id"])):
@@ -337,24 +355,37 @@ class BinanceClient(ClockSyncedClient):
         return d.get("clientOrderId", "")
 
     async def funding_since(self, cursor: int) -> tuple[list[FundingPayment], int]:
-        """FUNDING_FEE income after ``cursor`` (ms), paged by time; payments sharing the last page's time are
-        read again on the next page and kept once by their transaction id."""
+        """FUNDING_FEE income after ``cursor`` (ms), oldest first, with the new cursor."""
         if self.kind is MarketKind.SPOT:
             return [], cursor
-        seen: dict[str, FundingPayment] = {}
-        start = cursor + 1
+        payments = [FundingPayment(r["symbol"], D(r["income"]), int(r["time"]))
+                    for r in await self._income("FUNDING_FEE", cursor)]
+        payments.sort(key=lambda p: (p.ts_ms, p.symbol))
+        return payments, (payments[-1].ts_ms if payments else cursor)
+
+    async def transfers_since(self, since_ms: int) -> list[TransferRecord] | None:
+        """USD-M wallet transfers (income TRANSFER) after ``since_ms``; the spot wallet's deposit history is
+        not read (None)."""
+        if self.kind is MarketKind.SPOT:
+            return None
+        return [TransferRecord(r["asset"], D(r["income"]), int(r["time"]), str(r["tranId"]))
+                for r in await self._income("TRANSFER", since_ms)]
+
+    async def _income(self, kind: str, after_ms: int) -> list[dict]:
+        """Income rows of ``kind`` after ``after_ms``, oldest first, paged by time; rows sharing the last
+        page's time are read again on the next page and kept once by their transaction id."""
+        seen: dict[str, dict] = {}
+        start = after_ms + 1
         while True:
-            rows = await self._get(f"{self.api.prefix}/income", [("incomeType", "FUNDING_FEE"),
-                                                                 ("startTime", start), ("limit", 1000)],
-                                   weight=30, signed=True)
+            rows = await self._get(f"{self.api.prefix}/income", [("incomeType", kind), ("startTime", start),
+                                                                 ("limit", 1000)], weight=30, signed=True)
             fresh = [r for r in rows if str(r["tranId"]) not in seen]
             for r in fresh:
-                seen[str(r["tranId"])] = FundingPayment(r["symbol"], D(r["income"]), int(r["time"]))
+                seen[str(r["tranId"])] = r
             if len(rows) < 1000 or not fresh:
                 break
             start = max(int(r["time"]) for r in rows)
-        payments = sorted(seen.values(), key=lambda p: (p.ts_ms, p.symbol))
-        return payments, (payments[-1].ts_ms if payments else cursor)
+        return sorted(seen.values(), key=lambda r: int(r["time"]))
 
     async def balances(self) -> dict[str, Balance]:
         if self.kind is MarketKind.SPOT:
