@@ -9,7 +9,7 @@ of intents (usually empty) and must not raise on ordinary market conditions.
 from __future__ import annotations
 
 import json
-from collections.abc import Collection, Iterable, Sequence
+from collections.abc import Callable, Collection, Iterable, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any, Protocol, runtime_checkable
@@ -190,13 +190,6 @@ class SimpleContext:
         self.balances[(venue, asset)] = Balance(asset, Decimal(free))
 
 
-def reacts(strategy: Strategy, hook: str, market: str) -> bool:
-    """Whether `strategy`'s `hook` (`on_book` or `on_candle`) can do anything with `market`'s data (see
-    `Strategy.reads` and `Strategy.implements`)."""
-    markets = strategy.reads()
-    return strategy.implements(hook) and (markets is None or market in markets)
-
-
 def blocked(ctx: StrategyContext, scopes: Iterable[str], active: Collection[str] | None = None) -> str | None:
     """The first active veto among `scopes` (or `all`), None if entries are allowed; `active` defaults to
     `ctx.vetoes`."""
@@ -320,6 +313,14 @@ class Strategy:
         """Whether `hook` is this strategy's own: the base class's hooks return no intents and change
         nothing, so the core does not call a strategy that keeps them."""
         return getattr(type(self), hook) is not getattr(Strategy, hook)
+
+    def handler(self, hook: str, market: str) -> Callable[..., Sequence[OrderIntent]] | None:
+        """What to call with `market`'s data for `hook` (`on_book` or `on_candle`); None when it could not act
+        on it (see `reads` and `implements`). The core looks it up once per hook and market."""
+        markets = self.reads()
+        if not self.implements(hook) or (markets is not None and market not in markets):
+            return None
+        return getattr(self, hook)
 
     def subscriptions(self) -> tuple[str, ...]:
         """Markets (`venue:SYMBOL`) the strategy reads besides the configured ones (e.g. a conversion

@@ -10,7 +10,7 @@ events and closed trades into the one strategy's lists.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from decimal import Decimal
 from typing import Any
 
@@ -24,7 +24,6 @@ from ate.strategies.base import (
     Strategy,
     StrategyContext,
     fresh_state,
-    reacts,
 )
 
 _SUMMED = ("wins", "losses", "round_trips", "realised_pnl_usd", "hypothetical_trades", "funding_captured_usd",
@@ -44,7 +43,8 @@ class PerMarket(Strategy):
         self._fresh = {key: fresh_state(s) for key, s in slots.items()}
         self._only = next(iter(slots.values())) if len(slots) == 1 else None
         self._removed: dict[str, Any] = {}  # saved state of markets no longer configured, carried forward
-        self._reacting: dict[str, dict[str, tuple[Strategy, ...]]] = {"on_book": {}, "on_candle": {}}
+        self._reacting: dict[str, dict[str, tuple[Callable[..., Sequence[OrderIntent]], ...]]] = {
+            "on_book": {}, "on_candle": {}}
         for s in slots.values():  # one list each, so `has_reports` is a look at two lists, not a scan
             s._events, s._trades = self._events, self._trades
 
@@ -54,25 +54,32 @@ class PerMarket(Strategy):
             out.extend(call(s))
         return out or NO_INTENTS
 
-    def _slots_reading(self, hook: str, market: str) -> tuple[Strategy, ...]:
-        """The slots whose `hook` can act on `market` (the others would return nothing), found once."""
+    def _slots_reading(self, hook: str, market: str) -> tuple[Callable[..., Sequence[OrderIntent]], ...]:
+        """The hooks of the slots that can act on `market` (the others would return nothing), found once."""
         table = self._reacting[hook]
         found = table.get(market)
         if found is None:
-            found = table[market] = tuple(s for s in self.slots.values() if reacts(s, hook, market))
+            found = table[market] = tuple(h for s in self.slots.values() if (h := s.handler(hook, market)))
         return found
+
+    def handler(self, hook: str, market: str) -> Callable[..., Sequence[OrderIntent]] | None:
+        """The one slot that reads `market` answers for the strategy directly."""
+        found = self._slots_reading(hook, market)
+        if not found:
+            return None
+        return found[0] if len(found) == 1 else getattr(self, hook)
 
     # ---- hooks -------------------------------------------------------------------------------------
     def on_book(self, market: str, ctx: StrategyContext) -> Sequence[OrderIntent]:
         out: list[OrderIntent] = []
-        for s in self._slots_reading("on_book", market):
-            out.extend(s.on_book(market, ctx))
+        for hook in self._slots_reading("on_book", market):
+            out.extend(hook(market, ctx))
         return out or NO_INTENTS
 
     def on_candle(self, market: str, candle: Candle, ctx: StrategyContext) -> Sequence[OrderIntent]:
         out: list[OrderIntent] = []
-        for s in self._slots_reading("on_candle", market):
-            out.extend(s.on_candle(market, candle, ctx))
+        for hook in self._slots_reading("on_candle", market):
+            out.extend(hook(market, candle, ctx))
         return out or NO_INTENTS
 
     def on_decision(self, decision: Any, ctx: StrategyContext) -> Sequence[OrderIntent]:

@@ -47,7 +47,7 @@ from ate.signals.base import ModuleOutput
 from ate.signals.engine import Decision, SignalEngine, signal_markets
 from ate.store.db import MARKS_KEY, SPOT_BASES_KEY
 from ate.store.rows import JsonText
-from ate.strategies.base import FundingInfo, MarginInfo, Strategy, fresh_state, reacts
+from ate.strategies.base import FundingInfo, MarginInfo, Strategy, fresh_state
 from ate.trading.context import CoreContext
 from ate.trading.scoped_state import ScopedState
 from ate.trading.valuation import Valuation
@@ -115,7 +115,7 @@ class TradingCore:
         self._hedgers = [s for s in self.by_name.values() if s.implements("hedge_snapshot")]
         self._exposers = [s for s in self.strategies if s.implements("exposures")]  # the others hold nothing
         self.ctx = CoreContext(self)
-        # per market, the strategies whose on_book / on_candle can act on it (`reacts`), found once
+        # per market, the strategies whose on_book / on_candle can act on it, with what to call (`handler`)
         self._reacting: dict[str, dict[str, tuple[tuple[Strategy, Callable[..., Sequence[OrderIntent]]], ...]]] = {
             "on_book": {}, "on_candle": {}}
         self.books: dict[str, BookTicker] = {}
@@ -370,7 +370,7 @@ class TradingCore:
         table = self._reacting[hook]
         calls = table.get(market)
         if calls is None:
-            calls = table[market] = tuple((s, getattr(s, hook)) for s in self.strategies if reacts(s, hook, market))
+            calls = table[market] = tuple((s, h) for s in self.strategies if (h := s.handler(hook, market)))
         for s, call in calls:
             intents = call(*args)
             if intents or s.has_reports:  # `_handle` has nothing to do otherwise: the common case
