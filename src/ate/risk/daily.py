@@ -91,6 +91,12 @@ class DailyLossTracker:
             self.e_day0 = self.peak = self.equity
             self._save(self.clock())
 
+    def unchanged(self, now: int) -> None:
+        """What `update` does at `now` with the equity it last saw, no flow, on the same UTC day: nothing but
+        the periodic save of the record (the anchor, the peak and the loss stay as they are)."""
+        if now - self._saved_ms >= self.persist_every_ms:
+            self._save(now)
+
     def _save(self, now: int) -> None:
         self._saved_ms = now
         self.store.set_state(DAILY_KEY, {

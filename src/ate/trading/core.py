@@ -491,8 +491,9 @@ class TradingCore:
         if seen == last and not flow and equity >= 0 and not equity.compare_total(last[0]):
             # What the daily tracker, the risk layer's daily loss and the emergency ladder hold is a function
             # of equity (to the digit: the tracker keeps it as text), exposure, flows and the UTC day: none
-            # moved, so updating them again changes nothing but the daily record's save time. A negative
-            # equity is an error the emergency module reports (failing closed) on every update: passed on.
+            # moved, so updating them again changes nothing but the tracker's periodic save, done here. A
+            # negative equity is an error the emergency module reports (failing closed) on every update.
+            self.daily.unchanged(now)
             return
         self._equity_seen = seen
         daily = self.daily
