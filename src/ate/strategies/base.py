@@ -305,8 +305,8 @@ class Strategy:
     # ---- market data -------------------------------------------------------------------------------
     def reads(self) -> Collection[str] | None:
         """The markets whose books and candles `on_book` and `on_candle` act on: for any other market they
-        return no intents and change nothing, so the core does not call them. None: every market (the
-        default, for a strategy that does not say)."""
+        return no intents and change nothing, so the core does not call them (it asks once per market).
+        None: every market (the default, for a strategy that does not say)."""
         return None
 
     def implements(self, hook: str) -> bool:
@@ -320,6 +320,10 @@ class Strategy:
         markets = self.reads()
         if not self.implements(hook) or (markets is not None and market not in markets):
             return None
+        return getattr(self, hook)
+
+    def answering(self, hook: str) -> Callable[..., Any]:
+        """What answers `hook` (a reporting hook such as `exposures` or `hedge_snapshot`) for this strategy."""
         return getattr(self, hook)
 
     def subscriptions(self) -> tuple[str, ...]:

@@ -118,14 +118,14 @@ class PerMarket(Strategy):
         return {k: v for s in self.slots.values() for k, v in s.hedge_books(ctx).items()}
 
     def hedge_snapshot(self, ctx: StrategyContext) -> dict[str, BookSnapshot]:
-        if self._only is not None:  # every minute: one market's (the common case) as it is
-            return self._only.hedge_snapshot(ctx)
         return {k: v for s in self.slots.values() for k, v in s.hedge_snapshot(ctx).items()}
 
     def exposures(self) -> list[Exposure]:
-        if self._only is not None:
-            return self._only.exposures()
         return [e for s in self.slots.values() for e in s.exposures()]
+
+    def answering(self, hook: str) -> Callable[..., Any]:
+        """One market's slot answers as it is (asked every minute: the common case)."""
+        return getattr(self._only if self._only is not None else self, hook)
 
     # ---- reporting and persistence -----------------------------------------------------------------
     def metrics(self) -> dict[str, Any]:

@@ -112,8 +112,10 @@ class TradingCore:
         self.strategies = list(strategies)
         self.by_name = {s.name: s for s in self.strategies}
         # strategies that report hedge books (the base class reports none): snapshotted for gamma every minute
-        self._hedgers = [s for s in self.by_name.values() if s.implements("hedge_snapshot")]
-        self._exposers = [s for s in self.strategies if s.implements("exposures")]  # the others hold nothing
+        self._hedgers = [s.answering("hedge_snapshot") for s in self.by_name.values()
+                         if s.implements("hedge_snapshot")]
+        # (strategy, its exposures) of the strategies that can hold anything, for the ladder's holdings
+        self._exposers = [(s.name, s.answering("exposures")) for s in self.strategies if s.implements("exposures")]
         self.ctx = CoreContext(self)
         # per market, the strategies whose on_book / on_candle can act on it, with what to call (`handler`)
         self._reacting: dict[str, dict[str, tuple[tuple[Strategy, Callable[..., Sequence[OrderIntent]]], ...]]] = {
@@ -578,13 +580,13 @@ class TradingCore:
     def holdings(self) -> list[Holding]:
         """What the emergency ladder may cut: strategy positions and pairs; arbitrage inventory is kept."""
         out = []
-        for s in self._exposers:
-            for e in s.exposures():
+        for name, exposures in self._exposers:
+            for e in exposures():
                 inst = self.portfolio.instruments.get(e.market)
                 if inst is None:
                     continue
                 mark = self.portfolio.position(e.market).mark_price
-                out.append(Holding(inst, e.qty, mark, Book.PAIR if e.pair else Book.DIRECTIONAL, e.pair, s.name))
+                out.append(Holding(inst, e.qty, mark, Book.PAIR if e.pair else Book.DIRECTIONAL, e.pair, name))
         return out
 
     def _on_decision(self, decision: Decision) -> None:
@@ -609,8 +611,8 @@ class TradingCore:
 
     def _snapshot_hedge_books(self, now: int) -> None:
         update = self.signals.update_hedge_book
-        for s in self._hedgers:
-            for book_id, snap in s.hedge_snapshot(self.ctx).items():
+        for snapshot in self._hedgers:
+            for book_id, snap in snapshot(self.ctx).items():
                 update(book_id, snap.spot, snap.perp, snap.mark, now, snap.in_flight)
 
     def _overrides(self) -> None:
