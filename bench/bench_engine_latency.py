@@ -10,6 +10,11 @@ Each of N triggers refreshes the Binance book (and the USDT/USDC conversion mark
 timed region) so the next attempt may start. Run with the store on disk (SQLite WAL, synchronous=FULL: one
 fsync per decision unit, both legs' write-ahead in it; the floor of one such commit on this disk is printed
 first), with an in-memory SQLite store, and — for reference only — with no store at all.
+
+One more line is an experiment, not the engine: the orders leave once their unit's writes are made, before
+its commit's fsync (the "send while committing" path of docs/ledger.md, which needs client order ids reserved
+in durable blocks and a strategy that rebuilds its decision from the venue's orders before it is durable). It
+shows what that path would buy on this disk.
 """
 
 from __future__ import annotations
@@ -128,8 +133,10 @@ def build(store_url: str, write_ahead: bool = True) -> tuple[Engine, Clock, Time
     return engine, clock, timed
 
 
-def run(label: str, store_url: str, write_ahead: bool = True) -> None:
+def run(label: str, store_url: str, write_ahead: bool = True, send_before_fsync: bool = False) -> None:
     engine, clock, timed = build(store_url, write_ahead)
+    if send_before_fsync:  # the experiment: the outbox's sends become the unit's last work before its commit
+        engine.store.after_commit = engine.store.before_commit
     bn, bp = BinanceDecoder("binance", clock.now_ms), BackpackDecoder("backpack", clock.now_ms)
     gaps = CandleGapFiller(None, MINUTE_MS, None, None)  # type: ignore[arg-type]  # no candles in this feed
     data = engine.data
@@ -184,6 +191,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         fsync_floor(Path(tmp) / "floor.db")
         run("store on disk (fsync)", f"sqlite:///{Path(tmp) / 'bench.db'}")
+        run("experiment: send, then fsync", f"sqlite:///{Path(tmp) / 'experiment.db'}", send_before_fsync=True)
     run("store in memory", "sqlite:///:memory:")
     # Not a valid configuration (no write-ahead, no ledger): what the path costs without the store.
     run("no store (path only)", "sqlite:///:memory:", write_ahead=False)

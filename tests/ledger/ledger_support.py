@@ -146,15 +146,17 @@ def before_statements(store: Store, fn: Callable[[str], None]) -> None:
     """Call `fn(sql)` before every statement the store executes: SQLAlchemy's, and the prepared sqlite3 writes
     of the hot path (orders, fills, ledger, state, events), which bypass SQLAlchemy's events."""
     event.listen(store.engine, "before_cursor_execute", lambda conn, cursor, statement, *_: fn(statement))
-    rows = store._rows
+    rows = store._rows  # the writer class of this store's units (one per transaction)
     if hasattr(rows, "run"):
-        run = rows.run
 
-        def hooked(c, sql: str, values: tuple) -> int:
-            fn(sql)
-            return run(c, sql, values)
+        class Hooked(rows):
+            __slots__ = ()
 
-        rows.run = hooked
+            def run(self, sql: str, values: tuple) -> int:
+                fn(sql)
+                return super().run(sql, values)
+
+        store._rows = Hooked
 
 
 class WriteFault:

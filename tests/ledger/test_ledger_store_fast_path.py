@@ -7,6 +7,7 @@ connection), and idempotent fills and ledger entries."""
 
 from __future__ import annotations
 
+import json
 from decimal import Decimal
 
 import pytest
@@ -124,3 +125,19 @@ def test_positions_kept_between_calls_equal_a_full_replay_whatever_order_fills_a
     other.add_fill(fill_at("6", Side.SELL, "0.1", "65000", 5_000))
     other.close()
     assert store.positions() == replayed(store) != positions
+
+
+def test_strategy_state_encoded_by_msgspec_reads_back_as_json_would_have_stored_it(store):
+    """The core encodes strategy state with msgspec (canonical: keys sorted, Decimals as their str): what the
+    store returns is what `json.dumps(..., sort_keys=True, default=str)` stored before, digit for digit."""
+    from ate.trading.core import _encode
+
+    state = {"z": [D("0.00999"), D("7.042E+4"), D("-0"), D("1E-8")], "a": {"ü": 1.1, "n": None, "t": True},
+             "m": {"y": 34.495562929207, "b": [1, "2", [3.0]]}, "big": 12345678901234567890}
+    text = _encode(state)
+    assert text == _encode(json.loads(text))  # canonical: the saved state compares equal to itself reloaded
+    assert list(json.loads(text)) == sorted(state)
+    store.set_state("strategy.x", JsonText(text), 1)
+    assert store.get_state("strategy.x") == json.loads(json.dumps(state, sort_keys=True, default=str))
+    # the one difference from json: a non-finite float is written as null (PostgreSQL's JSON refuses NaN)
+    assert json.loads(_encode({"x": float("nan")})) == {"x": None}

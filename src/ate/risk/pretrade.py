@@ -191,20 +191,24 @@ class PreTradeChecker:
             return GroupVerdict(Decision.REJECT, Reason.INVALID, (), "a group needs one instrument per leg")
         now = self.clock()
         legs: list[_Leg] = []
+        # one factor for every leg: the tightest leg's bound over what it asked (a leg whose bound covers what
+        # it asked cannot be the tightest: no division for it)
+        scale, why, at = ONE, Reason.OK, None
+        on_step = True
+        per_venue: dict[str, int] = {}
         for n, (intent, inst) in enumerate(zip(intents, insts, strict=True)):
             leg = self._assess(intent, inst, now)
             if isinstance(leg, Verdict):
                 return GroupVerdict(Decision.REJECT, leg.reason, (), f"leg {n} {intent.market}: {leg.detail}", n)
             legs.append(leg)
-        base = min(i.qty for i in intents)
-        # one factor for every leg: the tightest leg's bound over what it asked
-        scale, why, at = ONE, Reason.OK, None
-        for n, (intent, leg) in enumerate(zip(intents, legs, strict=True)):
-            if leg.bound / intent.qty < scale:
-                scale, why, at = leg.bound / intent.qty, leg.reason, n
+            qty = intent.qty
+            if leg.bound < qty and leg.bound / qty < scale:
+                scale, why, at = leg.bound / qty, leg.reason, n
+            on_step = on_step and inst.round_qty(qty) == qty
+            per_venue[intent.venue] = per_venue.get(intent.venue, 0) + 1
         qtys = [i.qty for i in intents]
-        x = base
-        if scale < ONE or any(inst.round_qty(i.qty) != i.qty for i, inst in zip(intents, insts, strict=True)):
+        x = base = min(qtys)
+        if scale < ONE or not on_step:
             qtys, x, why, at = self._scaled(intents, insts, legs, base * scale, why, at)
         if x <= 0 or any(q <= 0 for q in qtys):
             reason = why if why is not Reason.OK else Reason.LOT_SIZE
@@ -213,13 +217,11 @@ class PreTradeChecker:
             bad = self._filters(inst, q, leg)
             if bad is not None:
                 return GroupVerdict(Decision.REJECT, bad.reason, (), f"leg {n} {intent.market}: {bad.detail}", n)
-        per_venue = Counter(i.venue for i in intents)
         if not self._rate_room(per_venue, now):
             return GroupVerdict(Decision.REJECT, Reason.RATE_LIMIT, (),
                                 f"no room for {len(intents)} legs within {self.limits.max_orders_per_second}/s")
         out = tuple(self._commit(i, inst, q, leg, now) for i, inst, q, leg in zip(intents, insts, qtys, legs, strict=True))
-        trimmed = any(o.qty != i.qty for o, i in zip(out, intents, strict=True))
-        if not trimmed:
+        if qtys == [i.qty for i in intents]:
             return GroupVerdict(Decision.APPROVE, Reason.OK, out)
         return GroupVerdict(Decision.TRIM, why if why is not Reason.OK else Reason.LOT_SIZE, out,
                             "legs scaled together", at)
@@ -343,7 +345,7 @@ class PreTradeChecker:
             return _reject(Reason(exc.reason), str(exc))
         return None
 
-    def _rate_room(self, per_venue: Counter[str] | dict[str, int], now: int) -> bool:
+    def _rate_room(self, per_venue: dict[str, int], now: int) -> bool:
         for venue, n in per_venue.items():
             rate = self._rates.get(venue)
             if rate is None:

@@ -144,10 +144,11 @@ class _Projection:
 
 
 class _Unit:
-    __slots__ = ("conn", "before", "after")
+    __slots__ = ("conn", "rows", "before", "after")
 
-    def __init__(self, conn: Connection) -> None:
+    def __init__(self, conn: Connection, rows: SqliteRows | CoreRows) -> None:
         self.conn = conn
+        self.rows = rows
         self.before: list[Callable[[], None]] = []
         self.after: list[Callable[[], None]] = []
 
@@ -157,7 +158,7 @@ class Store:
         self.url = url
         self.engine = make_engine(url)
         upgrade(self.engine)
-        self._rows = SqliteRows() if self.engine.dialect.name == "sqlite" else CoreRows()
+        self._rows = SqliteRows if self.engine.dialect.name == "sqlite" else CoreRows
         self._local = threading.local()
         self._conns: list[Connection] = []  # every thread's unit connection, closed with the store
         self._conns_lock = threading.Lock()
@@ -214,8 +215,9 @@ class Store:
         if getattr(self._local, "unit", None) is not None:
             yield False
             return
-        with self._unit_connection().begin():
-            unit = self._local.unit = _Unit(self._local.conn)
+        conn = self._unit_connection()
+        with conn.begin():
+            unit = self._local.unit = _Unit(conn, self._rows(conn))
             try:
                 yield True
                 while unit.before:
@@ -253,13 +255,23 @@ class Store:
             unit.after.append(fn)
 
     @contextlib.contextmanager
-    def _write(self) -> Iterator[Connection]:
+    def _write(self) -> Iterator[SqliteRows | CoreRows]:
+        """The writer of the current unit, else of a transaction that commits when the block ends."""
         unit = getattr(self._local, "unit", None)
         if unit is not None:
-            yield unit.conn
+            yield unit.rows
         else:
             with self.engine.begin() as conn:
-                yield conn
+                yield self._rows(conn)
+
+    def _apply(self, write: str, *args: Any) -> Any:
+        """One of the writer's hot writes (`SqliteRows`), in the current unit or committed at once; inside a unit
+        (every decision and venue event) without `_write`'s context manager."""
+        unit = getattr(self._local, "unit", None)
+        if unit is not None:
+            return getattr(unit.rows, write)(*args)
+        with self.engine.begin() as conn:
+            return getattr(self._rows(conn), write)(*args)
 
     @contextlib.contextmanager
     def _read(self) -> Iterator[Connection]:
@@ -280,8 +292,7 @@ class Store:
 
     def set_state(self, key: str, value: Any, ts_ms: int | None = None) -> None:
         ts = ts_ms or _now_ms()
-        with self._write() as c:
-            self._rows.state(c, key, value, ts)
+        self._apply("state", key, value, ts)
 
     def all_state(self) -> dict[str, Any]:
         with self._read() as c:
@@ -292,8 +303,7 @@ class Store:
     def save_order(self, order: Order, *, shadow: bool = False, new: bool = False) -> None:
         """Insert or update by client order id; durable when this returns. `new`: a fresh id (write-ahead of
         a new order), so one INSERT suffices — and a reused id fails loudly instead of overwriting."""
-        with self._write() as c:
-            self._rows.order(c, order, shadow, new)
+        self._apply("order", order, shadow, new)
 
     def get_order(self, client_order_id: str) -> Order | None:
         with self._read() as c:
@@ -325,8 +335,7 @@ class Store:
 
     def add_fill(self, fill: Fill, *, shadow: bool = False) -> bool:
         """Record a fill; False if it was already recorded (replayed stream or reconciliation)."""
-        with self._write() as c:
-            return self._rows.fill(c, fill, shadow)
+        return self._apply("fill", fill, shadow)
 
     def fills(self, *, since_ms: int | None = None, strategy: str | None = None,
               shadow: bool | None = None, limit: int | None = None) -> list[Fill]:
@@ -399,9 +408,9 @@ class Store:
 
     def add_balance_snapshot(self, venue: str, balances: dict[str, tuple[Decimal, Decimal]], ts_ms: int) -> None:
         """What a venue reported (for the record and the operator); the engine's balances come from the ledger."""
-        with self._write() as c:
+        with self._write() as w:
             for asset, (free, locked) in balances.items():
-                c.execute(insert(t.balance_snapshots).values(ts_ms=ts_ms, venue=venue, asset=asset, free=free,
+                w.conn.execute(insert(t.balance_snapshots).values(ts_ms=ts_ms, venue=venue, asset=asset, free=free,
                                                              locked=locked))
 
     def latest_balances(self, venue: str) -> dict[str, tuple[Decimal, Decimal]]:
@@ -421,11 +430,9 @@ class Store:
                    price_source: str = "") -> bool:
         """Book an entry once (by kind + venue + ref); False if it was already booked. `value_usd` and
         `price_source`: the entry's value when booked and where its price came from (fees in any asset)."""
-        with self._write() as c:
-            return self._rows.ledger(c, {
-                "ts_ms": ts_ms, "kind": kind, "amount": amount, "asset": asset, "venue": venue, "symbol": symbol,
-                "strategy": strategy, "ref": ref, "shadow": shadow, "value_usd": value_usd,
-                "price_source": price_source})
+        return self._apply("ledger", {
+            "ts_ms": ts_ms, "kind": kind, "amount": amount, "asset": asset, "venue": venue, "symbol": symbol,
+            "strategy": strategy, "ref": ref, "shadow": shadow, "value_usd": value_usd, "price_source": price_source})
 
     def has_ledger(self, kind: str, venue: str, ref: str, *, shadow: bool = False) -> bool:
         c_ = t.ledger.c
@@ -447,8 +454,8 @@ class Store:
     # -- equity snapshots (promotion gates, Sharpe, daily P&L) --
 
     def add_equity(self, ts_ms: int, equity: Decimal, flows: Decimal = Decimal(0), *, shadow: bool = False) -> None:
-        with self._write() as c:
-            c.execute(insert(t.equity_snapshots).values(ts_ms=ts_ms, equity=equity, flows=flows, shadow=shadow))
+        with self._write() as w:
+            w.conn.execute(insert(t.equity_snapshots).values(ts_ms=ts_ms, equity=equity, flows=flows, shadow=shadow))
 
     def equity_series(self, *, since_ms: int | None = None, shadow: bool = False) -> list[tuple[int, Decimal, Decimal]]:
         q = select(t.equity_snapshots).where(t.equity_snapshots.c.shadow == shadow).order_by(
@@ -461,8 +468,7 @@ class Store:
     # -- events --
 
     def add_event(self, ev: EngineEvent) -> None:
-        with self._write() as c:
-            self._rows.event(c, ev)
+        self._apply("event", ev)
 
     def events(self, *, limit: int = 100, kind: str | None = None, since_ms: int | None = None) -> list[EngineEvent]:
         q = select(t.events).order_by(t.events.c.ts_ms.desc(), t.events.c.id.desc()).limit(limit)

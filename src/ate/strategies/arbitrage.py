@@ -25,6 +25,7 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field, fields
 from datetime import UTC, datetime
 from decimal import Decimal
+from functools import lru_cache
 from typing import Any
 
 from ate.config.strategies import ArbitrageConfig
@@ -48,6 +49,7 @@ from ate.strategies.basis import BasisGuard, spec_for
 ONE = Decimal(1)
 RETRY_FIRST_MS = 1_000  # an unwind refused or left unfilled is retried after this, doubling ...
 RETRY_MAX_MS = 60_000  # ... up to this
+DAY_MS = 86_400_000
 STUCK_AFTER = 5  # retries before the one-legged position is reported stuck (CRITICAL)
 
 
@@ -609,5 +611,11 @@ class ArbitrageStrategy(Strategy):
             self.basis.restore(self._basis_saved)
 
 
+@lru_cache(maxsize=4)
+def _day_name(day: int) -> str:
+    return datetime.fromtimestamp(day * DAY_MS // 1000, UTC).strftime("%Y-%m-%d")
+
+
 def _utc_day(ms: int) -> str:
-    return datetime.fromtimestamp(ms // 1000, UTC).strftime("%Y-%m-%d")
+    """The UTC date of `ms` (formatted once per day: an opportunity opens on a book, on the hot path)."""
+    return _day_name(ms // DAY_MS)

@@ -10,12 +10,13 @@ except through the store it is given, and it never raises into its caller on bad
 from __future__ import annotations
 
 import contextlib
-import json
 import logging
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from decimal import Decimal
 from typing import Any
+
+import msgspec
 
 from ate.config import EngineConfig
 from ate.data.candles import INTERVAL_MS, Candle
@@ -58,9 +59,15 @@ ZERO = Decimal(0)
 EQUITY_EVERY_MS = 60_000
 
 
+_STATE_JSON = msgspec.json.Encoder(order="sorted", enc_hook=str)
+
+
 def _encode(state: Any) -> str:
-    """A strategy state as stored and compared: canonical JSON."""
-    return json.dumps(state, sort_keys=True, default=str)
+    """A strategy state as stored and compared: canonical JSON (keys sorted; Decimals and anything else JSON has
+    no type for as their `str`). msgspec, not `json`: this runs in every decision's unit, and `json` spent
+    ~12 µs on an arbitrage attempt's state. A non-finite float becomes null (a state holding one is a bug that
+    PostgreSQL's JSON would refuse anyway)."""
+    return _STATE_JSON.encode(state).decode()
 
 
 class TradingCore:
