@@ -6,16 +6,18 @@ twelve times, each copy shifted 30 days later (the price jumps at each seam). Th
 Also measured: a simple long/flat Supertrend strategy through the same runner and matching core, with the
 signal engine idle — the workload Jesse's published ~183,000 candles/s figure refers to.
 
-Figures are per CPU second of this process (the machine may be shared) and the process's peak RSS.
+Figures are per CPU second (the machine may be shared) and peak RSS, each workload in its own process.
 `bench/backtest_fingerprint.py` checks that an optimisation left the results byte-identical.
 
-    .venv/bin/python bench/bench_backtest.py [--months 12]
+    .venv/bin/python bench/bench_backtest.py [--months 12] [--only full|simple|floor|signals]
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import resource
+import subprocess
 import sys
 import time
 from decimal import Decimal
@@ -58,7 +60,7 @@ def run(label: str, cfg, candles, note: str, strategies=None, dvol=(), driver_fa
     rate = len(candles) / dt
     print(f"{label:<58} {len(candles):>9,} bars {dt:8.1f} CPU s {rate:>10,.0f} bars/s  "
           f"decisions {len(res.decisions):>6,}  orders {len(res.orders):>5,}  fills {len(res.fills):>5,}  "
-          f"peak RSS so far {peak_rss_mb():,.0f} MB")
+          f"peak RSS {peak_rss_mb():,.0f} MB")
     return rate
 
 
@@ -75,25 +77,59 @@ def signals_alone(candles) -> float:
     dt = time.process_time() - t0
     rate = len(candles) / dt
     print(f"{'signal engine alone (on_candle + overrides per bar)':<58} {len(candles):>9,} bars {dt:8.1f} CPU s "
-          f"{rate:>10,.0f} bars/s")
+          f"{rate:>10,.0f} bars/s  peak RSS {peak_rss_mb():,.0f} MB")
     return rate
+
+
+WORKLOADS = ("full", "simple", "floor", "signals")
+
+
+def measure(workload: str, months: int) -> float:
+    """One workload over the bench year, in this process; prints its line and returns its rate."""
+    candles, note = year_of_minutes(months)
+    if workload == "full":
+        return run("full engine (8 modules + strategies + risk + matching)", parse_config({"mode": "backtest"}, env={}),
+                   candles, note, dvol=load_dvol(DVOL) if DVOL.exists() else ())
+    if workload == "simple":
+        return run("simple Supertrend long/flat (runner + risk + matching)", permissive_config(), candles, note,
+                   strategies=[SupertrendLongFlat()])
+    if workload == "floor":
+        return run("replay floor: matching core + runner, no engine (idle driver)", permissive_config(), candles,
+                   note, driver_factory=lambda cfg, world: Driver())
+    return signals_alone(candles)
+
+
+def in_child(workload: str, months: int) -> float:
+    """`measure` in a fresh process, so the peak RSS printed is that workload's own (a process keeps the
+    memory an earlier run freed but fragmented); the rate comes back on a pipe of its own."""
+    read, write = os.pipe()
+    try:
+        subprocess.run([sys.executable, __file__, "--months", str(months), "--only", workload, "--rate-fd",
+                        str(write)], check=True, pass_fds=(write,))
+    finally:
+        os.close(write)
+    with os.fdopen(read) as pipe:
+        return float(pipe.read())
 
 
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--months", type=int, default=12)
+    ap.add_argument("--only", choices=WORKLOADS, help="run one workload in this process")
+    ap.add_argument("--rate-fd", type=int, help=argparse.SUPPRESS)
     args = ap.parse_args()
-    candles, note = year_of_minutes(args.months)
-    print(note)
-    print("one process, one core; CPU time (the machine is shared) includes building the replay path, stats and "
-          "round trips; peak RSS is the process's high-water mark (the full engine runs first)\n")
-    full = run("full engine (8 modules + strategies + risk + matching)", parse_config({"mode": "backtest"}, env={}),
-               candles, note, dvol=load_dvol(DVOL) if DVOL.exists() else ())
-    simple = run("simple Supertrend long/flat (runner + risk + matching)", permissive_config(), candles, note,
-                 strategies=[SupertrendLongFlat()])
-    floor = run("replay floor: matching core + runner, no engine (idle driver)", permissive_config(), candles,
-                note, driver_factory=lambda cfg, world: Driver())
-    signals = signals_alone(candles)
+    if args.only:
+        rate = measure(args.only, args.months)
+        if args.rate_fd is not None:
+            with os.fdopen(args.rate_fd, "w") as out:
+                out.write(repr(rate))
+        return
+    print(year_of_minutes(args.months)[1])
+    print("each workload in its own process, one core; CPU time (the machine is shared) includes building the "
+          "replay path, stats and round trips; peak RSS is that process's high-water mark (the year's candles "
+          "included)\n")
+    sys.stdout.flush()
+    full, simple, floor, signals = (in_child(w, args.months) for w in WORKLOADS)
     print()
     print(f"signal engine alone (8 modules + combiner, no core): {signals:>10,.0f} bars/s")
     print(f"replay floor:    {floor:>10,.0f} bars/s   (4 book updates + trade print + candle close per bar)")

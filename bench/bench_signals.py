@@ -10,13 +10,19 @@ emergency/gamma overrides also evaluated on every 1m close as the live engine do
 decision (all module outputs, GARCH parameters included) is printed so an optimisation can show it changed
 nothing.
 
-    .venv/bin/python bench/bench_signals.py
+`--backtest-year` instead times bench_backtest.py's "signal engine alone" workload (its year: the June 2025 1m
+month replayed 12x, no warm-up, overrides on every 1m close) `--runs` times and prints the median, without the
+full engine runs that precede it there.
+
+    .venv/bin/python bench/bench_signals.py [--backtest-year [--runs 3]]
 """
 
 from __future__ import annotations
 
+import argparse
 import hashlib
 import json
+import statistics
 import time
 from pathlib import Path
 
@@ -92,7 +98,24 @@ def run(year: list[Candle], hours: list[Candle], with_overrides: bool) -> tuple[
     return time.perf_counter() - t0, time.process_time() - c0, decisions, fitter
 
 
+def backtest_year(runs: int) -> None:
+    import arch.univariate  # noqa: F401  (imported before timing, as after bench_backtest's full engine runs)
+    from bench_backtest import signals_alone, year_of_minutes
+
+    candles, note = year_of_minutes(12)
+    print(note)
+    rates = [signals_alone(candles) for _ in range(runs)]
+    print(f"signal engine alone, median of {runs}: {statistics.median(rates):,.0f} 1m bars per CPU second")
+
+
 def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--backtest-year", action="store_true")
+    ap.add_argument("--runs", type=int, default=3)
+    args = ap.parse_args()
+    if args.backtest_year:
+        backtest_year(args.runs)
+        return
     hours = load_candles(DATA / "binance_spot_BTCUSDT_1h.csv.gz", start_ms=START - 2000 * 3_600_000, end_ms=START)
     year = synthetic_year()
     print("1m candles: one year synthesised by replaying real Binance spot BTCUSDT 1m 2025-06-02..06-30 "

@@ -1,8 +1,10 @@
 """Top-of-book updates per second through the simulator's matching core (one process, one core).
 
-Prints two figures: the bare ``MatchingCore.update_book`` path fed from a precomputed day of
+Prints three figures: the bare ``MatchingCore.update_book`` path fed from a precomputed day of
 BTCUSDT 1m intrabar paths (with a resting order far from the market, so the cross check runs), and a
-full ``Replayer`` run of the same day (path, public trade and candle close per update).
+``Replayer`` run of the same day (path, public trade and candle close per update) twice: with a book
+listener (a face watching: every update applied) and with nothing watching (each run skimmed to its net
+effect, as in a backtest between orders), stepped to each candle close as the backtest runner does.
 Figures are per CPU second (the machine may be shared). Run: .venv/bin/python bench/bench_sim_core.py
 """
 
@@ -17,7 +19,7 @@ from ate.model import OrderType, Side
 from ate.sim.clock import ManualClock
 from ate.sim.core import MatchingCore
 from ate.sim.instruments import BINANCE_SPOT, KNOWN
-from ate.sim.replay import Replayer, book_path
+from ate.sim.replay import POINTS, Replayer, book_path
 
 DATA = Path(__file__).resolve().parents[1] / "data" / "binance_spot_BTCUSDT_1m_2025-06-01_2025-07-01.csv.gz"
 
@@ -38,7 +40,7 @@ def bench_update_book(day, repeat: int = 40) -> float:
     core.update_book(m, bid[0], ask[0], size[0], size[0], ts[0])
     core.place_order("bench", BINANCE_SPOT, "BTCUSDT", Side.BUY, OrderType.LIMIT, Decimal("0.01"),
                      Decimal("1000.00"))
-    rows = list(zip(bid, ask, size, ts, strict=True))
+    rows = [(b, a, size[i // POINTS], t) for i, (b, a, t) in enumerate(zip(bid, ask, ts, strict=True))]  # size per candle
     update = core.update_book
     t0 = time.process_time()
     for _ in range(repeat):
@@ -48,13 +50,15 @@ def bench_update_book(day, repeat: int = 40) -> float:
     return len(rows) * repeat / elapsed
 
 
-def bench_replay(day) -> tuple[float, float]:
+def bench_replay(day, watched: bool) -> tuple[float, float]:
     core, clock = _world()
+    if watched:
+        core.listen_book(lambda m: None)
     rep = Replayer(core, clock)
     t0 = time.process_time()
     rep.add_candles(core.market(BINANCE_SPOT, "BTCUSDT"), day, spread_bps=0.2)
     prepared = time.process_time()
-    n = rep.run_all()
+    n = sum(rep.advance_to(c.close_ms) for c in day)  # a step per candle close, as the backtest runner does
     done = time.process_time()
     return n / (done - prepared), done - t0
 
@@ -62,8 +66,10 @@ def bench_replay(day) -> tuple[float, float]:
 def main() -> None:
     day = load_candles(DATA)[:1440]
     print(f"update_book: {bench_update_book(day):,.0f} top-of-book updates/s")
-    rate, total = bench_replay(day)
-    print(f"replay of one day of 1m BTCUSDT (1440 candles): {rate:,.0f} events/s, {total * 1000:.0f} ms in all")
+    for watched in (True, False):
+        rate, total = bench_replay(day, watched)
+        print(f"replay of one day of 1m BTCUSDT (1440 candles), {'watched' if watched else 'nothing watching'}: "
+              f"{rate:,.0f} events/s, {total * 1000:.0f} ms in all")
 
 
 if __name__ == "__main__":

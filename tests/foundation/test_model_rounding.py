@@ -1,4 +1,4 @@
-from decimal import Decimal
+from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal, InvalidOperation
 
 import pytest
 from hypothesis import given
@@ -63,3 +63,38 @@ def test_position_pnl_through_a_flip_and_funding_sign():
     short = Position("binance", "BTCUSDT_PERP", qty=Decimal("-2"))
     assert short.apply_funding(Decimal("0.0001"), Decimal("100000")) == Decimal("20")
     assert short.apply_funding(Decimal("-0.0001"), Decimal("100000")) == Decimal("-20")
+
+
+def _reference_grid(value: Decimal, anchor: Decimal, step: Decimal, rounding: str) -> Decimal:
+    """The rounding rule as first written (anchor + n·step), which the instrument's direct form must match."""
+    if step <= 0:
+        return value.normalize()
+    return (anchor + ((value - anchor) / step).to_integral_value(rounding=rounding) * step).normalize()
+
+
+steps = st.sampled_from([Decimal(s) for s in ("0.01", "0.10", "0.1", "1", "10", "5", "0.00001", "0.001", "0.0025",
+                                              "0.3", "1E+1", "0", "-0.01")])
+values = st.one_of(st.decimals(allow_nan=True, allow_infinity=True, places=12),
+                   st.decimals(min_value=Decimal("-1"), max_value=Decimal("1"), places=6),
+                   st.sampled_from([Decimal(s) for s in ("0", "-0", "0E-8", "-0.003", "70000.010", "7E+4")]))
+
+
+@given(value=values, step=steps, grid_at_min=st.booleans(), side=st.sampled_from(list(Side)))
+def test_rounding_is_the_anchored_grid_digit_for_digit(value, step, grid_at_min, side):
+    """Rounding in the instrument's direct form is `anchor + floor|ceil((v − anchor) / step)·step`, same digits
+    (what is stored and sent), for any value, sign, zero, infinity and NaN, on either grid."""
+    inst = Instrument("v", "S", "B", "Q", MarketKind.SPOT, tick_size=step, step_size=step, min_qty=Decimal("0.002"),
+                      min_price=Decimal("0.002"), grid_at_min=grid_at_min)
+    anchor = Decimal("0.002") if grid_at_min else Decimal(0)
+    rounding = ROUND_FLOOR if side is Side.BUY else ROUND_CEILING
+
+    def outcome(fn):
+        try:
+            return str(fn())
+        except InvalidOperation as exc:
+            return type(exc).__name__
+
+    assert outcome(lambda: inst.round_price(value, side)) == outcome(lambda: _reference_grid(value, anchor, step,
+                                                                                             rounding))
+    expected_qty = outcome(lambda: _reference_grid(value, anchor, step, ROUND_FLOOR) if value > 0 else Decimal(0))
+    assert outcome(lambda: inst.round_qty(value)) == expected_qty

@@ -22,17 +22,18 @@ CLOSE, BOOK, FUNDING, EVENT = 0, 1, 2, 3
 
 
 class RecordingCore(MatchingCore):
-    """The real matching core, logging what the replayer applies to it and when."""
+    """The real matching core, logging what the replayer applies to it and when. Book updates are seen as a
+    face sees them, through a book listener (which makes every update observable, so each is applied)."""
 
     def __init__(self, clock: ManualClock) -> None:
         super().__init__(clock.now_ms)
         self.clock_ = clock
         self.log: list[tuple[int, int, str]] = []
+        self.listen_book(self._on_book)
 
-    def update_book(self, m, bid_t, ask_t, bid_sz, ask_sz, ts_ms):
-        assert self.clock_.now_ms() == ts_ms
-        self.log.append((ts_ms, BOOK, m.venue))
-        super().update_book(m, bid_t, ask_t, bid_sz, ask_sz, ts_ms)
+    def _on_book(self, m):
+        assert self.clock_.now_ms() == m.ts_ms
+        self.log.append((m.ts_ms, BOOK, m.venue))
 
     def close_candle(self, m, candle: Candle):
         self.log.append((candle.close_ms, CLOSE, m.venue))

@@ -3,6 +3,7 @@ anchors (open, the nearer extreme, the other extreme, close), so an hourly perp 
 
 from __future__ import annotations
 
+from dataclasses import replace
 from decimal import Decimal as D
 
 from ate.data.candles import Candle
@@ -41,3 +42,17 @@ def test_hourly_replay_marks_a_perp_every_15_s_and_closes_the_candle_once():
     rep.advance_to(HOUR)
     assert marks == list(range(0, HOUR + 1, 15_000))  # and the next candle's open at 1 h
     assert [x.open_ms for x in m.candles] == [0]
+
+
+def test_path_prices_are_int32_while_they_fit_and_widen_exactly_when_they_do_not():
+    core = MatchingCore()
+    fine = replace(KNOWN[(BINANCE_USDM, "BTCUSDT")], tick_size=D("0.00001"))  # 100,000 at 1e-5: 1e10 ticks
+    m = core.add_market(fine, D(0), D(0), venue="fine")
+    cheap = [Candle(k * 60_000, 1.0, 1.0, 1.0, 1.0, 10.0) for k in range(40_000)]  # > one chunk of candles
+    dear = Candle(40_000 * 60_000, 100_000.0, 100_000.0, 100_000.0, 100_000.0, 10.0)
+    ts, bid, ask, size, _ = book_path(m, [*cheap, dear], 0.0, 0.1, 0.0)
+    assert bid.typecode == ask.typecode == "q" and ts.typecode == "q"  # widened mid-way
+    assert bid[0] == 100_000 and bid[-1] == 10_000_000_000 and ask[-1] == bid[-1] + 1
+    assert len(bid) == 4 * 40_001
+    _, bid, ask, size, vol = book_path(m, cheap, 0.0, 0.1, 0.0)
+    assert {a.itemsize for a in (bid, ask, size, vol)} == {4} and bid[-1] == 100_000

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import heapq
 import time
+from array import array
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from decimal import Decimal
@@ -165,8 +166,10 @@ class World:
         m = self.markets[key]
         if not m.has_book:
             return None
-        return BookTicker(m.venue, m.symbol, m.bid_price, m.bid_sz * m.step, m.ask_price, m.ask_sz * m.step,
-                          m.update_id, m.ts_ms)
+        tick, step = m.tick, m.step
+        bid_qty = m.bid_sz * step
+        ask_qty = bid_qty if m.ask_sz == m.bid_sz else m.ask_sz * step  # replayed books show one size
+        return BookTicker(m.venue, m.symbol, m.bid_t * tick, bid_qty, m.ask_t * tick, ask_qty, m.update_id, m.ts_ms)
 
     def equity(self, stables: dict[str, Decimal] | None = None) -> Decimal:
         """Wallets valued at the last candle closes plus perp unrealized P&L at the mark, in USD: stablecoins
@@ -199,23 +202,25 @@ class World:
         only that sum is recomputed per step. Falls back to the exact valuation while a held market has no
         close yet, and while a stablecoin is off 1 (`stables()`: the live basis the engine reads)."""
         acct, last = self.acct, self.last_close
-        cache: list[Any] = [None, 0.0, ()]  # (account version, constant, ((market, qty), ...))
+        fills, funding = acct.fills, acct.funding
+        cache: list[Any] = [-1, -1, 0.0, ()]  # (fills, funding payments, constant, ((market, qty), ...))
 
         def sample() -> float:
-            off_peg = {a: p for a, p in stables().items() if p != 1}
-            if off_peg:
-                return float(self.equity(off_peg))
-            version = (len(acct.fills), len(acct.funding))
-            if cache[0] != version:
+            basis = stables()
+            if basis:
+                off_peg = {a: p for a, p in basis.items() if p != 1}
+                if off_peg:
+                    return float(self.equity(off_peg))
+            if cache[0] != len(fills) or cache[1] != len(funding):
                 split = self._linear()
                 if split is None:
                     return float(self.equity())
-                cache[0], cache[1], cache[2] = version, split[0], split[1]
-            total = cache[1]
-            for key, qty in cache[2]:
+                cache[0], cache[1], cache[2], cache[3] = len(fills), len(funding), split[0], split[1]
+            total = cache[2]
+            for key, qty in cache[3]:
                 close = last.get(key)
                 if close is None:
-                    cache[0] = None
+                    cache[0] = -1
                     return float(self.equity())
                 total += qty * close
             return total
@@ -382,38 +387,50 @@ def run_backtest(cfg: EngineConfig, data: BacktestData, *, settings: ReplaySetti
         driver.warm_up(market, candles)
     equity = EquityCurve()
     decisions = RecordLog()
-    prices = {k: PairSeries() for k in data.markets}
+    prices = {k: _closes(md.candles) for k, md in data.markets.items()}  # every candle closes at one step
     settlements = sorted(((r.ts_ms, key, r) for key, md in data.markets.items() for r in md.funding),
                          key=lambda x: (x[0], x[1]))
     fi = 0
     next_sample = data.start_ms
-    replayer = world.replayer
+    every = settings.equity_every_ms
     sample_equity = world.equity_sampler(driver.stable_prices)
     end = data.start_ms
+    # the per-step calls, looked up once: a year of 1m steps is half a million iterations
+    advance, book, last_close = world.replayer.advance_to, world.book, world.last_close
+    add_ts, add_equity, add_flow = equity.ts.append, equity.equity.append, equity.flow.append
+    on_books, on_candle, on_timer = driver.on_books, driver.on_candle, driver.on_timer
+    next_settlement = settlements[0][0] if settlements else None
     for i, (t, group) in enumerate(_close_schedule(data)):
         end = t
-        replayer.advance_to(t)
+        advance(t)
         if executor is not None:
             executor.flush()
-        driver.on_books([b for b in (world.book(key) for key, _ in group) if b is not None])
+        books = []
+        for key, _ in group:
+            b = book(key)
+            if b is not None:
+                books.append(b)
+        on_books(books)
         # every settlement, whether or not the account holds a position (strategies watch the rates)
-        while fi < len(settlements) and settlements[fi][0] <= t:
+        while next_settlement is not None and next_settlement <= t:
             ts, key, r = settlements[fi]
             driver.on_funding(key, r.rate, r.mark_price or world.markets[key].mark or None, ts)
             fi += 1
+            next_settlement = settlements[fi][0] if fi < len(settlements) else None
         for key, c in group:
-            world.last_close[key] = c.close
-            prices[key].append((t, c.close))
-            d = driver.on_candle(key, c)
+            last_close[key] = c.close
+            d = on_candle(key, c)
             if d is not None:
                 decisions.append(d)
-        driver.on_timer()
+        on_timer()
         if executor is not None:
             executor.flush()
         if t >= next_sample:
-            equity.add(t, sample_equity())
-            if settings.equity_every_ms:
-                next_sample = t - t % settings.equity_every_ms + settings.equity_every_ms
+            add_ts(t)
+            add_equity(sample_equity())
+            add_flow(0.0)
+            if every:
+                next_sample = t - t % every + every
         if progress is not None and (i % 5000 == 0 or i == total - 1):
             progress(i + 1, total)
     final = world.equity(driver.stable_prices())
@@ -496,12 +513,20 @@ def _fill_dict(f: Any, purpose: str) -> dict[str, Any]:
             "maker": f.is_maker, "purpose": purpose, "client_order_id": f.client_order_id}
 
 
+def _closes(candles: Sequence[Candle]) -> PairSeries:
+    out = PairSeries()
+    out.ts = array("q", [c.close_ms for c in candles])
+    out.values = array("d", [c.close for c in candles])
+    return out
+
+
 def _close_schedule(data: BacktestData) -> Iterator[tuple[int, list[tuple[str, Candle]]]]:
     """Candle close times of all markets, merged: (t, [(market, candle), ...]) in time order. A generator:
     a year of 1m steps held as a list would cost ~90 MB."""
     streams = [_stream(key, md.candles) for key, md in sorted(data.markets.items())]
+    merged = streams[0] if len(streams) == 1 else heapq.merge(*streams, key=lambda x: (x[0], x[1]))
     t_group: tuple[int, list[tuple[str, Candle]]] | None = None
-    for t, key, c in heapq.merge(*streams, key=lambda x: (x[0], x[1])):
+    for t, key, c in merged:
         if t_group is not None and t_group[0] == t:
             t_group[1].append((key, c))
         else:
@@ -513,7 +538,7 @@ def _close_schedule(data: BacktestData) -> Iterator[tuple[int, list[tuple[str, C
 
 
 def _stream(key: str, candles: Sequence[Candle]) -> Iterator[tuple[int, str, Candle]]:
-    return ((c.close_ms, key, c) for c in candles)
+    return ((c.open_ms + c.interval_ms, key, c) for c in candles)  # close_ms, without the property call
 
 
 def _count_closes(data: BacktestData) -> int:

@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import math
 from array import array
-from collections import defaultdict
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from itertools import islice
 from typing import overload
 
 from ate.backtest.series import PairSeries
@@ -160,7 +160,8 @@ def total_return(points: Sequence[EquityPoint], returns: Sequence[tuple[int, flo
 def monthly_returns(points: Sequence[EquityPoint],
                     returns: Sequence[tuple[int, float]] | None = None) -> dict[str, float]:
     """Compounded return of each calendar month (UTC) the curve touches, by "YYYY-MM"."""
-    by_month: dict[str, list[float]] = defaultdict(list)
+    growth: dict[str, float] = {}  # compounded as it goes (as `_compound` does): no list of a year's returns
+    unknown: set[str] = set()  # months with a return that is not a number
     day_month: dict[int, str] = {}  # a month per UTC day, not a strftime per point
     for ts, r in (period_returns(points) if returns is None else returns):
         # a return ending exactly at midnight on the 1st belongs to the month before
@@ -168,8 +169,10 @@ def monthly_returns(points: Sequence[EquityPoint],
         month = day_month.get(day)
         if month is None:
             month = day_month[day] = _month(ts - 1)
-        by_month[month].append(r)
-    return {m: _compound(rs) for m, rs in sorted(by_month.items()) if not any(math.isnan(r) for r in rs)}
+        if math.isnan(r):
+            unknown.add(month)
+        growth[month] = growth.get(month, 1.0) * (1.0 + r)
+    return {m: g - 1.0 for m, g in sorted(growth.items()) if m not in unknown}
 
 
 def daily_returns(points: Sequence[EquityPoint]) -> list[float]:
@@ -181,18 +184,22 @@ def daily_returns(points: Sequence[EquityPoint]) -> list[float]:
     midnight = -(-points[0].ts_ms // DAY_MS) * DAY_MS
     marks: list[tuple[float, float]] = []  # (equity at a midnight, flows since the previous midnight)
     flows = 0.0
-    prev: EquityPoint | None = None
-    for p in points:
-        while p.ts_ms > midnight:
+    if isinstance(points, EquityCurve):  # the columns themselves: no point objects for a long curve
+        rows: Iterable[tuple[int, float, float]] = zip(points.ts, points.equity, points.flow, strict=True)
+    else:
+        rows = ((p.ts_ms, p.equity, p.flow) for p in points)
+    prev: tuple[int, float, float] | None = None
+    for row in rows:
+        while row[0] > midnight:
             if prev is not None:
-                marks.append((prev.equity, flows))
+                marks.append((prev[1], flows))
                 flows = 0.0
             midnight += DAY_MS
         if prev is not None:
-            flows += p.flow
-        prev = p
-    if prev is not None and prev.ts_ms == midnight:
-        marks.append((prev.equity, flows))
+            flows += row[2]
+        prev = row
+    if prev is not None and prev[0] == midnight:
+        marks.append((prev[1], flows))
     out = []
     for (e0, _), (e1, f1) in zip(marks, marks[1:], strict=False):
         out.append((e1 - f1) / e0 - 1.0 if e0 > 0 else math.nan)
@@ -399,7 +406,8 @@ def compute(points: Sequence[EquityPoint], trades: Sequence[Trade], ledger: Sequ
         "end_ms": end if points else None,
         "start_equity": points[0].equity if points else None,
         "end_equity": points[-1].equity if points else None,
-        "net_flows": sum(points.flow[1:]) if isinstance(points, EquityCurve) else sum(p.flow for p in points[1:]),
+        "net_flows": sum(islice(points.flow, 1, None)) if isinstance(points, EquityCurve)
+        else sum(p.flow for p in points[1:]),
         "total_return": total_return(points, rets),
         "cagr": cagr(points, rets),
         "monthly_return_equivalent": monthly_return_equivalent(points, rets),

@@ -87,8 +87,11 @@ class MarketDataManager:
             self._reject(BOOK, reason, book)
             return
         self.books[key] = book
-        for cb in self._subs[BOOK]:
-            self._call(cb, BOOK, book)
+        for cb in self._subs[BOOK]:  # _call's guard inline: one call less per book on the hot path
+            try:
+                cb(book)
+            except Exception:
+                self._failed(cb, BOOK, (book,))
 
     def on_candle(self, venue: str, symbol: str, candle: Candle) -> None:
         """A closed 1m candle: stored, pushed, and folded into every configured timeframe."""
@@ -184,8 +187,12 @@ class MarketDataManager:
         try:
             cb(*args)
         except Exception:  # one subscriber's bug never ends a stream nor starves the others
-            self.subscriber_errors[kind] += 1
-            log.exception("%s subscriber %s failed on %r", kind, getattr(cb, "__qualname__", cb), args[-1])
+            self._failed(cb, kind, args)
+
+    def _failed(self, cb: Callable[..., None], kind: str, args: tuple) -> None:
+        """Inside the except clause of a subscriber's call: counted and logged with the value it choked on."""
+        self.subscriber_errors[kind] += 1
+        log.exception("%s subscriber %s failed on %r", kind, getattr(cb, "__qualname__", cb), args[-1])
 
     def _push_candle(self, venue: str, symbol: str, tf: str, candle: Candle) -> None:
         for cb in self._subs[CANDLE]:

@@ -31,6 +31,7 @@ from ate.model import (
     Order,
     OrderIntent,
     OrderStatus,
+    Purpose,
     Severity,
     client_order_id,
 )
@@ -40,6 +41,7 @@ EXTERNAL = "external"  # the strategy of fills this engine did not cause
 POSITION_DIFF = "reconcile:"  # trade id prefix of an external fill booked from a position difference
 COMPARED = "compared:"  # trade id prefix of the fill taking back the position difference a late trade was in
 EPOCH_KEY = "orders.epoch"
+_PURPOSE_VALUE = {p: p.value for p in Purpose}  # `.value` of an enum member is a descriptor call on each read
 _PROGRESS = {
     OrderStatus.NEW: 0, OrderStatus.SUBMITTED: 1, OrderStatus.PARTIALLY_FILLED: 2, OrderStatus.FILLED: 3,
     OrderStatus.CANCELED: 3, OrderStatus.REJECTED: 3, OrderStatus.EXPIRED: 3,
@@ -133,7 +135,7 @@ class OrderManager:
             client_order_id=client_order_id(self.run_id, intent.strategy, seq, self.epoch), venue=intent.venue,
             symbol=intent.symbol, side=intent.side, type=intent.type, qty=intent.qty, price=intent.price,
             tif=intent.tif, reduce_only=intent.reduce_only, strategy=intent.strategy, created_ms=now,
-            updated_ms=now, meta={"purpose": intent.purpose.value, **intent.meta},
+            updated_ms=now, meta={"purpose": _PURPOSE_VALUE[intent.purpose], **intent.meta},
         )
         self.orders[order.client_order_id] = order
         self.in_flight.add(order.client_order_id)

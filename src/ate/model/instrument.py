@@ -14,6 +14,7 @@ from enum import StrEnum
 from ate.model.enums import Side
 
 ZERO = Decimal(0)
+_BUY = Side.BUY
 
 
 class MarketKind(StrEnum):
@@ -74,14 +75,23 @@ class Instrument:
     def key(self) -> str:
         return f"{self.venue}:{self.symbol}"
 
+    # The rounders are on every order's path (strategy, risk) several times: a grid anchored at zero and an
+    # unsigned value take the direct form, which is `_grid` without adding and subtracting zero (the same
+    # value, and `normalize` makes the same digits of it).
     def round_qty(self, qty: Decimal) -> Decimal:
-        anchor = self.min_qty if self.grid_at_min else ZERO
-        return _grid(qty, anchor, self.step_size, ROUND_FLOOR).normalize() if qty > 0 else ZERO
+        if not qty > 0:
+            return ZERO
+        step = self.step_size
+        if self.grid_at_min or step <= 0:
+            return _grid(qty, self.min_qty if self.grid_at_min else ZERO, step, ROUND_FLOOR).normalize()
+        return ((qty / step).to_integral_value(rounding=ROUND_FLOOR) * step).normalize()
 
     def round_price(self, price: Decimal, side: Side) -> Decimal:
-        anchor = self.min_price if self.grid_at_min else ZERO
-        rounding = ROUND_FLOOR if side is Side.BUY else ROUND_CEILING
-        return _grid(price, anchor, self.tick_size, rounding).normalize()
+        rounding = ROUND_FLOOR if side is _BUY else ROUND_CEILING
+        tick = self.tick_size
+        if self.grid_at_min or tick <= 0 or price.is_signed():  # a negative value could round to −0 here
+            return _grid(price, self.min_price if self.grid_at_min else ZERO, tick, rounding).normalize()
+        return ((price / tick).to_integral_value(rounding=rounding) * tick).normalize()
 
     def check(self, qty: Decimal, price: Decimal | None, *, reduce_only: bool = False) -> None:
         """Raise FilterError if the (already rounded) order breaks a filter."""
@@ -91,8 +101,8 @@ class Instrument:
             raise FilterError("LOT_SIZE", f"quantity {fmt(qty)} below minimum {fmt(self.min_qty)}")
         if self.max_qty > 0 and qty > self.max_qty:
             raise FilterError("LOT_SIZE", f"quantity {fmt(qty)} above maximum {fmt(self.max_qty)}")
-        anchor = self.min_qty if self.grid_at_min else ZERO
-        if self.step_size > 0 and (qty - anchor) % self.step_size != 0:
+        step = self.step_size
+        if step > 0 and (qty - self.min_qty if self.grid_at_min else qty) % step != 0:
             raise FilterError("LOT_SIZE", f"quantity {fmt(qty)} not a multiple of step {fmt(self.step_size)}")
         if price is None:
             return
@@ -100,8 +110,8 @@ class Instrument:
             raise FilterError("PRICE_FILTER", f"price {fmt(price)} below minimum {fmt(self.min_price)}")
         if self.max_price > 0 and price > self.max_price:
             raise FilterError("PRICE_FILTER", f"price {fmt(price)} above maximum {fmt(self.max_price)}")
-        p_anchor = self.min_price if self.grid_at_min else ZERO
-        if self.tick_size > 0 and (price - p_anchor) % self.tick_size != 0:
+        tick = self.tick_size
+        if tick > 0 and (price - self.min_price if self.grid_at_min else price) % tick != 0:
             raise FilterError("PRICE_FILTER", f"price {fmt(price)} not a multiple of tick {fmt(self.tick_size)}")
         exempt = reduce_only and self.kind is MarketKind.PERP
         if not exempt and self.min_notional > 0 and qty * price < self.min_notional:

@@ -157,7 +157,7 @@ class AtrSupertrend(SafeModule):
         else:
             regime, factor = "normal", cfg.regime_factor_normal
         d = self.st.direction
-        strength = sum(1 for x in self._dirs if x == d) / len(self._dirs)
+        strength = self._dirs.count(d) / len(self._dirs)
         fast = self._fast.total / cfg.sma_fast
         slow = self._slow.total / cfg.sma_slow
         close = self._close

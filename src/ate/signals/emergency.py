@@ -6,8 +6,12 @@ reduce-only actions. Its state (peak, E_day0, level, halted, ...) is a plain dic
 
 from __future__ import annotations
 
+import math
+from bisect import bisect_right
 from collections import deque
 from typing import Any
+
+from msgspec.structs import replace
 
 from ate.config.modules import EmergencyConfig
 from ate.data.candles import Candle
@@ -30,7 +34,9 @@ class Emergency(SafeModule):
     name = "emergency"
     __slots__ = ("cfg", "peak", "e_day0", "day", "equity", "level", "halted", "x_ref", "exposure",
                  "acted_level", "calm_since_ms", "veto_active", "_prev_close", "_flash_until",
-                 "_last_update", "_venues", "_values", "_values_version", "_version", "_flash_latest")
+                 "_last_update", "_venues", "_values", "_values_version", "_version", "_flash_latest",
+                 "_dd_steps", "_dl_steps", "_equity_args", "_marks", "_out", "_out_version", "_out_marks", "_out_keep",
+                 "_out_from", "_out_until", "_out_calm", "_out_stale_floor", "_out_oldest")
 
     def __init__(self, cfg: EmergencyConfig) -> None:
         super().__init__()
@@ -51,9 +57,28 @@ class Emergency(SafeModule):
         self._flash_latest = 0  # the latest of `_flash_until`: no flash veto from then on
         self._last_update: dict[str, int] = {}
         self._venues: dict[str, _VenueHealth] = {}
-        self._version = 0  # bumped by every change of the ladder state; keys the cached `values`
+        # bumped by every change that can change the output (ladder state, detector inputs) but a move of the
+        # marks alone (equity, peak, E_day0), which bumps `_marks`: that changes the output's `values` only
+        self._version = 0
+        self._marks = 0
         self._values: dict[str, Any] = {}
-        self._values_version = -1
+        self._values_version: tuple[int, int] | None = None  # (`_version`, `_marks`) of `_values`
+        # a level counts the thresholds at or below the ratio: on these ascending lists, bisect_right counts them
+        self._dd_steps = [t - _EPS for t in cfg.drawdown_levels]
+        self._dl_steps = [t - _EPS for t in cfg.daily_loss_levels]
+        # (equity, gross exposure, UTC day, `_version` after it) of the last update_equity that ran in full
+        self._equity_args: tuple[float, float | None, int, int] | None = None
+        # The last output and where it holds (see `evaluate`): same `_version`, now in [from, until), and the
+        # rarer time limits (the veto-lift clock, the stale floor, the oldest venue request) where not None.
+        self._out: ModuleOutput | None = None
+        self._out_version = -1
+        self._out_marks = 0  # `_marks` of its values
+        self._out_keep = False
+        self._out_from = 0
+        self._out_until: int | float = math.inf
+        self._out_calm: int | None = None
+        self._out_stale_floor: int | None = None
+        self._out_oldest: int | None = None
 
     # ---- inputs -------------------------------------------------------------------------------
 
@@ -67,6 +92,16 @@ class Emergency(SafeModule):
         if not equity == equity or equity < 0:
             raise ValueError(f"equity {equity!r} is not a non-negative number")
         day = now_ms - now_ms % DAY_MS
+        if not flow and equity > 0.0 and self._equity_args == (equity, gross_exposure, day, self._version):
+            # The same input again with nothing changed since (a flat book between marks): the full update
+            # below is idempotent — peak and E_day0 gain 0, the ladder reads the same peak, E_day0 and E, and
+            # x_ref, the veto and the calm clock are already as it leaves them. Only the clock moves.
+            # (`equity > 0` keeps a −0.0 from flipping the sign of a zero peak; a gross exposure of ±0 reads
+            # the same in every comparison.)
+            if now_ms > self.last_ts:
+                self.last_ts = now_ms
+            return
+        before = self._read_by_evaluate()
         if self.peak is None:
             self.peak = self.e_day0 = equity
             self.day = day
@@ -92,15 +127,25 @@ class Emergency(SafeModule):
         if self.level >= 5:
             self.halted = True
         self.last_ts = max(self.last_ts, now_ms)
-        self._version += 1
+        if before == self._read_by_evaluate():
+            self._marks += 1  # vetoes, actions, status and reason read none of what moved (see `_evaluate`)
+        else:
+            self._version += 1
+        self._equity_args = (equity, gross_exposure, day, self._version)
+
+    def _read_by_evaluate(self) -> tuple[Any, ...]:
+        """The ladder state `_evaluate` and `_output` read besides `values` (the exposure only where a REDUCE
+        can be due)."""
+        return (self.level, self.halted, self.x_ref, self.exposure if 2 <= self.level <= 4 else None,
+                self.veto_active, self.calm_since_ms, self.peak is None)
 
     def ladder_level(self, equity: float) -> int:
-        cfg = self.cfg
         assert self.peak is not None and self.e_day0 is not None
         dd = 1.0 - equity / self.peak if self.peak > 0 else 0.0
         dl = max(0.0, 1.0 - equity / self.e_day0) if self.e_day0 > 0 else 0.0
-        by_dd = sum(1 for t in cfg.drawdown_levels if dd >= t - _EPS)
-        by_dl = sum(1 for t in cfg.daily_loss_levels if dl >= t - _EPS)
+        # a NaN ratio (an infinite equity) reaches no threshold; bisect would put it past all of them
+        by_dd = bisect_right(self._dd_steps, dd) if dd == dd else 0
+        by_dl = bisect_right(self._dl_steps, dl) if dl == dl else 0
         return max(by_dd, by_dl)
 
     def on_minute(self, c: Candle, market: str) -> None:
@@ -111,12 +156,18 @@ class Emergency(SafeModule):
         if prev is not None and abs(c.close / prev - 1.0) > self.cfg.flash_threshold:
             until = self._flash_until[market] = close_ms + int(self.cfg.flash_veto_s * 1000)
             self._flash_latest = max(self._flash_latest, until)
+            self._version += 1
         if close_ms > self.last_ts:
             self.last_ts = close_ms
 
     def on_market_update(self, market: str, now_ms: int) -> None:
         """Any book or trade update of `market` (the stale detector)."""
+        last = self._last_update.get(market)
         self._last_update[market] = now_ms
+        if last is None or now_ms < last:
+            # A later update of a known market only moves its stale limit later: a cached output (never one
+            # with a stale veto, see `_evaluate`) stays true until the limit it was computed with.
+            self._version += 1
 
     def record_request(self, venue: str, ok: bool, now_ms: int) -> None:
         """One venue request outcome; errors are timeouts, transport, 5xx, 418, 429, auth (probes count)."""
@@ -125,6 +176,7 @@ class Emergency(SafeModule):
             h = self._venues[venue] = _VenueHealth()
         h.requests.append((now_ms, ok))
         h.errors += not ok
+        self._version += 1
 
     def resume(self, equity: float, now_ms: int) -> None:
         """Authenticated operator resume: leaves HALTED and re-bases peak and E_day0."""
@@ -140,22 +192,67 @@ class Emergency(SafeModule):
 
     # ---- evaluation ---------------------------------------------------------------------------
 
+    def evaluate(self, now_ms: int) -> ModuleOutput:
+        """The output at `now_ms`; the last one again (its `ts` brought up to date) while it provably holds.
+
+        `_evaluate` reads the state, which every change bumps `_version` for, and the clock only through the
+        limits it records: no flash veto starts or ends before `_out_until`, the veto does not lift while
+        `now − calm < veto_lift_s`, no market goes stale while `now − stale floor ≤ stale_s`, no venue request
+        leaves the window while `now − window < the oldest one`. An evaluation that changed the ladder state
+        (a veto lifted, a one-shot REDUCE issued), that reports a stale market (its reason counts the seconds)
+        or that failed is not kept. (Expired requests and venue flags it settles are already in its output.)
+        """
+        if self._out_version == self._version and self._out_from <= now_ms < self._out_until \
+                and (self._out_stale_floor is None or now_ms - self._out_stale_floor <= self.cfg.stale_s * 1000
+                     or self._fresh_since(now_ms)) \
+                and (self._out_calm is None or now_ms - self._out_calm < self.cfg.veto_lift_s * 1000) \
+                and (self._out_oldest is None or now_ms - int(self.cfg.venue_window_s * 1000) < self._out_oldest):
+            self.consecutive_errors = 0
+            out = self._out
+            if self._out_marks != self._marks:  # the marks moved: new values, the rest holds
+                self._out_marks = self._marks
+                out = self._out = replace(out, ts=self.last_ts, values=self._current_values())  # type: ignore[arg-type]
+            elif out.ts != self.last_ts:  # type: ignore[union-attr]  (kept: `_out_version` is -1 without one)
+                out = self._out = replace(out, ts=self.last_ts)  # type: ignore[arg-type]
+            return out  # type: ignore[return-value]
+        version = self._version
+        self._out_keep, self._out_from, self._out_until = True, now_ms, math.inf
+        self._out_calm = self._out_stale_floor = self._out_oldest = None
+        out = super().evaluate(now_ms)
+        keep = self._out_keep and self._version == version and out.status is not Status.ERROR
+        self._out, self._out_version, self._out_marks = (out, version, self._marks) if keep else (None, -1, 0)
+        return out
+
+    def _fresh_since(self, now_ms: int) -> bool:
+        """No market stale at `now_ms` by the updates seen since the kept output's stale floor was taken (they
+        only move the floor later: an earlier one bumps `_version`); the new floor is kept."""
+        floor = min(self._last_update.values())
+        if now_ms - floor <= self.cfg.stale_s * 1000:
+            self._out_stale_floor = floor
+            return True
+        return False
+
     def _venue_vetoes(self, now_ms: int) -> list[Veto]:
         cfg = self.cfg
         out = []
         horizon = now_ms - int(cfg.venue_window_s * 1000)
+        oldest = None
         for venue, h in self._venues.items():
             while h.requests and h.requests[0][0] <= horizon:
                 _, ok = h.requests.popleft()
                 h.errors -= not ok
             n = len(h.requests)
             rate = h.errors / n if n else 0.0
+            # (after this, evaluating again changes no flag: venue_recover_rate <= venue_error_rate)
             if not h.unhealthy and n >= cfg.venue_min_requests and rate > cfg.venue_error_rate:
                 h.unhealthy = True
             elif h.unhealthy and rate <= cfg.venue_recover_rate:
                 h.unhealthy = False
             if h.unhealthy:
                 out.append(Veto(f"venue:{venue}", f"error rate {rate:.1%} over {n} requests"))
+            if h.requests and (oldest is None or h.requests[0][0] < oldest):
+                oldest = h.requests[0][0]
+        self._out_oldest = oldest
         return out
 
     def _evaluate(self, now_ms: int) -> ModuleOutput:
@@ -165,10 +262,12 @@ class Emergency(SafeModule):
         cfg = self.cfg
         vetoes: list[Veto] = []
         actions: list[Action] = []
-        if self.veto_active and self.level <= 1 and not self.halted and self.calm_since_ms is not None \
-                and now_ms - self.calm_since_ms >= cfg.veto_lift_s * 1000:
-            self.veto_active, self.x_ref, self.acted_level = False, None, 0
-            self._version += 1
+        if self.veto_active and self.level <= 1 and not self.halted and self.calm_since_ms is not None:
+            if now_ms - self.calm_since_ms >= cfg.veto_lift_s * 1000:
+                self.veto_active, self.x_ref, self.acted_level = False, None, 0
+                self._version += 1
+            else:
+                self._out_calm = self.calm_since_ms
         if self.halted:  # state, not an event: every evaluation while halted says flatten (reduce-only)
             vetoes.append(Veto("all", "HALTED by the emergency ladder (operator resume required)"))
             actions.append(Action("FLATTEN_AND_HALT"))
@@ -184,23 +283,38 @@ class Emergency(SafeModule):
                 due = self.level > self.acted_level  # exposure unknown: once per level
             if due:
                 actions.append(Action("REDUCE", pct=pct, target_fraction=target))
-                self.acted_level = max(self.acted_level, self.level)
-        for market, until in self._flash_until.items():
-            if now_ms < until:
-                vetoes.append(Veto(f"market:{market}", f"flash move, veto until {until}"))
-        stale_ms = cfg.stale_s * 1000
-        for market, last in self._last_update.items():
-            if now_ms - last > stale_ms:
-                vetoes.append(Veto(f"market:{market}", f"no update for {(now_ms - last) / 1000:.0f} s"))
+                if self.level > self.acted_level:
+                    self.acted_level = self.level
+                    self._version += 1
+        until = math.inf
+        for market, t in self._flash_until.items():
+            if now_ms < t:
+                vetoes.append(Veto(f"market:{market}", f"flash move, veto until {t}"))
+                until = min(until, t)
+        self._out_until = until
+        if self._last_update:
+            stale_ms = cfg.stale_s * 1000
+            floor = min(self._last_update.values())
+            if now_ms - floor > stale_ms:
+                for market, last in self._last_update.items():
+                    if now_ms - last > stale_ms:
+                        vetoes.append(Veto(f"market:{market}", f"no update for {(now_ms - last) / 1000:.0f} s"))
+                self._out_keep = False  # the reason counts the seconds
+            else:
+                self._out_stale_floor = floor
         if self._venues:
             vetoes.extend(self._venue_vetoes(now_ms))
         return self._output(tuple(vetoes), tuple(actions))
 
-    def _output(self, vetoes: tuple[Veto, ...], actions: tuple[Action, ...]) -> ModuleOutput:
-        if self._values_version != self._version:
-            self._values_version = self._version
+    def _current_values(self) -> dict[str, Any]:
+        key = (self._version, self._marks)
+        if self._values_version != key:
+            self._values_version = key
             self._values = self._ladder_values()
-        values = self._values
+        return self._values
+
+    def _output(self, vetoes: tuple[Veto, ...], actions: tuple[Action, ...]) -> ModuleOutput:
+        values = self._current_values()
         status = Status.OK if self.peak is not None else Status.WARMUP
         return ModuleOutput(self.name, self.last_ts, status, None, None, f"level{self.level}", vetoes, actions,
                             values, "" if self.peak is not None else "no equity input yet")

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Any
 
 import msgspec
@@ -114,7 +114,8 @@ class _Cascade:
                 level[4] = level[4] and child.complete
                 for bar in agg.update(child):
                     stats = prev if prev is not None and bar.open_ms == prev[0] else (None, level[3], level[4])
-                    emitted.append(replace(bar, n_base=stats[1], complete=bar.complete and stats[2]))
+                    emitted.append(Candle(bar.open_ms, bar.open, bar.high, bar.low, bar.close, bar.volume,
+                                          bar.interval_ms, stats[1], bar.complete and stats[2]))
             if not emitted:
                 break
             out.extend((level[0], b) for b in emitted)

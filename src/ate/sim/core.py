@@ -60,6 +60,7 @@ remainders are *not* rejections: they return an order in status EXPIRED (as Bina
 Market data (driven by :mod:`ate.sim.replay`, or by tests directly)::
 
     core.update_book(m, bid_ticks, ask_ticks, bid_steps, ask_steps, ts_ms)   # hot path, ints only
+    core.quiet(m) / core.jump_book(m, ..., updates, last_price_t)         # a run of them nothing observes
     core.record_trade(m, price_ticks, qty_steps, buyer_is_maker, ts_ms)      # public tape
     core.close_candle(m, candle)                                             # a closed kline
     core.update_mark(m, ts_ms, mark=None)                                    # perps: mark, liquidation
@@ -558,6 +559,27 @@ class MatchingCore:
             self._fill_resting(m, ts_ms)
         for cb in self._book_listeners:
             cb(m)
+
+    def quiet(self, m: Market) -> bool:
+        """True when replayed data can move nothing but m's own quote: no listener, no resting order, no
+        position marked to m, not halted. A run of book updates and prints then has the effect of its last
+        update alone (``jump_book``)."""
+        return not (self._listeners or self._book_listeners or m.halted or m.position_holders
+                    or m.best_buy != NO_BUY or m.best_sell != NO_SELL)
+
+    def jump_book(self, m: Market, bid_t: int, ask_t: int, bid_sz: int, ask_sz: int, ts_ms: int, updates: int,
+                  last_price_t: int) -> None:
+        """What ``updates`` book updates, each with its print, ending with this one (the last print at
+        ``last_price_t``) do to a market that stays ``quiet`` throughout."""
+        m.bid_t = bid_t
+        m.ask_t = ask_t
+        m.bid_sz = bid_sz
+        m.ask_sz = ask_sz
+        m.ts_ms = ts_ms
+        m.update_id += updates
+        if m.taken:
+            m.taken.clear()
+        m.last_price_t = last_price_t
 
     def record_trade(self, m: Market, price_t: int, qty_steps: int, buyer_is_maker: bool, ts_ms: int) -> None:
         if m.halted:

@@ -14,9 +14,11 @@ Faults hook in here too: ``shock(m, factor, ticks)`` multiplies the next ``ticks
 updates of a market (a spike or a drop that resting orders fill against), and ``schedule(ts, fn)``
 runs ``fn()`` when the replay reaches ``ts``, in order with the data (scenario files).
 
-The path is precomputed with numpy into typed int64 arrays (``array('q')``): indexing one gives a plain
-Python int, so the per-update cost is one core call, and a year of 1m paths takes 8 bytes per value instead
-of a boxed int per value (a list of ints costs ~36 bytes each).
+The path is precomputed with numpy into typed integer arrays (``array``): indexing one gives a plain Python
+int, and a year of 1m paths takes 4 bytes a price or size (int32 while the values fit) instead of a boxed
+int per value (a list of ints costs ~36 bytes each); a point's time is computed from its candle's open and
+close. A market nothing observes (``MatchingCore.quiet``) has each run of its events applied as their net
+effect, its last book point.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from __future__ import annotations
 import asyncio
 import heapq
 from array import array
+from bisect import bisect_left
 from collections.abc import Callable, Sequence
 from decimal import Decimal
 from operator import attrgetter
@@ -50,17 +53,19 @@ _BOOK, _CLOSE, _FUNDING, _EVENT = 1, 0, 2, 3  # close a candle before the next o
 Path = tuple[array, array, array, array, array]
 
 
+_I32 = next(code for code in "ilh" if array(code).itemsize == 4)  # the 4-byte C int
+_I32_MIN, _I32_MAX = -(1 << 31), (1 << 31) - 1
 _CHUNK = 1 << 15  # candles per numpy pass: bounds the temporaries (a year at once would peak ~180 MB higher)
-_FIELDS = ("open_ms", "open", "high", "low", "close", "volume", "interval_ms")
-_ROW = attrgetter(*_FIELDS)  # one C call per candle for all its fields
+_FIELDS = tuple(map(attrgetter, ("open_ms", "open", "high", "low", "close", "volume", "interval_ms")))
 
 
 def book_path(m: Market, candles: Sequence[Candle], spread_bps: float, size_fraction: float,
               min_size: float, points: int = POINTS) -> Path:
     """(ts, bid ticks, ask ticks) for every path point, ``points`` per candle (a multiple of the four
     anchors), and (top-of-book size steps, trade print steps) per candle (every point of a candle has the
-    same), as int64 arrays."""
-    out: Path = (array("q"), array("q"), array("q"), array("q"), array("q"))
+    same), as integer arrays: times in int64, the rest in int32 while their values fit (half the memory of
+    a year's path), else int64."""
+    out = [array("q"), array(_I32), array(_I32), array(_I32), array(_I32)]
     min_steps = max(1, int(np.ceil(min_size / m.step_f)))
     u = np.arange(points) * POINTS / points
     seg = u.astype(np.int64)
@@ -68,39 +73,69 @@ def book_path(m: Market, candles: Sequence[Candle], spread_bps: float, size_frac
     for k in range(0, len(candles), _CHUNK):
         part = candles[k:k + _CHUNK]
         n = len(part)
-        arr = np.array(list(map(_ROW, part)), dtype=np.float64).reshape(n, len(_FIELDS))
-        o, h, lo, c, v = arr[:, 1], arr[:, 2], arr[:, 3], arr[:, 4], arr[:, 5]
+        # one column per field, straight from the candles (no row tuples in between)
+        open_ms, o, h, lo, c, v, interval = (np.fromiter(map(get, part), np.float64, n) for get in _FIELDS)
         high_first = (h - o) <= (o - lo)
         first = np.where(high_first, h, lo)
         second = np.where(high_first, lo, h)
         anchors = np.stack([o, first, second, c, c], axis=1)  # the last quarter holds the close
         px = (anchors[:, seg] + (anchors[:, seg + 1] - anchors[:, seg]) * frac).reshape(-1)
-        ts = (arr[:, 0:1] + arr[:, 6:7] * np.arange(points) / points).reshape(-1).astype(np.int64)
+        ts = _point_times(open_ms.astype(np.int64), interval.astype(np.int64), points)
         mid_t = np.rint(px / m.tick_f).astype(np.int64)
         spread_t = np.maximum(1, np.rint(px * spread_bps / 1e4 / m.tick_f)).astype(np.int64)
         bid_t = mid_t - spread_t // 2
         ask_t = bid_t + spread_t
         size = np.maximum(min_steps, np.floor(v * size_fraction / m.step_f)).astype(np.int64)
         vol = np.floor(v / points / m.step_f).astype(np.int64)
-        for dest, values in zip(out, (ts, bid_t, ask_t, size, vol), strict=True):
-            dest.frombytes(np.ascontiguousarray(values, dtype=np.int64).tobytes())
-    return out
+        for col, values in enumerate((ts, bid_t, ask_t, size, vol)):
+            if out[col].typecode == _I32 and len(values) and (values.min() < _I32_MIN or values.max() > _I32_MAX):
+                out[col] = array("q", out[col])  # widen: a value of this chunk needs 64 bits
+            width = np.int32 if out[col].typecode == _I32 else np.int64
+            out[col].frombytes(np.ascontiguousarray(values, dtype=width).tobytes())
+    return out[0], out[1], out[2], out[3], out[4]
+
+
+def _point_times(open_ms: np.ndarray, interval_ms: np.ndarray, points: int) -> np.ndarray:
+    """The time of each path point: its candle's open plus its share of the interval, whole ms (``_point_ms``)."""
+    return (open_ms[:, None] + interval_ms[:, None] * np.arange(points) // points).reshape(-1)
 
 
 class _Feed:
-    __slots__ = ("idx", "market", "candles", "ts", "bid", "ask", "size", "vol", "i", "closed", "funding", "fi",
-                 "points")
+    __slots__ = ("idx", "market", "candles", "open_ms", "close_ms", "unordered", "stop", "bid", "ask", "size", "vol",
+                 "i", "closed", "funding", "fi", "points")
 
     def __init__(self, idx: int, market: Market) -> None:
         self.idx = idx
         self.market = market
         self.closed = 0
         self.candles: list[Candle] = []
-        self.ts = self.bid = self.ask = self.size = self.vol = array("q")
+        self.open_ms = array("q")  # per candle: the points' times are computed from these (``_point_ms``)
+        self.close_ms = array("q")
+        self.unordered = array("q")  # candles whose events are out of (time, kind) order: never skimmed
+        self.stop = 0  # the first of them not yet closed (the number of candles if none)
+        self.bid = self.ask = self.size = self.vol = array("q")
         self.i = 0
         self.funding: list[FundingRate] = []
         self.fi = 0
         self.points = POINTS
+
+
+def _point_ms(f: _Feed, p: int) -> int:
+    """The time of the feed's path point ``p``, as ``book_path`` computes it (a year of 1m points held as times
+    would cost 16 MB)."""
+    k, w = divmod(p, f.points)
+    start = f.open_ms[k]
+    return start + (f.close_ms[k] - start) * w // f.points
+
+
+def _unordered(ts: array, close_ms: array, points: int) -> array:
+    """Indices of the candles whose events are not in (time, kind) order: its points going back, its close
+    not after its last point, or the next candle's first point before it (overlapping data)."""
+    t = np.frombuffer(ts, dtype=np.int64).reshape(-1, points) if len(ts) else np.zeros((0, points), np.int64)
+    c = np.frombuffer(close_ms, dtype=np.int64) if len(close_ms) else np.zeros(0, np.int64)
+    ok = np.all(t[:, 1:] >= t[:, :-1], axis=1) & (t[:, -1] < c)
+    ok[:-1] &= c[:-1] <= t[1:, 0]
+    return array("q", np.flatnonzero(~ok).astype(np.int64).tobytes())
 
 
 class Replayer:
@@ -146,11 +181,16 @@ class Replayer:
     def add_candles(self, m: Market, candles: Sequence[Candle], *, spread_bps: float = 1.0,
                     size_fraction: float = 0.1, min_size: float = 0.0, step_ms: int | None = None) -> None:
         """``step_ms``: the path's longest step in the candles' time (the simulator passes STEP_MS, shrunk
-        in the wall mode); None keeps the four anchors only (backtests: one update a quarter candle)."""
+        in the wall mode); None keeps the four anchors only (backtests: one update a quarter candle). A list
+        is replayed as it is, not copied (a year of 1m candles is 4 MB of references): leave it unchanged."""
         f = self._feed(m)
-        f.candles = list(candles)
+        f.candles = candles if isinstance(candles, list) else list(candles)
         f.points = points_per_candle(f.candles[0].interval_ms, step_ms) if f.candles and step_ms else POINTS
-        f.ts, f.bid, f.ask, f.size, f.vol = book_path(m, f.candles, spread_bps, size_fraction, min_size, f.points)
+        ts, f.bid, f.ask, f.size, f.vol = book_path(m, f.candles, spread_bps, size_fraction, min_size, f.points)
+        f.open_ms = array("q", [c.open_ms for c in f.candles])
+        f.close_ms = array("q", [c.close_ms for c in f.candles])
+        f.unordered = _unordered(ts, f.close_ms, f.points)
+        f.stop = f.unordered[0] if f.unordered else len(f.close_ms)
         f.i = f.closed = 0
         self._push(f)
 
@@ -158,7 +198,7 @@ class Replayer:
         """Settle the rates at their times from ``start_ms`` (default: the market's first path point);
         earlier rows stay available as history (``funding_history``)."""
         f = self._feed(m)
-        start = start_ms if start_ms is not None else (f.ts[0] if f.ts else None)
+        start = start_ms if start_ms is not None else (f.open_ms[0] if f.open_ms else None)
         self.funding_all[m.key] = sorted(rates, key=lambda r: r.ts_ms)
         f.funding = [r for r in self.funding_all[m.key] if start is None or r.ts_ms >= start]
         f.fi = 0
@@ -176,9 +216,9 @@ class Replayer:
         """The feed's next path event (a book point or a candle close), or None at the end of its data."""
         i = f.i
         if i > 0 and i % f.points == 0 and f.closed < i // f.points:
-            return f.candles[f.closed].close_ms, _CLOSE, f.idx
-        if i < len(f.ts):
-            return f.ts[i], _BOOK, f.idx
+            return f.close_ms[f.closed], _CLOSE, f.idx
+        if i < len(f.open_ms) * f.points:
+            return _point_ms(f, i), _BOOK, f.idx
         return None
 
     @property
@@ -234,6 +274,17 @@ class Replayer:
         """Apply the feed's book points and candle closes from (ts, kind) on, without the heap, for as long as
         its next event is due by ``ts_ms`` and before anything queued (the order is exactly the heap's: (ts,
         kind, feed)); events its callbacks schedule are queued and so are seen here. Returns how many."""
+        m = f.market
+        if self.core.quiet(m) and not (self.shocks and m.key in self.shocks):
+            if f.stop < f.closed:
+                k = bisect_left(f.unordered, f.closed)
+                f.stop = f.unordered[k] if k < len(f.unordered) else len(f.close_ms)
+            if f.stop > f.closed:  # the run starts in a candle in order
+                return self._skim(f, ts_ms, manual, f.stop)
+        return self._each(f, ts, kind, ts_ms, manual)
+
+    def _each(self, f: _Feed, ts: int, kind: int, ts_ms: int, manual: ManualClock | SteppingClock | None) -> int:
+        """``_run_feed`` applying each event in turn."""
         heap, core, m = self._heap, self.core, f.market
         points, bar, idx = f.points, m.bar, f.idx
         n = 0
@@ -251,7 +302,7 @@ class Replayer:
                     bid, ask = self._shocked(m, bid, ask)
                 mid = (bid + ask) // 2
                 if within == 0:
-                    bar[0], bar[1], bar[2], bar[3] = f.candles[k].open_ms, mid, mid, mid
+                    bar[0], bar[1], bar[2], bar[3] = f.open_ms[k], mid, mid, mid
                 elif mid > bar[2]:
                     bar[2] = mid
                 elif mid < bar[3]:
@@ -265,14 +316,86 @@ class Replayer:
             n += 1
             i = f.i  # the feed's next event: a candle close once its points are applied, else its next point
             if i > 0 and i % points == 0 and f.closed < i // points:
-                ts, kind = f.candles[f.closed].close_ms, _CLOSE
-            elif i < len(f.ts):
-                ts, kind = f.ts[i], _BOOK
+                ts, kind = f.close_ms[f.closed], _CLOSE
+            elif i < len(f.open_ms) * points:
+                ts, kind = _point_ms(f, i), _BOOK
             else:
                 return n
             if ts > ts_ms or (heap and heap[0] < (ts, kind, idx)):
                 heapq.heappush(heap, (ts, kind, idx))
                 return n
+
+    def _skim(self, f: _Feed, ts_ms: int, manual: ManualClock | SteppingClock | None, stop: int) -> int:
+        """``_run_feed`` for a quiet market (``MatchingCore.quiet``) up to candle ``stop``, the first whose
+        events are out of order (then ``_each`` takes over): the same run of events (those before anything
+        queued and due by ``ts_ms``, a prefix of the feed's as they are in order), applied as their net
+        effect: the closed candles, then the last book point (``jump_book``) with the replayed candle's bar
+        so far and, on a perp, its mark. Nothing can observe the points in between."""
+        heap, points = self._heap, f.points
+        point_lim = close_lim = ts_ms
+        if heap and heap[0][0] <= ts_ms:  # something queued is due first: stop before it, ties by (kind, feed)
+            lim_ts, kind, idx = heap[0]
+            point_lim = lim_ts if (_BOOK, f.idx) < (kind, idx) else lim_ts - 1
+            close_lim = lim_ts if (_CLOSE, f.idx) < (kind, idx) else lim_ts - 1
+        i = f.i
+        n = min(len(f.open_ms), stop) * points
+        j = i + points  # usually one candle's points are due: check that guess before scanning
+        t = _point_ms(f, j - 1) if j <= n else point_lim + 1
+        if not (t <= point_lim and (j == n or _point_ms(f, j) > point_lim)):
+            j = i
+            while j < n and _point_ms(f, j) <= point_lim:
+                j += 1
+            t = _point_ms(f, j - 1) if j > i else 0
+        c0, c1 = f.closed, j // points
+        if c1 > c0 and j % points == 0 and f.close_ms[c1 - 1] > close_lim:
+            c1 -= 1
+        core, m = self.core, f.market
+        last = 0
+        if c1 > c0:
+            for k in range(c0, c1):
+                core.close_candle(m, f.candles[k])
+            last = f.close_ms[c1 - 1]
+        if j > i:
+            p = j - 1
+            k, within = divmod(p, points)
+            bid, ask = f.bid[p], f.ask[p]
+            bids, asks, bar = f.bid, f.ask, m.bar
+            first = p - within  # the candle's first point: in this run, it opens a new bar
+            if first >= i:
+                hi = lo = bar[1] = (bids[first] + asks[first]) // 2
+                bar[0] = f.open_ms[k]
+                q = first + 1
+            else:
+                hi, lo, q = bar[2], bar[3], i
+            while q <= p:
+                x = (bids[q] + asks[q]) // 2
+                if x > hi:
+                    hi = x
+                elif x < lo:
+                    lo = x
+                q += 1
+            bar[2], bar[3] = hi, lo
+            mid = (bid + ask) // 2
+            size = f.size[k]
+            core.jump_book(m, bid, ask, size, size, t, j - i, mid)
+            if m.is_perp:
+                core.update_mark(m, t, Decimal(bid + ask) * m.tick / 2)
+            if t > last:
+                last = t
+        if manual is not None and last > manual.now_ms():
+            manual.set(last)
+        f.i, f.closed = j, c1
+        applied = j - i + c1 - c0
+        if j > 0 and j % points == 0 and c1 < j // points:
+            heapq.heappush(heap, (f.close_ms[c1], _CLOSE, f.idx))
+        elif j < n:
+            heapq.heappush(heap, (_point_ms(f, j), _BOOK, f.idx))
+        elif j < len(f.open_ms) * points:  # at the candle out of order: apply it (and on) one by one, if due now
+            t = _point_ms(f, j)
+            if t <= point_lim:
+                return applied + self._each(f, t, _BOOK, ts_ms, manual)
+            heapq.heappush(heap, (t, _BOOK, f.idx))
+        return applied
 
     def run_all(self) -> int:
         """Replay everything as fast as possible."""

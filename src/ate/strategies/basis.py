@@ -75,6 +75,10 @@ class BasisGuard:
         self.ok_since_ms: int | None = None  # start of the current uninterrupted run of good readings
         self.vetoes = 0
         self._units_checked = False
+        # per conversion market, the last book read and its mid: a book is validated and halved once, not on
+        # every book of the traded markets that reads it again
+        self._books: list[Any] = []
+        self._mids: list[Decimal] = []
 
     @property
     def markets(self) -> tuple[str, ...]:
@@ -110,16 +114,21 @@ class BasisGuard:
         spec = self.spec
         if not spec.markets:
             return None, "no usable conversion market"
+        if len(self._books) != len(spec.markets):
+            self._books, self._mids = [None] * len(spec.markets), [ONE] * len(spec.markets)
         mids = []
-        for m in spec.markets:
+        for n, m in enumerate(spec.markets):
             b = book(m)
             if b is None:
                 return None, f"no price for {m}"
-            if check_book(b, None) is not None:
-                return None, f"{m} quarantined ({check_book(b, None)})"
+            if b is not self._books[n]:
+                problem = check_book(b, None)
+                if problem is not None:
+                    return None, f"{m} quarantined ({problem})"
+                self._books[n], self._mids[n] = b, (b.bid + b.ask) / TWO
             if now - b.ts_ms > spec.max_age_ms:
                 return None, f"{m} stale ({(now - b.ts_ms) / 1000:.0f} s old)"
-            mids.append((b.bid + b.ask) / TWO)
+            mids.append(self._mids[n])
         self.source = "mid" if len(mids) == 1 else "cross"
         return (mids[0] if len(mids) == 1 else mids[0] / mids[1]), None
 
