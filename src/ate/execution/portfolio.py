@@ -145,14 +145,34 @@ class Portfolio:
         return sorted({a for w in self.balances.values() for a, amt in w.items() if amt and a not in self.prices})
 
     def equity(self) -> Decimal:
+        """Every asset held at its USD price (one without a price counts as zero) plus perp unrealized P&L."""
         total = ZERO
+        prices = self.prices
         for wallet in self.balances.values():
             for asset, amount in wallet.items():
                 if amount:
-                    price = self.prices.get(asset)
+                    price = prices.get(asset)
                     if price is not None:
                         total += amount * price
+        return self._with_perps(total)
+
+    def priced_equity(self) -> Decimal | None:
+        """`equity()` when every asset held has a price, else None: the valuation's common case in one pass."""
+        total = ZERO
+        prices = self.prices
+        for wallet in self.balances.values():
+            for asset, amount in wallet.items():
+                if amount:
+                    price = prices.get(asset)
+                    if price is None:
+                        return None
+                    total += amount * price
+        return self._with_perps(total)
+
+    def _with_perps(self, total: Decimal) -> Decimal:
+        instruments = self.instruments
         for market, pos in self.positions.items():
-            if self.instruments.get(market) is not None and self.instruments[market].kind is MarketKind.PERP:
+            inst = instruments.get(market)
+            if inst is not None and inst.kind is MarketKind.PERP:
                 total += pos.unrealized_pnl
         return total

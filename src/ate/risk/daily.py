@@ -56,9 +56,11 @@ class DailyLossTracker:
     def drawdown(self) -> float:
         return float(1 - self.equity / self.peak) if self.peak and self.equity is not None else 0.0
 
-    def update(self, equity: Decimal, flow: Decimal = ZERO) -> Decimal:
-        """Record the current equity (``flow`` = external transfer included in it); returns today's loss."""
-        now = self.clock()
+    def update(self, equity: Decimal, flow: Decimal = ZERO, now: int | None = None) -> Decimal:
+        """Record the current equity (``flow`` = external transfer included in it) at `now` (default: the
+        clock's); returns today's loss."""
+        if now is None:
+            now = self.clock()
         day = now - now % DAY_MS
         dirty = False
         if self.day_ms is None or self.e_day0 is None:
@@ -74,7 +76,7 @@ class DailyLossTracker:
         if self.peak is None or equity > self.peak:
             self.peak, dirty = equity, True
         self.equity = equity
-        loss = self.loss
+        loss = max(ZERO, self.e_day0 - equity)  # `loss`, both now known
         if loss >= self.limit and self.breached_day != day:
             self.breached_day, dirty = day, True
             self.store.add_event(EngineEvent(now, RISK_BREACH, f"daily loss {loss} reached limit {self.limit}",
@@ -89,6 +91,12 @@ class DailyLossTracker:
         if self.equity is not None:
             self.e_day0 = self.peak = self.equity
             self._save(self.clock())
+
+    def unchanged(self, now: int) -> None:
+        """What `update` does at `now` with the equity it last saw, no flow, on the same UTC day: nothing but
+        the periodic save of the record (the anchor, the peak and the loss stay as they are)."""
+        if now - self._saved_ms >= self.persist_every_ms:
+            self._save(now)
 
     def _save(self, now: int) -> None:
         self._saved_ms = now

@@ -173,6 +173,7 @@ class ArbitrageStrategy(Strategy):
         self.basis: BasisGuard | None = None  # built on the first book, once the quotes are known to differ
         self._basis_saved: dict[str, Any] | None = None
         self._conv_markets = frozenset(self.subscriptions())
+        self._reads = frozenset({self.a, self.b, *self._conv_markets})
         self.attempt: Attempt | None = None
         self.last_attempt_ms: int | None = None
         self.seq = 0
@@ -201,6 +202,9 @@ class ArbitrageStrategy(Strategy):
         if cfg.conversion_cross:
             return tuple(cfg.conversion_cross)
         return (cfg.conversion_market,) if cfg.conversion_market else ()
+
+    def reads(self) -> frozenset[str]:
+        return self._reads  # `on_book` ignores every other market
 
     # ---- the hot path ------------------------------------------------------------------------------
     def on_book(self, market: str, ctx: StrategyContext) -> Sequence[OrderIntent]:

@@ -9,7 +9,7 @@ of intents (usually empty) and must not raise on ordinary market conditions.
 from __future__ import annotations
 
 import json
-from collections.abc import Collection, Iterable, Sequence
+from collections.abc import Callable, Collection, Iterable, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any, Protocol, runtime_checkable
@@ -303,6 +303,29 @@ class Strategy:
         return NO_INTENTS
 
     # ---- market data -------------------------------------------------------------------------------
+    def reads(self) -> Collection[str] | None:
+        """The markets whose books and candles `on_book` and `on_candle` act on: for any other market they
+        return no intents and change nothing, so the core does not call them (it asks once per market).
+        None: every market (the default, for a strategy that does not say)."""
+        return None
+
+    def implements(self, hook: str) -> bool:
+        """Whether `hook` is this strategy's own: the base class's hooks return no intents and change
+        nothing, so the core does not call a strategy that keeps them."""
+        return getattr(type(self), hook) is not getattr(Strategy, hook)
+
+    def handler(self, hook: str, market: str) -> Callable[..., Sequence[OrderIntent]] | None:
+        """What to call with `market`'s data for `hook` (`on_book` or `on_candle`); None when it could not act
+        on it (see `reads` and `implements`). The core looks it up once per hook and market."""
+        markets = self.reads()
+        if not self.implements(hook) or (markets is not None and market not in markets):
+            return None
+        return getattr(self, hook)
+
+    def answering(self, hook: str) -> Callable[..., Any]:
+        """What answers `hook` (a reporting hook such as `exposures` or `hedge_snapshot`) for this strategy."""
+        return getattr(self, hook)
+
     def subscriptions(self) -> tuple[str, ...]:
         """Markets (`venue:SYMBOL`) the strategy reads besides the configured ones (e.g. a conversion
         market): the engine subscribes to them like any other market."""
@@ -343,12 +366,14 @@ class Strategy:
 
     def drain_events(self) -> list[EngineEvent]:
         """Alerts and notable decisions since the last call (for the operator and the store)."""
-        out, self._events = self._events, []
+        out = self._events[:]
+        self._events.clear()  # emptied in place: a `PerMarket`'s slots report into their parent's list
         return out
 
     def drain_trades(self) -> list[ClosedTrade]:
         """Round trips closed since the last call (feed kelly with the directional ones)."""
-        out, self._trades = self._trades, []
+        out = self._trades[:]
+        self._trades.clear()
         return out
 
     def _event(self, ts_ms: int, kind: str, message: str, severity: Severity = Severity.INFO,

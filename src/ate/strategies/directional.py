@@ -235,6 +235,9 @@ class DirectionalStrategy(Strategy):
                            meta={**meta, "leg": leg})
 
     # ---- exits -------------------------------------------------------------------------------------
+    def reads(self) -> tuple[str, ...]:
+        return (self.market,)  # its candles only: `on_candle` ignores every other market
+
     def on_candle(self, market: str, candle: Candle, ctx: StrategyContext) -> Sequence[OrderIntent]:
         if market != self.market:
             return NO_INTENTS

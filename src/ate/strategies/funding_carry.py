@@ -114,6 +114,7 @@ class FundingCarryStrategy(Strategy):
         self.winloss = WinLoss()
         self.pairs_closed = 0
         self.dust = ZERO  # spot coins below the venue's minimum, left over by closed pairs
+        self._snapshot: tuple[tuple[Any, ...] | None, dict[str, BookSnapshot]] = (None, {})  # (inputs, snapshot)
 
     # ---- hooks -------------------------------------------------------------------------------------
     def on_funding(self, market: str, rate: Decimal, mark: Decimal | None, ts_ms: int,
@@ -134,6 +135,9 @@ class FundingCarryStrategy(Strategy):
         if mark is not None:
             self.mark = mark
         return self.evaluate(ctx)
+
+    def reads(self) -> tuple[str, ...]:
+        return self.traded  # `on_candle` ignores every other market
 
     def on_candle(self, market: str, candle: Candle, ctx: StrategyContext) -> Sequence[OrderIntent]:
         if market != self.spot and market != self.perp:
@@ -432,9 +436,12 @@ class FundingCarryStrategy(Strategy):
 
     def hedge_snapshot(self, ctx: StrategyContext) -> dict[str, BookSnapshot]:
         self._refresh_mark(ctx)
-        mark = float(self.mark) if self.mark is not None else float("nan")
-        return {self.book_id: BookSnapshot(float(self.spot_qty), float(self.perp_qty), mark,
-                                           "hedge" in self.pending)}
+        key = (self.spot_qty, self.perp_qty, self.mark, "hedge" in self.pending)
+        if key != self._snapshot[0]:  # asked every minute; it changes with a fill, a hedge or the perp's mark
+            mark = float(self.mark) if self.mark is not None else float("nan")
+            self._snapshot = key, {self.book_id: BookSnapshot(float(self.spot_qty), float(self.perp_qty), mark,
+                                                              key[3])}
+        return self._snapshot[1]
 
     def deltas(self) -> tuple[float | None, float | None]:
         """(current_delta, target_delta) = (Σd·mark, ΣT·mark) / ΣH·mark over the book (§9)."""

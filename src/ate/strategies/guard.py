@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import logging
 import traceback
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from decimal import Decimal
 from typing import Any
 
@@ -62,6 +62,12 @@ class Guarded(Strategy):
         return self._intents("on_hedge", ctx, lambda: self.inner.on_hedge(book_id, qty, ctx))
 
     # ---- other hooks ---------------------------------------------------------------------------------
+    def reads(self) -> Collection[str] | None:
+        return self._call("reads", None, self.inner.reads, None)
+
+    def implements(self, hook: str) -> bool:
+        return self._call("implements", None, lambda: self.inner.implements(hook), True)
+
     def hedge_books(self, ctx: StrategyContext) -> dict[str, HedgeBook]:
         return self._call("hedge_books", ctx.now_ms, lambda: self.inner.hedge_books(ctx), {})
 

@@ -3,23 +3,23 @@
 Each slot is the single-market strategy, with its own position, phase and state; together they are one
 strategy to the engine: one name on orders, in the ledger and in risk (position caps per market, one daily
 loss for the account), one state entry saved in the unit of the orders that changed it. Market data goes
-to every slot (each reads only its markets and its own market's signal decisions); an order or a refused
-intent goes to the slot that trades its market.
+to the slots that read that market (`Strategy.reads`; each reads only its markets and its own market's signal
+decisions); an order or a refused intent goes to the slot that trades its market. The slots report their
+events and closed trades into the one strategy's lists.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from decimal import Decimal
 from typing import Any
 
 from ate.data.candles import Candle
-from ate.model import EngineEvent, Fill, Order, OrderIntent, Severity
+from ate.model import Fill, Order, OrderIntent, Severity
 from ate.signals.gamma import HedgeBook
 from ate.strategies.base import (
     NO_INTENTS,
     BookSnapshot,
-    ClosedTrade,
     Exposure,
     Strategy,
     StrategyContext,
@@ -41,7 +41,12 @@ class PerMarket(Strategy):
         self.slots = slots
         self._owner = {m: s for s in slots.values() for m in s.traded}  # type: ignore[attr-defined]
         self._fresh = {key: fresh_state(s) for key, s in slots.items()}
+        self._only = next(iter(slots.values())) if len(slots) == 1 else None
         self._removed: dict[str, Any] = {}  # saved state of markets no longer configured, carried forward
+        self._reacting: dict[str, dict[str, tuple[Callable[..., Sequence[OrderIntent]], ...]]] = {
+            "on_book": {}, "on_candle": {}}
+        for s in slots.values():  # one list each, so `has_reports` is a look at two lists, not a scan
+            s._events, s._trades = self._events, self._trades
 
     def _all(self, call: Any) -> Sequence[OrderIntent]:
         out: list[OrderIntent] = []
@@ -49,12 +54,33 @@ class PerMarket(Strategy):
             out.extend(call(s))
         return out or NO_INTENTS
 
+    def _slots_reading(self, hook: str, market: str) -> tuple[Callable[..., Sequence[OrderIntent]], ...]:
+        """The hooks of the slots that can act on `market` (the others would return nothing), found once."""
+        table = self._reacting[hook]
+        found = table.get(market)
+        if found is None:
+            found = table[market] = tuple(h for s in self.slots.values() if (h := s.handler(hook, market)))
+        return found
+
+    def handler(self, hook: str, market: str) -> Callable[..., Sequence[OrderIntent]] | None:
+        """The one slot that reads `market` answers for the strategy directly."""
+        found = self._slots_reading(hook, market)
+        if not found:
+            return None
+        return found[0] if len(found) == 1 else getattr(self, hook)
+
     # ---- hooks -------------------------------------------------------------------------------------
     def on_book(self, market: str, ctx: StrategyContext) -> Sequence[OrderIntent]:
-        return self._all(lambda s: s.on_book(market, ctx))
+        out: list[OrderIntent] = []
+        for hook in self._slots_reading("on_book", market):
+            out.extend(hook(market, ctx))
+        return out or NO_INTENTS
 
     def on_candle(self, market: str, candle: Candle, ctx: StrategyContext) -> Sequence[OrderIntent]:
-        return self._all(lambda s: s.on_candle(market, candle, ctx))
+        out: list[OrderIntent] = []
+        for hook in self._slots_reading("on_candle", market):
+            out.extend(hook(market, candle, ctx))
+        return out or NO_INTENTS
 
     def on_decision(self, decision: Any, ctx: StrategyContext) -> Sequence[OrderIntent]:
         return self._all(lambda s: s.on_decision(decision, ctx))
@@ -75,6 +101,13 @@ class PerMarket(Strategy):
         return self._all(lambda s: s.on_hedge(book_id, qty, ctx))
 
     # ---- market data and gamma ---------------------------------------------------------------------
+    def reads(self) -> frozenset[str] | None:
+        each = [s.reads() for s in self.slots.values()]
+        return None if any(m is None for m in each) else frozenset(m for ms in each for m in ms)  # type: ignore[union-attr]
+
+    def implements(self, hook: str) -> bool:
+        return any(s.implements(hook) for s in self.slots.values())
+
     def subscriptions(self) -> tuple[str, ...]:
         return tuple(dict.fromkeys(m for s in self.slots.values() for m in s.subscriptions()))
 
@@ -89,6 +122,10 @@ class PerMarket(Strategy):
 
     def exposures(self) -> list[Exposure]:
         return [e for s in self.slots.values() for e in s.exposures()]
+
+    def answering(self, hook: str) -> Callable[..., Any]:
+        """One market's slot answers as it is (asked every minute: the common case)."""
+        return getattr(self._only if self._only is not None else self, hook)
 
     # ---- reporting and persistence -----------------------------------------------------------------
     def metrics(self) -> dict[str, Any]:
@@ -129,13 +166,3 @@ class PerMarket(Strategy):
                         f"included) is not traded; close it by hand or configure it again", Severity.CRITICAL,
                         market=key, state=saved[key])
         self._removed = removed
-
-    @property
-    def has_reports(self) -> bool:
-        return bool(self._events) or any(s.has_reports for s in self.slots.values())
-
-    def drain_events(self) -> list[EngineEvent]:
-        return super().drain_events() + [e for s in self.slots.values() for e in s.drain_events()]
-
-    def drain_trades(self) -> list[ClosedTrade]:
-        return [t for s in self.slots.values() for t in s.drain_trades()]

@@ -70,6 +70,6 @@ class CoreContext:
 
     def in_flight(self, strategy: str, markets: Collection[str] = ()) -> bool:
         orders = self.core.orders.open_orders(strategy)
-        if not markets:
+        if not markets or not orders:
             return bool(orders)
         return any(f"{o.venue}:{o.symbol}" in markets for o in orders)

@@ -38,7 +38,7 @@ from ate.model import (
 )
 from ate.model.market import BookTicker
 from ate.risk.capital import limits_from_config
-from ate.risk.daily import DailyLossTracker
+from ate.risk.daily import DAY_MS, DailyLossTracker
 from ate.risk.ladder import Book, EmergencyLadder, Holding, gross_exposure
 from ate.risk.pretrade import PreTradeChecker
 from ate.risk.state import TradingStateKeeper
@@ -124,8 +124,14 @@ class TradingCore:
         self.strategies = list(strategies)
         self.by_name = {s.name: s for s in self.strategies}
         # strategies that report hedge books (the base class reports none): snapshotted for gamma every minute
-        self._hedgers = [s for s in self.by_name.values() if type(s).hedge_snapshot is not Strategy.hedge_snapshot]
+        self._hedgers = [s.answering("hedge_snapshot") for s in self.by_name.values()
+                         if s.implements("hedge_snapshot")]
+        # (strategy, its exposures) of the strategies that can hold anything, for the ladder's holdings
+        self._exposers = [(s.name, s.answering("exposures")) for s in self.strategies if s.implements("exposures")]
         self.ctx = CoreContext(self)
+        # per market, the strategies whose on_book / on_candle can act on it, with what to call (`handler`)
+        self._reacting: dict[str, dict[str, tuple[tuple[Strategy, Callable[..., Sequence[OrderIntent]]], ...]]] = {
+            "on_book": {}, "on_candle": {}}
         self.books: dict[str, BookTicker] = {}
         self.funding: dict[str, FundingInfo] = {}
         self.margins: dict[str, MarginInfo] = {}
@@ -136,6 +142,8 @@ class TradingCore:
         self.quarantined = 0
         self.on_event: Callable[[EngineEvent], object] | None = None  # e.g. the monitor's alert notifier
         self._last_equity_ms = 0
+        self._equity_seen: tuple[Decimal, float, int] | None = None  # (equity, gross exposure, UTC day) last passed on
+        self._quoters = [s for s in self.strategies if s.implements("quote_rates")]
         self._ledger_written = 0
         self._touched: set[str] = set()  # strategies whose state may have changed in the current unit
         self._saved: dict[str, str] = {}  # each strategy's state as last written (JSON)
@@ -357,21 +365,32 @@ class TradingCore:
         self.portfolio.mark(market, price)
         self.risk.update_mark(market, price, self.clock())
 
+
     def on_book(self, book: BookTicker) -> None:
-        market = self._store_book(book)
+        market = self._store_book(book, self.clock())
         if market is not None:
-            for s in self.strategies:
-                self._handle(s, s.on_book(market, self.ctx))
+            self._to_strategies("on_book", market, (market, self.ctx))
 
     def on_books(self, books: Sequence[BookTicker]) -> None:
         """Books of one instant (a replay step): every one is in place before any strategy reacts, so a
         strategy reading several markets (a basis cross) never mixes this instant with the last."""
-        markets = [m for m in map(self._store_book, books) if m is not None]
+        now = self.clock()
+        markets = [m for b in books if (m := self._store_book(b, now)) is not None]
         for market in markets:
-            for s in self.strategies:
-                self._handle(s, s.on_book(market, self.ctx))
+            self._to_strategies("on_book", market, (market, self.ctx))
 
-    def _store_book(self, book: BookTicker) -> str | None:
+    def _to_strategies(self, hook: str, market: str, args: tuple[Any, ...]) -> None:
+        """`hook(*args)` of every strategy reading `market`, each answer handled on its own."""
+        table = self._reacting[hook]
+        calls = table.get(market)
+        if calls is None:
+            calls = table[market] = tuple((s, h) for s in self.strategies if (h := s.handler(hook, market)))
+        for s, call in calls:
+            intents = call(*args)
+            if intents or s.has_reports:  # `_handle` has nothing to do otherwise: the common case
+                self._handle(s, intents)
+
+    def _store_book(self, book: BookTicker, now: int) -> str | None:
         market = f"{book.venue}:{book.symbol}"
         # Live books were validated by the data manager; replays reach the core directly, so the same rule
         # guards here too (stateless part only: no second ordering check on the hot path).
@@ -380,7 +399,6 @@ class TradingCore:
             return None
         self.books[market] = book
         mid = (book.bid + book.ask) / TWO
-        now = self.clock()
         self.portfolio.mark(market, mid)
         self.risk.update_mark(market, mid, now)
         for engine in self.engines.values():
@@ -390,23 +408,23 @@ class TradingCore:
     def on_candle(self, market: str, candle: Candle) -> Decision | None:
         """A closed 1m candle of any market in use (the primary one also feeds the signal engine)."""
         decision = None
+        primary = market == self.primary
         for engine in self.engines.values():
             if engine.market != market:
                 engine.observe_candle(market, candle)
                 continue
-            if market == self.primary and candle.close_ms % self._decision_ms == 0:
-                self._snapshot_hedge_books()  # gamma at a decision sees the books as of now
+            if primary and candle.close_ms % self._decision_ms == 0:
+                self._snapshot_hedge_books(self.clock())  # gamma at a decision sees the books as of now
             decision = engine.on_candle(candle)
             if decision is not None:
                 self._on_decision(decision)
-            if market == self.primary:
+            if primary:
                 self._overrides()
         if market not in self.books:  # candle-only replays (backtests) still need marks for valuation
             close = Decimal(repr(candle.close))
             self.portfolio.mark(market, close)
             self.risk.update_mark(market, close, self.clock())
-        for s in self.strategies:
-            self._handle(s, s.on_candle(market, candle, self.ctx))
+        self._to_strategies("on_candle", market, (market, candle, self.ctx))
         return decision
 
     def on_funding(self, market: str, rate: Decimal, mark: Decimal | None, ts_ms: int) -> None:
@@ -465,26 +483,42 @@ class TradingCore:
         """Periodic work (every second live; every candle in backtests): equity, daily loss, state."""
         now = self.clock()
         self._value_quotes()
-        zeroed = set(self.valuation.zeroed)  # assets valued at zero: their value enters as the valuation's flow
-        valued = self.valuation.equity()
+        # assets valued at zero before this valuation: their value enters as the valuation's flow
+        zeroed = set(self.valuation.zeroed) if self._pending_flows else None
+        valued = self.valuation.equity(now)
         if valued is not None:
-            equity, revalued = valued
-            flow = revalued + self._take_flows(zeroed)
-            self._snapshot_flows += flow
+            equity, flow = valued
+            if zeroed is not None:
+                flow += self._take_flows(zeroed)
+            if flow:
+                self._snapshot_flows += flow
             self._update_equity(now, equity, flow)
         if now - self._last_equity_ms >= EQUITY_EVERY_MS:
             self._persist(now, valued[0] if valued is not None else None)
 
     def _update_equity(self, now: int, equity: Decimal, flow: Decimal) -> None:
         """Daily loss, its limit for the risk layer, and the emergency module's equity."""
-        self.daily.update(equity, flow)
+        held = self.holdings()
+        gross = float(gross_exposure(held)) if held else 0.0
+        seen = (equity, gross, now - now % DAY_MS)
+        last = self._equity_seen
+        if seen == last and not flow and equity >= 0 and not equity.compare_total(last[0]):
+            # What the daily tracker, the risk layer's daily loss and the emergency ladder hold is a function
+            # of equity (to the digit: the tracker keeps it as text), exposure, flows and the UTC day: none
+            # moved, so updating them again changes nothing but the tracker's periodic save, done here. A
+            # negative equity is an error the emergency module reports (failing closed) on every update.
+            self.daily.unchanged(now)
+            return
+        self._equity_seen = seen
+        daily = self.daily
+        loss = daily.update(equity, flow, now)
         # Once the day's limit is reached, entries stay blocked for the rest of that day even if the
         # equity recovers (canary/live: "trading stops at the daily loss limit").
-        breached = self.daily.breached_day is not None and self.daily.breached_day == self.daily.day_ms
-        self.risk.set_daily_loss(max(self.daily.loss, self.daily.limit) if breached else self.daily.loss)
-        gross = float(gross_exposure(self.holdings()))
+        breached = daily.breached_day is not None and daily.breached_day == daily.day_ms
+        self.risk.set_daily_loss(max(loss, daily.limit) if breached else loss)
+        value, moved = float(equity), float(flow)
         for engine in self.engines.values():
-            engine.update_equity(float(equity), now, gross, float(flow))
+            engine.update_equity(value, now, gross, moved)
 
     def _persist(self, now: int, equity: Decimal | None) -> None:
         """Equity once it is valued (with the flows since the last snapshot), marks, signal state, and every
@@ -522,7 +556,7 @@ class TradingCore:
         """Quote assets at the live basis the strategies read (USDC at the USDT/USDC rate), so equity across
         quotes is in one unit; a quote whose reference has no price yet keeps its configured value."""
         prices = self.portfolio.prices
-        for s in self.strategies:
+        for s in self._quoters:
             for asset, (ref, rate) in s.quote_rates().items():
                 if ref in prices:
                     prices[asset] = rate * prices[ref]
@@ -544,6 +578,7 @@ class TradingCore:
             self.ladder.reset()
             for engine in self.engines.values():
                 engine.resume(float(equity), self.clock())
+            self._equity_seen = None  # the daily tracker and the emergency module were re-based
         self._state_seen = state
 
     # ---- internals ---------------------------------------------------------------------------------
@@ -557,13 +592,13 @@ class TradingCore:
     def holdings(self) -> list[Holding]:
         """What the emergency ladder may cut: strategy positions and pairs; arbitrage inventory is kept."""
         out = []
-        for s in self.strategies:
-            for e in s.exposures():
+        for name, exposures in self._exposers:
+            for e in exposures():
                 inst = self.portfolio.instruments.get(e.market)
                 if inst is None:
                     continue
                 mark = self.portfolio.position(e.market).mark_price
-                out.append(Holding(inst, e.qty, mark, Book.PAIR if e.pair else Book.DIRECTIONAL, e.pair, s.name))
+                out.append(Holding(inst, e.qty, mark, Book.PAIR if e.pair else Book.DIRECTIONAL, e.pair, name))
         return out
 
     def _on_decision(self, decision: Decision) -> None:
@@ -586,16 +621,15 @@ class TradingCore:
             out["market"] = decision.market
         return out
 
-    def _snapshot_hedge_books(self) -> None:
-        now = self.clock()
+    def _snapshot_hedge_books(self, now: int) -> None:
         update = self.signals.update_hedge_book
-        for s in self._hedgers:
-            for book_id, snap in s.hedge_snapshot(self.ctx).items():
+        for snapshot in self._hedgers:
+            for book_id, snap in snapshot(self.ctx).items():
                 update(book_id, snap.spot, snap.perp, snap.mark, now, snap.in_flight)
 
     def _overrides(self) -> None:
         now = self.clock()
-        self._snapshot_hedge_books()
+        self._snapshot_hedge_books(now)
         emergency, gamma = self.signals.overrides(now)
         self.module_outputs["emergency"] = emergency
         self.module_outputs["gamma"] = gamma

@@ -37,18 +37,18 @@ class Valuation:
         return {i.base for i in self.portfolio.instruments.values()
                 if i.kind is MarketKind.SPOT and i.quote in prices}
 
-    def _all_priced(self) -> bool:
-        prices = self.portfolio.prices
-        return all(a in prices for w in self.portfolio.balances.values() for a, amount in w.items() if amount)
-
-    def equity(self) -> tuple[Decimal, Decimal] | None:
-        """(equity, flow): ``flow`` is the value of assets priced for the first time since they were valued at
-        zero. None while a configured market's first mark is awaited within the grace period."""
-        now = self.clock()
+    def equity(self, now: int | None = None) -> tuple[Decimal, Decimal] | None:
+        """(equity, flow) at `now` (default: the clock's): ``flow`` is the value of assets priced for the first
+        time since they were valued at zero. None while a configured market's first mark is awaited within
+        the grace period."""
+        if now is None:
+            now = self.clock()
         if self.started_ms is None:
             self.started_ms = now
-        if not self.zeroed and self._all_priced():  # the common case: nothing to wait for, warn about or re-enter
-            return self.portfolio.equity(), ZERO
+        if not self.zeroed:  # the common case: nothing to wait for, warn about or re-enter
+            total = self.portfolio.priced_equity()
+            if total is not None:
+                return total, ZERO
         unpriced = set(self.portfolio.unpriced())
         flow = ZERO
         for asset in self.zeroed - unpriced:  # priced at last (its value is not a gain), or no longer held
