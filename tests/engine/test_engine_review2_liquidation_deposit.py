@@ -117,6 +117,14 @@ async def test_a_manual_trade_after_the_comparison_is_not_taken_for_the_unseen_c
             await stop(b, clock, drive)
 
 
+async def deposit_then_liquidate(sim, drive) -> Decimal:
+    """While the engine is down: a deposit of `DEPOSIT`, then the venue's close-out (seen); returns its fee."""
+    await drive.run(20 * 60_000, 60_000)
+    sim.inject("deposit", account=ACCOUNT, venue="binance-usdm", asset="USDT", amount=str(DEPOSIT))
+    trade = liquidate(sim)
+    return (trade.qty * trade.price * FEE).quantize(D("0.00000001"))
+
+
 def _window_transfers(engine, restarted: int) -> list[tuple[str, Decimal]]:
     return [(e["ref"].rsplit(":", 1)[0], e["amount"]) for e in engine.store.ledger(kind="transfer")
             if e["venue"] == "binance_usdm" and e["ts_ms"] >= restarted]
@@ -127,10 +135,7 @@ async def test_a_deposit_beside_a_seen_close_out_is_a_transfer_and_the_fee_a_los
     history the deposit and the clearance fee net into one 'deposit' and the fee never reaches the daily loss."""
     async with long_perp_then_down(tmp_path, monkeypatch) as (sim, drive, raw, a):
         clock = drive.clock
-        await drive.run(20 * 60_000, 60_000)
-        sim.inject("deposit", account=ACCOUNT, venue="binance-usdm", asset="USDT", amount=str(DEPOSIT))
-        trade = liquidate(sim)
-        fee = (trade.qty * trade.price * FEE).quantize(D("0.00000001"))
+        fee = await deposit_then_liquidate(sim, drive)
         restarted = clock.now_ms()
         b = await start(raw, clock, drive)
         try:
@@ -146,10 +151,7 @@ async def test_a_start_interrupted_after_booking_the_deposit_books_the_liquidati
     deposit in the ledger, and the next start must not take it out of the difference a second time."""
     async with long_perp_then_down(tmp_path, monkeypatch) as (sim, drive, raw, a):
         clock = drive.clock
-        await drive.run(20 * 60_000, 60_000)
-        sim.inject("deposit", account=ACCOUNT, venue="binance-usdm", asset="USDT", amount=str(DEPOSIT))
-        trade = liquidate(sim)
-        fee = (trade.qty * trade.price * FEE).quantize(D("0.00000001"))
+        fee = await deposit_then_liquidate(sim, drive)
 
         def dies(*_a, **_k):
             raise RuntimeError("killed between the transfer's unit and the liquidation's")

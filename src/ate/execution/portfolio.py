@@ -146,6 +146,13 @@ class Portfolio:
 
     def equity(self) -> Decimal:
         """Every asset held at its USD price (one without a price counts as zero) plus perp unrealized P&L."""
+        return self._valued(strict=False)  # type: ignore[return-value]
+
+    def priced_equity(self) -> Decimal | None:
+        """`equity()` when every asset held has a price, else None: the valuation's common case in one pass."""
+        return self._valued(strict=True)
+
+    def _valued(self, strict: bool) -> Decimal | None:
         total = ZERO
         prices = self.prices
         for wallet in self.balances.values():
@@ -154,19 +161,8 @@ class Portfolio:
                     price = prices.get(asset)
                     if price is not None:
                         total += amount * price
-        return self._with_perps(total)
-
-    def priced_equity(self) -> Decimal | None:
-        """`equity()` when every asset held has a price, else None: the valuation's common case in one pass."""
-        total = ZERO
-        prices = self.prices
-        for wallet in self.balances.values():
-            for asset, amount in wallet.items():
-                if amount:
-                    price = prices.get(asset)
-                    if price is None:
+                    elif strict:
                         return None
-                    total += amount * price
         return self._with_perps(total)
 
     def _with_perps(self, total: Decimal) -> Decimal:
