@@ -86,6 +86,8 @@ def test_non_finite_nested_values_are_refused():
     ({"venues": {"backpack": {"ws_url": "not a url"}}}, "venues.backpack.ws_url: 'not a url' is not a wss:// URL"),
     ({"monitor": {"alerts": {"webhook_url": "http://hooks.example.com/x"}}},
      "monitor.alerts.webhook_url: 'http://hooks.example.com/x': keys and orders would travel unencrypted"),
+    ({"venues": {"binance": {"api_key_env": "ATE_KEY\nX"}}},
+     "venues.binance.api_key_env: String should match pattern"),
     ({"monitor": {"telegram": {"api_base": "http://api.telegram.org"}}},
      "monitor.telegram.api_base: 'http://api.telegram.org': keys and orders would travel unencrypted"),
     ({"monitor": {"host": "0.0.0.0"}},

@@ -7,7 +7,7 @@ import ipaddress
 from typing import Annotated
 from urllib.parse import urlsplit
 
-from pydantic import AfterValidator, BaseModel, ConfigDict
+from pydantic import AfterValidator, BaseModel, ConfigDict, StringConstraints
 
 
 class Section(BaseModel):
@@ -44,3 +44,6 @@ def _checked(secure: str, plain: str):
 # Venue REST and alert endpoints carry signed requests or tokens: TLS, except to loopback (the simulator).
 HttpsUrl = Annotated[str, AfterValidator(_checked("https", "http"))]
 WssUrl = Annotated[str, AfterValidator(_checked("wss", "ws"))]
+
+# The name of an environment variable holding a secret (POSIX: letters, digits, underscore; not a digit first).
+EnvName = Annotated[str, StringConstraints(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")]

@@ -6,7 +6,7 @@ from typing import Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from ate.config.checks import HttpsUrl, is_loopback
+from ate.config.checks import EnvName, HttpsUrl, is_loopback
 from ate.config.checks import Section as _Section
 from ate.config.modules import ModulesConfig
 from ate.config.risk import (
@@ -90,7 +90,7 @@ class StoreConfig(_Section):
 
 
 class AlertsConfig(_Section):
-    telegram_bot_token_env: str | None = None
+    telegram_bot_token_env: EnvName | None = None
     telegram_chat_id: str | None = None
     webhook_url: HttpsUrl | None = None
     min_interval_s: float = Field(60.0, ge=0)
@@ -110,7 +110,7 @@ class AlertsConfig(_Section):
 class TelegramControlConfig(_Section):
     """Commands from a Telegram chat (/status, /kill …). Off unless the token variable is set and chat ids listed."""
 
-    bot_token_env: str | None = Field(None, description="environment variable holding the bot token (the token "
+    bot_token_env: EnvName | None = Field(None, description="environment variable holding the bot token (the token "
                                       "itself is never read from config, logged or stored)")
     chat_ids: list[str] = Field(default_factory=list, description="chats whose commands are obeyed; any other "
                                 "chat gets no answer and is recorded as an audit event")
@@ -134,7 +134,7 @@ class MonitorConfig(_Section):
     allow_remote: bool = Field(False, description=(
         "explicit opt-in to bind a non-loopback monitor.host (the API then also requires the token to be set)"))
     port: int = Field(8080, ge=0, le=65535)
-    token_env: str = "ATE_MONITOR_TOKEN"
+    token_env: EnvName = "ATE_MONITOR_TOKEN"
     heartbeat_url: HttpsUrl | None = None
     heartbeat_interval_s: float = Field(60.0, gt=0)
     # Dead-man (wall clock): the engine loop silent this long, or a venue's market data this old, alerts.

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from pydantic import Field, SecretStr
 
-from ate.config.checks import HttpsUrl, WssUrl
+from ate.config.checks import EnvName, HttpsUrl, WssUrl
 from ate.config.checks import Section as _Section
 
 
@@ -19,8 +19,8 @@ class BinanceConfig(_Section):
     spot_ws_api_url: WssUrl = "wss://ws-api.binance.com:443/ws-api/v3"
     usdm_rest_url: HttpsUrl = "https://fapi.binance.com"
     usdm_ws_url: WssUrl = "wss://fstream.binance.com"
-    api_key_env: str = "ATE_BINANCE_API_KEY"
-    api_secret_env: str = "ATE_BINANCE_API_SECRET"
+    api_key_env: EnvName = "ATE_BINANCE_API_KEY"
+    api_secret_env: EnvName = "ATE_BINANCE_API_SECRET"
     api_key: SecretStr | None = None
     api_secret: SecretStr | None = None
     recv_window_ms: int = Field(5000, ge=1, le=60000)
@@ -37,8 +37,8 @@ class BackpackConfig(_Section):
     simulated: bool = False
     rest_url: HttpsUrl = "https://api.backpack.exchange"
     ws_url: WssUrl = "wss://ws.backpack.exchange"
-    api_key_env: str = "ATE_BACKPACK_API_KEY"
-    api_secret_env: str = "ATE_BACKPACK_API_SECRET"
+    api_key_env: EnvName = "ATE_BACKPACK_API_KEY"
+    api_secret_env: EnvName = "ATE_BACKPACK_API_SECRET"
     api_key: SecretStr | None = None
     api_secret: SecretStr | None = None
     window_ms: int = Field(5000, ge=1, le=60000)
