@@ -18,6 +18,16 @@ pytestmark = [pytest.mark.skipif(not data_present(), reason="simulator data file
 
 D = Decimal
 DEPOSIT = D("1000")
+CURSOR = "cursor:binance_usdm:BTCUSDT"  # the last trade of the perp this engine has seen
+
+
+async def unseen_liquidation(sim, drive, engine):
+    """20 minutes on, the venue liquidates the long while the engine is down; its close-out trade is never
+    seen (the engine's cursor is moved past it). Returns the trade."""
+    await drive.run(20 * 60_000, 60_000)
+    trade = liquidate(sim)
+    engine.store.set_state(CURSOR, trade.trade_id)
+    return trade
 
 
 async def test_a_deposit_beside_an_unseen_liquidation_is_a_transfer_not_pnl(tmp_path, monkeypatch):
@@ -27,8 +37,7 @@ async def test_a_deposit_beside_an_unseen_liquidation_is_a_transfer_not_pnl(tmp_
         # while down: the user deposits 1000 USDT, then the venue liquidates the long
         sim.inject("deposit", account=ACCOUNT, venue="binance-usdm", asset="USDT", amount=str(DEPOSIT))
         await drive.run(60_000, 15_000)
-        trade = liquidate(sim)
-        a.store.set_state("cursor:binance_usdm:BTCUSDT", trade.trade_id)  # the close-out trade is never seen
+        a.store.set_state(CURSOR, liquidate(sim).trade_id)  # the close-out trade is never seen
 
         restarted = clock.now_ms()
         b = await start(raw, clock, drive)
@@ -47,9 +56,7 @@ async def test_a_deposit_beside_an_unseen_liquidation_is_a_transfer_not_pnl(tmp_
 async def test_a_withdrawal_one_restart_after_an_unseen_liquidation_is_a_transfer(tmp_path, monkeypatch):
     async with long_perp_then_down(tmp_path, monkeypatch) as (sim, drive, raw, a):
         clock = drive.clock
-        await drive.run(20 * 60_000, 60_000)
-        trade = liquidate(sim)
-        a.store.set_state("cursor:binance_usdm:BTCUSDT", trade.trade_id)  # the close-out trade is never seen
+        await unseen_liquidation(sim, drive, a)
         b = await start(raw, clock, drive)
         await stop(b, clock, drive)
         assert len(b.store.ledger(kind="liquidation")) == 1
@@ -72,11 +79,9 @@ async def test_a_withdrawal_one_restart_after_an_unseen_liquidation_is_a_transfe
 async def test_a_close_out_seen_after_its_position_difference_is_not_booked_twice(tmp_path, monkeypatch):
     async with long_perp_then_down(tmp_path, monkeypatch) as (sim, drive, raw, a):
         clock = drive.clock
-        await drive.run(20 * 60_000, 60_000)
-        trade = liquidate(sim)
-        key = "cursor:binance_usdm:BTCUSDT"
+        trade = await unseen_liquidation(sim, drive, a)  # the venue's trade history lags: not in it yet
+        key = CURSOR
         (bought,) = a.store.fills()
-        a.store.set_state(key, trade.trade_id)  # the venue's trade history lags: the close-out is not in it yet
         b = await start(raw, clock, drive)
         try:
             perp = "binance_usdm:BTCUSDT"
@@ -98,9 +103,7 @@ async def test_a_manual_trade_after_the_comparison_is_not_taken_for_the_unseen_c
     it in the same direction as the position difference is a new position."""
     async with long_perp_then_down(tmp_path, monkeypatch) as (sim, drive, raw, a):
         clock = drive.clock
-        await drive.run(20 * 60_000, 60_000)
-        trade = liquidate(sim)
-        a.store.set_state("cursor:binance_usdm:BTCUSDT", trade.trade_id)  # the close-out trade is never seen
+        await unseen_liquidation(sim, drive, a)
         b = await start(raw, clock, drive)
         try:
             perp = "binance_usdm:BTCUSDT"

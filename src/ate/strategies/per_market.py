@@ -71,15 +71,15 @@ class PerMarket(Strategy):
 
     # ---- hooks -------------------------------------------------------------------------------------
     def on_book(self, market: str, ctx: StrategyContext) -> Sequence[OrderIntent]:
-        out: list[OrderIntent] = []
-        for hook in self._slots_reading("on_book", market):
-            out.extend(hook(market, ctx))
-        return out or NO_INTENTS
+        return self._reading("on_book", market, (market, ctx))
 
     def on_candle(self, market: str, candle: Candle, ctx: StrategyContext) -> Sequence[OrderIntent]:
+        return self._reading("on_candle", market, (market, candle, ctx))
+
+    def _reading(self, hook: str, market: str, args: tuple[Any, ...]) -> Sequence[OrderIntent]:
         out: list[OrderIntent] = []
-        for hook in self._slots_reading("on_candle", market):
-            out.extend(hook(market, candle, ctx))
+        for call in self._slots_reading(hook, market):
+            out.extend(call(*args))
         return out or NO_INTENTS
 
     def on_decision(self, decision: Any, ctx: StrategyContext) -> Sequence[OrderIntent]:

@@ -365,7 +365,6 @@ class TradingCore:
         self.portfolio.mark(market, price)
         self.risk.update_mark(market, price, self.clock())
 
-
     def on_book(self, book: BookTicker) -> None:
         market = self._store_book(book, self.clock())
         if market is not None:
